@@ -1,0 +1,129 @@
+"""Finalized-metadata files: the contract between worker devices and the server's index.
+
+Public API: :class:`Detection`, :class:`DetectionsFile`, :class:`GpsPoint`, :class:`GpsTrackFile`,
+:class:`PlateRead`, :class:`PlatesFile`, :class:`VideoMeta`, ``BBox``.
+
+Workers write one small JSON file per kind and video to server storage (never video) and list
+them as task outputs with ``type`` = ``detections`` / ``gps`` / ``plates``.  The finalize task
+validates them with these models; an invalid or partial file fails finalization with the file
+name and reason, and nothing of that video is indexed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+METADATA_VERSION = 1
+
+Channel = Literal["front", "rear", "interior", "left", "right", "telephoto", "other", "unknown"]
+
+
+class BBox(BaseModel):
+    """A box in normalized image coordinates: 0..1, origin top-left."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    x: float = Field(ge=0, le=1)
+    y: float = Field(ge=0, le=1)
+    w: float = Field(gt=0, le=1)
+    h: float = Field(gt=0, le=1)
+
+
+class Detection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    t: float = Field(ge=0, description="seconds from the start of the video")
+    label: str = Field(min_length=1, max_length=64)
+    confidence: float = Field(ge=0, le=1)
+    bbox: BBox
+    track_id: int | None = None
+
+
+class DetectionsFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["detections"] = "detections"
+    version: int = METADATA_VERSION
+    video_id: str
+    model: str | None = Field(default=None, description="detector name and version")
+    detections: list[Detection]
+
+
+class GpsPoint(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    time: datetime = Field(description="UTC time of the fix")
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    speed_kmh: float | None = Field(default=None, ge=0)
+    heading: float | None = Field(default=None, ge=0, lt=360)
+    altitude_m: float | None = None
+    fix: int | None = Field(default=None, ge=0, description="fix quality (NMEA GGA), 0 = none")
+    t: float | None = Field(default=None, ge=0, description="seconds from the start of the video")
+
+    @field_validator("time")
+    @classmethod
+    def _aware(cls, v: datetime) -> datetime:
+        if v.tzinfo is None:
+            raise ValueError("GPS time must carry a timezone (UTC)")
+        return v
+
+
+class GpsTrackFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["gps"] = "gps"
+    version: int = METADATA_VERSION
+    video_id: str
+    source: str = Field(description="where the fixes came from: nmea-sidecar, freegps, 70mai, ...")
+    points: list[GpsPoint] = Field(description="empty when the video carries no GPS")
+
+
+class PlateRead(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    t: float = Field(ge=0, description="seconds from the start of the video")
+    text_raw: str = Field(min_length=1, max_length=32)
+    text: str = Field(min_length=1, max_length=32, description="normalized: A-Z0-9 only")
+    confidence: float = Field(ge=0, le=1)
+    bbox: BBox
+    channel: Channel = "unknown"
+
+
+class PlatesFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["plates"] = "plates"
+    version: int = METADATA_VERSION
+    video_id: str
+    reader: str | None = Field(default=None, description="plate detector/OCR name and version")
+    reads: list[PlateRead]
+
+
+class VideoMeta(BaseModel):
+    """What ingestion learns about a video (stored as the ingest task's ``result``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    video_id: str
+    device: str
+    path: str
+    size: int = Field(ge=0)
+    brand: str = "generic"
+    channel: Channel = "unknown"
+    mode: Literal["normal", "event", "parking", "manual", "unknown"] = "unknown"
+    sequence: int | None = None
+    start_local: datetime | None = Field(
+        default=None, description="camera wall clock, no timezone (as the dashcam wrote it)"
+    )
+    start_utc: datetime | None = Field(default=None, description="from GPS or container, if known")
+    start_source: str = Field(default="unknown", description="filename, container, mtime")
+    duration_s: float | None = None
+    codec: str | None = None
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+    bitrate: int | None = None

@@ -1,0 +1,270 @@
+"""The task file: one JSON document per task, the unit of the spool.
+
+Public API: :class:`Task`, :class:`FileRef`, :class:`Attempt`, :class:`ChildSpec`,
+:class:`WorkResult`, :func:`make_task_id`, :func:`child_task_id`, :func:`parse_task_id`,
+the name patterns ``TASK_ID_RE``, ``DEVICE_RE``, ``NAME_RE`` and ``SCHEMA_VERSION``.
+
+Pure data: no I/O here.  The directory a task file lives in is its state (see
+``spool_layout.md``); a ``state`` key, if someone writes one, is ignored.
+
+Task ids are deterministic from identity::
+
+    20261125T101530Z-preprocess-2026_1125_101500_000120F.3fa9c2d81b4e
+    \\______________/ \\________/ \\_____________________________________/
+     origin stamp      task type   key (usually the video id)
+
+The stamp is the UTC time at which the task's *pipeline* started (children inherit it from
+their parent), so ``ls`` sorts a class folder oldest video first and a child's id can be
+derived again, byte for byte, by whoever re-runs its parent.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from pathlib import PurePosixPath
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+SCHEMA_VERSION = 1
+
+#: A simple name: device, device class, storage root, task type.
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+#: Device and class names must not contain ``@`` or ``.``: claim file names split on them.
+DEVICE_RE = NAME_RE
+TYPE_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+STAMP_RE = re.compile(r"^\d{8}T\d{6}Z$")
+KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,150}$")
+TASK_ID_RE = re.compile(
+    r"^(?P<stamp>\d{8}T\d{6}Z)-(?P<type>[a-z][a-z0-9_]{0,31})-(?P<key>[A-Za-z0-9][A-Za-z0-9_.-]{0,150})$"
+)
+STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def format_stamp(when: datetime) -> str:
+    return when.astimezone(timezone.utc).strftime(STAMP_FORMAT)
+
+
+def sanitize_key(text: str) -> str:
+    """Turn free text (a video name, an operator's label) into a valid id key."""
+    key = re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("._-")
+    return (key or "x")[:150]
+
+
+def make_task_id(stamp: datetime | str, task_type: str, key: str) -> str:
+    stamp_text = stamp if isinstance(stamp, str) else format_stamp(stamp)
+    task_id = f"{stamp_text}-{task_type}-{key}"
+    if not TASK_ID_RE.match(task_id):
+        raise ValueError(
+            f"invalid task id {task_id!r}: want STAMP-TYPE-KEY with STAMP like 20261125T101530Z, "
+            "TYPE [a-z][a-z0-9_]*, KEY [A-Za-z0-9][A-Za-z0-9_.-]*"
+        )
+    return task_id
+
+
+def parse_task_id(task_id: str) -> tuple[str, str, str]:
+    """Split a task id into (stamp, type, key); ValueError if it is not one."""
+    m = TASK_ID_RE.match(task_id)
+    if not m:
+        raise ValueError(f"not a task id: {task_id!r}")
+    return m["stamp"], m["type"], m["key"]
+
+
+def child_task_id(parent_id: str, child_type: str, suffix: str | None = None) -> str:
+    """The id of a parent's child of type ``child_type``: same stamp, same key (+ suffix)."""
+    stamp, _, key = parse_task_id(parent_id)
+    if suffix:
+        key = f"{key}.{sanitize_key(suffix)}"
+    return make_task_id(stamp, child_type, key)
+
+
+def _check_name(value: str, what: str) -> str:
+    if not NAME_RE.match(value):
+        raise ValueError(f"{what} {value!r} must match [a-z0-9][a-z0-9_-]* (max 63 chars)")
+    return value
+
+
+class FileRef(BaseModel):
+    """A file on some device's storage, by path relative to that device's storage root."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    device: str = Field(description="storage root name, e.g. indoor-nas, shed-nas, server")
+    path: str = Field(description="POSIX path relative to the device's storage root")
+    type: str | None = Field(
+        default=None, description="what the file is: video, gps, keyframes, ..."
+    )
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v: str) -> str:
+        return _check_name(v, "device")
+
+    @field_validator("path")
+    @classmethod
+    def _relative(cls, v: str) -> str:
+        if not v or "\x00" in v or "\\" in v:
+            raise ValueError(f"path {v!r} must be a non-empty POSIX path")
+        p = PurePosixPath(v)
+        if p.is_absolute():
+            raise ValueError(
+                f"path {v!r} is absolute; give it relative to the device's storage root"
+            )
+        if ".." in p.parts:
+            raise ValueError(f"path {v!r} contains '..'; paths may not leave the storage root")
+        return str(p)
+
+
+AttemptKind = Literal["error", "lease-expired", "worker-died", "interrupted"]
+
+
+class Attempt(BaseModel):
+    """One failed or interrupted run of a task."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    device: str
+    at: datetime
+    error: str
+    kind: AttemptKind = "error"
+
+
+class ChildSpec(BaseModel):
+    """A follow-up task a worker publishes before completing its own task."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task_type: str
+    device_class: str
+    device: str | None = None
+    suffix: str | None = Field(
+        default=None, description="distinguishes several children of one type (e.g. per channel)"
+    )
+    inputs: list[FileRef] = Field(default_factory=list)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("task_type")
+    @classmethod
+    def _type(cls, v: str) -> str:
+        if not TYPE_RE.match(v):
+            raise ValueError(f"task_type {v!r} must match [a-z][a-z0-9_]* (max 32 chars)")
+        return v
+
+    @field_validator("device_class")
+    @classmethod
+    def _class(cls, v: str) -> str:
+        return _check_name(v, "device_class")
+
+    @field_validator("device")
+    @classmethod
+    def _pin(cls, v: str | None) -> str | None:
+        return None if v is None else _check_name(v, "device")
+
+
+class WorkResult(BaseModel):
+    """What a worker command writes to ``$SPOOLD_RESULT_FILE`` (all keys optional)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    outputs: list[FileRef] = Field(default_factory=list)
+    children: list[ChildSpec] = Field(default_factory=list)
+    result: dict[str, Any] | None = None
+
+
+class Task(BaseModel):
+    """A task record, as stored in ``pending/`` and (with completion fields) in ``complete/``."""
+
+    model_config = ConfigDict(extra="forbid", title="spoold task")
+
+    schema_version: int = Field(default=SCHEMA_VERSION, description="layout version of this record")
+    task_id: str = Field(description="STAMP-TYPE-KEY; equals the file name without .json")
+    task_type: str
+    video_id: str | None = None
+    device_class: str = Field(description="which class of device may run the task")
+    device: str | None = Field(default=None, description="pinned to this device (data locality)")
+    inputs: list[FileRef] = Field(default_factory=list)
+    outputs: list[FileRef] = Field(default_factory=list)
+    params: dict[str, Any] = Field(default_factory=dict, description="stage parameters")
+    result: dict[str, Any] | None = Field(default=None, description="stage summary, on completion")
+    created_at: datetime
+    completed_at: datetime | None = None
+    completed_by: str | None = None
+    parent_task_id: str | None = None
+    attempts: list[Attempt] = Field(default_factory=list)
+    not_before: datetime | None = Field(default=None, description="not to be claimed before this")
+    state: str | None = Field(
+        default=None, description="ignored: the directory a task file lives in is its state"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_state(cls, data: Any) -> Any:
+        # A hand-written "state" is tolerated and never trusted over the directory.
+        if isinstance(data, dict) and "state" in data:
+            data = {k: v for k, v in data.items() if k != "state"}
+        return data
+
+    @field_validator("schema_version")
+    @classmethod
+    def _version(cls, v: int) -> int:
+        if v != SCHEMA_VERSION:
+            raise ValueError(
+                f"schema_version {v} is not supported (this spoold reads {SCHEMA_VERSION})"
+            )
+        return v
+
+    @field_validator("task_id")
+    @classmethod
+    def _task_id(cls, v: str) -> str:
+        parse_task_id(v)
+        return v
+
+    @field_validator("task_type")
+    @classmethod
+    def _type(cls, v: str) -> str:
+        if not TYPE_RE.match(v):
+            raise ValueError(f"task_type {v!r} must match [a-z][a-z0-9_]* (max 32 chars)")
+        return v
+
+    @field_validator("device_class")
+    @classmethod
+    def _class(cls, v: str) -> str:
+        return _check_name(v, "device_class")
+
+    @field_validator("device")
+    @classmethod
+    def _pin(cls, v: str | None) -> str | None:
+        return None if v is None else _check_name(v, "device")
+
+    @field_validator("created_at", "completed_at", "not_before")
+    @classmethod
+    def _aware(cls, v: datetime | None) -> datetime | None:
+        if v is not None and v.tzinfo is None:
+            raise ValueError("timestamps need a timezone, e.g. 2026-11-25T10:15:30Z")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Task:
+        _, id_type, _ = parse_task_id(self.task_id)
+        if id_type != self.task_type:
+            raise ValueError(
+                f"task_id {self.task_id!r} names type {id_type!r} but task_type is {self.task_type!r}"
+            )
+        return self
+
+    @property
+    def stamp(self) -> str:
+        return parse_task_id(self.task_id)[0]
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json(indent=2, exclude_none=True, exclude={"state"}).encode() + b"\n"
+
+
+def task_json_schema() -> dict[str, Any]:
+    """JSON Schema of a task file, for editors validating hand edits."""
+    return Task.model_json_schema()

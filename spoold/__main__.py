@@ -1,0 +1,3 @@
+from spoold.cli import main
+
+main()

@@ -1,0 +1,875 @@
+"""The spool protocol: publish, claim, heartbeat, complete, fail, release, reap.
+
+Public API: :class:`Spool` (``init``, ``publish``, ``new_task``, ``child_task``, ``claim``,
+``locate``, ``read``, ``requeue``, ``reap``, ``server_now``) and :class:`Claim`
+(``heartbeat``, ``complete``, ``fail``, ``release``).
+
+This package is the only code that renames, writes or removes spool files.  Every rule here is
+written down, with its reason, in ``spool_layout.md``; the short version:
+
+- A task file appears by write-in-``tmp/`` + fsync + rename + directory fsync, so readers see
+  a whole file or none.  Ids are deterministic, so publishing twice is a no-op.
+- A claim is one rename of ``pending/Q/ID.json`` to ``pending/Q/claimed/ID@DEVICE@TOKEN.json``.
+  The token is unique to this claim, so the claimant can tell that it won even when NFS
+  reports a false ENOENT, and it confirms by reading the file under its new name (SMB can tell
+  two racing renamers that both succeeded).  The claim's mtime is its lease, set and refreshed
+  in *server* time; ``max(mtime, ctime)`` older than the lease means the holder is gone.
+- Completion publishes children first, re-proves the lease (a heartbeat that fails means the
+  claim was broken: :class:`~spoold.errors.LeaseLost`, nothing written), then lands the
+  completed record in ``complete/DAY/`` and removes the claim.
+- Every step that rewrites a pending record holds a claim while it does, so a crash leaves a
+  stale claim next to the new copy; whoever breaks a stale claim drops it when a newer copy
+  exists, and otherwise records the lost attempt and puts the task back.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import socket
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from schemas.task import (
+    Attempt,
+    AttemptKind,
+    ChildSpec,
+    FileRef,
+    Task,
+    child_task_id,
+    format_stamp,
+    make_task_id,
+    parse_task_id,
+)
+from spoold.errors import InvalidTaskFile, LeaseLost, NotASpool, SpoolError, TaskNotFound
+from spoold.spool import fsops
+from spoold.spool.layout import (
+    CLAIMED,
+    DEFERRED,
+    TASK_FILE_RE,
+    ClaimName,
+    Layout,
+    queue_name,
+    split_queue,
+    task_file_name,
+)
+
+log = logging.getLogger(__name__)
+
+#: Task files larger than this are refused unread (a task is a few hundred bytes).
+MAX_TASK_BYTES = 1 << 20
+LAYOUT_VERSION = 1
+
+
+def _epoch_to_dt(t: float) -> datetime:
+    return datetime.fromtimestamp(t, timezone.utc)
+
+
+def parse_task_bytes(data: bytes, display: str) -> Task:
+    """Parse a task file's bytes; :class:`InvalidTaskFile` names the file, line and reason."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidTaskFile(display, f"not UTF-8 text (byte {exc.start})") from None
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidTaskFile(display, exc.msg.lower(), line=exc.lineno) from None
+    except RecursionError:
+        raise InvalidTaskFile(display, "JSON nested too deeply") from None
+    if not isinstance(obj, dict):
+        raise InvalidTaskFile(display, f"expected a JSON object, found {type(obj).__name__}")
+    try:
+        return Task.model_validate(obj)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "task"
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise InvalidTaskFile(display, f"{where}: {err['msg']}{more}") from None
+    except RecursionError:
+        raise InvalidTaskFile(display, "JSON nested too deeply") from None
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a task is: ``state`` is ``pending`` or ``complete``; ``where`` says more."""
+
+    task_id: str
+    state: str
+    where: str  # ready | deferred | claimed | complete
+    queue: str | None
+    path: Path
+    claim: ClaimName | None = None
+
+
+@dataclass(frozen=True)
+class Published:
+    task_id: str
+    created: bool
+    location: Location
+
+
+@dataclass
+class _Candidate:
+    queue: str
+    name: str
+    path: Path
+    deferred: bool
+
+
+@dataclass
+class _QueueView:
+    """One worker's cached, sorted view of a queue folder (see "Listing cost" in the docs)."""
+
+    ready: list[str] = field(default_factory=list)
+    pos: int = 0
+    deferred: dict[str, float] = field(default_factory=dict)  # name -> not_before (epoch)
+    listed_at: float = -1e18
+    signature: tuple[int, int] = (0, 0)
+
+
+class Spool:
+    """A spool directory.  Cheap to create; keep one per process (it caches listings).
+
+    ``fsync``: make publishes durable (file + directory) and completion/failure records
+    crash-safe (file).  Turning it off keeps every guarantee against process crashes and
+    loses only power-loss durability.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        fsync: bool = True,
+        lease: float | None = None,
+        relist_interval: float = 5.0,
+        backoff_base: float = 10.0,
+        backoff_max: float = 3600.0,
+        free_retries: int = 1,
+        check: bool = True,
+    ) -> None:
+        self.layout = Layout(Path(root))
+        self.root = self.layout.root
+        self.fsync = fsync
+        self.lease = 60.0
+        self.relist_interval = relist_interval
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.free_retries = free_retries
+        self._views: dict[str, _QueueView] = {}
+        self._window = 1
+        self._held: set[str] = set()
+        self._bad: dict[str, tuple[int, int]] = {}
+        self._clock: tuple[float, float] | None = None
+        self._last_reap: dict[str, float] = {}
+        self._host = socket.gethostname().split(".")[0] or "host"
+        self._seq = 0
+        if check:
+            try:
+                marker = json.loads(self.layout.marker.read_bytes())
+                self.lease = float(marker.get("lease_s", self.lease))
+            except FileNotFoundError:
+                raise NotASpool(
+                    f"{self.root}: not a spool ({self.layout.marker.name} missing) — run `spoold "
+                    f"init {self.root}`, or mount the share if this is a network spool"
+                ) from None
+            except (ValueError, AttributeError, OSError) as exc:
+                raise NotASpool(f"{self.layout.marker}: unreadable spool marker: {exc}") from None
+        if lease is not None:
+            self.lease = lease
+
+    # ------------------------------------------------------------------ set-up
+    @classmethod
+    def init(
+        cls, root: str | os.PathLike[str], *, default_lease: float = 60.0, **kwargs: Any
+    ) -> Spool:
+        """Create the spool layout (idempotent).  The marker file is written last.
+
+        ``default_lease``: seconds without heartbeat after which a claim counts as abandoned,
+        for devices that do not state their own (stored in the marker file).
+        """
+        layout = Layout(Path(root))
+        for d in (layout.root, layout.tmp, layout.pending, layout.complete):
+            d.mkdir(parents=d is layout.root, exist_ok=True)
+        if not layout.marker.exists():
+            marker = json.dumps(
+                {"spoold_layout": LAYOUT_VERSION, "lease_s": default_lease}
+            ).encode()
+            marker += b"\n"
+            tmp = layout.tmp / f"marker.{os.getpid()}.tmp"
+            fsops.write_new(tmp, marker, fsync=True)
+            fsops.rename(tmp, layout.marker)
+            fsops.fsync_dir(layout.root)
+        return cls(root, **kwargs)
+
+    # ------------------------------------------------------------------ clock
+    def server_now(self) -> float:
+        """Now, in the clock of the server holding the spool (epoch seconds).
+
+        Learned from the mtime the server gives a file we write, then carried forward with
+        this host's monotonic clock, so a device whose wall clock is wrong still judges leases
+        correctly.  Re-learned every 30 s.
+        """
+        mono = time.monotonic()
+        if self._clock is None or mono - self._clock[1] > 30.0:
+            probe = self.layout.tmp / f"clock.{self._host}.{os.getpid()}"
+            fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                os.write(fd, b"clock\n")
+            finally:
+                os.close(fd)
+            mtime = os.stat(probe).st_mtime
+            self._clock = (mtime, time.monotonic())
+        return self._clock[0] + (mono - self._clock[1])
+
+    def now_dt(self) -> datetime:
+        return _epoch_to_dt(self.server_now())
+
+    def close(self) -> None:
+        """Remove this process's clock probe (optional; ``check --repair`` cleans leftovers)."""
+        fsops.unlink(self.layout.tmp / f"clock.{self._host}.{os.getpid()}")
+
+    # ------------------------------------------------------------------ building tasks
+    def new_task(
+        self,
+        task_type: str,
+        device_class: str,
+        key: str,
+        *,
+        device: str | None = None,
+        video_id: str | None = None,
+        inputs: Sequence[FileRef] = (),
+        params: dict[str, Any] | None = None,
+        not_before: datetime | None = None,
+        stamp: datetime | str | None = None,
+    ) -> Task:
+        """A new root task stamped now (server time); publish it with :meth:`publish`."""
+        now = self.now_dt()
+        return Task(
+            task_id=make_task_id(stamp or now, task_type, key),
+            task_type=task_type,
+            video_id=video_id,
+            device_class=device_class,
+            device=device,
+            inputs=list(inputs),
+            params=params or {},
+            created_at=now,
+            not_before=not_before,
+        )
+
+    def child_task(self, parent: Task, spec: ChildSpec) -> Task:
+        """The child ``spec`` of ``parent``, with its deterministic id."""
+        return Task(
+            task_id=child_task_id(parent.task_id, spec.task_type, spec.suffix),
+            task_type=spec.task_type,
+            video_id=parent.video_id,
+            device_class=spec.device_class,
+            device=spec.device,
+            inputs=list(spec.inputs),
+            params=dict(spec.params),
+            created_at=self.now_dt(),
+            parent_task_id=parent.task_id,
+        )
+
+    # ------------------------------------------------------------------ publish
+    def publish(self, task: Task) -> Published:
+        """Make ``task`` pending, unless a task with its id exists (pending or complete).
+
+        Visible atomically; durable on return when ``fsync`` is on (file and folder fsynced).
+        """
+        queue = queue_name(task.device_class, task.device)
+        found = self.locate(task.task_id, queues=[queue])
+        if found is not None:
+            return Published(task.task_id, False, found)
+        defer = task.not_before is not None and task.not_before.timestamp() > self.server_now()
+        dest = (
+            self.layout.deferred(queue, task.task_id)
+            if defer
+            else self.layout.ready(queue, task.task_id)
+        )
+        self._ensure_queue(queue)
+        # RACE: two publishers of one id both land the same content; the later rename wins.
+        self._land(task.to_json(), dest, durable_dir=True)
+        where = "deferred" if defer else "ready"
+        return Published(task.task_id, True, Location(task.task_id, "pending", where, queue, dest))
+
+    def _ensure_queue(self, queue: str) -> None:
+        q = self.layout.queue(queue)
+        if not (q / CLAIMED).is_dir():
+            for d in (q, q / CLAIMED, q / DEFERRED):
+                d.mkdir(exist_ok=True)
+
+    def _land(self, data: bytes, dest: Path, *, durable_dir: bool) -> None:
+        """Write ``data`` to ``dest`` atomically (temp file in tmp/, then rename)."""
+        self._seq += 1
+        tmp = self.layout.tmp / f"{dest.name}.{os.getpid()}-{self._seq}-{secrets.token_hex(3)}.tmp"
+        fsops.write_new(tmp, data, fsync=self.fsync)
+        try:
+            if not fsops.rename(tmp, dest):
+                raise SpoolError(f"{self.layout.rel(tmp)} vanished before it could be renamed")
+        except FileNotFoundError:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            fsops.rename(tmp, dest)
+        if self.fsync and durable_dir:
+            fsops.fsync_dir(dest.parent)
+
+    # ------------------------------------------------------------------ lookup
+    def queues(self) -> list[str]:
+        try:
+            names = os.listdir(self.layout.pending)
+        except FileNotFoundError:
+            raise NotASpool(f"{self.layout.pending} is missing: is the share mounted?") from None
+        return sorted(n for n in names if split_queue(n) and (self.layout.pending / n).is_dir())
+
+    def locate(self, task_id: str, *, queues: Iterable[str] | None = None) -> Location | None:
+        """Where ``task_id`` is: complete first, then ready, deferred, claimed."""
+        parse_task_id(task_id)
+        done = self.layout.completed(task_id)
+        if fsops.exists(done):
+            return Location(task_id, "complete", "complete", None, done)
+        for queue in self.queues() if queues is None else queues:
+            for where, path in (
+                ("ready", self.layout.ready(queue, task_id)),
+                ("deferred", self.layout.deferred(queue, task_id)),
+            ):
+                if fsops.exists(path):
+                    return Location(task_id, "pending", where, queue, path)
+            for cn in self._claims_of(queue, task_id):
+                return Location(
+                    task_id, "pending", "claimed", queue, self.layout.claimed(queue, cn), cn
+                )
+        return None
+
+    def _claims_of(self, queue: str, task_id: str) -> list[ClaimName]:
+        prefix = task_id + "@"
+        try:
+            names = os.listdir(self.layout.claimed_dir(queue))
+        except FileNotFoundError:
+            return []
+        found = [ClaimName.parse(n) for n in names if n.startswith(prefix)]
+        return [c for c in found if c is not None]
+
+    def read(self, path: Path) -> Task:
+        """Read and validate one task file (:class:`InvalidTaskFile` if it is not one)."""
+        display = self.layout.rel(path)
+        try:
+            data = fsops.read_bytes(path, MAX_TASK_BYTES)
+        except fsops.TooLarge as exc:
+            raise InvalidTaskFile(
+                display, f"{exc.size} bytes; a task file is at most {MAX_TASK_BYTES} bytes"
+            ) from None
+        except fsops.NotRegular as exc:
+            raise InvalidTaskFile(display, f"is {exc.what}") from None
+        return parse_task_bytes(data, display)
+
+    def get(self, task_id: str) -> tuple[Location, Task]:
+        loc = self.locate(task_id)
+        if loc is None:
+            raise TaskNotFound(f"no task {task_id} in pending/ or complete/")
+        return loc, self.read(loc.path)
+
+    # ------------------------------------------------------------------ claim
+    def claim(self, device_class: str, device: str) -> Claim | None:
+        """Take the oldest eligible task for ``device`` of ``device_class``, or None.
+
+        Eligible: in ``pending/CLASS/`` or ``pending/CLASS@DEVICE/``, and its ``not_before``
+        passed.  Stale claims seen on the way are broken first (see :meth:`reap`).
+        """
+        queues = [device_class, queue_name(device_class, device)]
+        for q in queues:
+            if time.monotonic() - self._last_reap.get(q, -1e18) > min(self.lease / 3, 10.0):
+                self._last_reap[q] = time.monotonic()
+                self.reap(q, device)
+        for _ in range(100_000):
+            cand = self._next_candidate(queues)
+            if cand is None:
+                return None
+            claim = self._try_claim(cand, device)
+            if claim is not None:
+                self._window = max(1, self._window // 2)
+                return claim
+        return None  # pragma: no cover
+
+    def _view(self, queue: str) -> _QueueView:
+        view = self._views.setdefault(queue, _QueueView())
+        mono = time.monotonic()
+        exhausted = view.pos >= len(view.ready)
+        if not exhausted and mono - view.listed_at < self.relist_interval:
+            return view
+        qdir = self.layout.queue(queue)
+        try:
+            st_q = os.stat(qdir)
+            st_d = os.stat(qdir / DEFERRED)
+        except FileNotFoundError:
+            view.ready, view.pos, view.deferred = [], 0, {}
+            return view
+        sig = (st_q.st_mtime_ns, st_d.st_mtime_ns)
+        # The folder's mtime is the doorbell: unchanged means nothing arrived or left.
+        if exhausted and sig == view.signature and mono - view.listed_at < self.relist_interval:
+            return view
+        view.signature = sig
+        view.listed_at = mono
+        names = [
+            e.name
+            for e in os.scandir(qdir)
+            if TASK_FILE_RE.match(e.name) and e.is_file(follow_symlinks=False)
+        ]
+        names.sort()
+        view.ready = [n for n in names if not self._is_bad(qdir / n)]
+        view.pos = 0
+        view.deferred = self._scan_deferred(queue, view.deferred)
+        return view
+
+    def _scan_deferred(self, queue: str, old: dict[str, float]) -> dict[str, float]:
+        out: dict[str, float] = {}
+        ddir = self.layout.deferred_dir(queue)
+        for e in os.scandir(ddir):
+            if not (TASK_FILE_RE.match(e.name) and e.is_file(follow_symlinks=False)):
+                continue
+            path = ddir / e.name
+            if self._is_bad(path):
+                continue
+            try:
+                task = self.read(path)
+            except InvalidTaskFile as exc:
+                self._mark_bad(path, exc)
+                continue
+            except OSError:
+                continue
+            out[e.name] = task.not_before.timestamp() if task.not_before else 0.0
+        return out
+
+    def _is_bad(self, path: Path) -> bool:
+        sig = self._bad.get(str(path))
+        if sig is None:
+            return False
+        try:
+            st = os.lstat(path)
+        except OSError:
+            self._bad.pop(str(path), None)
+            return False
+        if (st.st_mtime_ns, st.st_size) == sig:
+            return True
+        del self._bad[str(path)]  # edited since: try it again
+        return False
+
+    def _mark_bad(self, path: Path, exc: InvalidTaskFile) -> None:
+        try:
+            st = os.lstat(path)
+        except OSError:
+            return
+        if str(path) not in self._bad:
+            log.error("%s", exc)
+        self._bad[str(path)] = (st.st_mtime_ns, st.st_size)
+
+    def _next_candidate(self, queues: list[str]) -> _Candidate | None:
+        now = self.server_now()
+        heads: list[_Candidate] = []
+        for q in queues:
+            view = self._view(q)
+            qdir = self.layout.queue(q)
+            for name in view.ready[view.pos : view.pos + self._window]:
+                heads.append(_Candidate(q, name, qdir / name, False))
+            due = sorted(n for n, nb in view.deferred.items() if nb <= now)
+            for name in due[: self._window]:
+                heads.append(_Candidate(q, name, qdir / DEFERRED / name, True))
+        if not heads:
+            return None
+        heads.sort(key=lambda c: c.name)
+        # A lone worker takes strictly the oldest; under contention the window widens so
+        # racing workers stop colliding on the same head.
+        pick = heads[secrets.randbelow(min(self._window, len(heads)))]
+        view = self._views[pick.queue]
+        if pick.deferred:
+            view.deferred.pop(pick.name, None)
+        else:
+            i = view.ready.index(pick.name, view.pos)
+            view.ready[view.pos], view.ready[i] = view.ready[i], view.ready[view.pos]
+            view.pos += 1
+        return pick
+
+    def _new_token(self) -> str:
+        return f"{os.getpid()}-{secrets.token_hex(4)}"
+
+    def _lease_tag(self) -> int:
+        return max(1, round(self.lease))
+
+    def _try_claim(self, cand: _Candidate, device: str) -> Claim | None:
+        task_id = cand.name[: -len(".json")]
+        cn = ClaimName(task_id, device, self._new_token(), self._lease_tag())
+        dst = self.layout.claimed(cand.queue, cn)
+        try:
+            won = fsops.rename(cand.path, dst)
+        except FileNotFoundError:  # claimed/ missing: a queue made by hand with mkdir
+            self._ensure_queue(cand.queue)
+            won = fsops.rename(cand.path, dst)
+        if not won:
+            self._window = min(16, self._window * 2)
+            return None
+        self._held.add(cn.token)
+        try:
+            now = self.server_now()
+            os.utime(dst, (now, now))
+            task = self.read(dst)  # confirms the claim: a double-won SMB rename fails here
+        except OSError as exc:
+            self._held.discard(cn.token)
+            if fsops.is_gone(exc):
+                return None
+            raise
+        except InvalidTaskFile as exc:
+            self._held.discard(cn.token)
+            # Put it back exactly where it was and skip it until someone edits it.
+            fsops.rename(dst, cand.path, dst_unique=False)
+            self._mark_bad(
+                cand.path, InvalidTaskFile(self.layout.rel(cand.path), exc.reason, exc.line)
+            )
+            return None
+        claim = Claim(self, task, dst, cand.queue, cn, device)
+        if task.task_id != task_id:
+            claim._put_back(
+                f"file name says {task_id} but task_id is {task.task_id}", cand.path, bad=True
+            )
+            return None
+        target = queue_name(task.device_class, task.device)
+        if task.device is not None and task.device != device and target != cand.queue:
+            # Pinned elsewhere (a hand edit): move it to that device's queue.
+            self._ensure_queue(target)
+            claim._move_to(self.layout.ready(target, task.task_id))
+            return None
+        if task.not_before is not None and task.not_before.timestamp() > now:
+            claim._move_to(self.layout.deferred(cand.queue, task.task_id))
+            return None
+        return claim
+
+    # ------------------------------------------------------------------ recovery
+    def backoff(self, attempts: int) -> float:
+        """Seconds to wait before attempt ``attempts + 1``: 0 for the first free retries, then
+        doubling from ``backoff_base`` up to ``backoff_max``."""
+        n = attempts - self.free_retries
+        if n <= 0:
+            return 0.0
+        return float(min(self.backoff_max, self.backoff_base * 2 ** (n - 1)))
+
+    def stale_claims(
+        self, queue: str, device: str | None = None
+    ) -> list[tuple[ClaimName, float, AttemptKind]]:
+        """Claims in ``queue`` whose holder is gone: (claim, age in server seconds, why).
+
+        Gone = no heartbeat for a whole lease (judged in server time), or — for this
+        ``device``'s own claims — the holding process no longer exists on this host.
+        """
+        out: list[tuple[ClaimName, float, AttemptKind]] = []
+        cdir = self.layout.claimed_dir(queue)
+        try:
+            entries = list(os.scandir(cdir))
+        except FileNotFoundError:
+            return out
+        now = self.server_now()
+        for e in entries:
+            cn = ClaimName.parse(e.name)
+            if cn is None or cn.token in self._held:
+                continue
+            try:
+                st = e.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            age = now - max(st.st_mtime, st.st_ctime)
+            if age > (cn.lease if cn.lease is not None else self.lease):
+                out.append((cn, age, "lease-expired"))
+            elif device is not None and cn.device == device and not _pid_alive(cn.pid):
+                out.append((cn, age, "worker-died"))
+        return out
+
+    def reap(self, queue: str, device: str | None = None) -> int:
+        """Break the stale claims of ``queue``; returns how many tasks were put back."""
+        n = 0
+        for cn, age, kind in self.stale_claims(queue, device):
+            if self.break_claim(queue, cn, kind, age, breaker=device or "spoold"):
+                n += 1
+        return n
+
+    def break_claim(
+        self, queue: str, stale: ClaimName, kind: AttemptKind, age: float, breaker: str
+    ) -> bool:
+        """Take over a stale claim and put its task back (or drop it if superseded).
+
+        One rename decides which breaker wins; the loser sees ENOENT and moves on.
+        """
+        mine = ClaimName(stale.task_id, _safe_device(breaker), self._new_token(), self._lease_tag())
+        src = self.layout.claimed(queue, stale)
+        dst = self.layout.claimed(queue, mine)
+        if not fsops.rename(src, dst):
+            return False
+        self._held.add(mine.token)
+        claim: Claim | None = None
+        try:
+            task = self.read(dst)
+        except InvalidTaskFile as exc:
+            self._held.discard(mine.token)
+            ready = self.layout.ready(queue, stale.task_id)
+            log.error("%s; putting it back as %s", exc, self.layout.rel(ready))
+            fsops.rename(dst, ready, dst_unique=False)
+            return True
+        except OSError as exc:
+            self._held.discard(mine.token)
+            if fsops.is_gone(exc):
+                return False
+            raise
+        claim = Claim(self, task, dst, queue, mine, breaker)
+        newer = self._newer_copy(queue, task, mine)
+        if newer is not None:
+            log.info(
+                "dropping stale claim %s: superseded by %s", stale.name, self.layout.rel(newer)
+            )
+            claim._drop()
+            return False
+        if kind == "worker-died":
+            why = f"worker {stale.device} pid {stale.pid} died while running it"
+        else:
+            why = f"claim by {stale.device} expired: no heartbeat for {age:.0f} s"
+        log.warning("%s: %s; putting it back", stale.task_id, why)
+        claim.fail(why, kind=kind, device=stale.device)
+        return True
+
+    def _newer_copy(self, queue: str, task: Task, mine: ClaimName) -> Path | None:
+        """A copy of ``task`` written after the stale claim was taken, if any."""
+        for path in (
+            self.layout.ready(queue, task.task_id),
+            self.layout.deferred(queue, task.task_id),
+        ):
+            if fsops.exists(path):
+                return path
+        for cn in self._claims_of(queue, task.task_id):
+            if cn.token != mine.token:
+                return self.layout.claimed(queue, cn)
+        done = self.layout.completed(task.task_id)
+        if fsops.exists(done):
+            try:
+                finished = self.read(done)
+            except (InvalidTaskFile, OSError):
+                return done
+            # Same completion stamp: an operator copied a complete task back to re-run it.
+            if task.completed_at is None or finished.completed_at != task.completed_at:
+                return done
+        return None
+
+    # ------------------------------------------------------------------ operator verbs
+    def requeue(self, task_id: str, *, operator: str = "operator", force: bool = False) -> Location:
+        """Make a complete or failing task ready to run now (attempt history is kept)."""
+        loc = self.locate(task_id)
+        if loc is None:
+            raise TaskNotFound(f"no task {task_id} in pending/ or complete/")
+        if loc.where == "ready":
+            return loc
+        if loc.where == "claimed" and not force:
+            assert loc.claim is not None
+            raise SpoolError(
+                f"{task_id} is being run by {loc.claim.device} ({self.layout.rel(loc.path)}); "
+                "wait for it, or use --force to put it back (the running worker will lose it)"
+            )
+        task = self.read(loc.path)
+        queue = loc.queue or queue_name(task.device_class, task.device)
+        self._ensure_queue(queue)
+        mine = ClaimName(task_id, _safe_device(operator), self._new_token(), self._lease_tag())
+        dst = self.layout.claimed(queue, mine)
+        if not fsops.rename(loc.path, dst):
+            raise SpoolError(f"{task_id} moved while requeueing it; run the command again")
+        fresh = task.model_copy(
+            update={
+                "not_before": None,
+                "completed_at": None,
+                "completed_by": None,
+                "outputs": [],
+                "result": None,
+            }
+        )
+        ready = self.layout.ready(queue, task_id)
+        self._land(fresh.to_json(), ready, durable_dir=True)
+        fsops.unlink(dst)
+        return Location(task_id, "pending", "ready", queue, ready)
+
+    def purge_tmp(self, older_than: float) -> list[Path]:
+        """Remove temp files older than ``older_than`` seconds (left by crashed writers)."""
+        removed = []
+        now = self.server_now()
+        for e in os.scandir(self.layout.tmp):
+            try:
+                st = e.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            old = now - st.st_mtime > older_than and e.is_file(follow_symlinks=False)
+            if old and fsops.unlink(Path(e.path)):
+                removed.append(Path(e.path))
+        return removed
+
+    def remove_claim(self, queue: str, claim: ClaimName) -> bool:
+        """Delete a claim whose task exists elsewhere (used by ``check --repair``)."""
+        return fsops.unlink(self.layout.claimed(queue, claim))
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _safe_device(name: str) -> str:
+    import re
+
+    cleaned = re.sub(r"[^a-z0-9_-]+", "-", name.lower()).strip("-_") or "operator"
+    return cleaned[:63]
+
+
+class Claim:
+    """A task this process holds.  Finish it with exactly one of complete/fail/release."""
+
+    def __init__(
+        self, spool: Spool, task: Task, path: Path, queue: str, name: ClaimName, device: str
+    ) -> None:
+        self.spool = spool
+        self.task = task
+        self.path = path
+        self.queue = queue
+        self.name = name
+        self.device = device
+        self.done = False
+
+    def __repr__(self) -> str:
+        return f"<Claim {self.task.task_id} by {self.device} in {self.queue}>"
+
+    @property
+    def task_id(self) -> str:
+        return self.task.task_id
+
+    def heartbeat(self) -> None:
+        """Refresh the lease (server time).  :class:`LeaseLost` if the claim was broken."""
+        self._check_open()
+        now = self.spool.server_now()
+        try:
+            os.utime(self.path, (now, now))
+        except OSError as exc:
+            if fsops.is_gone(exc):
+                self._finish()
+                raise LeaseLost(
+                    f"{self.task_id}: lost the claim ({self.spool.layout.rel(self.path)} is gone: "
+                    "the lease expired and another device took the task over)"
+                ) from None
+            raise
+
+    def complete(
+        self,
+        outputs: Sequence[FileRef] = (),
+        children: Sequence[ChildSpec] = (),
+        result: dict[str, Any] | None = None,
+    ) -> Path:
+        """Publish ``children`` (idempotently), then land the completed record in complete/."""
+        self._check_open()
+        for spec in children:
+            self.spool.publish(self.spool.child_task(self.task, spec))
+        self.heartbeat()  # the fence: a broken claim stops here, before anything is written
+        record = self.task.model_copy(
+            update={
+                "outputs": list(outputs),
+                "result": result,
+                "completed_at": self.spool.now_dt(),
+                "completed_by": self.device,
+                "not_before": None,
+            }
+        )
+        dest = self.spool.layout.completed(self.task_id)
+        self.spool._land(record.to_json(), dest, durable_dir=False)
+        fsops.unlink(self.path)
+        self._finish()
+        return dest
+
+    def fail(self, error: str, *, kind: AttemptKind = "error", device: str | None = None) -> Path:
+        """Record a failed attempt and put the task back, deferred by the backoff."""
+        self._check_open()
+        self.heartbeat()
+        now = self.spool.server_now()
+        attempt = Attempt(
+            device=device or self.device, at=_epoch_to_dt(now), error=error[-4000:], kind=kind
+        )
+        attempts = [*self.task.attempts, attempt]
+        delay = self.spool.backoff(len(attempts))
+        not_before = _epoch_to_dt(now) + timedelta(seconds=delay) if delay else None
+        record = self.task.model_copy(update={"attempts": attempts, "not_before": not_before})
+        layout = self.spool.layout
+        dest = (
+            layout.deferred(self.queue, self.task_id)
+            if delay
+            else layout.ready(self.queue, self.task_id)
+        )
+        self.spool._land(record.to_json(), dest, durable_dir=False)
+        fsops.unlink(self.path)
+        self._finish()
+        return dest
+
+    def release(self) -> Path:
+        """Give the task back untouched (e.g. on shutdown); no attempt is counted."""
+        self._check_open()
+        dest = self.spool.layout.ready(self.queue, self.task_id)
+        self._move_to(dest)
+        return dest
+
+    # internal moves, each one rename of the claim file
+    def _move_to(self, dest: Path) -> None:
+        if fsops.exists(dest):
+            self._drop()
+            return
+        fsops.rename(self.path, dest, dst_unique=False)
+        self._finish()
+
+    def _drop(self) -> None:
+        fsops.unlink(self.path)
+        self._finish()
+
+    def _put_back(self, reason: str, original: Path, *, bad: bool) -> None:
+        fsops.rename(self.path, original, dst_unique=False)
+        self._finish()
+        if bad:
+            self.spool._mark_bad(original, InvalidTaskFile(self.spool.layout.rel(original), reason))
+
+    def _check_open(self) -> None:
+        if self.done:
+            raise SpoolError(f"{self.task_id}: this claim is already finished")
+
+    def _finish(self) -> None:
+        self.done = True
+        self.spool._held.discard(self.name.token)
+
+
+def format_age(seconds: float) -> str:
+    s = int(max(0, seconds))
+    if s < 120:
+        return f"{s}s"
+    if s < 7200:
+        return f"{s // 60}m"
+    if s < 172800:
+        return f"{s // 3600}h"
+    return f"{s // 86400}d"
+
+
+__all__ = [
+    "MAX_TASK_BYTES",
+    "Claim",
+    "Location",
+    "Published",
+    "Spool",
+    "format_age",
+    "format_stamp",
+    "parse_task_bytes",
+    "task_file_name",
+]

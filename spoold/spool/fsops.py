@@ -1,0 +1,156 @@
+"""Low-level file operations that behave the same on local disk, NFS, SMB and sshfs.
+
+Public API: :func:`rename`, :func:`write_new`, :func:`read_bytes`, :func:`fsync_dir`,
+:func:`exists`, :func:`is_gone`, ``GONE_ERRNOS``.
+
+Only the ``spoold.spool`` package calls these on spool files.  What they paper over (measured on real
+shares, see ``../shared/netshare/README.md`` and ``spool_layout.md``):
+
+- NFS may report ENOENT for a rename that happened (a retransmitted request); a cached file
+  handle for a file another client removed gives ESTALE.  Both mean "gone" here, and a rename
+  that reports ENOENT is checked against its (unique) target before it counts as lost.
+- SMB may refuse a rename or unlink right after ``close()`` with EBUSY (the handle is still
+  being released): retried a few times with a short backoff.
+- sshfs reports EPERM where EEXIST is meant for an exclusive create.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import time
+from pathlib import Path
+
+#: errno values that mean "that name is not there (any more)".
+GONE_ERRNOS = frozenset({errno.ENOENT, errno.ESTALE})
+_BUSY_ERRNOS = frozenset({errno.EBUSY, errno.ETXTBSY})
+_RETRIES = 6
+
+
+def is_gone(exc: OSError) -> bool:
+    return exc.errno in GONE_ERRNOS
+
+
+def exists(path: Path) -> bool:
+    """lstat-based existence (a symlink counts; it is never followed)."""
+    try:
+        os.lstat(path)
+    except OSError as exc:
+        if is_gone(exc) or exc.errno == errno.ENOTDIR:
+            return False
+        raise
+    return True
+
+
+def rename(src: Path, dst: Path, *, dst_unique: bool = True) -> bool:
+    """Atomically rename ``src`` to ``dst``; False when ``src`` was gone (a lost race).
+
+    ``dst_unique`` says nobody else ever renames to ``dst`` (a claim name with our token, or
+    a rename of our own temp file).  Then an ENOENT that comes with ``dst`` present means our
+    rename happened and only its reply was lost, as NFS can do.
+    """
+    for attempt in range(_RETRIES):
+        try:
+            os.rename(src, dst)
+            return True
+        except OSError as exc:
+            if is_gone(exc):
+                if exists(src):
+                    raise  # the source is there, so it is the target's folder that is missing
+                return dst_unique and exists(dst)
+            if exc.errno in _BUSY_ERRNOS and attempt < _RETRIES - 1:
+                time.sleep(0.005 * 2**attempt)
+                continue
+            raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def unlink(path: Path) -> bool:
+    """Remove ``path``; False if it was already gone."""
+    for attempt in range(_RETRIES):
+        try:
+            os.unlink(path)
+            return True
+        except OSError as exc:
+            if is_gone(exc):
+                return False
+            if exc.errno in _BUSY_ERRNOS and attempt < _RETRIES - 1:
+                time.sleep(0.005 * 2**attempt)
+                continue
+            raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def write_new(path: Path, data: bytes, *, fsync: bool) -> None:
+    """Create ``path`` (which must not exist), write ``data``, optionally fsync, close."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        if fsync:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename into ``path`` durable (a no-op where directories cannot be fsynced)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        # Some FUSE shares refuse fsync on a directory; the rename is still atomic there.
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF, errno.EACCES):
+            raise
+    finally:
+        os.close(fd)
+
+
+class TooLarge(Exception):
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+
+class NotRegular(Exception):
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+
+def read_bytes(path: Path, limit: int) -> bytes:
+    """Read a regular file without following symlinks; TooLarge past ``limit`` bytes."""
+    try:
+        fd = os.open(
+            path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+        )
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise NotRegular("a symbolic link (never followed)") from None
+        raise
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise NotRegular("a directory")
+        if not stat.S_ISREG(st.st_mode):
+            raise NotRegular("not a regular file")
+        if st.st_size > limit:
+            raise TooLarge(st.st_size)
+        chunks = []
+        remaining = limit + 1
+        while remaining > 0:
+            chunk = os.read(fd, min(remaining, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            remaining -= len(chunk)
+        data = b"".join(chunks)
+        if len(data) > limit:
+            raise TooLarge(len(data))
+        return data
+    finally:
+        os.close(fd)

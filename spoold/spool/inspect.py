@@ -1,0 +1,368 @@
+"""Read-only views of a spool, and the consistency check: what ``status``, ``ls`` and ``check`` show.
+
+Public API: :func:`iter_entries`, :func:`status`, :func:`check`, :class:`Entry`,
+:class:`QueueStatus`, :class:`Problem`, :class:`CheckReport`.
+
+Nothing here renames a file; ``check(repair=True)`` asks :class:`~spoold.spool.Spool` to do
+the few repairs that are safe (break stale claims, drop claims superseded by a newer copy,
+delete old temp files).  Files that do not parse are reported, never moved.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from schemas.task import Task
+from spoold.errors import InvalidTaskFile
+from spoold.spool.core import Spool
+from spoold.spool.layout import (
+    CLAIMED,
+    DEFERRED,
+    TASK_FILE_RE,
+    ClaimName,
+    day_of,
+    is_ignorable,
+    queue_name,
+    split_queue,
+)
+
+TMP_TTL = 3600.0
+
+
+@dataclass
+class Entry:
+    """One task file as found on disk (``task`` is None when it does not parse)."""
+
+    path: Path
+    state: str  # pending | complete
+    where: str  # ready | deferred | claimed | complete
+    queue: str | None
+    task_id: str
+    claim: ClaimName | None = None
+    task: Task | None = None
+    error: InvalidTaskFile | None = None
+
+
+def _task_files(folder: Path, *, claims: bool) -> Iterator[tuple[str, str, ClaimName | None]]:
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except FileNotFoundError:
+        return
+    for e in entries:
+        if claims:
+            cn = ClaimName.parse(e.name)
+            if cn is not None:
+                yield e.name, cn.task_id, cn
+        else:
+            m = TASK_FILE_RE.match(e.name)
+            if m and not e.is_dir(follow_symlinks=False):
+                yield e.name, m["id"], None
+
+
+def iter_entries(
+    spool: Spool,
+    *,
+    pending: bool = True,
+    complete: bool = True,
+    read: bool = True,
+    queues: list[str] | None = None,
+) -> Iterator[Entry]:
+    """Every task file, pending queues first (in claim order), then complete/ newest day first."""
+    lay = spool.layout
+    if pending:
+        for q in queues if queues is not None else spool.queues():
+            for where, folder, claims in (
+                ("claimed", lay.claimed_dir(q), True),
+                ("ready", lay.queue(q), False),
+                ("deferred", lay.deferred_dir(q), False),
+            ):
+                for name, task_id, cn in _task_files(folder, claims=claims):
+                    yield _entry(spool, folder / name, "pending", where, q, task_id, cn, read)
+    if complete:
+        try:
+            days = sorted(os.listdir(lay.complete), reverse=True)
+        except FileNotFoundError:
+            days = []
+        for day in days:
+            folder = lay.complete / day
+            if not folder.is_dir():
+                continue
+            for name, task_id, _ in _task_files(folder, claims=False):
+                yield _entry(
+                    spool, folder / name, "complete", "complete", None, task_id, None, read
+                )
+
+
+def _entry(
+    spool: Spool,
+    path: Path,
+    state: str,
+    where: str,
+    queue: str | None,
+    task_id: str,
+    cn: ClaimName | None,
+    read: bool,
+) -> Entry:
+    entry = Entry(path, state, where, queue, task_id, cn)
+    if read:
+        try:
+            entry.task = spool.read(path)
+        except InvalidTaskFile as exc:
+            entry.error = exc
+        except FileNotFoundError:
+            entry.error = InvalidTaskFile(spool.layout.rel(path), "vanished while reading (moved)")
+    return entry
+
+
+@dataclass
+class QueueStatus:
+    queue: str
+    device_class: str
+    device: str | None
+    ready: int = 0
+    deferred: int = 0
+    claimed: int = 0
+    stale: int = 0
+    failing: int = 0
+    invalid: int = 0
+    oldest_age_s: float | None = None
+    by_type: dict[str, int] = field(default_factory=dict)
+    claims: list[dict[str, Any]] = field(default_factory=list)
+    failures: list[dict[str, Any]] = field(default_factory=list)
+
+
+def status(spool: Spool, *, complete_days: int = 2) -> dict[str, Any]:
+    """Counts per queue and task type, oldest pending age, claims, failing tasks (like qshape)."""
+    now = spool.server_now()
+    queues: list[QueueStatus] = []
+    for q in spool.queues():
+        cls, dev = split_queue(q) or (q, None)
+        qs = QueueStatus(q, cls, dev)
+        stale = {cn.token for cn, _, _ in spool.stale_claims(q)}
+        for entry in iter_entries(spool, complete=False, queues=[q], read=True):
+            if entry.error is not None or entry.task is None:
+                qs.invalid += 1
+                continue
+            task = entry.task
+            qs.by_type[task.task_type] = qs.by_type.get(task.task_type, 0) + 1
+            age = now - task.created_at.timestamp()
+            qs.oldest_age_s = age if qs.oldest_age_s is None else max(qs.oldest_age_s, age)
+            if entry.where == "ready":
+                qs.ready += 1
+            elif entry.where == "deferred":
+                qs.deferred += 1
+            else:
+                qs.claimed += 1
+                assert entry.claim is not None
+                is_stale = entry.claim.token in stale
+                qs.stale += is_stale
+                try:
+                    st = os.stat(entry.path)
+                    beat = now - max(st.st_mtime, st.st_ctime)
+                except OSError:
+                    beat = float("nan")
+                qs.claims.append(
+                    {
+                        "task_id": task.task_id,
+                        "device": entry.claim.device,
+                        "last_heartbeat_s": round(beat, 1),
+                        "stale": is_stale,
+                    }
+                )
+            if task.attempts:
+                qs.failing += 1
+                last = task.attempts[-1]
+                qs.failures.append(
+                    {
+                        "task_id": task.task_id,
+                        "attempts": len(task.attempts),
+                        "device": last.device,
+                        "at": last.at.isoformat(),
+                        "error": last.error.strip().splitlines()[-1:],
+                        "not_before": task.not_before.isoformat() if task.not_before else None,
+                    }
+                )
+        queues.append(qs)
+    days = sorted((d for d in _listdir(spool.layout.complete)), reverse=True)[:complete_days]
+    complete = {
+        d: sum(1 for n in _listdir(spool.layout.complete / d) if TASK_FILE_RE.match(n))
+        for d in days
+    }
+    return {
+        "spool": str(spool.root),
+        "server_time": now,
+        "queues": [asdict(q) for q in queues],
+        "totals": {
+            "ready": sum(q.ready for q in queues),
+            "deferred": sum(q.deferred for q in queues),
+            "claimed": sum(q.claimed for q in queues),
+            "stale": sum(q.stale for q in queues),
+            "failing": sum(q.failing for q in queues),
+            "invalid": sum(q.invalid for q in queues),
+        },
+        "complete_by_day": complete,
+    }
+
+
+def _listdir(path: Path) -> list[str]:
+    try:
+        return os.listdir(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+@dataclass
+class Problem:
+    kind: str
+    path: str
+    message: str
+    repaired: bool = False
+
+
+@dataclass
+class CheckReport:
+    problems: list[Problem] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+    files: int = 0
+
+    @property
+    def remaining(self) -> list[Problem]:
+        return [p for p in self.problems if not p.repaired]
+
+    @property
+    def clean(self) -> bool:
+        return not self.remaining
+
+
+def check(spool: Spool, *, repair: bool = False, tmp_ttl: float = TMP_TTL) -> CheckReport:
+    """Validate every file of the spool; with ``repair``, fix what is safe to fix."""
+    lay = spool.layout
+    rep = CheckReport()
+
+    def add(kind: str, path: Path | str, message: str, repaired: bool = False) -> None:
+        rel = lay.rel(path) if isinstance(path, Path) else path
+        rep.problems.append(Problem(kind, rel, message, repaired))
+
+    where_of: dict[str, list[Entry]] = {}
+    # Layout: unknown names in the places the protocol owns.
+    for name in _listdir(lay.pending):
+        p = lay.pending / name
+        if is_ignorable(name):
+            rep.ignored.append(lay.rel(p))
+        elif split_queue(name) is None or not p.is_dir() or p.is_symlink():
+            add("stray", p, "not a queue folder (want pending/CLASS or pending/CLASS@DEVICE/)")
+    for q in spool.queues():
+        for sub, kind in (
+            (lay.queue(q), "ready"),
+            (lay.deferred_dir(q), "deferred"),
+            (lay.claimed_dir(q), "claimed"),
+        ):
+            for name in _listdir(sub):
+                p = sub / name
+                if is_ignorable(name):
+                    rep.ignored.append(lay.rel(p))
+                    continue
+                if kind == "ready" and name in (CLAIMED, DEFERRED) and p.is_dir():
+                    continue
+                ok = ClaimName.parse(name) if kind == "claimed" else TASK_FILE_RE.match(name)
+                if not ok:
+                    add("stray", p, "not a task file name; the queue ignores it")
+                elif p.is_symlink():
+                    add("symlink", p, "a symbolic link; the queue never follows it")
+                elif p.is_dir():
+                    add("stray", p, "a folder where a task file is expected")
+    for day in _listdir(lay.complete):
+        p = lay.complete / day
+        if not p.is_dir() and not is_ignorable(day):
+            add("stray", p, "not a day folder (want complete/YYYY-MM-DD/)")
+        for name in _listdir(p) if p.is_dir() else []:
+            if not TASK_FILE_RE.match(name) and not is_ignorable(name):
+                add("stray", p / name, "not a task file name")
+
+    for entry in iter_entries(spool):
+        if entry.path.is_symlink() or entry.path.is_dir():
+            continue
+        rep.files += 1
+        if entry.error is not None:
+            add(
+                "invalid",
+                entry.path,
+                entry.error.reason + (f" (line {entry.error.line})" if entry.error.line else ""),
+            )
+            continue
+        assert entry.task is not None
+        task = entry.task
+        if task.task_id != entry.task_id:
+            add(
+                "misnamed",
+                entry.path,
+                f"file name says {entry.task_id} but task_id is {task.task_id}",
+            )
+            continue
+        if entry.state == "complete" and entry.path.parent.name != day_of(task.task_id):
+            add("misplaced", entry.path, f"belongs in complete/{day_of(task.task_id)}/")
+        if entry.queue is not None:
+            want = queue_name(task.device_class, task.device)
+            cls = (split_queue(entry.queue) or (entry.queue, None))[0]
+            if cls != task.device_class:
+                add(
+                    "misplaced",
+                    entry.path,
+                    f"in pending/{entry.queue}/ but device_class is {task.device_class} "
+                    f"(the folder decides who runs it; its home is pending/{want}/)",
+                )
+        where_of.setdefault(task.task_id, []).append(entry)
+
+    stale = {
+        (q, cn.token): (cn, age, why)
+        for q in spool.queues()
+        for cn, age, why in spool.stale_claims(q)
+    }
+    for task_id, entries in where_of.items():
+        claims = [e for e in entries if e.where == "claimed"]
+        others = [e for e in entries if e.where != "claimed"]
+        for e in claims:
+            assert e.claim is not None and e.queue is not None
+            key = (e.queue, e.claim.token)
+            if key not in stale:
+                continue
+            cn, age, why = stale[key]
+            if len(entries) > 1:
+                msg = f"stale claim by {cn.device} ({age:.0f} s), superseded by another copy"
+                done = repair and spool.remove_claim(e.queue, cn)
+                add("stale-claim", e.path, msg + ("; removed" if done else ""), done)
+            else:
+                msg = f"stale claim: {cn.device} gave no heartbeat for {age:.0f} s"
+                done = repair and spool.break_claim(e.queue, cn, why, age, breaker="check")
+                add("stale-claim", e.path, msg + ("; put back in pending" if done else ""), done)
+        if len(others) > 1:
+            places = ", ".join(lay.rel(e.path) for e in others)
+            add(
+                "duplicate",
+                others[0].path,
+                f"{task_id} is in more than one place: {places} — "
+                "keep the one you want and delete the others (`spoold show` prints each)",
+            )
+    now = spool.server_now()
+    for name in _listdir(lay.tmp):
+        p = lay.tmp / name
+        try:
+            age = now - p.lstat().st_mtime
+        except OSError:
+            continue
+        if age > tmp_ttl:
+            done = False
+            if repair and p.is_file():
+                done = bool(spool.purge_tmp(tmp_ttl)) or not p.exists()
+            add(
+                "tmp",
+                p,
+                f"temp file left by a crashed writer ({age / 3600:.1f} h old)"
+                + ("; deleted" if done else ""),
+                done,
+            )
+    return rep

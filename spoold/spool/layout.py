@@ -1,0 +1,151 @@
+"""Where things live in a spool: directory names, file names, and how to parse them.
+
+Public API: :class:`Layout`, :class:`ClaimName`, :func:`queue_name`, :func:`split_queue`,
+:func:`task_file_name`, :func:`is_ignorable`, the directory-name constants.
+
+This module only computes paths; it never touches the disk.  ``spool_layout.md`` documents
+the same names, and ``tests/test_layout_doc.py`` keeps the two in agreement.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from schemas.task import NAME_RE, TASK_ID_RE
+
+MARKER = ".spoold-spool"
+TMP = "tmp"
+PENDING = "pending"
+COMPLETE = "complete"
+CLAIMED = "claimed"
+DEFERRED = "deferred"
+#: Every directory spool_layout.md must describe.
+DIRECTORIES = (TMP, PENDING, COMPLETE, CLAIMED, DEFERRED)
+
+TASK_SUFFIX = ".json"
+TASK_FILE_RE = re.compile(r"^(?P<id>" + TASK_ID_RE.pattern[1:-1] + r")\.json$")
+CLAIM_FILE_RE = re.compile(
+    r"^(?P<id>" + TASK_ID_RE.pattern[1:-1] + r")@(?P<device>[a-z0-9][a-z0-9_-]{0,62})"
+    r"@(?P<token>[0-9]+-[0-9a-f]{4,16})(?:-L(?P<lease>[0-9]{1,7}))?\.json$"
+)
+QUEUE_RE = re.compile(r"^(?P<cls>[a-z0-9][a-z0-9_-]{0,62})(?:@(?P<dev>[a-z0-9][a-z0-9_-]{0,62}))?$")
+
+# Names editors, sync tools and OSes leave behind; skipped without a word.
+_IGNORABLE_RE = re.compile(
+    r"^\.|~$|^#.*#$|\.(swp|swo|swx|tmp|bak|orig|part|rej)$|^(4913|Thumbs\.db|desktop\.ini)$",
+    re.IGNORECASE,
+)
+
+
+def is_ignorable(name: str) -> bool:
+    """Dotfiles, editor swap/backup files, sync-tool temp files (never tasks, never errors)."""
+    return bool(_IGNORABLE_RE.search(name))
+
+
+def queue_name(device_class: str, device: str | None = None) -> str:
+    """``jetson`` for the class, ``jetson@jetson-01`` for tasks pinned to one device."""
+    return f"{device_class}@{device}" if device else device_class
+
+
+def split_queue(name: str) -> tuple[str, str | None] | None:
+    m = QUEUE_RE.match(name)
+    if not m:
+        return None
+    return m["cls"], m["dev"]
+
+
+def task_file_name(task_id: str) -> str:
+    return task_id + TASK_SUFFIX
+
+
+@dataclass(frozen=True)
+class ClaimName:
+    """``<task_id>@<device>@<pid>-<nonce>-L<lease>.json``: a claimed task, who holds it, and
+    for how many seconds without a heartbeat the holder may be presumed dead."""
+
+    task_id: str
+    device: str
+    token: str
+    lease: int | None = None
+
+    @property
+    def name(self) -> str:
+        lease = f"-L{self.lease}" if self.lease is not None else ""
+        return f"{self.task_id}@{self.device}@{self.token}{lease}{TASK_SUFFIX}"
+
+    @property
+    def pid(self) -> int:
+        return int(self.token.split("-", 1)[0])
+
+    @classmethod
+    def parse(cls, name: str) -> ClaimName | None:
+        m = CLAIM_FILE_RE.match(name)
+        if not m:
+            return None
+        return cls(m["id"], m["device"], m["token"], int(m["lease"]) if m["lease"] else None)
+
+
+def day_of(task_id: str) -> str:
+    """The complete/ partition of a task: the UTC day of its id's stamp, ``YYYY-MM-DD``."""
+    s = task_id[:8]
+    return f"{s[:4]}-{s[4:6]}-{s[6:8]}"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Paths inside one spool root."""
+
+    root: Path
+
+    @property
+    def marker(self) -> Path:
+        return self.root / MARKER
+
+    @property
+    def tmp(self) -> Path:
+        return self.root / TMP
+
+    @property
+    def pending(self) -> Path:
+        return self.root / PENDING
+
+    @property
+    def complete(self) -> Path:
+        return self.root / COMPLETE
+
+    def queue(self, queue: str) -> Path:
+        return self.pending / queue
+
+    def ready(self, queue: str, task_id: str) -> Path:
+        return self.pending / queue / task_file_name(task_id)
+
+    def deferred_dir(self, queue: str) -> Path:
+        return self.pending / queue / DEFERRED
+
+    def deferred(self, queue: str, task_id: str) -> Path:
+        return self.pending / queue / DEFERRED / task_file_name(task_id)
+
+    def claimed_dir(self, queue: str) -> Path:
+        return self.pending / queue / CLAIMED
+
+    def claimed(self, queue: str, claim: ClaimName) -> Path:
+        return self.pending / queue / CLAIMED / claim.name
+
+    def complete_dir(self, task_id: str) -> Path:
+        return self.complete / day_of(task_id)
+
+    def completed(self, task_id: str) -> Path:
+        return self.complete / day_of(task_id) / task_file_name(task_id)
+
+    def rel(self, path: Path) -> str:
+        """A path as operators see it: relative to the spool root."""
+        try:
+            return str(path.relative_to(self.root))
+        except ValueError:
+            return str(path)
+
+
+def valid_queue_part(name: str) -> bool:
+    return bool(NAME_RE.match(name))
