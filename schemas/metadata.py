@@ -1,18 +1,20 @@
 """Finalized-metadata files: the contract between worker devices and the server's index.
 
 Public API: :class:`Detection`, :class:`DetectionsFile`, :class:`GpsPoint`, :class:`GpsTrackFile`,
-:class:`PlateRead`, :class:`PlatesFile`, :class:`VideoMeta`, ``BBox``.
+:class:`PlateRead`, :class:`PlatesFile`, :class:`VideoMeta`, :class:`StageStatus`, ``BBox``,
+:func:`metadata_json_schemas`.
 
 Workers write one small JSON file per kind and video to server storage (never video) and list
 them as task outputs with ``type`` = ``detections`` / ``gps`` / ``plates``.  The finalize task
 validates them with these models; an invalid or partial file fails finalization with the file
-name and reason, and nothing of that video is indexed.
+name and reason, and nothing of that video is indexed.  Numbers must be finite (no NaN or
+Infinity: the files are JSON).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -24,7 +26,7 @@ Channel = Literal["front", "rear", "interior", "left", "right", "telephoto", "ot
 class BBox(BaseModel):
     """A box in normalized image coordinates: 0..1, origin top-left."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     x: float = Field(ge=0, le=1)
     y: float = Field(ge=0, le=1)
@@ -33,7 +35,7 @@ class BBox(BaseModel):
 
 
 class Detection(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     t: float = Field(ge=0, description="seconds from the start of the video")
     label: str = Field(min_length=1, max_length=64)
@@ -43,7 +45,7 @@ class Detection(BaseModel):
 
 
 class DetectionsFile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     kind: Literal["detections"] = "detections"
     version: int = METADATA_VERSION
@@ -53,7 +55,7 @@ class DetectionsFile(BaseModel):
 
 
 class GpsPoint(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     time: datetime = Field(description="UTC time of the fix")
     lat: float = Field(ge=-90, le=90)
@@ -73,7 +75,7 @@ class GpsPoint(BaseModel):
 
 
 class GpsTrackFile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     kind: Literal["gps"] = "gps"
     version: int = METADATA_VERSION
@@ -83,18 +85,20 @@ class GpsTrackFile(BaseModel):
 
 
 class PlateRead(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     t: float = Field(ge=0, description="seconds from the start of the video")
     text_raw: str = Field(min_length=1, max_length=32)
-    text: str = Field(min_length=1, max_length=32, description="normalized: A-Z0-9 only")
+    text: str = Field(
+        min_length=1, max_length=32, pattern=r"^[A-Z0-9]+$", description="normalized: A-Z0-9 only"
+    )
     confidence: float = Field(ge=0, le=1)
     bbox: BBox
     channel: Channel = "unknown"
 
 
 class PlatesFile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     kind: Literal["plates"] = "plates"
     version: int = METADATA_VERSION
@@ -106,11 +110,14 @@ class PlatesFile(BaseModel):
 class VideoMeta(BaseModel):
     """What ingestion learns about a video (stored as the ingest task's ``result``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     video_id: str
     device: str
     path: str
+    vehicle: str | None = Field(
+        default=None, description="which car the dashcam is in (joins front/rear clips); default device"
+    )
     size: int = Field(ge=0)
     brand: str = "generic"
     channel: Channel = "unknown"
@@ -127,3 +134,28 @@ class VideoMeta(BaseModel):
     height: int | None = None
     fps: float | None = None
     bitrate: int | None = None
+
+
+StageState = Literal["pending", "running", "complete", "failed", "skipped"]
+
+
+class StageStatus(BaseModel):
+    """One pipeline stage of a video, as the daemon saw it when it ran the finalize task."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    stage: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$", description="task type, e.g. detect")
+    state: StageState
+    task_id: str | None = None
+    device: str | None = None
+    updated_at: datetime | None = None
+    error: str | None = Field(default=None, max_length=4000)
+
+
+def metadata_json_schemas() -> dict[str, dict[str, Any]]:
+    """JSON Schema of each worker output file, by ``FileRef.type`` (the documented contract)."""
+    return {
+        "detections": DetectionsFile.model_json_schema(),
+        "gps": GpsTrackFile.model_json_schema(),
+        "plates": PlatesFile.model_json_schema(),
+    }

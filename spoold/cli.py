@@ -568,5 +568,25 @@ def work(
     )
 
 
+@cli.command()
+@click.option(
+    "--dir",
+    "where",
+    default="demo",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Folder for the demo (replaced).",
+)
+@click.option("--videos", type=click.IntRange(1, 1000), default=6, show_default=True)
+def demo(where: str, videos: int) -> None:
+    """Run a demo spool: tasks flow through simulated local devices until all are complete.
+
+    Example: spoold demo --dir /tmp/spoold-demo
+    """
+    from spoold.demo import run_demo
+
+    sys.exit(run_demo(Path(where).resolve(), videos, echo=click.echo))
+
+
 def main() -> None:
     cli(prog_name="spoold")

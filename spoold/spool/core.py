@@ -161,6 +161,7 @@ class Spool:
         self.fsync = fsync
         self.lease = 60.0
         self.relist_interval = relist_interval
+        self.idle_relist = max(60.0, relist_interval)
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         self.free_retries = free_retries
@@ -169,6 +170,9 @@ class Spool:
         self._held: set[str] = set()
         self._bad: dict[str, tuple[int, int]] = {}
         self._clock: tuple[float, float] | None = None
+        #: Seconds added to server time: lets tests and simulations move time forward
+        #: (a file's ctime cannot be set back, so aging files is not an option).
+        self.clock_offset = 0.0
         self._last_reap: dict[str, float] = {}
         self._host = socket.gethostname().split(".")[0] or "host"
         self._seq = 0
@@ -228,7 +232,7 @@ class Spool:
                 os.close(fd)
             mtime = os.stat(probe).st_mtime
             self._clock = (mtime, time.monotonic())
-        return self._clock[0] + (mono - self._clock[1])
+        return self._clock[0] + (mono - self._clock[1]) + self.clock_offset
 
     def now_dt(self) -> datetime:
         return _epoch_to_dt(self.server_now())
@@ -412,8 +416,9 @@ class Spool:
             view.ready, view.pos, view.deferred = [], 0, {}
             return view
         sig = (st_q.st_mtime_ns, st_d.st_mtime_ns)
-        # The folder's mtime is the doorbell: unchanged means nothing arrived or left.
-        if exhausted and sig == view.signature and mono - view.listed_at < self.relist_interval:
+        # The folder's mtime is the doorbell: unchanged means nothing arrived or left.  A
+        # full re-list now and then still covers shares with coarse or cached mtimes.
+        if exhausted and sig == view.signature and mono - view.listed_at < self.idle_relist:
             return view
         view.signature = sig
         view.listed_at = mono

@@ -1,0 +1,191 @@
+"""Claiming: the oldest eligible task, by one rename, and only the claimant's."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+from spoolkit import files_under, new_spool, task
+
+from spoold.spool import Spool
+
+
+def test_claim_takes_the_oldest_task_of_its_class(tmp_path: Path) -> None:
+    spool = new_spool(tmp_path)
+    spool.publish(task(spool, "b", stamp="20261125T100000Z"))
+    spool.publish(task(spool, "a", stamp="20261125T110000Z"))
+    spool.publish(
+        task(spool, "c", stamp="20261125T090000Z", device_class="gpu", task_type="detect")
+    )
+    order = []
+    while (claim := spool.claim("jetson", "jetson-01")) is not None:
+        order.append(claim.task_id)
+        claim.complete()
+    assert order == ["20261125T100000Z-preprocess-b", "20261125T110000Z-preprocess-a"]
+
+
+def test_a_claimed_task_stays_pending_with_its_claimant_in_the_name(tmp_path: Path) -> None:
+    spool = new_spool(tmp_path)
+    spool.publish(task(spool))
+    claim = spool.claim("jetson", "jetson-01")
+    assert claim is not None
+    (name,) = files_under(spool.root / "pending")
+    assert name.startswith("jetson/claimed/20261125T101530Z-preprocess-clip1@jetson-01@")
+    assert name.endswith("-L60.json")
+    assert spool.locate(claim.task_id).where == "claimed"  # type: ignore[union-attr]
+
+
+def test_only_one_of_two_devices_wins_a_task(tmp_path: Path) -> None:
+    a = new_spool(tmp_path)
+    b = Spool(a.root)
+    a.publish(task(a))
+    first = a.claim("jetson", "jetson-01")
+    assert first is not None
+    assert b.claim("jetson", "jetson-02") is None
+
+
+def test_a_stale_listing_never_causes_a_wrong_claim(tmp_path: Path) -> None:
+    """Worker B listed the folder before A took the task: B's rename fails, B gets nothing."""
+    a = new_spool(tmp_path)
+    b = Spool(a.root)
+    a.publish(task(a))
+    b._view("jetson")  # B caches the listing
+    assert a.claim("jetson", "jetson-01") is not None
+    assert b.claim("jetson", "jetson-02") is None
+
+
+def test_pinned_tasks_go_only_to_their_device(tmp_path: Path) -> None:
+    spool = new_spool(tmp_path)
+    spool.publish(task(spool, "pinned", device="jetson-02", stamp="20261125T090000Z"))
+    spool.publish(task(spool, "free"))
+    claim = spool.claim("jetson", "jetson-01")
+    assert claim is not None and claim.task.task_id.endswith("-free")
+    claim.complete()
+    assert spool.claim("jetson", "jetson-01") is None
+    other = Spool(spool.root).claim("jetson", "jetson-02")
+    assert other is not None and other.task_id.endswith("-pinned")
+
+
+def test_a_hand_edit_that_pins_a_task_elsewhere_moves_it_to_that_queue(tmp_path: Path) -> None:
+    spool = new_spool(tmp_path)
+    res = spool.publish(task(spool))
+    text = res.location.path.read_text().replace(
+        '"device_class": "jetson",', '"device_class": "jetson", "device": "jetson-09",'
+    )
+    res.location.path.write_text(text)
+    assert spool.claim("jetson", "jetson-01") is None
+    assert files_under(spool.root / "pending") == [
+        "jetson@jetson-09/20261125T101530Z-preprocess-clip1.json"
+    ]
+
+
+def test_not_before_in_the_future_is_skipped_and_taken_when_due(tmp_path: Path) -> None:
+    spool = new_spool(tmp_path)
+    spool.publish(
+        task(
+            spool,
+            "later",
+            not_before=spool.now_dt() + timedelta(minutes=5),
+            stamp="20261125T000000Z",
+        )
+    )
+    spool.publish(task(spool, "now"))
+    first = spool.claim("jetson", "j1")
+    assert first is not None and first.task_id.endswith("-now")
+    first.complete()
+    assert spool.claim("jetson", "j1") is None
+    spool.clock_offset += 301
+    spool.relist_interval = 0
+    due = spool.claim("jetson", "j1")
+    assert due is not None and due.task_id.endswith("-later")
+
+
+def test_a_ready_file_with_not_before_ahead_is_moved_to_deferred(tmp_path: Path) -> None:
+    spool = new_spool(tmp_path)
+    res = spool.publish(task(spool))
+    later = (spool.now_dt() + timedelta(hours=2)).isoformat()
+    res.location.path.write_text(
+        res.location.path.read_text().replace('"params"', f'"not_before": "{later}",\n  "params"')
+    )
+    assert spool.claim("jetson", "j1") is None
+    assert files_under(spool.root / "pending") == [
+        "jetson/deferred/20261125T101530Z-preprocess-clip1.json"
+    ]
+
+
+def test_an_invalid_file_is_skipped_left_in_place_and_does_not_stop_the_queue(
+    tmp_path: Path, caplog
+) -> None:  # type: ignore[no-untyped-def]
+    spool = new_spool(tmp_path)
+    bad = spool.root / "pending/jetson/20261125T000000Z-preprocess-bad.json"
+    spool.publish(task(spool))
+    bad.write_text('{"task_id": "x",\n "oops" 1}\n')
+    claim = spool.claim("jetson", "j1")
+    assert claim is not None and claim.task_id.endswith("-clip1")
+    assert bad.read_text() == '{"task_id": "x",\n "oops" 1}\n'
+    assert (
+        "pending/jetson/20261125T000000Z-preprocess-bad.json: line 2: expecting ':' delimiter — file left in place"
+        in caplog.text
+    )
+    claim.complete()
+    assert spool.claim("jetson", "j1") is None
+    assert bad.exists()
+
+
+def test_a_fixed_file_is_picked_up_again(tmp_path: Path) -> None:
+    spool = new_spool(tmp_path)
+    res = spool.publish(task(spool))
+    good = res.location.path.read_text()
+    res.location.path.write_text("{ broken")
+    assert spool.claim("jetson", "j1") is None
+    res.location.path.write_text(good)  # edited in place: the folder's mtime does not change
+    spool.idle_relist = 0  # (the periodic full re-list, every minute by default, sees it)
+    assert spool.claim("jetson", "j1") is not None
+
+
+def test_editor_leftovers_symlinks_and_folders_are_never_claimed(tmp_path: Path) -> None:
+    spool = new_spool(tmp_path)
+    q = spool.root / "pending/jetson"
+    res = spool.publish(task(spool))
+    for junk in (
+        ".20261125T101530Z-preprocess-x.json.swp",
+        "20261125T101530Z-preprocess-x.json~",
+        "4913",
+    ):
+        (q / junk).write_text("junk")
+    outside = tmp_path / "secret.json"
+    outside.write_text(res.location.path.read_text())
+    os.symlink(outside, q / "20261125T000000Z-preprocess-link.json")
+    (q / "20261125T000001Z-preprocess-dir.json").mkdir()
+    claim = spool.claim("jetson", "j1")
+    assert claim is not None and claim.task_id.endswith("-clip1")
+    claim.complete()
+    assert spool.claim("jetson", "j1") is None
+    assert outside.exists() and (q / "20261125T000000Z-preprocess-link.json").is_symlink()
+
+
+def test_a_file_whose_name_and_task_id_disagree_is_left_alone(tmp_path: Path) -> None:
+    spool = new_spool(tmp_path)
+    res = spool.publish(task(spool))
+    wrong = res.location.path.with_name("20261125T000000Z-preprocess-other.json")
+    res.location.path.rename(wrong)
+    assert spool.claim("jetson", "j1") is None
+    assert wrong.exists()
+
+
+def test_an_idle_poll_lists_nothing_when_the_folder_did_not_change(
+    tmp_path: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    spool = new_spool(tmp_path)
+    spool.publish(task(spool))
+    c = spool.claim("jetson", "j1")
+    assert c is not None
+    c.complete()
+    assert spool.claim("jetson", "j1") is None
+    scans = []
+    real = os.scandir
+    monkeypatch.setattr(os, "scandir", lambda p: scans.append(str(p)) or real(p))
+    for _ in range(5):
+        assert spool.claim("jetson", "j1") is None
+    assert not [s for s in scans if s.endswith("pending/jetson")]
