@@ -174,18 +174,34 @@ def test_a_file_whose_name_and_task_id_disagree_is_left_alone(tmp_path: Path) ->
     assert wrong.exists()
 
 
-def test_an_idle_poll_lists_nothing_when_the_folder_did_not_change(
-    tmp_path: Path, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
+def test_an_idle_poll_costs_one_stat_per_queue_folder(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """On a NAS every call is a round trip: an idle device only stats its two queue folders."""
     spool = new_spool(tmp_path)
     spool.publish(task(spool))
     c = spool.claim("jetson", "j1")
     assert c is not None
     c.complete()
     assert spool.claim("jetson", "j1") is None
-    scans = []
-    real = os.scandir
-    monkeypatch.setattr(os, "scandir", lambda p: scans.append(str(p)) or real(p))
+    calls: list[str] = []
+    for name in ("scandir", "stat", "listdir", "open", "utime"):
+        real = getattr(os, name)
+        monkeypatch.setattr(
+            os, name, lambda *a, _n=name, _r=real, **k: calls.append(_n) or _r(*a, **k)
+        )
+    spool.clock_offset += 3600  # even long after the last reap: nothing changed, nothing to reap
     for _ in range(5):
         assert spool.claim("jetson", "j1") is None
-    assert not [s for s in scans if s.endswith("pending/jetson")]
+    assert calls == ["stat"] * 10
+
+
+def test_a_failure_deferred_elsewhere_rings_idle_workers(tmp_path: Path) -> None:
+    spool = new_spool(tmp_path, backoff_base=5, free_retries=0)
+    idle = Spool(spool.root)
+    spool.publish(task(spool))
+    claim = spool.claim("jetson", "j1")
+    assert claim is not None
+    assert idle.claim("jetson", "j2") is None  # idle, with an empty view
+    claim.fail("flaky network")  # lands in deferred/ (not the folder idle stats)
+    idle.clock_offset += 6
+    again = idle.claim("jetson", "j2")
+    assert again is not None and again.task_id == claim.task_id

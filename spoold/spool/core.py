@@ -133,7 +133,10 @@ class _QueueView:
     pos: int = 0
     deferred: dict[str, float] = field(default_factory=dict)  # name -> not_before (epoch)
     listed_at: float = -1e18
-    signature: tuple[int, int] = (0, 0)
+    signature: int = 0
+    reaped_at: float = -1e18
+    reaped_sig: int = 0
+    claims_seen: bool = False
 
 
 class Spool:
@@ -161,7 +164,8 @@ class Spool:
         self.fsync = fsync
         self.lease = 60.0
         self.relist_interval = relist_interval
-        self.idle_relist = max(60.0, relist_interval)
+        #: Backstop re-list of an unchanged-looking queue, for shares with coarse mtimes.
+        self.idle_relist = max(600.0, relist_interval)
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         self.free_retries = free_retries
@@ -220,10 +224,10 @@ class Spool:
 
         Learned from the mtime the server gives a file we write, then carried forward with
         this host's monotonic clock, so a device whose wall clock is wrong still judges leases
-        correctly.  Re-learned every 30 s.
+        correctly.  Re-learned every 5 minutes (monotonic clocks drift by parts per million).
         """
         mono = time.monotonic()
-        if self._clock is None or mono - self._clock[1] > 30.0:
+        if self._clock is None or mono - self._clock[1] > 300.0:
             probe = self.layout.tmp / f"clock.{self._host}.{os.getpid()}"
             fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             try:
@@ -302,6 +306,8 @@ class Spool:
         self._ensure_queue(queue)
         # RACE: two publishers of one id both land the same content; the later rename wins.
         self._land(task.to_json(), dest, durable_dir=True)
+        if defer:
+            self._ring(queue)
         where = "deferred" if defer else "ready"
         return Published(task.task_id, True, Location(task.task_id, "pending", where, queue, dest))
 
@@ -310,6 +316,14 @@ class Spool:
         if not (q / CLAIMED).is_dir():
             for d in (q, q / CLAIMED, q / DEFERRED):
                 d.mkdir(exist_ok=True)
+
+    def _ring(self, queue: str) -> None:
+        """Bump the queue folder's mtime: idle workers stat only that folder, so a task that
+        lands in ``deferred/`` (which does not change it) must ring this doorbell."""
+        try:
+            os.utime(self.layout.queue(queue))
+        except OSError as exc:  # a missed doorbell only delays; the periodic re-list covers it
+            log.debug("could not ring %s: %s", queue, exc)
 
     def _land(self, data: bytes, dest: Path, *, durable_dir: bool) -> None:
         """Write ``data`` to ``dest`` atomically (temp file in tmp/, then rename)."""
@@ -385,22 +399,48 @@ class Spool:
         """Take the oldest eligible task for ``device`` of ``device_class``, or None.
 
         Eligible: in ``pending/CLASS/`` or ``pending/CLASS@DEVICE/``, and its ``not_before``
-        passed.  Stale claims seen on the way are broken first (see :meth:`reap`).
+        passed.  Stale claims are broken (see :meth:`reap`) on the first call, so a restarted
+        device re-takes its own at once, and later only while there is nothing else to
+        claim: busy devices leave reaping to idle ones and to the daemon, which keeps the
+        cost of a big fleet's reaping off the NAS.
         """
         queues = [device_class, queue_name(device_class, device)]
         for q in queues:
-            if time.monotonic() - self._last_reap.get(q, -1e18) > min(self.lease / 3, 10.0):
-                self._last_reap[q] = time.monotonic()
-                self.reap(q, device)
+            if q not in self._views:
+                self._maybe_reap(q, device)
         for _ in range(100_000):
             cand = self._next_candidate(queues)
             if cand is None:
-                return None
+                if not any(self._maybe_reap(q, device) for q in queues):
+                    return None
+                continue  # put-back tasks are claimable now
             claim = self._try_claim(cand, device)
             if claim is not None:
                 self._window = max(1, self._window // 2)
                 return claim
         return None  # pragma: no cover
+
+    def _maybe_reap(self, queue: str, device: str) -> int:
+        """Reap ``queue`` at most every ``min(lease/3, 10)`` s, and only when claims may
+        exist there: claims were seen last time, or the queue changed (claims come from it).
+        Returns how many tasks were put back."""
+        view = self._views.setdefault(queue, _QueueView())
+        mono = time.monotonic()
+        first = view.reaped_at < -1e17
+        if not first and mono - view.reaped_at <= min(self.lease / 3, 10.0):
+            return 0
+        if not first and not view.claims_seen and view.reaped_sig == view.signature:
+            return 0
+        view.reaped_at = mono
+        view.reaped_sig = view.signature
+        n = self.reap(queue, device)
+        try:
+            view.claims_seen = any(True for _ in os.scandir(self.layout.claimed_dir(queue)))
+        except FileNotFoundError:
+            view.claims_seen = False
+        if n:
+            view.listed_at = -1e18  # re-list: the put-back tasks are in the folder now
+        return n
 
     def _view(self, queue: str) -> _QueueView:
         view = self._views.setdefault(queue, _QueueView())
@@ -410,14 +450,13 @@ class Spool:
             return view
         qdir = self.layout.queue(queue)
         try:
-            st_q = os.stat(qdir)
-            st_d = os.stat(qdir / DEFERRED)
+            sig = os.stat(qdir).st_mtime_ns
         except FileNotFoundError:
-            view.ready, view.pos, view.deferred = [], 0, {}
+            view.ready, view.pos, view.deferred, view.signature = [], 0, {}, 0
             return view
-        sig = (st_q.st_mtime_ns, st_d.st_mtime_ns)
-        # The folder's mtime is the doorbell: unchanged means nothing arrived or left.  A
-        # full re-list now and then still covers shares with coarse or cached mtimes.
+        # The folder's mtime is the doorbell: unchanged means nothing arrived or left (a
+        # task landing in deferred/ rings it too, see _ring).  A full re-list now and then
+        # still covers shares with coarse or cached mtimes.
         if exhausted and sig == view.signature and mono - view.listed_at < self.idle_relist:
             return view
         view.signature = sig
@@ -436,7 +475,11 @@ class Spool:
     def _scan_deferred(self, queue: str, old: dict[str, float]) -> dict[str, float]:
         out: dict[str, float] = {}
         ddir = self.layout.deferred_dir(queue)
-        for e in os.scandir(ddir):
+        try:
+            entries = list(os.scandir(ddir))
+        except FileNotFoundError:  # a queue folder made by hand with mkdir
+            return out
+        for e in entries:
             if not (TASK_FILE_RE.match(e.name) and e.is_file(follow_symlinks=False)):
                 continue
             path = ddir / e.name
@@ -476,13 +519,15 @@ class Spool:
         self._bad[str(path)] = (st.st_mtime_ns, st.st_size)
 
     def _next_candidate(self, queues: list[str]) -> _Candidate | None:
-        now = self.server_now()
         heads: list[_Candidate] = []
         for q in queues:
             view = self._view(q)
             qdir = self.layout.queue(q)
             for name in view.ready[view.pos : view.pos + self._window]:
                 heads.append(_Candidate(q, name, qdir / name, False))
+            if not view.deferred:
+                continue
+            now = self.server_now()
             due = sorted(n for n, nb in view.deferred.items() if nb <= now)
             for name in due[: self._window]:
                 heads.append(_Candidate(q, name, qdir / DEFERRED / name, True))
@@ -820,6 +865,8 @@ class Claim:
         self.spool._land(record.to_json(), dest, durable_dir=False)
         fsops.unlink(self.path)
         self._finish()
+        if delay:
+            self.spool._ring(self.queue)
         return dest
 
     def release(self) -> Path:
