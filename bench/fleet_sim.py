@@ -17,6 +17,7 @@ fleet under 1 % of the NAS's capacity.
 from __future__ import annotations
 
 import argparse
+import functools
 import heapq
 import json
 import os
@@ -123,7 +124,7 @@ class Sim:
             self.at(warmup, self._reset)
         seconds += warmup
         for d in range(self.n):
-            self.at(self.rng.uniform(0, self.s.poll), lambda t, d=d: self.poll(d, t))
+            self.at(self.rng.uniform(0, self.s.poll), functools.partial(self.poll, d))
         if self.arrivals > 0:
             self.at(self.rng.expovariate(self.arrivals), self.arrive)
         while self.events and self.events[0].at < seconds:
@@ -173,13 +174,16 @@ class Sim:
             t = self.nas.call(t, "readdir", entries=self.claimed)
         wait = self.delay[d] * self.rng.uniform(0.8, 1.2)
         self.delay[d] = min(s.max_poll, self.delay[d] * 1.5)
-        self.at(t + wait, lambda tt, d=d: self.poll(d, tt))
+        self.at(t + wait, functools.partial(self.poll, d))
+
+    def _beat(self, d: int, end: float, t: float) -> None:
+        self.work(d, self.nas.call(t, "utime"), end)
 
     def work(self, d: int, t: float, end: float) -> None:
         beat = self.s.lease / 3
         nxt = t + beat
         if nxt < end:
-            self.at(nxt, lambda tt, d=d, end=end: self.work(d, self.nas.call(tt, "utime"), end))
+            self.at(nxt, functools.partial(self._beat, d, end))
             return
 
         def finish(tt: float, d: int = d) -> None:
@@ -188,7 +192,7 @@ class Sim:
             tt = self.nas.call(tt, "rename")
             tt = self.nas.call(tt, "unlink")
             self.claimed -= 1
-            self.at(tt, lambda x, d=d: self.poll(d, x))
+            self.at(tt, functools.partial(self.poll, d))
 
         self.at(end, finish)
 
@@ -217,12 +221,12 @@ def measure(folder: Path, rounds: int = 200) -> dict[str, float]:
             os.close(fd)
 
         timed("write_fsync", write)
-        timed("rename", lambda p=p, q=q: os.rename(p, q))
-        timed("stat", lambda q=q: os.stat(q))
-        timed("utime", lambda q=q: os.utime(q, (time.time(), time.time())))
-        timed("read", lambda q=q: q.read_bytes())
-        timed("readdir", lambda: os.listdir(base))
-        timed("unlink", lambda q=q: os.unlink(q))
+        timed("rename", functools.partial(os.rename, p, q))
+        timed("stat", functools.partial(os.stat, q))
+        timed("utime", functools.partial(os.utime, q, (time.time(), time.time())))
+        timed("read", q.read_bytes)
+        timed("readdir", functools.partial(os.listdir, base))
+        timed("unlink", functools.partial(os.unlink, q))
     for f in base.iterdir():
         f.unlink()
     base.rmdir()
