@@ -1,0 +1,15 @@
+"""Reference worker commands for ``spoold work`` (the ``spoold[workers]`` extra).
+
+Public API (each a module runnable with ``python -m``):
+
+- :mod:`spoold.workers.preprocess` — Jetson class: GPS track (``gps.json``) and keyframes.
+- :mod:`spoold.workers.detect` — GPU class: licence plates (``plates.json``) and objects
+  (``detections.json``) on those keyframes, with a plug-in hook for your own detector
+  (:mod:`spoold.workers.detectors`).
+
+Building blocks: :mod:`spoold.workers._contract` (the task/result/storage-root contract,
+atomic writes), :mod:`spoold.workers.gps` and :mod:`spoold.workers.nmea` (GPS formats),
+:mod:`spoold.workers.mp4box` (MP4 box walking), :mod:`spoold.workers.keyframes` (ffmpeg),
+:mod:`spoold.workers.plates` (RapidOCR plate reader).  See ``docs/workers.md``.
+Runs on Python 3.10.
+"""

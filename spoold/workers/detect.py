@@ -1,0 +1,337 @@
+"""Reference ``detect`` worker (GPU class; runs on CPU too): licence plates + objects.
+
+Run by ``spoold work --class gpu --device rtx-01 -- python -m spoold.workers.detect``.
+
+Public API: :func:`main(argv) <main>` (the command line below) and :func:`run(env, opts)
+<run>`.
+
+Input (task ``inputs``): a keyframes directory written by the preprocess worker (``type``
+``"keyframes"``, with its ``index.json``), or a video (``type`` ``"video"``), whose keyframes
+are then extracted into ``$SPOOLD_WORKDIR`` at ``--rate``.
+
+Outputs, on storage root ``--output-root`` (default ``server``), under
+``meta/<video_id>/<task_type>/``:
+
+- ``plates.json`` — :class:`schemas.metadata.PlatesFile` (FileRef type ``plates``): one
+  :class:`~schemas.metadata.PlateRead` per plate per keyframe, ``t`` = the keyframe's time,
+  ``text`` normalized to ``A-Z0-9``, ``channel`` from the keyframes index / task params;
+- ``detections.json`` — :class:`schemas.metadata.DetectionsFile` (FileRef type
+  ``detections``) from ``--detector`` (see :mod:`spoold.workers.detectors`).
+
+Options (task ``params`` of the same name, ``-`` → ``_``, override them):
+``--detector SPEC`` (``plates``: built-in fallback, plate boxes only; ``none``;
+``module:factory``; or an installed ``spoold.detectors`` entry point),
+``--detector-option KEY=VALUE`` (repeatable; also ``params["detector_options"]``),
+``--min-plate-confidence`` (0.6), ``--plate-regex`` (on the normalized text, replaces the
+default filter), ``--rate`` (keyframes/s when the input is a video), ``--cuda`` (onnxruntime
+CUDA provider; needs ``onnxruntime-gpu``), ``--threads`` (onnxruntime intra-op threads),
+``--ocr-max-side`` (1280: larger frames are scaled down for text detection),
+``--ignore-top`` / ``--ignore-bottom`` (0.06 / 0.08: frame bands holding the dashcam's
+burnt-in overlay, where no plate is looked for), ``--channel``, ``--output-root``.
+
+Runs on Python 3.10.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast, get_args
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from schemas.metadata import BBox, Channel, Detection, DetectionsFile, PlateRead, PlatesFile
+from schemas.task import FileRef, WorkResult
+from spoold.dashcam import parse_name
+from spoold.workers._contract import (
+    WorkerEnv,
+    WorkerError,
+    atomic_write_json,
+    meta_dir,
+    run_main,
+    video_id_of,
+    write_result,
+)
+from spoold.workers.detectors import BUILTIN_PLATES, DetectorError, ObjectBox, load_detector
+from spoold.workers.keyframes import KeyframeIndex, extract_keyframes, load_index
+from spoold.workers.plates import PlateReader
+
+__all__ = ["Options", "main", "run"]
+
+PROG = "spoold.workers.detect"
+PLATE_LABEL = "license_plate"
+
+
+@dataclass
+class Options:
+    detector: str = BUILTIN_PLATES
+    detector_options: dict[str, str] = field(default_factory=dict)
+    min_plate_confidence: float = 0.6
+    plate_regex: str | None = None
+    rate: float = 1.0
+    cuda: bool = False
+    threads: int = 0
+    channel: str | None = None
+    output_root: str = "server"
+    ocr_max_side: int = 1280
+    ignore_top: float = 0.06
+    ignore_bottom: float = 0.08
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=f"python -m {PROG}",
+        description="spoold reference worker: licence plates and objects on keyframes "
+        "(task from $SPOOLD_TASK_FILE or stdin, result to $SPOOLD_RESULT_FILE).",
+    )
+    p.add_argument("--detector", default=BUILTIN_PLATES, help="plates | none | module:factory")
+    p.add_argument(
+        "--detector-option", action="append", default=[], metavar="KEY=VALUE", help="repeatable"
+    )
+    p.add_argument("--min-plate-confidence", type=float, default=0.6)
+    p.add_argument("--plate-regex", default=None, help="regex on the normalized plate text")
+    p.add_argument("--rate", type=float, default=1.0, help="keyframes/s when given a video")
+    p.add_argument("--cuda", action="store_true", help="onnxruntime CUDA (onnxruntime-gpu)")
+    p.add_argument("--threads", type=int, default=0, help="onnxruntime threads (0 = default)")
+    p.add_argument("--channel", default=None, choices=list(get_args(Channel)))
+    p.add_argument("--output-root", default="server")
+    p.add_argument("--ocr-max-side", type=int, default=1280, help="scale larger frames down")
+    p.add_argument("--ignore-top", type=float, default=0.06, help="overlay band, fraction")
+    p.add_argument("--ignore-bottom", type=float, default=0.08, help="overlay band, fraction")
+    return p
+
+
+def _kv(items: Sequence[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise WorkerError(f"--detector-option {item!r}: want KEY=VALUE")
+        out[key] = value
+    return out
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, str):
+        if value.strip().lower() in {"1", "true", "yes", "on"}:
+            return True
+        if value.strip().lower() in {"0", "false", "no", "off", ""}:
+            return False
+        raise ValueError(value)
+    return bool(value)
+
+
+def _options(ns: argparse.Namespace, params: dict[str, Any]) -> Options:
+    opts = Options(
+        detector=ns.detector,
+        detector_options=_kv(ns.detector_option),
+        min_plate_confidence=ns.min_plate_confidence,
+        plate_regex=ns.plate_regex,
+        rate=ns.rate,
+        cuda=ns.cuda,
+        threads=ns.threads,
+        channel=ns.channel,
+        output_root=ns.output_root,
+        ocr_max_side=ns.ocr_max_side,
+        ignore_top=ns.ignore_top,
+        ignore_bottom=ns.ignore_bottom,
+    )
+    casts: dict[str, Any] = {
+        "detector": str,
+        "min_plate_confidence": float,
+        "plate_regex": str,
+        "rate": float,
+        "cuda": _bool,
+        "threads": int,
+        "channel": str,
+        "output_root": str,
+        "ocr_max_side": int,
+        "ignore_top": float,
+        "ignore_bottom": float,
+    }
+    for key, value in params.items():
+        if key == "detector_options":
+            if not isinstance(value, dict):
+                raise WorkerError(f"task params['detector_options'] must be an object: {value!r}")
+            opts.detector_options.update({str(k): str(v) for k, v in value.items()})
+        elif key in casts and value is not None:
+            try:
+                setattr(opts, key, casts[key](value))
+            except (TypeError, ValueError):
+                raise WorkerError(f"task params[{key!r}] = {value!r} is not valid") from None
+    if opts.channel is not None and opts.channel not in get_args(Channel):
+        raise WorkerError(f"channel {opts.channel!r} is not one of {', '.join(get_args(Channel))}")
+    return opts
+
+
+def _keyframes(env: WorkerEnv, opts: Options, vid: str) -> tuple[Path, KeyframeIndex]:
+    kf = env.inputs_of_type("keyframes")
+    if kf:
+        directory = env.roots.resolve(kf[0])
+        if not directory.is_dir():
+            raise WorkerError(f"{kf[0].device}:{kf[0].path}: not a keyframes directory")
+        return directory, load_index(directory)
+    videos = env.inputs_of_type("video") or (
+        env.inputs_of_type(None) if len(env.task.inputs) == 1 else []
+    )
+    if not videos:
+        listed = ", ".join(f"{r.device}:{r.path} ({r.type})" for r in env.task.inputs) or "none"
+        raise WorkerError(
+            f"task {env.task.task_id}: want an input of type 'keyframes' or 'video', got: {listed}"
+        )
+    ref = videos[0]
+    video = env.roots.resolve(ref)
+    directory = env.workdir / "keyframes"
+    info = parse_name(ref.path)
+    index = extract_keyframes(
+        video,
+        directory,
+        video_id=vid,
+        video_ref=f"{ref.device}:{ref.path}",
+        channel=info.channel if info else "unknown",
+        rate=opts.rate,
+    )
+    return directory, index
+
+
+def run(env: WorkerEnv, opts: Options) -> WorkResult:
+    vid = video_id_of(env.task)
+    detector = load_detector(opts.detector, opts.detector_options)  # fail fast on a bad spec
+    reader = PlateReader(
+        min_confidence=opts.min_plate_confidence,
+        plate_regex=opts.plate_regex,
+        use_cuda=opts.cuda,
+        threads=opts.threads,
+        max_side=opts.ocr_max_side,
+        ignore_top=opts.ignore_top,
+        ignore_bottom=opts.ignore_bottom,
+    )
+    directory, index = _keyframes(env, opts, vid)
+    channel = cast(Channel, opts.channel or index.channel)
+    reads: list[PlateRead] = []
+    detections: list[Detection] = []
+    plate_seconds = 0.0
+    detect_seconds = 0.0
+    bad_boxes = 0
+    for frame in index.frames:
+        path = directory / frame.file
+        loaded = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if loaded is None or loaded.dtype != np.uint8:
+            raise WorkerError(f"{path}: not a readable JPEG")
+        image = cast("NDArray[np.uint8]", loaded)
+        t0 = time.monotonic()
+        for cand in reader.read(image):
+            box = BBox(x=cand.bbox[0], y=cand.bbox[1], w=cand.bbox[2], h=cand.bbox[3])
+            reads.append(
+                PlateRead(
+                    t=frame.t,
+                    text_raw=cand.text_raw,
+                    text=cand.text,
+                    confidence=cand.confidence,
+                    bbox=box,
+                    channel=channel,
+                )
+            )
+            if opts.detector == BUILTIN_PLATES:
+                detections.append(
+                    Detection(t=frame.t, label=PLATE_LABEL, confidence=cand.confidence, bbox=box)
+                )
+        t1 = time.monotonic()
+        plate_seconds += t1 - t0
+        if detector is not None:
+            try:
+                found = list(detector.detect(image))
+            except WorkerError:
+                raise
+            except Exception as exc:
+                raise DetectorError(
+                    f"--detector {opts.detector}: detect() raised {type(exc).__name__}: {exc} "
+                    f"on {path}"
+                ) from None
+            for obj in found:
+                if not isinstance(obj, ObjectBox):
+                    raise DetectorError(
+                        f"--detector {opts.detector}: detect() returned a "
+                        f"{type(obj).__name__}, want spoold.workers.detectors.ObjectBox"
+                    )
+                ok = obj.clipped()
+                if ok is None:
+                    bad_boxes += 1
+                    continue
+                detections.append(
+                    Detection(
+                        t=frame.t,
+                        label=ok.label,
+                        confidence=ok.confidence,
+                        bbox=BBox(x=ok.x, y=ok.y, w=ok.w, h=ok.h),
+                        track_id=ok.track_id,
+                    )
+                )
+            detect_seconds += time.monotonic() - t1
+
+    if detector is not None:
+        model: str = detector.name
+    elif opts.detector == BUILTIN_PLATES:
+        model = f"builtin:plates (licence-plate boxes only, not a general detector; {reader.name})"
+    else:
+        model = "none"
+
+    out_rel = meta_dir(env.task)
+    root = opts.output_root
+    plates_rel, det_rel = f"{out_rel}/plates.json", f"{out_rel}/detections.json"
+    atomic_write_json(
+        env.roots.output_path(root, plates_rel),
+        PlatesFile(video_id=vid, reader=reader.name, reads=reads),
+    )
+    atomic_write_json(
+        env.roots.output_path(root, det_rel),
+        DetectionsFile(video_id=vid, model=model, detections=detections),
+    )
+    n = max(1, len(index.frames))
+    result: dict[str, Any] = {
+        "video_id": vid,
+        "keyframes": len(index.frames),
+        "plate_reads": len(reads),
+        "plates": sorted({r.text for r in reads}),
+        "detections": len(detections),
+        "detector": opts.detector,
+        "plate_reader": reader.name,
+        "seconds_per_keyframe_plates": round(plate_seconds / n, 4),
+        "seconds_per_keyframe_detector": round(detect_seconds / n, 4),
+    }
+    if bad_boxes:
+        result["detector_boxes_dropped"] = bad_boxes
+    return WorkResult(
+        outputs=[
+            FileRef(device=root, path=plates_rel, type="plates"),
+            FileRef(device=root, path=det_rel, type="detections"),
+        ],
+        result=result,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    def _main(args: Sequence[str]) -> int:
+        ns = _parser().parse_args(list(args))
+        env = WorkerEnv.load()
+        opts = _options(ns, env.task.params)
+        result = run(env, opts)
+        write_result(env, result)
+        res = result.result or {}
+        print(
+            f"{PROG}: {res.get('video_id')}: {res.get('plate_reads')} plate reads "
+            f"{res.get('plates')}, {res.get('detections')} detections on "
+            f"{res.get('keyframes')} keyframes"
+        )
+        return 0
+
+    return run_main(PROG, _main, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

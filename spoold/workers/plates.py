@@ -1,0 +1,274 @@
+"""Licence-plate finding and reading on keyframes, with RapidOCR's bundled ONNX models.
+
+Public API:
+
+- :class:`PlateReader` — ``PlateReader(min_confidence=0.6, plate_regex=None, min_len=4,
+  max_len=10, use_cuda=False, threads=0, max_side=1280, ignore_top=0.06,
+  ignore_bottom=0.08)``; :meth:`PlateReader.read(image) <PlateReader.read>` takes a
+  BGR ``numpy`` image and returns :class:`PlateCandidate` objects; :attr:`PlateReader.name`
+  names the engine and models (goes into ``PlatesFile.reader``).
+- :class:`PlateCandidate` — ``text_raw`` (as read), ``text`` (normalized ``A-Z0-9``),
+  ``confidence`` (0..1), ``bbox`` (normalized ``x, y, w, h``).
+- :func:`normalize_plate(text) <normalize_plate>` — upper-case, keep ``A-Z0-9`` only.
+- :func:`looks_like_plate(text, ...) <looks_like_plate>` — the default plate filter.
+- :func:`rapidocr_model_paths() <rapidocr_model_paths>` — the detection, recognition and
+  orientation models shipped inside the installed ``rapidocr`` wheel.
+
+How it works: RapidOCR's text detector (PP-OCR DB) finds text lines anywhere in the frame,
+its recognizer (PP-OCR CRNN/SVTR) reads them; lines on one row that are close together are
+joined (plates with a space are often split), then only plate-like texts are kept: 4-10
+characters after normalization with at least one letter and one digit (or ``plate_regex``),
+not a speed read-out (``36 KM/H``), not in the top ``ignore_top`` / bottom ``ignore_bottom``
+fraction of the frame (where dashcams burn in date, speed and model), and a confidence of at
+least ``min_confidence``.  Frames larger than ``max_side`` pixels are scaled down for the text
+detector (never up).  Model files are taken from the installed
+package by path, so nothing is ever downloaded; a missing model is a clear error.
+Runs on Python 3.10.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from spoold.workers._contract import WorkerError
+
+__all__ = [
+    "PlateCandidate",
+    "PlateReader",
+    "looks_like_plate",
+    "normalize_plate",
+    "rapidocr_model_paths",
+]
+
+_NON_ALNUM = re.compile(r"[^A-Z0-9]")
+# Characters a plate's printed text may contain besides letters and digits.
+_PLATE_PUNCT = set(" -·.:_|")
+# Speed read-outs of dashcam overlays ("36 KM/H", "22MPH") are not plates.
+_SPEED_RE = re.compile(r"\d{1,3}(?:KMH|KPH|KM|MPH)")
+
+
+def normalize_plate(text: str) -> str:
+    """``"ka-01 ab 1234"`` → ``"KA01AB1234"`` (A-Z0-9 only)."""
+    return _NON_ALNUM.sub("", text.upper())
+
+
+def looks_like_plate(
+    text_raw: str, *, min_len: int = 4, max_len: int = 10, regex: re.Pattern[str] | None = None
+) -> bool:
+    """The default plate filter (see the module docstring)."""
+    norm = normalize_plate(text_raw)
+    if regex is not None:
+        return bool(regex.fullmatch(norm))
+    if _SPEED_RE.fullmatch(norm):
+        return False
+    if not (min_len <= len(norm) <= max_len):
+        return False
+    if not any(c.isdigit() for c in norm) or not any(c.isalpha() for c in norm):
+        return False
+    stripped = text_raw.strip()
+    other = [c for c in stripped if not c.isalnum() and c not in _PLATE_PUNCT]
+    return len(other) <= max(1, len(stripped) // 8)
+
+
+@dataclass(frozen=True)
+class PlateCandidate:
+    text_raw: str
+    text: str
+    confidence: float
+    bbox: tuple[float, float, float, float]  # normalized x, y, w, h
+
+
+@dataclass
+class _Line:
+    text: str
+    score: float
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+
+    @property
+    def h(self) -> float:
+        return self.y1 - self.y0
+
+
+def _join_lines(lines: list[_Line]) -> list[_Line]:
+    """Join text boxes on one row separated by a gap smaller than their height."""
+    lines = sorted(lines, key=lambda ln: (ln.y0, ln.x0))
+    out: list[_Line] = []
+    used = [False] * len(lines)
+    for i, a in enumerate(lines):
+        if used[i]:
+            continue
+        cur = _Line(a.text, a.score, a.x0, a.y0, a.x1, a.y1)
+        parts = 1
+        changed = True
+        while changed:
+            changed = False
+            for j, b in enumerate(lines):
+                if used[j] or j == i:
+                    continue
+                overlap = min(cur.y1, b.y1) - max(cur.y0, b.y0)
+                similar = 0.6 < (b.h / cur.h if cur.h else 0) < 1.6
+                gap = b.x0 - cur.x1
+                if similar and overlap > 0.6 * min(cur.h, b.h) and -0.2 * cur.h < gap < cur.h:
+                    cur = _Line(
+                        f"{cur.text} {b.text}",
+                        (cur.score * parts + b.score) / (parts + 1),
+                        min(cur.x0, b.x0),
+                        min(cur.y0, b.y0),
+                        max(cur.x1, b.x1),
+                        max(cur.y1, b.y1),
+                    )
+                    parts += 1
+                    used[j] = True
+                    changed = True
+        used[i] = True
+        out.append(cur)
+    return out
+
+
+def rapidocr_model_paths() -> dict[str, Path]:
+    """``{"det": ..., "rec": ..., "cls": ...}`` inside the installed rapidocr package."""
+    try:
+        import rapidocr
+    except ImportError:
+        raise WorkerError(
+            "the rapidocr package is not installed (pip install rapidocr onnxruntime)"
+        ) from None
+    models = Path(rapidocr.__file__).parent / "models"
+    found: dict[str, Path] = {}
+    for kind in ("det", "rec", "cls"):
+        cands = sorted(models.glob(f"*_{kind}_*.onnx")) + sorted(models.glob(f"*{kind}*.onnx"))
+        if cands:
+            found[kind] = cands[0]
+    missing = [k for k in ("det", "rec") if k not in found]
+    if missing:
+        raise WorkerError(
+            f"{models}: the rapidocr wheel carries no {'/'.join(missing)} ONNX model; "
+            "install a rapidocr release that ships its models (>= 3.4)"
+        )
+    return found
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "?"
+
+
+class PlateReader:
+    """Find and read licence plates in one image at a time (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        min_confidence: float = 0.6,
+        plate_regex: str | None = None,
+        min_len: int = 4,
+        max_len: int = 10,
+        use_cuda: bool = False,
+        threads: int = 0,
+        max_side: int = 1280,
+        ignore_top: float = 0.06,
+        ignore_bottom: float = 0.08,
+    ) -> None:
+        try:
+            from rapidocr import RapidOCR
+        except ImportError:
+            raise WorkerError(
+                "the rapidocr package is not installed (pip install rapidocr onnxruntime)"
+            ) from None
+        paths = rapidocr_model_paths()
+        params: dict[str, Any] = {
+            "Global.log_level": "error",
+            "Global.use_cls": False,  # plates are upright; skips the 180° classifier
+            "Det.model_path": str(paths["det"]),
+            "Rec.model_path": str(paths["rec"]),
+            "Cls.model_path": str(paths.get("cls", paths["det"])),
+            "EngineConfig.onnxruntime.use_cuda": bool(use_cuda),
+            # Never upscale; scale frames larger than max_side down (0 = native size).
+            "Det.limit_type": "max",
+            "Det.limit_side_len": int(max_side) if max_side > 0 else 100_000,
+        }
+        if threads > 0:
+            params["EngineConfig.onnxruntime.intra_op_num_threads"] = int(threads)
+        try:
+            self._engine = RapidOCR(params=params)
+        except Exception as exc:
+            raise WorkerError(f"cannot start RapidOCR with {paths['det'].parent}: {exc}") from None
+        self.min_confidence = min_confidence
+        self.regex = re.compile(plate_regex) if plate_regex else None
+        self.min_len, self.max_len = min_len, max_len
+        self.ignore_top, self.ignore_bottom = ignore_top, ignore_bottom
+        self.name = (
+            f"rapidocr {_version('rapidocr')} ({paths['det'].stem} + {paths['rec'].stem}, "
+            f"onnxruntime {_version('onnxruntime') if not use_cuda else _version('onnxruntime-gpu')}"
+            f"{', cuda' if use_cuda else ''})"
+        )
+
+    def read(self, image: NDArray[np.uint8]) -> list[PlateCandidate]:
+        """Plate-like texts in a BGR image, best first."""
+        if image.ndim != 3 or image.shape[0] < 8 or image.shape[1] < 8:
+            return []
+        height, width = image.shape[:2]
+        res: Any = self._engine(image)
+        boxes = getattr(res, "boxes", None)
+        txts = getattr(res, "txts", None)
+        scores = getattr(res, "scores", None)
+        if boxes is None or txts is None or scores is None:
+            return []
+        lines = []
+        for box, txt, score in zip(boxes, txts, scores, strict=False):
+            pts = np.asarray(box, dtype=np.float64).reshape(-1, 2)
+            lines.append(
+                _Line(
+                    str(txt),
+                    float(score),
+                    float(pts[:, 0].min()),
+                    float(pts[:, 1].min()),
+                    float(pts[:, 0].max()),
+                    float(pts[:, 1].max()),
+                )
+            )
+        # Judge each line alone and the joined rows; prefer the joined read of the same area.
+        found: dict[str, PlateCandidate] = {}
+        for ln in _join_lines(lines) + lines:
+            if ln.score < self.min_confidence:
+                continue
+            centre = (ln.y0 + ln.y1) / 2 / height
+            if centre < self.ignore_top or centre > 1 - self.ignore_bottom:
+                continue  # the dashcam's own date/speed/model overlay lives in these bands
+            if not looks_like_plate(
+                ln.text, min_len=self.min_len, max_len=self.max_len, regex=self.regex
+            ):
+                continue
+            x0, y0 = max(0.0, ln.x0) / width, max(0.0, ln.y0) / height
+            x1, y1 = min(float(width), ln.x1) / width, min(float(height), ln.y1) / height
+            if x1 <= x0 or y1 <= y0:
+                continue
+            text = normalize_plate(ln.text)
+            if any(_inside(text, other) for other in found):
+                continue  # a fragment of a longer read already kept
+            cand = PlateCandidate(
+                text_raw=ln.text.strip()[:32],
+                text=text[:32],
+                confidence=round(min(1.0, max(0.0, ln.score)), 4),
+                bbox=(round(x0, 5), round(y0, 5), round(x1 - x0, 5), round(y1 - y0, 5)),
+            )
+            prev = found.get(text)
+            if prev is None or cand.confidence > prev.confidence:
+                found[text] = cand
+        return sorted(found.values(), key=lambda c: -c.confidence)
+
+
+def _inside(text: str, other: str) -> bool:
+    return text != other and text in other
