@@ -588,5 +588,17 @@ def demo(where: str, videos: int) -> None:
     sys.exit(run_demo(Path(where).resolve(), videos, echo=click.echo))
 
 
+
+def _register_server_commands() -> None:
+    # The server's commands live with the server code; their heavy imports are lazy, so a
+    # worker-only install still has a working `spoold`.
+    from spoold.cli_server import register
+
+    register(cli)
+
+
+_register_server_commands()
+
+
 def main() -> None:
     cli(prog_name="spoold")
