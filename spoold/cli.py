@@ -577,16 +577,144 @@ def work(
     type=click.Path(file_okay=False),
     help="Folder for the demo (replaced).",
 )
-@click.option("--videos", type=click.IntRange(1, 1000), default=6, show_default=True)
-def demo(where: str, videos: int) -> None:
-    """Run a demo spool: tasks flow through simulated local devices until all are complete.
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    help="Port for the API and dashboard (default: a free one).",
+)
+@click.option(
+    "--exit-when-done",
+    is_flag=True,
+    help="Stop everything once the plates are in the API (for tests and CI).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=10),
+    default=600,
+    show_default=True,
+    help="Give up after this many seconds.",
+)
+def demo(where: str, port: int | None, exit_when_done: bool, timeout: float) -> None:
+    """Run the whole pipeline on sample clips made on the spot, and show where to look.
+
+    Makes dashcam clips (several brands, front and rear, GPS along a route, licence plates
+    rendered in), starts the daemon, a Jetson-class and a GPU-class worker and the API, drops
+    the clips into a demo NAS inbox and waits until the plate timeline shows every plate.
 
     Example: spoold demo --dir /tmp/spoold-demo
     """
     from spoold.demo import run_demo
 
-    sys.exit(run_demo(Path(where).resolve(), videos, echo=click.echo))
+    sys.exit(
+        run_demo(
+            Path(where).resolve(),
+            port=port,
+            exit_when_done=exit_when_done,
+            timeout=timeout,
+            echo=click.echo,
+        )
+    )
 
+
+def _index_dir(index_dir: str | None, config: str | None) -> tuple[Path, Path | None]:
+    """The index folder (``--index-dir``, else the config's ``[index] dir``) and the spool."""
+    from spoold.config import find_config_file
+    from spoold.settings import load_settings
+
+    cfg_path = find_config_file(config)
+    settings = load_settings(cfg_path) if cfg_path else None
+    spool_root = settings.spool.root if settings else None
+    if index_dir:
+        return Path(index_dir), spool_root
+    if settings is None or settings.index.dir is None:
+        raise click.UsageError(
+            "no index: pass --index-dir DIR or set [index] dir in the config file"
+        )
+    return settings.index.dir, spool_root
+
+
+@cli.command()
+@click.option("--config", metavar="FILE", help="Config file (its [index] dir and [spool] root).")
+@click.option("--index-dir", metavar="DIR", help="The index folder the daemon publishes to.")
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, help="Address to bind (loopback by default)."
+)
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=4,
+    show_default=True,
+    help="gunicorn worker processes.",
+)
+@click.option(
+    "--cors-origin",
+    "cors",
+    multiple=True,
+    help="An origin allowed to read cross-origin (repeatable).",
+)
+@click.option(
+    "--token-env", metavar="VAR", help="Require 'Authorization: Bearer $VAR' on every request."
+)
+@_fail_cleanly
+def serve(
+    config: str | None,
+    index_dir: str | None,
+    host: str,
+    port: int,
+    workers: int,
+    cors: tuple[str, ...],
+    token_env: str | None,
+) -> None:
+    """Serve the read-only API, the dashboard and /metrics with gunicorn (N workers).
+
+    Example: spoold serve --config /etc/spoold/spoold.toml --workers 4
+    """
+    import os
+
+    from webui_export.server import serve as run_server
+
+    idx, spool_root = _index_dir(index_dir, config)
+    token = None
+    if token_env:
+        token = os.environ.get(token_env)
+        if not token:
+            raise click.UsageError(f"--token-env {token_env}: that variable is not set")
+    click.echo(f"serving {idx} on http://{host}:{port}/ ({workers} workers)", err=True)
+    run_server(idx, host, port, workers, spool_root=spool_root, cors_origins=cors, api_token=token)
+
+
+@cli.command(name="export")
+@click.argument("what", type=click.Choice(["gpx", "geojson", "plate-csv", "parquet"]))
+@click.argument("key", required=False)
+@click.option("--config", metavar="FILE", help="Config file (its [index] dir).")
+@click.option("--index-dir", metavar="DIR", help="The index folder.")
+@click.option(
+    "-o", "--output", metavar="PATH", help="Output file (folder for parquet); default stdout."
+)
+@_fail_cleanly
+def export_cmd(
+    what: str, key: str | None, config: str | None, index_dir: str | None, output: str | None
+) -> None:
+    """Export data for other tools: a video's track (GPX, GeoJSON), a plate's sightings (CSV),
+    or the whole index as Parquet partitioned by day.
+
+    Example: spoold export gpx v3fa9c2d81b4e -o track.gpx ; spoold export parquet -o dump/
+    """
+    from webui_export import export as ex
+
+    idx, _ = _index_dir(index_dir, config)
+    if what == "parquet":
+        counts = ex.parquet_dump(idx, Path(output or "spoold-export"))
+        click.echo(", ".join(f"{k}: {v}" for k, v in counts.items()))
+        return
+    if not key:
+        raise click.UsageError(
+            f"export {what} needs a {'plate' if what == 'plate-csv' else 'video id'}"
+        )
+    fn = {"gpx": ex.track_gpx, "geojson": ex.track_geojson, "plate-csv": ex.plate_csv}[what]
+    n = fn(idx, key, Path(output) if output else sys.stdout)
+    click.echo(f"{n} rows", err=True)
 
 
 def _register_server_commands() -> None:

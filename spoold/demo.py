@@ -1,93 +1,292 @@
-"""``spoold demo``: a spool with a few tasks flowing through simulated local device workers.
+"""``spoold demo``: the whole pipeline on one machine, on sample dashcam clips made on the spot.
 
-Public API: :func:`run_demo`.
+Public API: :func:`run_demo`, :func:`check_timeline`.
 
-Everything is real: the spool is a folder, each device is a ``spoold work`` process running a
-small script, and the chain (preprocess on "jetson" → detect on "gpu") is made of children the
-scripts publish through the result-file contract of spool_layout.md.
+It makes clips of several brands (front and rear, GPS along a route, licence plates rendered
+into the frames), lays out a demo NAS, writes a ``spoold.toml``, and starts real processes:
+the daemon (``spoold run``), a Jetson-class and a GPU-class device (``spoold work`` running
+the reference workers) and the API (``spoold serve``).  The clips are then "synced" into the
+NAS inbox.  It waits until the API's plate timeline shows every rendered plate, compares place
+and time with what was rendered, and prints where to look.
 """
 
 from __future__ import annotations
 
+import json
+import math
+import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
-from schemas.task import FileRef
-from spoold.spool import Spool
-from spoold.spool import inspect as spool_inspect
+Echo = Callable[[str], Any]
 
-# A device script: reads the task, pretends to work, and chains a detect task after preprocess.
-_SCRIPT = r"""
-import json, os, sys, time
-task = json.load(sys.stdin)
-time.sleep(0.2)
-result = {"outputs": [{"device": "server", "path": "meta/%s/%s.json" % (task["video_id"], task["task_type"]), "type": task["task_type"]}]}
-if task["task_type"] == "preprocess":
-    result["children"] = [{"task_type": "detect", "device_class": "gpu"}]
-with open(os.environ["SPOOLD_RESULT_FILE"], "w") as fh:
-    json.dump(result, fh)
+_CONFIG = """\
+# Written by `spoold demo`: a whole pipeline in one folder.
+[spool]
+root = "spool"
+lease_s = 30.0
+fsync = false
+backoff_base_s = 2.0
+
+[storage]
+indoor-nas = "indoor-nas"
+shed-nas = "shed-nas"
+server = "server"
+
+[daemon]
+state_dir = "state"
+tick_s = 0.5
+chain_interval_s = 0.5
+
+[ingest]
+stable_s = 1.0
+scan_interval_s = 1.0
+
+[[inbox]]
+name = "demo-cams"
+root = "indoor-nas"
+path = "dashcam"
+watch = "scan"
+vehicle = "demo-car"
+
+[pipeline.stages.preprocess]
+params = {{ camera_tz = "{tz}" }}
+
+[index]
+dir = "index"
+publish_interval_s = 0.5
 """
 
 
-def run_demo(where: Path, videos: int = 6, echo: object = print) -> int:
-    """Build ``where/spool``, run two jetson workers and one gpu worker until all is complete."""
-    say = echo if callable(echo) else print
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _get(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        return json.load(resp)
+
+
+def _meters(a: tuple[float, float], b: tuple[float, float]) -> float:
+    lat = math.radians((a[0] + b[0]) / 2)
+    dy = (a[0] - b[0]) * 111_320
+    dx = (a[1] - b[1]) * 111_320 * math.cos(lat)
+    return math.hypot(dx, dy)
+
+
+def _parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def check_timeline(api: str, manifest: Any) -> list[dict[str, Any]]:
+    """For each rendered plate: what the API's timeline says, and how far off it is."""
+    out = []
+    for clip, plate in manifest.plates():
+        row: dict[str, Any] = {"plate": plate.text, "clip": Path(clip.path).name, "found": False}
+        try:
+            body = _get(f"{api}/api/plates/{plate.text}/timeline")
+        except (urllib.error.URLError, OSError, ValueError):
+            out.append(row)
+            continue
+        want_t = _parse_time(plate.time_utc)
+        for s in body.get("rows", []):
+            loc = s.get("location")
+            if not loc or not s.get("first_seen"):
+                continue
+            seen = _parse_time(s["first_seen"])
+            if seen.tzinfo is None:
+                continue
+            dt = abs((seen - want_t).total_seconds())
+            dist = _meters((loc["lat"], loc["lon"]), (plate.lat, plate.lon))
+            if not row["found"] or dt < row["dt_s"]:
+                row.update(
+                    found=True,
+                    dt_s=round(dt, 1),
+                    dist_m=round(dist, 1),
+                    seen=s["first_seen"],
+                    video_id=s.get("video_id"),
+                    offset_s=s.get("offset_s"),
+                )
+        out.append(row)
+    return out
+
+
+def _spawn(args: list[str], log: Path, cwd: Path) -> subprocess.Popen[bytes]:
+    fh = open(log, "ab")  # noqa: SIM115 - owned by the child for its lifetime
+    return subprocess.Popen(
+        args, stdout=fh, stderr=subprocess.STDOUT, cwd=cwd, start_new_session=True
+    )
+
+
+def run_demo(
+    where: Path,
+    *,
+    port: int | None = None,
+    exit_when_done: bool = False,
+    timeout: float = 600.0,
+    echo: Echo = print,
+) -> int:
+    """Run the demo in ``where`` (replaced).  Returns 0 when every plate was found in place."""
+    from spoold.demo_media import generate_demo_clips
+    from spoold.spool import Spool
+    from spoold.spool import inspect as spool_inspect
+
+    started = time.monotonic()
     if where.exists():
         shutil.rmtree(where)
-    spool = Spool.init(where / "spool", fsync=False)
-    script = where / "device.py"
-    script.write_text(_SCRIPT)
-    for i in range(videos):
-        video = f"v{i:04d}"
-        ref = FileRef(device="indoor-nas", path=f"dashcam/clip{i}.mp4", type="video")
-        spool.publish(spool.new_task("preprocess", "jetson", video, video_id=video, inputs=[ref]))
-    say(f"spool at {spool.root} with {videos} preprocess tasks; starting 3 devices")
-    devices = [("jetson", "jetson-01"), ("jetson", "jetson-02"), ("gpu", "gpu-4090")]
-    procs = [
-        subprocess.Popen(
+    for d in ("indoor-nas/dashcam", "shed-nas", "server", "state", "logs"):
+        (where / d).mkdir(parents=True)
+    for root in ("indoor-nas", "shed-nas", "server"):
+        (where / root / ".spoold-storage").touch()  # "this share is mounted"
+    Spool.init(where / "spool")
+    echo("making sample dashcam clips (plates rendered in, GPS along a route) ...")
+    manifest = generate_demo_clips(where / "staging")
+    cfg = where / "spoold.toml"
+    cfg.write_text(_CONFIG.format(tz=manifest.camera_tz))
+    port = port or _free_port()
+    api = f"http://127.0.0.1:{port}"
+    py = [sys.executable, "-m", "spoold"]
+    common = ["--config", str(cfg)]
+    procs = {
+        "daemon": _spawn([*py, "run", *common], where / "logs/daemon.log", where),
+        "jetson-01": _spawn(
             [
-                sys.executable,
-                "-m",
-                "spoold",
+                *py,
                 "work",
-                "--spool",
-                str(spool.root),
+                *common,
                 "--class",
-                cls,
+                "jetson",
                 "--device",
-                dev,
+                "jetson-01",
                 "--poll",
-                "0.2",
+                "0.3",
                 "--max-poll",
-                "0.5",
+                "1",
                 "--",
                 sys.executable,
-                str(script),
+                "-m",
+                "spoold.workers.preprocess",
             ],
-        )
-        for cls, dev in devices
-    ]
-    deadline = time.monotonic() + 120
+            where / "logs/jetson-01.log",
+            where,
+        ),
+        "gpu-01": _spawn(
+            [
+                *py,
+                "work",
+                *common,
+                "--class",
+                "gpu",
+                "--device",
+                "gpu-01",
+                "--poll",
+                "0.3",
+                "--max-poll",
+                "1",
+                "--",
+                sys.executable,
+                "-m",
+                "spoold.workers.detect",
+            ],
+            where / "logs/gpu-01.log",
+            where,
+        ),
+        "api": _spawn(
+            [*py, "serve", *common, "--port", str(port), "--workers", "2"],
+            where / "logs/api.log",
+            where,
+        ),
+    }
+    echo(
+        f"started: {', '.join(f'{k} (pid {p.pid})' for k, p in procs.items())}; logs in {where / 'logs'}"
+    )
+    # "Sync" the clips into the NAS inbox: each file appears by rename, as sync tools do.
+    staging = where / "staging"
+    for src in sorted(staging.rglob("*")):
+        if src.is_file() and src.name != "manifest.json":
+            rel = src.relative_to(staging)
+            # The NAS's own replication job keeps an archival copy on the Shed NAS; the
+            # pipeline's archive stage checks it is there and complete.
+            shed = where / "shed-nas/dashcam" / rel
+            shed.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, shed)
+            dst = where / "indoor-nas/dashcam" / rel
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(src, dst)
+    plates = manifest.plates()
+    echo(
+        f"{len(manifest.clips)} clips with {len(plates)} plates dropped into {where / 'indoor-nas/dashcam'}"
+    )
+    spool = Spool(where / "spool")
+    rows: list[dict[str, Any]] = []
+    code = 1
     try:
+        deadline = time.monotonic() + timeout
+        last = ""
         while time.monotonic() < deadline:
+            for name, p in procs.items():
+                if p.poll() is not None:
+                    raise RuntimeError(
+                        f"{name} exited with status {p.returncode}; see {where / 'logs'}"
+                    )
             st = spool_inspect.status(spool)
             done = sum(st["complete_by_day"].values())
             t = st["totals"]
-            say(
-                f"  complete {done:3d}/{2 * videos}   ready {t['ready']:3d}   running {t['claimed']:2d}"
+            rows = check_timeline(api, manifest)
+            found = sum(r["found"] for r in rows)
+            line = (
+                f"  {time.monotonic() - started:5.0f}s  tasks complete {done:3d}  ready {t['ready']:2d}  "
+                f"running {t['claimed']:2d}  failing {t['failing']:2d}  plates in the API {found}/{len(plates)}"
             )
-            if done >= 2 * videos:
+            if line.split("s ", 1)[1] != last:
+                echo(line)
+                last = line.split("s ", 1)[1]
+            if found == len(plates):
                 break
-            time.sleep(0.5)
+            time.sleep(2)
+        good = [r for r in rows if r["found"] and r["dt_s"] <= 3 and r["dist_m"] <= 60]
+        echo(
+            "\nplate        clip                               seen (UTC)                   Δt s   Δ m"
+        )
+        for r in rows:
+            if r["found"]:
+                echo(f"{r['plate']:12} {r['clip']:34} {r['seen']:28} {r['dt_s']:5} {r['dist_m']:6}")
+            else:
+                echo(f"{r['plate']:12} {r['clip']:34} NOT FOUND")
+        code = 0 if len(good) == len(plates) else 1
+        echo(
+            f"\n{len(good)}/{len(plates)} rendered plates read at the right place and time "
+            f"in {time.monotonic() - started:.0f} s"
+        )
+        echo(f"dashboard:  {api}/")
+        echo(
+            f"API:        {api}/api/videos   {api}/api/plates/{plates[0][1].text}/timeline   {api}/metrics"
+        )
+        echo(f"spool:      spoold status --config {cfg}   (or: ls -R {where / 'spool'})")
+        if not exit_when_done:
+            echo("running until Ctrl-C ...")
+            signal.sigwait({signal.SIGINT, signal.SIGTERM})
+    except KeyboardInterrupt:
+        pass
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            p.wait(timeout=30)
-    rep = spool_inspect.check(spool)
-    say(f"done: {done} tasks complete; spoold check: {'clean' if rep.clean else rep.remaining}")
-    say(f"look around: ls -R {spool.root} ; spoold status --spool {spool.root}")
-    return 0 if done >= 2 * videos and rep.clean else 1
+        for p in procs.values():
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGTERM)
+        for p in procs.values():
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+    return code
