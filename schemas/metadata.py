@@ -116,7 +116,8 @@ class VideoMeta(BaseModel):
     device: str
     path: str
     vehicle: str | None = Field(
-        default=None, description="which car the dashcam is in (joins front/rear clips); default device"
+        default=None,
+        description="which car the dashcam is in (joins front/rear clips); default device",
     )
     size: int = Field(ge=0)
     brand: str = "generic"

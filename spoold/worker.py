@@ -107,7 +107,15 @@ class Worker:
         while not self.stop_event.is_set():
             if max_tasks is not None and len(self.stats.task_ids) >= max_tasks:
                 break
-            claim = self.spool.claim(self.device_class, self.device)
+            try:
+                claim = self.spool.claim(self.device_class, self.device)
+            except (SpoolError, OSError) as exc:
+                # The share is unmounted, full or refusing access: say so and keep polling,
+                # so the worker resumes by itself once it is back.
+                if once:
+                    raise
+                log.error("cannot claim: %s; retrying", exc)
+                claim = None
             if claim is None:
                 self.stats.idle_polls += 1
                 if once:
@@ -117,12 +125,15 @@ class Worker:
                 delay = min(self.max_poll, delay * 1.5)
                 continue
             delay = self.poll
-            self.run_one(claim)
+            if not self.run_one(claim):
+                self.stop_event.wait(self.max_poll * random.uniform(0.8, 1.2))
             if once:
                 break
         return self.stats
 
-    def run_one(self, claim: Claim) -> None:
+    def run_one(self, claim: Claim) -> bool:
+        """Run one claimed task to its end; False when its outcome could not be written
+        (the spool refused the write: the task was handed back, and the caller waits)."""
         task = claim.task
         self.stats.task_ids.append(task.task_id)
         lost = threading.Event()
@@ -148,7 +159,7 @@ class Worker:
             if lost.is_set():
                 self.stats.lost += 1
                 log.warning("%s: lease lost while running; result discarded", task.task_id)
-                return
+                return True
             try:
                 if error == "interrupted":
                     claim.release()
@@ -168,6 +179,15 @@ class Worker:
             except LeaseLost as exc:
                 self.stats.lost += 1
                 log.warning("%s", exc)
+            except (SpoolError, OSError) as exc:  # e.g. the disk is full: nothing was written
+                log.error("%s: %s; handing the task back", task.task_id, exc)
+                try:
+                    claim.release()
+                    self.stats.released += 1
+                except (SpoolError, OSError) as again:  # its lease runs out instead
+                    log.error("%s: could not hand it back either: %s", task.task_id, again)
+                return False
+            return True
         finally:
             done.set()
             shutil.rmtree(workdir, ignore_errors=True)

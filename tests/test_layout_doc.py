@@ -15,9 +15,13 @@ DOC = (ROOT / "spool_layout.md").read_text()
 # Modules outside spoold/spool that rename files, and why that is not a spool file.
 RENAMES_ALLOWED: dict[str, str] = {
     "spoold/samples.py": "the sample-clip cache in /tmp",
+    "spoold/demo.py": "sample clips 'synced' into the demo NAS inbox",
+    "spoold/daemon.py": "the daemon's local state file (a cache outside the spool)",
     "spoold/workers/_contract.py": "worker output files on a storage root, not spool files",
     "webui_export/layout.py": "the index manifest (read snapshots), not spool files",
-    "webui_export/index.py": "DuckDB snapshots and Parquet parts, not spool files",
+    "webui_export/index.py": "DuckDB snapshots, not spool files",
+    "webui_export/snapshot.py": "Parquet snapshot parts, not spool files",
+    "webui_export/export.py": "export files the user asked for",
 }
 
 

@@ -24,6 +24,7 @@ written down, with its reason, in ``spool_layout.md``; the short version:
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -134,6 +135,7 @@ class _QueueView:
     deferred: dict[str, float] = field(default_factory=dict)  # name -> not_before (epoch)
     listed_at: float = -1e18
     signature: int = 0
+    misses: int = 0  # cached names found taken by others since the last listing
     reaped_at: float = -1e18
     reaped_sig: int = 0
     claims_seen: bool = False
@@ -170,9 +172,11 @@ class Spool:
         self.backoff_max = backoff_max
         self.free_retries = free_retries
         self._views: dict[str, _QueueView] = {}
+        self._qdirs: dict[str, Path] = {}
         self._window = 1
         self._held: set[str] = set()
-        self._bad: dict[str, tuple[int, int]] = {}
+        self._bad: dict[str, tuple[int, int, int]] = {}
+        self._denied: dict[str, float] = {}
         self._clock: tuple[float, float] | None = None
         #: Seconds added to server time: lets tests and simulations move time forward
         #: (a file's ctime cannot be set back, so aging files is not an option).
@@ -229,14 +233,35 @@ class Spool:
         mono = time.monotonic()
         if self._clock is None or mono - self._clock[1] > 300.0:
             probe = self.layout.tmp / f"clock.{self._host}.{os.getpid()}"
-            fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             try:
-                os.write(fd, b"clock\n")
-            finally:
-                os.close(fd)
-            mtime = os.stat(probe).st_mtime
+                fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+                try:
+                    os.write(fd, b"clock\n")
+                finally:
+                    os.close(fd)
+                mtime = os.stat(probe).st_mtime
+            except OSError as exc:
+                self._check_mounted()
+                _discard(probe)
+                if self._clock is None:
+                    raise SpoolError(
+                        f"cannot learn the server's time: writing {self.layout.rel(probe)} "
+                        f"failed: {exc.strerror or exc}"
+                    ) from exc
+                # Full or refusing writes: carry the clock we have forward and try later.
+                log.warning("%s: %s; keeping the server time learned before", probe, exc)
+                mtime = self._clock[0] + (mono - self._clock[1])
             self._clock = (mtime, time.monotonic())
         return self._clock[0] + (mono - self._clock[1]) + self.clock_offset
+
+    def _check_mounted(self) -> None:
+        """:class:`NotASpool` when the marker is gone: the share was unmounted under us, and
+        the bare mount point must not be written to (spool_layout.md §1)."""
+        if not fsops.exists(self.layout.marker):
+            raise NotASpool(
+                f"{self.root}: not a spool any more ({self.layout.marker.name} is gone): "
+                "is the share still mounted? Nothing is written there until it is back"
+            )
 
     def now_dt(self) -> datetime:
         return _epoch_to_dt(self.server_now())
@@ -314,8 +339,12 @@ class Spool:
     def _ensure_queue(self, queue: str) -> None:
         q = self.layout.queue(queue)
         if not (q / CLAIMED).is_dir():
-            for d in (q, q / CLAIMED, q / DEFERRED):
-                d.mkdir(exist_ok=True)
+            try:
+                for d in (q, q / CLAIMED, q / DEFERRED):
+                    d.mkdir(exist_ok=True)
+            except FileNotFoundError:  # no pending/: the share is not mounted (or not a spool)
+                self._check_mounted()
+                raise
 
     def _ring(self, queue: str) -> None:
         """Bump the queue folder's mtime: idle workers stat only that folder, so a task that
@@ -326,16 +355,31 @@ class Spool:
             log.debug("could not ring %s: %s", queue, exc)
 
     def _land(self, data: bytes, dest: Path, *, durable_dir: bool) -> None:
-        """Write ``data`` to ``dest`` atomically (temp file in tmp/, then rename)."""
+        """Write ``data`` to ``dest`` atomically (temp file in tmp/, then rename).
+
+        If the write fails (disk full, quota, I/O or permission error) the temp file is
+        removed and :class:`SpoolError` names ``dest``; nothing else has changed.
+        """
         self._seq += 1
         tmp = self.layout.tmp / f"{dest.name}.{os.getpid()}-{self._seq}-{secrets.token_hex(3)}.tmp"
-        fsops.write_new(tmp, data, fsync=self.fsync)
         try:
-            if not fsops.rename(tmp, dest):
-                raise SpoolError(f"{self.layout.rel(tmp)} vanished before it could be renamed")
-        except FileNotFoundError:
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            fsops.rename(tmp, dest)
+            fsops.write_new(tmp, data, fsync=self.fsync)
+            try:
+                if not fsops.rename(tmp, dest):
+                    raise SpoolError(f"{self.layout.rel(tmp)} vanished before it could be renamed")
+            except FileNotFoundError:
+                # Only the last folder (complete/DAY/): never mkdir -p into a bare mount point.
+                dest.parent.mkdir(exist_ok=True)
+                fsops.rename(tmp, dest)
+        except OSError as exc:
+            _discard(tmp)
+            self._check_mounted()
+            code = errno.errorcode.get(exc.errno or 0)
+            raise SpoolError(
+                f"cannot write {self.layout.rel(dest)}: {exc.strerror or exc}"
+                + (f" ({code})" if code else "")
+                + " — nothing was changed (its temp file is removed)"
+            ) from exc
         if self.fsync and durable_dir:
             fsops.fsync_dir(dest.parent)
 
@@ -348,19 +392,30 @@ class Spool:
         return sorted(n for n in names if split_queue(n) and (self.layout.pending / n).is_dir())
 
     def locate(self, task_id: str, *, queues: Iterable[str] | None = None) -> Location | None:
-        """Where ``task_id`` is: complete first, then ready, deferred, claimed."""
+        """Where ``task_id`` is: complete first, then ready, deferred, claimed.
+
+        A task can leave its claim while we look: complete() and fail() land the new copy
+        (complete, ready or deferred) *before* removing the claim, so a look that found the
+        claim already gone looked at the new place too early.  A miss is therefore confirmed
+        by looking at those places once more; only a new id pays for it (three lookups).
+        """
         parse_task_id(task_id)
+        qs = self.queues() if queues is None else list(queues)
+        found = self._locate_once(task_id, qs, claims=True)
+        return found if found is not None else self._locate_once(task_id, qs, claims=False)
+
+    def _locate_once(self, task_id: str, queues: list[str], *, claims: bool) -> Location | None:
         done = self.layout.completed(task_id)
         if fsops.exists(done):
             return Location(task_id, "complete", "complete", None, done)
-        for queue in self.queues() if queues is None else queues:
+        for queue in queues:
             for where, path in (
                 ("ready", self.layout.ready(queue, task_id)),
                 ("deferred", self.layout.deferred(queue, task_id)),
             ):
                 if fsops.exists(path):
                     return Location(task_id, "pending", where, queue, path)
-            for cn in self._claims_of(queue, task_id):
+            for cn in self._claims_of(queue, task_id) if claims else ():
                 return Location(
                     task_id, "pending", "claimed", queue, self.layout.claimed(queue, cn), cn
                 )
@@ -377,16 +432,19 @@ class Spool:
 
     def read(self, path: Path) -> Task:
         """Read and validate one task file (:class:`InvalidTaskFile` if it is not one)."""
-        display = self.layout.rel(path)
         try:
             data = fsops.read_bytes(path, MAX_TASK_BYTES)
         except fsops.TooLarge as exc:
             raise InvalidTaskFile(
-                display, f"{exc.size} bytes; a task file is at most {MAX_TASK_BYTES} bytes"
+                self.layout.rel(path),
+                f"{exc.size} bytes; a task file is at most {MAX_TASK_BYTES} bytes",
             ) from None
         except fsops.NotRegular as exc:
-            raise InvalidTaskFile(display, f"is {exc.what}") from None
-        return parse_task_bytes(data, display)
+            raise InvalidTaskFile(self.layout.rel(path), f"is {exc.what}") from None
+        try:
+            return parse_task_bytes(data, "")
+        except InvalidTaskFile as exc:  # name the file only when there is something to say
+            raise InvalidTaskFile(self.layout.rel(path), exc.reason, exc.line) from None
 
     def get(self, task_id: str) -> tuple[Location, Task]:
         loc = self.locate(task_id)
@@ -412,6 +470,7 @@ class Spool:
             cand = self._next_candidate(queues)
             if cand is None:
                 if not any(self._maybe_reap(q, device) for q in queues):
+                    self._check_mounted()  # an unmounted share is not an empty queue
                     return None
                 continue  # put-back tasks are claimable now
             claim = self._try_claim(cand, device)
@@ -424,7 +483,7 @@ class Spool:
         """Reap ``queue`` at most every ``min(lease/3, 10)`` s, and only when claims may
         exist there: claims were seen last time, or the queue changed (claims come from it).
         Returns how many tasks were put back."""
-        view = self._views.setdefault(queue, _QueueView())
+        view = self._views.get(queue) or self._views.setdefault(queue, _QueueView())
         mono = time.monotonic()
         first = view.reaped_at < -1e17
         if not first and mono - view.reaped_at <= min(self.lease / 3, 10.0):
@@ -443,12 +502,15 @@ class Spool:
         return n
 
     def _view(self, queue: str) -> _QueueView:
-        view = self._views.setdefault(queue, _QueueView())
+        view = self._views.get(queue) or self._views.setdefault(queue, _QueueView())
         mono = time.monotonic()
         exhausted = view.pos >= len(view.ready)
-        if not exhausted and mono - view.listed_at < self.relist_interval:
+        # Under contention most cached names are already taken, and each costs a lost
+        # rename; once those add up to about the price of a listing, list again.
+        fresh = view.misses * 16 < len(view.ready) - view.pos
+        if not exhausted and fresh and mono - view.listed_at < self.relist_interval:
             return view
-        qdir = self.layout.queue(queue)
+        qdir = self._qdir(queue)
         try:
             sig = os.stat(qdir).st_mtime_ns
         except FileNotFoundError:
@@ -457,17 +519,26 @@ class Spool:
         # The folder's mtime is the doorbell: unchanged means nothing arrived or left (a
         # task landing in deferred/ rings it too, see _ring).  A full re-list now and then
         # still covers shares with coarse or cached mtimes.
-        if exhausted and sig == view.signature and mono - view.listed_at < self.idle_relist:
+        if (
+            exhausted
+            and sig == view.signature
+            and mono - view.listed_at < self.idle_relist
+            and not self._bad_edited(queue)
+        ):
             return view
         view.signature = sig
         view.listed_at = mono
+        view.misses = 0
         names = [
             e.name
             for e in os.scandir(qdir)
             if TASK_FILE_RE.match(e.name) and e.is_file(follow_symlinks=False)
         ]
         names.sort()
-        view.ready = [n for n in names if not self._is_bad(qdir / n)]
+        if self._bad:  # skip files known not to parse (a dict lookup, not a Path, per name)
+            prefix = str(qdir) + os.sep
+            names = [n for n in names if prefix + n not in self._bad or not self._is_bad(qdir / n)]
+        view.ready = names
         view.pos = 0
         view.deferred = self._scan_deferred(queue, view.deferred)
         return view
@@ -490,10 +561,20 @@ class Spool:
             except InvalidTaskFile as exc:
                 self._mark_bad(path, exc)
                 continue
+            except PermissionError as exc:
+                reason = f"cannot read it: {exc.strerror} (running as uid {os.geteuid()})"
+                self._mark_bad(path, InvalidTaskFile(self.layout.rel(path), reason))
+                continue
             except OSError:
                 continue
             out[e.name] = task.not_before.timestamp() if task.not_before else 0.0
         return out
+
+    def _bad_edited(self, queue: str) -> bool:
+        """Whether a file of ``queue`` skipped as unreadable was edited since: saving it in
+        place, or inside deferred/, does not ring the doorbell (one lstat per such file)."""
+        prefix = str(self.layout.queue(queue)) + os.sep
+        return any(not self._is_bad(Path(p)) for p in list(self._bad) if p.startswith(prefix))
 
     def _is_bad(self, path: Path) -> bool:
         sig = self._bad.get(str(path))
@@ -504,7 +585,7 @@ class Spool:
         except OSError:
             self._bad.pop(str(path), None)
             return False
-        if (st.st_mtime_ns, st.st_size) == sig:
+        if (st.st_mtime_ns, st.st_size, st.st_mode) == sig:
             return True
         del self._bad[str(path)]  # edited since: try it again
         return False
@@ -516,35 +597,57 @@ class Spool:
             return
         if str(path) not in self._bad:
             log.error("%s", exc)
-        self._bad[str(path)] = (st.st_mtime_ns, st.st_size)
+        self._bad[str(path)] = (st.st_mtime_ns, st.st_size, st.st_mode)
+
+    def _report_denied(self, path: Path, what: str) -> None:
+        """Log a permission problem with ``path`` (at most every 5 minutes per file)."""
+        mono = time.monotonic()
+        if mono - self._denied.get(str(path), -1e18) > 300.0:
+            self._denied[str(path)] = mono
+            log.error(
+                "%s: %s (running as uid %d) — file left in place; fix the permissions",
+                self.layout.rel(path),
+                what,
+                os.geteuid(),
+            )
 
     def _next_candidate(self, queues: list[str]) -> _Candidate | None:
-        heads: list[_Candidate] = []
+        # Heads as (name, queue, deferred) tuples: only the pick gets a Path (this runs once
+        # per claim attempt, and under contention most attempts lose their rename).
+        heads: list[tuple[str, str, bool]] = []
         for q in queues:
             view = self._view(q)
-            qdir = self.layout.queue(q)
-            for name in view.ready[view.pos : view.pos + self._window]:
-                heads.append(_Candidate(q, name, qdir / name, False))
+            heads.extend(
+                (name, q, False) for name in view.ready[view.pos : view.pos + self._window]
+            )
             if not view.deferred:
                 continue
             now = self.server_now()
             due = sorted(n for n, nb in view.deferred.items() if nb <= now)
-            for name in due[: self._window]:
-                heads.append(_Candidate(q, name, qdir / DEFERRED / name, True))
+            heads.extend((name, q, True) for name in due[: self._window])
         if not heads:
             return None
-        heads.sort(key=lambda c: c.name)
+        heads.sort()
         # A lone worker takes strictly the oldest; under contention the window widens so
         # racing workers stop colliding on the same head.
-        pick = heads[secrets.randbelow(min(self._window, len(heads)))]
-        view = self._views[pick.queue]
-        if pick.deferred:
-            view.deferred.pop(pick.name, None)
-        else:
-            i = view.ready.index(pick.name, view.pos)
-            view.ready[view.pos], view.ready[i] = view.ready[i], view.ready[view.pos]
-            view.pos += 1
-        return pick
+        width = min(self._window, len(heads))
+        name, queue, deferred = heads[secrets.randbelow(width) if width > 1 else 0]
+        view = self._views[queue]
+        qdir = self._qdir(queue)
+        if deferred:
+            view.deferred.pop(name, None)
+            return _Candidate(queue, name, qdir / DEFERRED / name, True)
+        i = view.ready.index(name, view.pos)
+        view.ready[view.pos], view.ready[i] = view.ready[i], view.ready[view.pos]
+        view.pos += 1
+        return _Candidate(queue, name, qdir / name, False)
+
+    def _qdir(self, queue: str) -> Path:
+        """``pending/QUEUE`` (cached: paths are built on every claim attempt)."""
+        qdir = self._qdirs.get(queue)
+        if qdir is None:
+            qdir = self._qdirs[queue] = self.layout.queue(queue)
+        return qdir
 
     def _new_token(self) -> str:
         return f"{os.getpid()}-{secrets.token_hex(4)}"
@@ -555,14 +658,19 @@ class Spool:
     def _try_claim(self, cand: _Candidate, device: str) -> Claim | None:
         task_id = cand.name[: -len(".json")]
         cn = ClaimName(task_id, device, self._new_token(), self._lease_tag())
-        dst = self.layout.claimed(cand.queue, cn)
+        dst = self._qdir(cand.queue) / CLAIMED / cn.name
         try:
-            won = fsops.rename(cand.path, dst)
-        except FileNotFoundError:  # claimed/ missing: a queue made by hand with mkdir
-            self._ensure_queue(cand.queue)
-            won = fsops.rename(cand.path, dst)
+            try:
+                won = fsops.rename(cand.path, dst)
+            except FileNotFoundError:  # claimed/ missing: a queue made by hand with mkdir
+                self._ensure_queue(cand.queue)
+                won = fsops.rename(cand.path, dst)
+        except PermissionError as exc:  # a read-only queue folder: skip it, say so
+            self._report_denied(cand.path, f"cannot move it to claimed/: {exc.strerror}")
+            return None
         if not won:
             self._window = min(16, self._window * 2)
+            self._views[cand.queue].misses += 1
             return None
         self._held.add(cn.token)
         try:
@@ -573,7 +681,14 @@ class Spool:
             self._held.discard(cn.token)
             if fsops.is_gone(exc):
                 return None
-            raise
+            if not isinstance(exc, PermissionError):
+                raise
+            # A file we may move but not read (or not touch): put it back, skip it until its
+            # permissions or content change, and say which file it is.
+            fsops.rename(dst, cand.path, dst_unique=False)
+            reason = f"cannot read it: {exc.strerror} (running as uid {os.geteuid()})"
+            self._mark_bad(cand.path, InvalidTaskFile(self.layout.rel(cand.path), reason))
+            return None
         except InvalidTaskFile as exc:
             self._held.discard(cn.token)
             # Put it back exactly where it was and skip it until someone edits it.
@@ -596,7 +711,14 @@ class Spool:
             return None
         if task.not_before is not None and task.not_before.timestamp() > now:
             claim._move_to(self.layout.deferred(cand.queue, task.task_id))
+            if not cand.deferred:
+                self._ring(cand.queue)  # it landed in deferred/, like a deferred publish
             return None
+        if cand.deferred:
+            # Taken out of deferred/, which leaves the queue folder's mtime alone: ring it, or
+            # idle devices (which reap only when the queue changed or claims were seen) would
+            # never look at this claim if its holder dies.
+            self._ring(cand.queue)
         return claim
 
     # ------------------------------------------------------------------ recovery
@@ -659,6 +781,12 @@ class Spool:
         if not fsops.rename(src, dst):
             return False
         self._held.add(mine.token)
+        if kind == "lease-expired" and self._renewed(dst, stale):
+            # The holder renewed its lease between our look and our rename, so it is alive
+            # and may be past the fence in complete(): hand its claim back untouched.
+            self._held.discard(mine.token)
+            fsops.rename(dst, src)
+            return False
         claim: Claim | None = None
         try:
             task = self.read(dst)
@@ -689,17 +817,42 @@ class Spool:
         claim.fail(why, kind=kind, device=stale.device)
         return True
 
+    def _renewed(self, path: Path, stale: ClaimName) -> bool:
+        """Whether the claim now at ``path`` (renamed from ``stale``; a rename keeps the
+        mtime) got a heartbeat within its lease, i.e. after it was judged stale."""
+        try:
+            mtime = os.stat(path).st_mtime
+        except OSError:
+            return False
+        lease = stale.lease if stale.lease is not None else self.lease
+        return self.server_now() - mtime <= lease
+
     def _newer_copy(self, queue: str, task: Task, mine: ClaimName) -> Path | None:
-        """A copy of ``task`` written after the stale claim was taken, if any."""
+        """A copy of ``task`` that supersedes the stale claim we took over, if any.
+
+        A ready or deferred copy was written after the stale claim was taken.  Another
+        *claim* supersedes ours only if it is ahead in one total order (more attempts, then
+        not a completed record, then the larger token): a crash inside fail() leaves the
+        stale claim next to a retry copy with one more attempt, which may be claimed and go
+        stale too, and two breakers that each see the other's claim must not both drop.
+        """
         for path in (
             self.layout.ready(queue, task.task_id),
             self.layout.deferred(queue, task.task_id),
         ):
             if fsops.exists(path):
                 return path
+        key = (len(task.attempts), task.completed_at is None, mine.token)
         for cn in self._claims_of(queue, task.task_id):
-            if cn.token != mine.token:
-                return self.layout.claimed(queue, cn)
+            if cn.token == mine.token:
+                continue
+            path = self.layout.claimed(queue, cn)
+            try:
+                other = self.read(path)
+            except (InvalidTaskFile, OSError):
+                continue  # gone meanwhile, or not a task: not a copy to defer to
+            if (len(other.attempts), other.completed_at is None, cn.token) > key:
+                return path
         done = self.layout.completed(task.task_id)
         if fsops.exists(done):
             try:
@@ -746,11 +899,18 @@ class Spool:
         fsops.unlink(dst)
         return Location(task_id, "pending", "ready", queue, ready)
 
+    @property
+    def clock_probe(self) -> Path:
+        """This process's clock probe (see :meth:`server_now`): never a crash leftover."""
+        return self.layout.tmp / f"clock.{self._host}.{os.getpid()}"
+
     def purge_tmp(self, older_than: float) -> list[Path]:
         """Remove temp files older than ``older_than`` seconds (left by crashed writers)."""
         removed = []
         now = self.server_now()
         for e in os.scandir(self.layout.tmp):
+            if e.name == self.clock_probe.name:
+                continue
             try:
                 st = e.stat(follow_symlinks=False)
             except OSError:
@@ -763,6 +923,14 @@ class Spool:
     def remove_claim(self, queue: str, claim: ClaimName) -> bool:
         """Delete a claim whose task exists elsewhere (used by ``check --repair``)."""
         return fsops.unlink(self.layout.claimed(queue, claim))
+
+
+def _discard(path: Path) -> None:
+    """Remove a file of our own, ignoring every error (clean-up on an error path)."""
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 def _pid_alive(pid: int) -> bool:

@@ -56,9 +56,13 @@ def rename(src: Path, dst: Path, *, dst_unique: bool = True) -> bool:
             return True
         except OSError as exc:
             if is_gone(exc):
-                if exists(src):
-                    raise  # the source is there, so it is the target's folder that is missing
-                return dst_unique and exists(dst)
+                if dst_unique and exists(dst):
+                    return True
+                if not exists(dst.parent):
+                    raise  # the target's folder is missing: the caller may create it
+                # Lost the race.  (Not judged by looking at ``src``: a client's entry cache
+                # may still show a name another host renamed away, sshfs for ~1-2 s.)
+                return False
             if exc.errno in _BUSY_ERRNOS and attempt < _RETRIES - 1:
                 time.sleep(0.005 * 2**attempt)
                 continue

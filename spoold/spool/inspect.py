@@ -45,6 +45,8 @@ class Entry:
     claim: ClaimName | None = None
     task: Task | None = None
     error: InvalidTaskFile | None = None
+    #: Listed but gone when read: it moved meanwhile (a live spool, or a share's cached listing).
+    vanished: bool = False
 
 
 def _task_files(folder: Path, *, claims: bool) -> Iterator[tuple[str, str, ClaimName | None]]:
@@ -115,6 +117,7 @@ def _entry(
             entry.error = exc
         except FileNotFoundError:
             entry.error = InvalidTaskFile(spool.layout.rel(path), "vanished while reading (moved)")
+            entry.vanished = True
     return entry
 
 
@@ -284,6 +287,8 @@ def check(spool: Spool, *, repair: bool = False, tmp_ttl: float = TMP_TTL) -> Ch
                 add("stray", p / name, "not a task file name")
 
     for entry in iter_entries(spool):
+        if entry.vanished:
+            continue  # moved while we looked: not a problem (found at its new place, or done)
         if entry.path.is_symlink() or entry.path.is_dir():
             continue
         rep.files += 1
@@ -331,14 +336,21 @@ def check(spool: Spool, *, repair: bool = False, tmp_ttl: float = TMP_TTL) -> Ch
             if key not in stale:
                 continue
             cn, age, why = stale[key]
-            if len(entries) > 1:
+            if others:
                 msg = f"stale claim by {cn.device} ({age:.0f} s), superseded by another copy"
                 done = repair and spool.remove_claim(e.queue, cn)
                 add("stale-claim", e.path, msg + ("; removed" if done else ""), done)
             else:
+                # Only claims hold this task: breaking decides which one (if any) goes back,
+                # and never drops them all (see Spool._newer_copy).
                 msg = f"stale claim: {cn.device} gave no heartbeat for {age:.0f} s"
-                done = repair and spool.break_claim(e.queue, cn, why, age, breaker="check")
-                add("stale-claim", e.path, msg + ("; put back in pending" if done else ""), done)
+                put_back = repair and spool.break_claim(e.queue, cn, why, age, breaker="check")
+                done = put_back or (repair and not os.path.lexists(e.path))
+                if put_back:
+                    msg += "; put back in pending"
+                elif done:
+                    msg += "; dropped (another claim of the task supersedes it)"
+                add("stale-claim", e.path, msg, done)
         if len(others) > 1:
             places = ", ".join(lay.rel(e.path) for e in others)
             add(
@@ -348,21 +360,79 @@ def check(spool: Spool, *, repair: bool = False, tmp_ttl: float = TMP_TTL) -> Ch
                 "keep the one you want and delete the others (`spoold show` prints each)",
             )
     now = spool.server_now()
+    old: dict[str, float] = {}
     for name in _listdir(lay.tmp):
-        p = lay.tmp / name
+        if name == spool.clock_probe.name:
+            continue
         try:
-            age = now - p.lstat().st_mtime
+            age = now - (lay.tmp / name).lstat().st_mtime
         except OSError:
             continue
         if age > tmp_ttl:
-            done = False
-            if repair and p.is_file():
-                done = bool(spool.purge_tmp(tmp_ttl)) or not p.exists()
-            add(
-                "tmp",
-                p,
-                f"temp file left by a crashed writer ({age / 3600:.1f} h old)"
-                + ("; deleted" if done else ""),
-                done,
-            )
+            old[name] = age
+    # One purge removes them all; report each file it removed.
+    removed = {p.name for p in spool.purge_tmp(tmp_ttl)} if repair and old else set()
+    for name, age in sorted(old.items()):
+        p = lay.tmp / name
+        done = name in removed or (repair and not os.path.lexists(p))
+        add(
+            "tmp",
+            p,
+            f"temp file left by a crashed writer ({age / 3600:.1f} h old)"
+            + ("; deleted" if done else ""),
+            done,
+        )
     return rep
+
+
+@dataclass
+class QueueCounts:
+    """Counts of one queue folder from file names alone (no file is opened but the oldest)."""
+
+    queue: str
+    device_class: str
+    device: str | None
+    ready: dict[str, int] = field(default_factory=dict)  # task type -> count
+    deferred: dict[str, int] = field(default_factory=dict)
+    claimed: dict[str, int] = field(default_factory=dict)
+    claims_by_device: dict[str, int] = field(default_factory=dict)
+    stale: int = 0
+    oldest_created_at: float | None = None  # server epoch seconds
+    oldest_task_id: str | None = None
+
+
+def counts(spool: Spool) -> list[QueueCounts]:
+    """Cheap per-queue counts by task type (the type is part of the file name), for metrics
+    and dashboards that poll often.  Failing tasks are the ones in ``deferred/``."""
+    out: list[QueueCounts] = []
+    for q in spool.queues():
+        cls, dev = split_queue(q) or (q, None)
+        qc = QueueCounts(q, cls, dev)
+        oldest: Path | None = None
+        for bucket, folder in (
+            (qc.ready, spool.layout.queue(q)),
+            (qc.deferred, spool.layout.deferred_dir(q)),
+        ):
+            for name in _listdir(folder):
+                m = TASK_FILE_RE.match(name)
+                if m:
+                    ttype = m["id"].split("-")[1]
+                    bucket[ttype] = bucket.get(ttype, 0) + 1
+                    if bucket is qc.ready and (oldest is None or name < oldest.name):
+                        oldest = folder / name
+        for name in _listdir(spool.layout.claimed_dir(q)):
+            cn = ClaimName.parse(name)
+            if cn:
+                ttype = cn.task_id.split("-")[1]
+                qc.claimed[ttype] = qc.claimed.get(ttype, 0) + 1
+                qc.claims_by_device[cn.device] = qc.claims_by_device.get(cn.device, 0) + 1
+        qc.stale = len(spool.stale_claims(q)) if qc.claimed else 0
+        if oldest is not None:
+            try:
+                task = spool.read(oldest)
+                qc.oldest_created_at = task.created_at.timestamp()
+                qc.oldest_task_id = task.task_id
+            except (InvalidTaskFile, OSError):
+                pass
+        out.append(qc)
+    return out

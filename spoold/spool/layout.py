@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from schemas.task import NAME_RE, TASK_ID_RE
@@ -95,23 +96,23 @@ def day_of(task_id: str) -> str:
 
 @dataclass(frozen=True)
 class Layout:
-    """Paths inside one spool root."""
+    """Paths inside one spool root (the top folders are built once: the claim path is hot)."""
 
     root: Path
 
-    @property
+    @cached_property
     def marker(self) -> Path:
         return self.root / MARKER
 
-    @property
+    @cached_property
     def tmp(self) -> Path:
         return self.root / TMP
 
-    @property
+    @cached_property
     def pending(self) -> Path:
         return self.root / PENDING
 
-    @property
+    @cached_property
     def complete(self) -> Path:
         return self.root / COMPLETE
 

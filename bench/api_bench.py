@@ -1,0 +1,306 @@
+"""Benchmark the read API under concurrent load on a real gunicorn, and the index writer.
+
+Prints, per endpoint: p50 / p99 latency and requests/s with N concurrent keep-alive clients
+against ``python -m webui_export.server`` on 127.0.0.1, next to two baselines: the same query
+run in-process on DuckDB (no HTTP), and a 304 answer (HTTP + Flask, no query).  Then finalize
+throughput (videos/s at ``--detections`` per video, publishing included) and the index size.
+
+    python bench/api_bench.py --videos 2000                 # build a synthetic index first
+    python bench/api_bench.py --index /path/to/index        # an existing index (e.g. the year)
+    python -m webui_export.synth /tmp/year --videos 100000  # the full synthetic year
+
+Loopback only; every load loop is bounded by ``--requests`` and ``--max-seconds``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from webui_export import queries  # noqa: E402
+from webui_export.db import IndexReader, Session  # noqa: E402
+from webui_export.index import Indexer  # noqa: E402
+from webui_export.plates import canonical_plate  # noqa: E402
+from webui_export.synth import PlateSpec, generate_year, pipeline_for, video_files  # noqa: E402
+
+#: Finalized bench videos start after the synthetic year, so they add rather than replace.
+LATER = datetime(2027, 6, 1, tzinfo=timezone.utc)
+
+
+class _Skip(Exception):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def start_server(index: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "webui_export.server", "--index-dir", str(index),
+         "--port", str(port), "--workers", str(workers)],
+        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/api/openapi.json")
+            if conn.getresponse().status == 200:
+                conn.close()
+                return proc
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("server did not come up")
+
+
+def load(
+    port: int,
+    urls: list[str],
+    total: int,
+    concurrency: int,
+    max_seconds: float,
+    headers: dict[str, str] | None = None,
+) -> tuple[list[float], float, dict[int, int]]:
+    """``total`` GETs over ``concurrency`` keep-alive connections; latencies (s), wall, codes."""
+    latencies: list[float] = []
+    codes: dict[int, int] = {}
+    lock = threading.Lock()
+    deadline = time.monotonic() + max_seconds
+    per_thread = max(1, total // concurrency)
+
+    def run(seed: int) -> None:
+        rng = random.Random(seed)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        mine: list[float] = []
+        mine_codes: dict[int, int] = {}
+        for _ in range(per_thread):
+            if time.monotonic() > deadline:
+                break
+            url = urls[rng.randrange(len(urls))]
+            started = time.perf_counter()
+            conn.request("GET", url, headers=headers or {})
+            response = conn.getresponse()
+            response.read()
+            mine.append(time.perf_counter() - started)
+            mine_codes[response.status] = mine_codes.get(response.status, 0) + 1
+        conn.close()
+        with lock:
+            latencies.extend(mine)
+            for code, n in mine_codes.items():
+                codes[code] = codes.get(code, 0) + n
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(concurrency)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return latencies, time.perf_counter() - started, codes
+
+
+def direct(
+    fn: Callable[[Session, Any], object], args: list[Any], n: int, index: Path
+) -> list[float]:
+    """The same query in-process on DuckDB, sequentially: the floor without HTTP."""
+    reader = IndexReader(index)
+    out = []
+    for i in range(n):
+        session = reader.session()
+        started = time.perf_counter()
+        fn(session, args[i % len(args)])
+        out.append(time.perf_counter() - started)
+        session.cursor.close()
+    return out
+
+
+def finalize_throughput(
+    index: Path, count: int, detections: int, tmp: Path, batch: int
+) -> tuple[float, float]:
+    """Videos/s finalizing ``count`` new videos ``batch`` at a time (``finalize`` when 1,
+    else ``finalize_many``), publishing as the daemon would; and the mean seconds per video."""
+    files_dir = tmp / f"worker-files-{batch}"
+    tag = f"{os.getpid()}_{batch}"
+    made = [
+        video_files(
+            files_dir, f"bench_{tag}_{n:05d}", start=LATER + timedelta(minutes=2 * n),
+            detections=detections, plates=[PlateSpec(f"BN{n % 97:03d}", 5.0)],
+        )
+        for n in range(count)
+    ]  # fmt: skip
+    items = [(v, f, pipeline_for(v.video_id)) for v, f in made]
+    with Indexer(index) as indexer:
+        started = time.perf_counter()
+        if batch == 1:
+            for video, files, stages in items:
+                indexer.finalize(video, files, stages)
+        else:
+            for i in range(0, count, batch):
+                results = indexer.finalize_many(items[i : i + batch])
+                assert all(not isinstance(r, Exception) for r in results), results
+        indexer.publish()
+        wall = time.perf_counter() - started
+    shutil.rmtree(files_dir, ignore_errors=True)
+    return count / wall, wall / count
+
+
+def du(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--index", type=Path, help="an existing index directory")
+    parser.add_argument("--videos", type=int, default=2000, help="synthetic videos if no --index")
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--requests", type=int, default=2000, help="per endpoint")
+    parser.add_argument("--max-seconds", type=float, default=60.0, help="per endpoint")
+    parser.add_argument("--finalize", type=int, default=100, help="videos to finalize (0: skip)")
+    parser.add_argument("--detections", type=int, default=2000, help="per finalized video")
+    parser.add_argument("--batch", type=int, default=20, help="finalize_many batch size")
+    parser.add_argument("--finalize-only", action="store_true", help="skip the API load")
+    args = parser.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="spoold-bench-"))
+    index = args.index
+    if index is None:
+        index = tmp / "index"
+        print(f"generating {args.videos:,} synthetic videos ...", flush=True)
+        generate_year(index, videos=args.videos)
+
+    reader = IndexReader(index)
+    session = reader.session()
+    video_rows = session.rows(
+        "SELECT video_id FROM read_parquet($v) WHERE n_gps_points > 0 USING SAMPLE 200 ROWS",
+        {"v": session.global_file("videos")},
+    )
+    videos = [r[0] for r in video_rows]
+    plates = [
+        r[0]
+        for r in session.rows(
+            "SELECT plate FROM read_parquet($s) USING SAMPLE 200 ROWS",
+            {"s": session.global_file("sightings")},
+        )
+    ]
+    counts = session.manifest.counts
+    session.cursor.close()
+    print(
+        f"index: {counts.get('videos', 0):,} videos, {counts.get('detections', 0):,} detections, "
+        f"{counts.get('gps_points', 0):,} GPS points, {counts.get('plate_reads', 0):,} plate reads, "
+        f"{counts.get('sightings', 0):,} sightings"
+    )
+
+    endpoints: list[tuple[str, list[str], Callable[[Session, Any], object] | None, list[Any]]] = [
+        ("video detail", [f"/api/videos/{v}" for v in videos], queries.get_video, videos),
+        ("track (GeoJSON)", [f"/api/videos/{v}/track" for v in videos], queries.track_points, videos),
+        ("plate timeline", [f"/api/plates/{p}/timeline" for p in plates],
+         lambda s, c: queries.plate_timeline(s, c, 50, None), [canonical_plate(p) for p in plates]),
+        ("detections (50)", [f"/api/videos/{v}/detections" for v in videos],
+         lambda s, v: queries.list_detections(s, queries.video_key(s, v) or 0, labels=[],
+                                              min_confidence=None, t_from=None, t_to=None,
+                                              limit=50, after_seq=None), videos),
+        ("plates?q= prefix", [f"/api/plates?q={p[:2]}" for p in plates], None, []),
+        ("videos list (50)", ["/api/videos", "/api/videos?channel=front", "/api/videos?has_plate=true"],
+         None, []),
+        ("videos time range", [f"/api/videos?after=2026-{m:02d}-01&before=2026-{m:02d}-08"
+                               for m in range(1, 13)], None, []),
+        ("stats", ["/api/stats"], None, []),
+    ]  # fmt: skip
+
+    port = free_port()
+    rows = []
+    server = start_server(index, port, args.workers) if not args.finalize_only else None
+    try:
+        if server is None:
+            raise _Skip
+        # the floor: HTTP + Flask + ETag check, no query
+        conn = http.client.HTTPConnection("127.0.0.1", port)
+        conn.request("GET", f"/api/videos/{videos[0]}")
+        response = conn.getresponse()
+        response.read()
+        etag = response.getheader("ETag") or ""
+        conn.close()
+        floor, wall, codes = load(
+            port, [f"/api/videos/{videos[0]}"], args.requests, args.concurrency,
+            args.max_seconds, {"If-None-Match": etag},
+        )  # fmt: skip
+        rows.append(("304 (no query)", floor, wall, codes, None))
+        for name, urls, fn, fargs in endpoints:
+            load(port, urls, min(200, args.requests), args.concurrency, 10)  # warm-up
+            lat, wall, codes = load(port, urls, args.requests, args.concurrency, args.max_seconds)
+            base = direct(fn, fargs, 300, index) if fn is not None else None
+            rows.append((name, lat, wall, codes, base))
+    except _Skip:
+        pass
+    finally:
+        if server is not None:
+            server.send_signal(signal.SIGINT)
+            server.wait(timeout=30)
+
+    print(
+        f"\nread API: gunicorn {args.workers} workers, {args.concurrency} concurrent keep-alive "
+        f"clients, {args.requests} requests per endpoint (loopback)\n"
+    )
+    header = (
+        f"{'endpoint':20} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8} {'codes':>14}"
+        f" {'direct p50':>11} {'direct p99':>11} {'p50 ratio':>10}"
+    )
+    print(header)
+    print("-" * len(header))
+    for name, lat, wall, codes, base in rows:
+        code_text = ",".join(f"{c}:{n}" for c, n in sorted(codes.items()))
+        line = (
+            f"{name:20} {pct(lat, 0.5) * 1e3:8.1f} {pct(lat, 0.99) * 1e3:8.1f}"
+            f" {len(lat) / wall:8.0f} {code_text:>14}"
+        )
+        if base:
+            ratio = pct(lat, 0.5) / pct(base, 0.5)
+            line += f" {pct(base, 0.5) * 1e3:10.1f}  {pct(base, 0.99) * 1e3:10.1f}  {ratio:9.1f}x"
+        print(line)
+
+    if args.finalize:
+        print()
+        for batch in (1, args.batch):
+            rate, per = finalize_throughput(index, args.finalize, args.detections, tmp, batch)
+            how = "finalize() one by one" if batch == 1 else f"finalize_many() x{batch}"
+            print(
+                f"finalize: {rate:6.1f} videos/s  ({per * 1e3:6.1f} ms/video)  {how}, "
+                f"{args.finalize} videos of {args.detections} detections, publishing included"
+            )
+    live = (index / "live.duckdb").stat().st_size
+    snap = du(index / "snapshot")
+    print(
+        f"index size: live.duckdb {live / 2**20:,.0f} MiB, published snapshot {snap / 2**20:,.0f} MiB"
+    )
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,156 @@
+"""What spoold costs on a real share, against what the share itself can do.
+
+Per share type (nfs, smb, sshfs from ``../shared/netshare``, or your own share through
+``SPOOLD_SHARE_<TYPE>_MOUNT``, see ``tests/netshare.py``) and on local disk, through one
+client mount, single-threaded:
+
+- ``raw``: create + write 300 bytes + close + rename into another folder, per second (the
+  share's own ceiling for a spool-like operation; no fsync);
+- ``publish``: ``Spool.publish`` of new tasks per second, with fsync (the default: file and
+  folder) and without;
+- ``claim+complete``: ``Spool.claim`` + ``Claim.complete`` (no children, fsync on) per second;
+- the latency of ``Spool.claim`` calls in that loop, p50 and p99.
+
+Ratios are spoold's rate divided by the raw rate on the same share.  Numbers from a busy
+2-core VM are orders of magnitude, not a specification.
+
+    sudo .venv/bin/python bench/share_bench.py                 # all three + local disk
+    sudo .venv/bin/python bench/share_bench.py --types nfs -n 100 --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))
+
+import netshare  # noqa: E402
+
+from spoold.spool import Spool  # noqa: E402
+
+STAMP = "20260101T000000Z"
+PAYLOAD = b'{"task": "' + b"x" * 285 + b'"}\n'  # about the size of a task file
+
+
+def raw_rate(root: Path, n: int) -> float:
+    src, dst = root / "raw-tmp", root / "raw-dst"
+    src.mkdir()
+    dst.mkdir()
+    t0 = time.perf_counter()
+    for i in range(n):
+        p = src / f"f{i}.tmp"
+        fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        os.write(fd, PAYLOAD)
+        os.close(fd)
+        os.rename(p, dst / f"f{i}.json")
+    return n / (time.perf_counter() - t0)
+
+
+def publish_rate(root: Path, n: int, fsync: bool) -> float:
+    spool = Spool.init(root, fsync=fsync)
+    tasks = [spool.new_task("bench", "cpu", f"k{i:05d}", stamp=STAMP) for i in range(n)]
+    t0 = time.perf_counter()
+    for t in tasks:
+        spool.publish(t)
+    rate = n / (time.perf_counter() - t0)
+    spool.close()
+    return rate
+
+
+def claim_complete(root: Path, n: int) -> tuple[float, list[float]]:
+    """Rate of claim+complete over the ``n`` tasks already published in ``root``, and the
+    latency of each claim call (seconds)."""
+    spool = Spool(root)
+    lat = []
+    t0 = time.perf_counter()
+    for _ in range(n):
+        c0 = time.perf_counter()
+        claim = spool.claim("cpu", "bench")
+        lat.append(time.perf_counter() - c0)
+        assert claim is not None, "ran out of tasks"
+        claim.complete(result={"ok": True})
+    rate = n / (time.perf_counter() - t0)
+    spool.close()
+    return rate, lat
+
+
+def pct(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, round(q * (len(s) - 1)))]
+
+
+def measure(where: str, base: Path, n: int) -> dict[str, Any]:
+    raw = raw_rate(base, n)
+    pub = publish_rate(base / "spool-fsync", n, fsync=True)
+    pub_nofsync = publish_rate(base / "spool", n, fsync=False)
+    cc, lat = claim_complete(base / "spool-fsync", n)
+    return {
+        "where": where,
+        "n": n,
+        "raw_per_s": raw,
+        "publish_per_s": pub,
+        "publish_nofsync_per_s": pub_nofsync,
+        "claim_complete_per_s": cc,
+        "claim_p50_ms": 1000 * statistics.median(lat),
+        "claim_p99_ms": 1000 * pct(lat, 0.99),
+    }
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    head = (
+        "| where | raw create+rename/s | publish/s (fsync) | ratio | publish/s (no fsync) "
+        "| ratio | claim+complete/s | ratio | claim p50 ms | claim p99 ms |\n"
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
+    )
+    lines = []
+    for r in rows:
+        raw = r["raw_per_s"]
+        lines.append(
+            f"| {r['where']} | {raw:.0f} | {r['publish_per_s']:.0f} | "
+            f"{r['publish_per_s'] / raw:.2f} | {r['publish_nofsync_per_s']:.0f} | "
+            f"{r['publish_nofsync_per_s'] / raw:.2f} | {r['claim_complete_per_s']:.0f} | "
+            f"{r['claim_complete_per_s'] / raw:.2f} | {r['claim_p50_ms']:.1f} | "
+            f"{r['claim_p99_ms']:.1f} |"
+        )
+    return head + "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--types", default=",".join(netshare.SHARE_TYPES), help="comma-separated")
+    ap.add_argument("-n", type=int, default=200, help="operations per measurement")
+    ap.add_argument("--no-local", action="store_true", help="skip the local-disk row")
+    ap.add_argument("--json", type=Path, help="also write the rows here")
+    args = ap.parse_args()
+    rows = []
+    if not args.no_local:
+        with tempfile.TemporaryDirectory(prefix="spoold-bench-") as d:
+            rows.append(measure("local disk", Path(d), args.n))
+            print(table(rows[-1:]), end="", flush=True)
+    for t in [t for t in args.types.split(",") if t]:
+        try:
+            with netshare.share_of(t) as share, share.scratch("bench") as d:
+                rows.append(measure(f"{t} ({share.origin})", d.a, args.n))
+        except netshare.ShareUnavailable as exc:
+            print(f"{t}: skipped: {exc}", file=sys.stderr)
+            continue
+        print(table(rows[-1:]).splitlines()[-1], flush=True)
+    print()
+    print(table(rows), end="")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(rows, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

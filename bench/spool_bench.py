@@ -1,0 +1,320 @@
+"""Spool throughput and claim latency against a raw-filesystem baseline and dirq, in one run.
+
+Usage::
+
+    .venv/bin/python bench/spool_bench.py                 # temp dir under /tmp
+    .venv/bin/python bench/spool_bench.py --dir /mnt/nas  # e.g. a NAS mount
+    .venv/bin/python bench/spool_bench.py --quick         # small sizes, a few seconds
+
+Prints ONE table; every row is measured in this run, on the same filesystem:
+
+(a)  baseline: a Python loop writing a 500-byte file in tmp/, fsync, rename into a folder,
+     fsync the folder (what a durable publish must do at least)
+(b)  ``Spool.publish`` with fsync on (target: >= 50 % of (a)); also with fsync off
+(c)  claim + complete, drained by 1 and by 4 worker processes, fsync on and off
+(d)  dirq's ``QueueSimple`` (add; lock + get + remove) drained by 1 and by 4 processes
+     (target: our 4-worker drain >= dirq's 4-process drain; dirq never fsyncs, so the
+     fair comparison is our fsync-off row -- both are printed)
+(e)  latency of ``Spool.claim`` with 1,000 and with 100,000 pending tasks: p50 / p99 / max
+     (target: p99 < 20 ms at 100k).  The first claim of a worker lists the whole folder
+     (the max); the cached sorted listing serves the rest.
+
+Rates are operations per second of wall time; "vs (a)" is the rate divided by (a)'s.
+Nothing here asserts a time: it is a measurement, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.synchronize import Event
+from pathlib import Path
+from typing import Any
+
+from dirq.QueueSimple import QueueSimple
+
+from schemas.task import FileRef
+from spoold.spool import Spool
+
+CTX = multiprocessing.get_context("fork")
+PAYLOAD = b"x" * 499 + b"\n"  # 500 bytes
+CLASS = "bench"
+STAMP = "20260101T000000Z"
+
+
+@dataclass
+class Row:
+    label: str
+    n: int = 0
+    secs: float = 0.0
+    lat: list[float] | None = None  # seconds per call, for latency rows
+    target: str = ""
+
+    @property
+    def rate(self) -> float:
+        return self.n / self.secs if self.secs else 0.0
+
+
+def task_bytes_template(spool: Spool) -> bytes:
+    """A typical task (one input file), as published: about 400 bytes."""
+    task = spool.new_task(
+        "detect",
+        CLASS,
+        "KEYKEYKEYKEY",
+        stamp=STAMP,
+        video_id="v3fa9c2d81b4e06a1f2c3",
+        inputs=[FileRef(device="indoor-nas", path="dashcam/2026_1125_101500_000120F.MP4")],
+    )
+    return task.to_json()
+
+
+def new_tasks(spool: Spool, n: int, prefix: str) -> list[Any]:
+    inputs = [FileRef(device="indoor-nas", path="dashcam/2026_1125_101500_000120F.MP4")]
+    return [
+        spool.new_task(
+            "detect", CLASS, f"{prefix}{i:07d}", stamp=STAMP, video_id="v3fa9c2", inputs=inputs
+        )
+        for i in range(n)
+    ]
+
+
+def fast_fill(spool: Spool, n: int, prefix: str) -> None:
+    """Put ``n`` ready tasks in the queue by writing their files directly (set-up only)."""
+    template = task_bytes_template(spool)
+    qdir = spool.layout.queue(CLASS)
+    for d in (qdir, qdir / "claimed", qdir / "deferred"):
+        d.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        key = f"{prefix}{i:07d}"
+        data = template.replace(b"KEYKEYKEYKEY", key.encode())
+        fd = os.open(qdir / f"{STAMP}-detect-{key}.json", os.O_WRONLY | os.O_CREAT, 0o644)
+        os.write(fd, data)
+        os.close(fd)
+
+
+# ---------------------------------------------------------------------- (a) baseline
+def raw_loop(base: Path, n: int, *, fsync: bool) -> Row:
+    tmp, dest = base / "tmp", base / "dest"
+    tmp.mkdir(parents=True)
+    dest.mkdir()
+    t0 = time.perf_counter()
+    for i in range(n):
+        src = tmp / f"f{i}.tmp"
+        fd = os.open(src, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        os.write(fd, PAYLOAD)
+        if fsync:
+            os.fsync(fd)
+        os.close(fd)
+        os.rename(src, dest / f"f{i}.json")
+        if fsync:
+            dfd = os.open(dest, os.O_RDONLY)
+            os.fsync(dfd)
+            os.close(dfd)
+    secs = time.perf_counter() - t0
+    shutil.rmtree(base)
+    label = "write+fsync+rename+dir fsync" if fsync else "write+rename (no fsync)"
+    return Row(f"(a) raw loop: {label}, 500 B", n, secs)
+
+
+# ---------------------------------------------------------------------- (b) publish
+def publish_rate(base: Path, n: int, *, fsync: bool) -> Row:
+    spool = Spool.init(base / "spool", fsync=fsync)
+    tasks = new_tasks(spool, n, "p")  # building the records is not publishing
+    t0 = time.perf_counter()
+    for task in tasks:
+        spool.publish(task)
+    secs = time.perf_counter() - t0
+    shutil.rmtree(base)
+    return Row(f"(b) Spool.publish, fsync {'on' if fsync else 'off'}", n, secs)
+
+
+# ---------------------------------------------------------------------- drains
+def timed_drain(n: int, workers: int, target: Callable[..., None], args: tuple[Any, ...]) -> float:
+    """Start ``workers`` processes, release them together, return the seconds until the
+    last one found nothing left."""
+    ready = CTX.Semaphore(0)
+    go = CTX.Event()
+    procs = [CTX.Process(target=target, args=(*args, i, ready, go)) for i in range(workers)]
+    for p in procs:
+        p.start()
+    for _ in procs:
+        ready.acquire()
+    t0 = time.perf_counter()
+    go.set()
+    for p in procs:
+        p.join()
+    secs = time.perf_counter() - t0
+    if any(p.exitcode for p in procs):
+        sys.exit(f"a drain worker failed: {[p.exitcode for p in procs]}")
+    return secs
+
+
+def spool_drainer(root: str, fsync: bool, i: int, ready: Any, go: Event) -> None:
+    spool = Spool(root, fsync=fsync)
+    spool.server_now()  # learn the clock before the start
+    ready.release()
+    go.wait()
+    device = f"w{i}"
+    while (claim := spool.claim(CLASS, device)) is not None:
+        claim.complete(result={"ok": True})
+
+
+def spool_drain(base: Path, n: int, workers: int, *, fsync: bool) -> Row:
+    spool = Spool.init(base / "spool", fsync=False)
+    fast_fill(spool, n, "d")
+    secs = timed_drain(n, workers, spool_drainer, (str(spool.root), fsync))
+    done = sum(len(os.listdir(d)) for d in spool.layout.complete.iterdir())
+    assert done == n, f"drained {done} of {n}"
+    shutil.rmtree(base)
+    label = f"{workers} worker{'s' if workers > 1 else ''}"
+    return Row(f"(c) claim+complete, {label}, fsync {'on' if fsync else 'off'}", n, secs)
+
+
+def dirq_drainer(path: str, i: int, ready: Any, go: Event) -> None:
+    q = QueueSimple(path)
+    ready.release()
+    go.wait()
+    while True:
+        got = 0
+        for name in q:
+            if q.lock(name):
+                q.get(name)
+                q.remove(name)
+                got += 1
+        if not got and q.count() == 0:
+            return
+
+
+def dirq_rows(base: Path, n: int) -> list[Row]:
+    rows = []
+    path = base / "dirq"
+    q = QueueSimple(str(path))
+    t0 = time.perf_counter()
+    for _ in range(n):
+        q.add(PAYLOAD)
+    rows.append(Row("(d) dirq QueueSimple.add (no fsync)", n, time.perf_counter() - t0))
+    for workers in (1, 4):
+        if workers > 1:
+            for _ in range(n):
+                q.add(PAYLOAD)
+        secs = timed_drain(n, workers, dirq_drainer, (str(path),))
+        assert q.count() == 0
+        label = f"{workers} process{'es' if workers > 1 else ''}"
+        rows.append(Row(f"(d) dirq lock+get+remove, {label}", n, secs))
+    shutil.rmtree(base)
+    return rows
+
+
+# ---------------------------------------------------------------------- (e) latency
+def claim_latency(base: Path, pending: int, claims: int) -> Row:
+    spool = Spool.init(base / "spool", fsync=False)
+    fast_fill(spool, pending, "l")
+    worker = Spool(spool.root, fsync=False)
+    worker.server_now()
+    lat = []
+    for _ in range(min(claims, pending)):
+        t0 = time.perf_counter()
+        claim = worker.claim(CLASS, "w0")
+        lat.append(time.perf_counter() - t0)
+        assert claim is not None
+        claim.complete()
+    shutil.rmtree(base)
+    return Row(f"(e) claim latency, {pending:,} pending", len(lat), sum(lat), lat)
+
+
+# ---------------------------------------------------------------------- report
+def pct(values: list[float], p: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, round(p / 100 * (len(s) - 1)))]
+
+
+def fs_type(path: Path) -> str:
+    try:
+        out = subprocess.run(
+            ["stat", "-f", "-c", "%T", str(path)], capture_output=True, text=True, check=True
+        )
+        return out.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "?"
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--dir", type=Path, help="where to run (default: a temp dir under /tmp)")
+    ap.add_argument("--tasks", type=int, default=2000, help="tasks per throughput row")
+    ap.add_argument("--big", type=int, default=100_000, help="pending tasks, large latency row")
+    ap.add_argument("--claims", type=int, default=3000, help="claims timed per latency row")
+    ap.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.tasks, args.big, args.claims = 300, 10_000, 500
+    parent = args.dir or Path(tempfile.gettempdir())
+    parent.mkdir(parents=True, exist_ok=True)
+    root = Path(tempfile.mkdtemp(prefix="spoold-bench-", dir=parent))
+    n = args.tasks
+    try:
+        rows: list[Row] = []
+        step = iter(range(1000))
+
+        def sub() -> Path:
+            return root / f"r{next(step)}"
+
+        rows.append(raw_loop(sub(), n, fsync=True))
+        base = rows[0]
+        rows.append(raw_loop(sub(), n, fsync=False))
+        rows.append(publish_rate(sub(), n, fsync=True))
+        rows[-1].target = f">= 0.50x (a): {'ok' if rows[-1].rate >= 0.5 * base.rate else 'MISSED'}"
+        rows.append(publish_rate(sub(), n, fsync=False))
+        drains = {}
+        for fsync in (True, False):
+            for workers in (1, 4):
+                rows.append(spool_drain(sub(), n, workers, fsync=fsync))
+                drains[fsync, workers] = rows[-1]
+        rows.extend(dirq_rows(sub(), n))
+        dirq4 = rows[-1]
+        for fsync in (False, True):
+            ours = drains[fsync, 4]
+            ours.target = f">= dirq 4 procs ({ours.rate / dirq4.rate:.2f}x): " + (
+                "ok" if ours.rate >= dirq4.rate else "MISSED"
+            )
+        rows.append(claim_latency(sub(), 1000, args.claims))
+        rows.append(claim_latency(sub(), args.big, args.claims))
+        big = rows[-1]
+        assert big.lat is not None
+        big.target = f"p99 < 20 ms: {'ok' if pct(big.lat, 99) < 0.020 else 'MISSED'}"
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+    print(
+        f"spool bench: {parent} ({fs_type(parent)}), {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}, load {os.getloadavg()[0]:.1f}; "
+        f"{n} tasks per throughput row"
+    )
+    head = f"{'measure':<52} {'n':>7} {'secs':>7} {'rate/s':>8} {'vs (a)':>7} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7}  target"
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        lat = (
+            f"{pct(r.lat, 50) * 1e3:7.2f} {pct(r.lat, 99) * 1e3:7.2f} {max(r.lat) * 1e3:7.1f}"
+            if r.lat
+            else f"{'':7} {'':7} {'':7}"
+        )
+        mean = f" (mean {statistics.fmean(r.lat) * 1e3:.2f} ms)" if r.lat else ""
+        print(
+            f"{r.label:<52} {r.n:>7} {r.secs:7.2f} {r.rate:8.0f} {r.rate / base.rate:6.2f}x "
+            f"{lat}  {r.target}{mean if not r.target else ''}"
+        )
+
+
+if __name__ == "__main__":
+    main()

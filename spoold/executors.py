@@ -1,0 +1,802 @@
+"""Server-side tasks: the daemon is the ``server`` device, claiming through the spool like any other.
+
+Public API: :class:`ServerRunner` (``tick``, ``idle``, ``root_up``, ``shutdown``, ``stats``),
+:class:`Outcome`, the executors :func:`run_ingest`, :func:`run_finalize`, :func:`run_archive`,
+:func:`run_cleanup`, :func:`run_command`, and :class:`IndexService` (the one place that hands
+finalized metadata to ``webui_export.index``; :func:`keep_only` when no index is configured).
+
+Each claimed task becomes one call in the threads of the storage root it reads (see
+:mod:`spoold.storage`), so a hung NAS delays its own tasks only; the loop polls the call,
+heartbeats the claim meanwhile, and completes or fails it when the call returns.
+
+- ``ingest``: validates the video with :func:`spoold.media.describe`.  A rejected file (no video
+  track, no duration, truncated, empty, not media, zero-filled tail) *completes* with
+  ``result = {"rejected": true, "reason": ...}`` and gets no follow-up.  A file still changing
+  fails and is retried (backoff), never rejected; a file that vanished or changed content is
+  rejected only after ``[ingest] missing_max_attempts`` tries.
+- ``finalize``: validates worker outputs (``detections``/``gps``/``plates`` files) with
+  :mod:`schemas.metadata`; an invalid file fails the task naming the file.  With ``[index]
+  dir`` set, :class:`IndexService` indexes the video (all or nothing); otherwise the valid
+  outputs are kept where the workers wrote them and the result says so.
+- ``archive``: checks that the archival copy of each input of ``params.types`` (default
+  video) exists on ``params.root`` (default ``shed-nas``) under ``params.prefix``, same size.
+- ``cleanup``: removes entries older than ``[maintenance] temp_ttl_s`` from the configured
+  temp folders on server storage, and old temp files of the spool.
+- ``index``: index maintenance (``Indexer.maintain``) when an index is configured.
+- Other server stages with ``command = [...]`` run that command, the ``spoold work`` contract.
+
+Tasks needing a storage root that is down fail with a "waiting for storage" error (counted,
+backed off), claiming pauses for ``outage_pause_s``, and they are put back at once when the
+root returns.  Nothing is completed while a root is missing.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any, Literal
+
+from pydantic import BaseModel, ValidationError
+
+from schemas.metadata import DetectionsFile, GpsTrackFile, PlatesFile, StageStatus, VideoMeta
+from schemas.task import ChildSpec, FileRef, Task, make_task_id, parse_task_id
+from spoold import media
+from spoold.errors import InvalidTaskFile, LeaseLost, SpoolError, StorageUnavailable
+from spoold.pipeline import Pipeline
+from spoold.settings import BUILTIN_EXECUTORS, DaemonConfig
+from spoold.spool import Claim, Spool
+from spoold.storage import Call, PathOutsideRoot, Storage
+
+log = logging.getLogger(__name__)
+
+METADATA_MODELS: dict[str, type[BaseModel]] = {
+    "detections": DetectionsFile,
+    "gps": GpsTrackFile,
+    "plates": PlatesFile,
+}
+MAX_METADATA_BYTES = 64 << 20
+WAITING = "waiting for storage"
+NOT_FOUND = "input not found"
+CHANGED = "content changed"
+
+
+@dataclass
+class Outcome:
+    """What an executor decided: complete (maybe as a rejection) or fail (retried later)."""
+
+    kind: Literal["complete", "fail"]
+    outputs: list[FileRef] = field(default_factory=list)
+    result: dict[str, Any] | None = None
+    error: str = ""
+    children: list[ChildSpec] = field(default_factory=list)
+
+
+def _fail(error: str) -> Outcome:
+    return Outcome("fail", error=error)
+
+
+def _tries(task: Task, prefix: str) -> int:
+    return sum(1 for a in task.attempts if a.error.startswith(prefix))
+
+
+# --------------------------------------------------------------------------- ingest
+def run_ingest(
+    task: Task, storage: Storage, *, max_tries: int, also: tuple[FileRef, ...] = ()
+) -> Outcome:
+    """Validate and describe the task's video; see the module docstring."""
+    refs = [r for r in task.inputs if r.type in (None, "video")]
+    if not refs:
+        return Outcome("complete", result={"rejected": True, "reason": "task has no input video"})
+    ref = refs[0]
+    found: tuple[FileRef, Path, os.stat_result] | None = None
+    for cand in (ref, *also):
+        path = storage.real_path(cand)
+        try:
+            found = (cand, path, os.stat(path))
+            break
+        except FileNotFoundError:
+            continue
+    where = f"{ref.device}:{ref.path}"
+    if found is None:
+        if _tries(task, NOT_FOUND) + 1 >= max_tries:
+            return _rejected(task, ref, "file vanished (moved or deleted before ingestion)")
+        return _fail(f"{NOT_FOUND}: {where} (moved or deleted?) — will look again")
+    ref, path, st = found
+    want = (task.params.get("size"), task.params.get("mtime_ns"))
+    if want not in ((None, None), (st.st_size, st.st_mtime_ns)):
+        vid = media.fingerprint(path)
+        if vid != task.video_id:
+            if _tries(task, CHANGED) + 1 >= max_tries:
+                return _rejected(
+                    task,
+                    ref,
+                    f"content changed since it was found (now video {vid}, ingested on its own)",
+                )
+            return _fail(f"{CHANGED}: {where} is not video {task.video_id} now — will look again")
+    root = storage.roots[ref.device]
+    vehicle = task.params.get("vehicle")
+    try:
+        meta = media.describe(
+            ref.device, root, ref.path, vehicle=vehicle if isinstance(vehicle, str) else None
+        )
+    except media.VideoRejected as exc:
+        return _rejected(task, ref, exc.reason, exc.detail, size=st.st_size)
+    except media.VideoNotReady as exc:
+        return _fail(f"{CHANGED}: {exc}")
+    if meta.video_id != task.video_id:
+        return _fail(f"{CHANGED}: {where} is video {meta.video_id} now — will look again")
+    return Outcome(
+        "complete",
+        outputs=[FileRef(device=ref.device, path=ref.path, type="video")],
+        result=meta.model_dump(mode="json"),
+    )
+
+
+def _rejected(
+    task: Task, ref: FileRef, reason: str, detail: str | None = None, size: int | None = None
+) -> Outcome:
+    result: dict[str, Any] = {
+        "rejected": True,
+        "reason": reason,
+        "video_id": task.video_id,
+        "device": ref.device,
+        "path": ref.path,
+    }
+    if detail:
+        result["detail"] = detail
+    if size is not None:
+        result["size"] = size
+    return Outcome("complete", result=result)
+
+
+# --------------------------------------------------------------------------- finalize
+Hook = Callable[
+    [Task, dict[str, list[BaseModel]], "VideoMeta | None", list[FileRef], list[StageStatus]],
+    tuple[bool, str],
+]
+
+
+def keep_only(
+    task: Task,
+    documents: dict[str, list[BaseModel]],
+    video: VideoMeta | None,
+    kept: list[FileRef],
+    stages: list[StageStatus],
+) -> tuple[bool, str]:
+    """The finalize hook when there is no index: the validated outputs stay where they are."""
+    return False, "no index configured ([index] dir): outputs validated and kept"
+
+
+class IndexService:
+    """The metadata index (``webui_export.index.Indexer``), used from its one thread.
+
+    Active when ``[index] dir`` is set and ``webui_export.index`` offers ``Indexer``;
+    :meth:`hook` is then the finalize hook (run in the ``(index)`` lane), :meth:`tick`
+    publishes new data every pass, and :meth:`maintain` is the ``index`` utility task.
+    """
+
+    LANE = "(index)"
+
+    def __init__(
+        self,
+        db_dir: Path | None,
+        storage: Storage,
+        roots: dict[str, Path],
+        *,
+        publish_interval: float = 1.0,
+        timeout: float = 120.0,
+    ) -> None:
+        self.db_dir = db_dir
+        self.storage = storage
+        self.roots = roots
+        self.publish_interval = publish_interval
+        self.timeout = timeout
+        self._cls: Any = None
+        if db_dir is not None:
+            try:
+                self._cls = importlib.import_module("webui_export.index").Indexer
+            except (ImportError, AttributeError) as exc:
+                log.error("[index] dir is set but webui_export.index is unusable: %s", exc)
+        self.active = self._cls is not None
+        self._indexer: Any = None
+        self._publishing: Call[Any] | None = None
+        if self.active:
+            storage.add_lane(self.LANE, 1)
+
+    def _open(self) -> Any:
+        if self._indexer is None:
+            self._indexer = self._cls(self.db_dir, publish_interval=self.publish_interval)
+        return self._indexer
+
+    def hook(
+        self,
+        task: Task,
+        documents: dict[str, list[BaseModel]],
+        video: VideoMeta | None,
+        kept: list[FileRef],
+        stages: list[StageStatus],
+    ) -> tuple[bool, str]:
+        """Index a finalized video (``(index)`` lane); raises FinalizeError: nothing indexed."""
+        if not self.active:
+            return keep_only(task, documents, video, kept, stages)
+        if video is None:
+            raise SpoolError(
+                f"{task.task_id}: no completed ingest record for video {task.video_id}: "
+                "cannot index it (nothing indexed)"
+            )
+        from webui_export.index import resolve_outputs
+
+        report = self._open().finalize(video, resolve_outputs(kept, self.roots), stages)
+        return True, f"indexed (published generation {report.published_generation})"
+
+    def maintain(self) -> Outcome:
+        if not self.active:
+            return Outcome("complete", result={"skipped": "no index configured ([index] dir)"})
+        rep = self._open().maintain()
+        return Outcome("complete", result={"maintained": True, **asdict(rep)})
+
+    def tick(self) -> None:
+        """New finalized data becomes visible within ``publish_interval`` (never blocks)."""
+        if not self.active or self._indexer is None:
+            return
+        if self._publishing is not None and not self._publishing.done():
+            return
+        self._publishing = self.storage.submit_local(
+            "index publish", self._indexer.publish_if_due, timeout=self.timeout, lane=self.LANE
+        )
+
+    def close(self, grace: float) -> None:
+        if self._indexer is None:
+            return
+        call = self.storage.submit_local("index close", self._indexer.close, lane=self.LANE)
+        if not call.wait(grace):
+            log.warning("the index did not close within %.0f s", grace)
+
+
+def run_finalize(
+    task: Task,
+    storage: Storage,
+    *,
+    video: VideoMeta | None = None,
+    stages: list[StageStatus] | None = None,
+    hook: Hook = keep_only,
+) -> Outcome:
+    problems: list[str] = []
+    docs: dict[str, list[BaseModel]] = {}
+    kept: list[FileRef] = []
+    for ref in task.inputs:
+        model = METADATA_MODELS.get(ref.type or "")
+        if model is None:
+            if ref.type == "video":
+                kept.append(ref)
+            continue
+        where = f"{ref.device}:{ref.path}"
+        try:
+            path = storage.real_path(ref)
+            with open(path, "rb") as fh:
+                data = fh.read(MAX_METADATA_BYTES + 1)
+        except FileNotFoundError:
+            problems.append(f"{where}: missing")
+            continue
+        except PathOutsideRoot as exc:
+            problems.append(str(exc))
+            continue
+        if len(data) > MAX_METADATA_BYTES:
+            problems.append(f"{where}: larger than {MAX_METADATA_BYTES} bytes")
+            continue
+        try:
+            doc = model.model_validate_json(data)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            loc = ".".join(str(p) for p in err["loc"]) or ref.type
+            more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+            problems.append(f"{where}: {loc}: {err['msg']}{more}")
+            continue
+        if getattr(doc, "video_id", None) != task.video_id:
+            problems.append(
+                f"{where}: video_id {getattr(doc, 'video_id', None)!r} is not {task.video_id}"
+            )
+            continue
+        docs.setdefault(ref.type or "", []).append(doc)
+        kept.append(ref)
+    if problems:
+        return _fail(
+            "finalize: invalid worker output, nothing of this video is indexed:\n"
+            + "\n".join(problems)
+        )
+    indexed, note = hook(task, docs, video, kept, stages or [])
+    result: dict[str, Any] = {
+        "files": {k: len(v) for k, v in sorted(docs.items())},
+        "indexed": indexed,
+        "index": note,
+    }
+    if stages is not None:
+        result["stages"] = [s.model_dump(mode="json", exclude_none=True) for s in stages]
+    return Outcome("complete", outputs=kept, result=result)
+
+
+# --------------------------------------------------------------------------- archive
+def run_archive(
+    task: Task, storage: Storage, *, sizes: dict[tuple[str, str], int] | None = None
+) -> Outcome:
+    root = str(task.params.get("root", "shed-nas"))
+    prefix = str(task.params.get("prefix", ""))
+    types = task.params.get("types", ["video"])
+    missing: list[str] = []
+    archived: list[FileRef] = []
+    for ref in task.inputs:
+        if ref.type not in types:
+            continue
+        target = ref
+        if ref.device != root:
+            rel = str(PurePosixPath(prefix, ref.path)) if prefix else ref.path
+            target = FileRef(device=root, path=rel, type=ref.type)
+        try:
+            st = os.stat(storage.real_path(target))
+        except FileNotFoundError:
+            missing.append(f"{target.device}:{target.path} (copy of {ref.device}:{ref.path})")
+            continue
+        want = (sizes or {}).get((ref.device, ref.path))
+        if want is not None and st.st_size != want:
+            missing.append(f"{target.device}:{target.path}: {st.st_size} bytes, want {want}")
+            continue
+        archived.append(target)
+    if missing:
+        return _fail("archival copy missing or incomplete: " + "; ".join(missing))
+    return Outcome("complete", outputs=archived, result={"archived": len(archived), "root": root})
+
+
+# --------------------------------------------------------------------------- utilities
+def run_cleanup(
+    spool_root: Path, temp_dirs: list[Path], *, ttl: float, spool_tmp_ttl: float
+) -> Outcome:
+    """Remove entries older than ``ttl`` from each temp folder (never following symlinks)."""
+    removed = 0
+    now = time.time()
+    for folder in temp_dirs:
+        try:
+            entries = list(os.scandir(folder))
+        except FileNotFoundError:
+            continue
+        for e in entries:
+            try:
+                st = e.stat(follow_symlinks=False)
+                if now - st.st_mtime < ttl:
+                    continue
+                if e.is_dir(follow_symlinks=False):
+                    shutil.rmtree(e.path)
+                else:
+                    os.unlink(e.path)
+                removed += 1
+            except FileNotFoundError:
+                continue
+    spool = Spool(spool_root, check=False)
+    purged = len(spool.purge_tmp(spool_tmp_ttl))
+    return Outcome("complete", result={"removed": removed, "spool_tmp_removed": purged})
+
+
+def run_command(task: Task, command: list[str], roots: dict[str, Path], device: str) -> Outcome:
+    from spoold.worker import Context, command_handler
+
+    workdir = Path(tempfile.mkdtemp(prefix=f"spoold-{task.task_id[:40]}-"))
+    try:
+        ctx = Context(device, roots, workdir, threading.Event(), threading.Event())
+        res = command_handler(command)(task, ctx)
+    except SpoolError as exc:
+        return _fail(str(exc))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return Outcome("complete", res.outputs, res.result, children=list(res.children))
+
+
+# --------------------------------------------------------------------------- the runner
+@dataclass
+class _Job:
+    root: str | None  # whose threads run it (None: a lane of no storage root)
+    what: str
+    fn: Callable[[], Outcome]
+    timeout: float
+    lane: str = "(local)"
+
+
+@dataclass
+class _Running:
+    claim: Claim
+    call: Call[Outcome]
+    root: str | None
+    last_beat: float
+    finishing: Call[_Ending] | None = None  # complete/fail in progress (spool writes)
+
+
+@dataclass
+class _Ending:
+    """How a task ended, for the loop's counts and logs."""
+
+    kind: Literal["complete", "rejected", "failed", "waiting", "lost"]
+    message: str = ""
+    root: str | None = None
+
+
+@dataclass
+class RunnerStats:
+    started: int = 0
+    completed: int = 0
+    rejected: int = 0
+    failed: int = 0
+    waiting: int = 0
+    by_type: dict[str, int] = field(default_factory=dict)
+
+
+class ServerRunner:
+    """Claims ``server`` tasks and runs them without ever blocking the daemon's loop.
+
+    A task's file work runs in its storage root's threads; its completion (spool writes and
+    fsyncs, follow-ups published first) in the ``(spool)`` lane, so the loop only claims,
+    heartbeats and counts.  ``Claim.complete``/``fail`` from those threads touch only the
+    claim's files and GIL-atomic bookkeeping of the shared :class:`Spool`.
+    """
+
+    SPOOL_LANE = "(spool)"
+
+    def __init__(
+        self,
+        cfg: DaemonConfig,
+        spool: Spool,
+        storage: Storage,
+        pipeline: Pipeline,
+        *,
+        find_paths: Callable[[str], list[FileRef]] = lambda vid: [],
+        seen_video: Callable[[str, str], None] = lambda vid, task_id: None,
+        index: IndexService | None = None,
+        types: frozenset[str] | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.spool = spool
+        self.storage = storage
+        self.pipeline = pipeline
+        self.find_paths = find_paths
+        self.seen_video = seen_video  # first-stage tasks published by others join the index
+        self.index = index or IndexService(None, storage, dict(cfg.storage))
+        storage.add_lane(self.SPOOL_LANE, cfg.daemon.io_threads)
+        self.types = types  # run only these task types (others are released); None = all
+        self.device = cfg.daemon.device
+        self.running: dict[str, _Running] = {}
+        self.waiting: dict[str, set[str]] = {}
+        self.paused_until = -1e18
+        self.stats = RunnerStats()
+
+    def idle(self) -> bool:
+        return not self.running
+
+    # ---------------------------------------------------------------- loop
+    def tick(self, now: float) -> None:
+        beat = max(0.5, self.spool.lease / 3)
+        for task_id, r in list(self.running.items()):
+            if r.finishing is not None:
+                if r.finishing.done():
+                    del self.running[task_id]
+                    try:
+                        ending = r.finishing.result()
+                    except Exception as exc:  # e.g. the spool's disk is full: the claim stays
+                        ending = _Ending("lost", f"could not record the end of the task: {exc}")
+                    self._account(r.claim.task, ending)
+                continue
+            if r.call.done():
+                # Completing writes and fsyncs a few spool files: off the loop's thread.
+                r.finishing = self.storage.submit_local(
+                    f"finishing {task_id}",
+                    self._conclude,
+                    r,
+                    timeout=self.cfg.daemon.probe_timeout_s,
+                    lane=self.SPOOL_LANE,
+                )
+            elif r.call.overdue(now):
+                del self.running[task_id]
+                r.call.abandoned = True
+                self.storage.check(now)
+                why = f"{r.call.what} did not return in time (hung?)"
+                self._account(r.claim.task, self._do_outage(r.claim, r.root or "(local)", why))
+            elif now - r.last_beat >= beat:
+                try:
+                    r.claim.heartbeat()
+                    r.last_beat = now
+                except LeaseLost as exc:
+                    log.warning("%s", exc)
+                    r.call.abandoned = True
+                    del self.running[task_id]
+        if now < self.paused_until:
+            return
+        slots = self.cfg.daemon.server_slots
+        while (
+            sum(r.finishing is None for r in self.running.values()) < slots
+            and len(self.running) < 4 * slots
+        ):
+            claim = self.spool.claim("server", self.device)
+            if claim is None:
+                return
+            if self.types is not None and claim.task.task_type not in self.types:
+                claim.release()
+                return
+            self._start(claim, now)
+            if now < self.paused_until:
+                return
+
+    def _start(self, claim: Claim, now: float) -> None:
+        task = claim.task
+        if task.task_type == self.pipeline.first_type and task.video_id:
+            self.seen_video(task.video_id, task.task_id)
+        try:
+            job = self._job(task)
+        except SpoolError as exc:
+            self._account(task, self._do_fail(claim, str(exc)))
+            return
+        needs = {
+            r.device for r in task.inputs if r.type is None or r.type in _READS[task.task_type]
+        }
+        if job.root is not None:
+            needs.add(job.root)
+        for name in sorted(needs):
+            if name not in self.storage.roots:
+                why = f"no storage root {name!r} on this host (configure [storage])"
+                self._account(task, self._do_fail(claim, why))
+                return
+            if not self.storage.available(name):
+                st = self.storage.status(name)
+                self._account(task, self._do_outage(claim, name, f"{st.state}: {st.message}"))
+                self.paused_until = now + self.cfg.daemon.outage_pause_s
+                return
+        try:
+            if job.root is None:
+                call = self.storage.submit_local(
+                    job.what, job.fn, timeout=job.timeout, lane=job.lane
+                )
+            else:
+                call = self.storage.submit(job.root, job.what, job.fn, timeout=job.timeout)
+        except StorageUnavailable as exc:
+            self._account(task, self._do_outage(claim, job.root or job.lane, str(exc)))
+            return
+        self.running[task.task_id] = _Running(claim, call, job.root, now)
+        self.stats.started += 1
+
+    def _job(self, task: Task) -> _Job:
+        """Where and how a claimed task runs (raises SpoolError when it cannot run here)."""
+        timeout = self.cfg.daemon.probe_timeout_s
+        stage = self.pipeline.stage(task.task_type)
+        kind = (stage.executor if stage else None) or task.task_type
+        what = f"{task.task_type} of {task.task_id}"
+        if stage is not None and stage.command:
+            cmd, roots = list(stage.command), dict(self.cfg.storage)
+            limit = float(stage.params.get("timeout_s", 3600))
+            return _Job(None, what, lambda: run_command(task, cmd, roots, self.device), limit)
+        if kind not in BUILTIN_EXECUTORS:
+            raise SpoolError(
+                f"{task.task_id}: no server executor for task type {task.task_type!r} "
+                f"(built in: {', '.join(BUILTIN_EXECUTORS)}; or give its stage a command)"
+            )
+        if kind == "ingest":
+            also: tuple[FileRef, ...] = ()
+            if task.video_id and _tries(task, NOT_FOUND):
+                also = tuple(self.find_paths(task.video_id))
+            tries = self.cfg.ingest.missing_max_attempts
+            root = task.inputs[0].device if task.inputs else None
+            return _Job(
+                root,
+                what,
+                lambda: run_ingest(task, self.storage, max_tries=tries, also=also),
+                timeout,
+            )
+        if kind == "finalize":
+            video, stages = self._video_meta(task), self._stages(task)
+            hook: Hook = self.index.hook
+
+            def finalize() -> Outcome:
+                return run_finalize(task, self.storage, video=video, stages=stages, hook=hook)
+
+            if self.index.active:  # the index is single-threaded: its own lane
+                return _Job(None, what, finalize, timeout, lane=IndexService.LANE)
+            meta_refs = [r for r in task.inputs if r.type in METADATA_MODELS]
+            return _Job(meta_refs[0].device if meta_refs else None, what, finalize, timeout)
+        if kind == "archive":
+            video = self._video_meta(task)
+            sizes = {(video.device, video.path): video.size} if video else {}
+            root = str(task.params.get("root", "shed-nas"))
+            if root not in self.storage.roots:
+                raise PathOutsideRoot(f"{task.task_id}: archive root {root!r} is not configured")
+            return _Job(root, what, lambda: run_archive(task, self.storage, sizes=sizes), timeout)
+        if kind == "cleanup":
+            m = self.cfg.maintenance
+            dirs = []
+            for item in m.temp_dirs:
+                name, _, rel = item.partition(":")
+                if self.storage.available(name):
+                    dirs.append(self.cfg.storage[name] / rel)
+            first = next((i.partition(":")[0] for i in m.temp_dirs), None)
+            spool_root = self.spool.root
+            return _Job(
+                first if first is not None and self.storage.available(first) else None,
+                what,
+                lambda: run_cleanup(
+                    spool_root, dirs, ttl=m.temp_ttl_s, spool_tmp_ttl=m.spool_tmp_ttl_s
+                ),
+                timeout,
+            )
+        lane = IndexService.LANE if self.index.active else "(local)"
+        return _Job(None, what, self.index.maintain, timeout, lane=lane)
+
+    def _video_meta(self, task: Task) -> VideoMeta | None:
+        """The ingest task's result for this task's video (None if unknown or rejected)."""
+        try:
+            stamp, _, key = parse_task_id(task.task_id)
+            ingest_id = make_task_id(stamp, self.pipeline.first_type, key.split(".")[0])
+            loc = self.spool.locate(ingest_id)
+            if loc is None or loc.state != "complete":
+                return None
+            result = self.spool.read(loc.path).result
+            return VideoMeta.model_validate(result) if result and "rejected" not in result else None
+        except (ValueError, InvalidTaskFile, OSError):
+            return None
+
+    def _stages(self, task: Task) -> list[StageStatus]:
+        stamp, _, key = parse_task_id(task.task_id)
+        out = []
+        for name in self.pipeline.stages:
+            tid = make_task_id(stamp, name, key)
+            try:
+                loc = self.spool.locate(tid)
+            except (ValueError, OSError):
+                loc = None
+            if loc is None:
+                out.append(
+                    StageStatus(
+                        stage=name, state="pending" if name != task.task_type else "running"
+                    )
+                )
+                continue
+            state = "complete" if loc.state == "complete" else "pending"
+            if loc.where == "claimed":
+                state = "running"
+            out.append(
+                StageStatus(
+                    stage=name,
+                    state=state,  # type: ignore[arg-type]
+                    task_id=tid,
+                    device=loc.claim.device if loc.claim else None,
+                )
+            )
+        return out
+
+    # ---------------------------------------------------------------- endings
+    def _conclude(self, r: _Running) -> _Ending:
+        """Complete or fail the claim from the executor's outcome (a spool-lane thread)."""
+        claim = r.claim
+        try:
+            out = r.call.result()
+        except StorageUnavailable as exc:
+            return self._do_outage(claim, r.root or "(local)", str(exc))
+        except PathOutsideRoot as exc:
+            return self._do_fail(claim, str(exc))
+        except Exception as exc:  # an executor's failure is the task's failure
+            return self._do_fail(claim, f"{type(exc).__name__}: {exc}")
+        if out.kind == "fail":
+            return self._do_fail(claim, out.error)
+        record = claim.task.model_copy(update={"outputs": out.outputs, "result": out.result})
+        children = [*out.children, *self.pipeline.followups(record)]
+        try:
+            claim.complete(out.outputs, children, out.result)
+        except LeaseLost as exc:
+            return _Ending("lost", str(exc))
+        if out.result and out.result.get("rejected"):
+            res = out.result
+            return _Ending(
+                "rejected", f"rejected {res.get('device')}:{res.get('path')}: {res.get('reason')}"
+            )
+        return _Ending("complete")
+
+    @staticmethod
+    def _do_fail(claim: Claim, error: str) -> _Ending:
+        try:
+            claim.fail(error)
+        except LeaseLost as exc:
+            return _Ending("lost", str(exc))
+        return _Ending("failed", error)
+
+    @staticmethod
+    def _do_outage(claim: Claim, root: str, why: str) -> _Ending:
+        try:
+            claim.fail(f"{WAITING} {root} ({why}) — retried when it is back")
+        except LeaseLost as exc:
+            return _Ending("lost", str(exc))
+        return _Ending("waiting", why, root=root)
+
+    def _account(self, task: Task, end: _Ending) -> None:
+        """Counts, logs and the waiting list (the loop's thread)."""
+        tid, t = task.task_id, task.task_type
+        if end.kind in ("complete", "rejected"):
+            self.stats.completed += 1
+            self.stats.by_type[t] = self.stats.by_type.get(t, 0) + 1
+        if end.kind == "complete":
+            log.info(
+                "%s: complete", tid, extra={"event": "task.complete", "task_id": tid, "type": t}
+            )
+        elif end.kind == "rejected":
+            self.stats.rejected += 1
+            log.warning(
+                "%s: %s", tid, end.message, extra={"event": "task.rejected", "task_id": tid}
+            )
+        elif end.kind == "failed":
+            self.stats.failed += 1
+            first = end.message.splitlines()[0] if end.message else ""
+            log.warning(
+                "%s: failed: %s", tid, first, extra={"event": "task.failed", "task_id": tid}
+            )
+        elif end.kind == "waiting":
+            assert end.root is not None
+            self.waiting.setdefault(end.root, set()).add(tid)
+            self.stats.waiting += 1
+            log.info(
+                "%s: waiting for storage %s",
+                tid,
+                end.root,
+                extra={"event": "task.waiting", "task_id": tid, "root": end.root},
+            )
+        else:
+            log.warning("%s", end.message, extra={"event": "task.lost", "task_id": tid})
+
+    def root_up(self, root: str) -> int:
+        """Put the tasks that waited for ``root`` back in the queue now."""
+        n = 0
+        for task_id in sorted(self.waiting.pop(root, set())):
+            try:
+                loc = self.spool.locate(task_id)
+                if loc is not None and loc.where == "deferred":
+                    self.spool.requeue(task_id, operator=self.device)
+                    n += 1
+            except (SpoolError, OSError) as exc:
+                log.debug("%s: not requeued: %s", task_id, exc)
+        self.paused_until = -1e18
+        return n
+
+    def shutdown(self, grace: float) -> None:
+        """Let running tasks finish for ``grace`` seconds; give the others back untouched."""
+        deadline = time.monotonic() + grace
+        for task_id, r in list(self.running.items()):
+            left = max(0.0, deadline - time.monotonic())
+            if r.finishing is not None:
+                if r.finishing.wait(left):
+                    try:
+                        self._account(r.claim.task, r.finishing.result())
+                    except Exception as exc:
+                        log.warning("%s: %s", task_id, exc)
+            elif r.call.wait(left):
+                self._account(r.claim.task, self._conclude(r))
+            else:
+                r.call.abandoned = True
+                try:
+                    r.claim.release()
+                    log.info("%s: released (daemon stopping)", task_id)
+                except (SpoolError, OSError) as exc:
+                    log.warning("%s: could not release: %s", task_id, exc)
+            del self.running[task_id]
+
+
+# Which input types a task reads (their roots must be there): None = any input.
+class _Reads(dict[str, tuple[str, ...]]):
+    def __missing__(self, key: str) -> tuple[str, ...]:
+        return ("video", *METADATA_MODELS)
+
+
+_READS = _Reads(
+    ingest=("video",),
+    finalize=tuple(METADATA_MODELS),
+    archive=(),
+    cleanup=(),
+    index=(),
+)

@@ -1,0 +1,407 @@
+"""The netshare rig: real NFS / SMB / sshfs shares for the tests (plain functions, no fixtures).
+
+A share is three views of one directory: ``mount`` and ``mount2`` are two independent
+client mounts (two "hosts"), ``export`` is the directory the file server exports (what a
+process on the server itself sees).  Where a share comes from, in this order:
+
+1. ``SPOOLD_SHARE_<TYPE>_MOUNT`` (and optionally ``..._MOUNT2``, ``..._EXPORT``), TYPE one of
+   NFS, SMB, SSHFS: a share you mounted yourself, e.g. a real NAS.  Without ``MOUNT2`` both
+   "hosts" use ``MOUNT``; without ``EXPORT`` the server-side worker is left out.  The tests
+   only create and remove their own ``spoold-test-*`` folders in it.
+2. A rig of that type that ``up.sh`` already brought up (``$NETSHARE_STATE/<type>/env``,
+   default ``/tmp/netshare``): reused as it is, and left up.
+3. ``<repo>/../shared/netshare/up.sh --type T MNT1 MNT2`` run here (needs root and
+   ``/dev/fuse``; the first run installs its Debian packages), and ``down.sh --type T`` at
+   the end of the session.  ``SPOOLD_NETSHARE_DIR`` overrides where the scripts are.
+
+Without a share a test skips with the reason; with ``CI=true`` it fails instead, so a CI
+that silently lost its shares cannot pass.  ``bench/share_bench.py`` uses the same code.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SHARE_TYPES = ("nfs", "smb", "sshfs")
+REPO = Path(__file__).resolve().parent.parent
+#: Where an auto-started rig mounts its two clients (fixed, so a crashed run is found again).
+AUTO_MOUNTS = Path("/tmp/spoold-netshare")
+UP_TIMEOUT_S = 900.0  # a cold up.sh runs apt-get update + install
+
+
+class ShareUnavailable(Exception):
+    """No share of that type can be had here (the message says why and what to do)."""
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+def netshare_dir() -> Path:
+    env = os.environ.get("SPOOLD_NETSHARE_DIR")
+    return Path(env) if env else (REPO.parent / "shared" / "netshare")
+
+
+def netshare_state() -> Path:
+    return Path(os.environ.get("NETSHARE_STATE", "/tmp/netshare"))
+
+
+@dataclass(frozen=True)
+class Share:
+    """One share, as two client hosts and the server see it."""
+
+    type: str
+    mount: Path
+    mount2: Path
+    export: Path | None
+    origin: str  # "env" | "running rig" | "up.sh"
+    info: dict[str, str] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        srv = str(self.export) if self.export else "not reachable"
+        return f"{self.type} ({self.origin}): {self.mount} + {self.mount2}, server side {srv}"
+
+    @contextmanager
+    def scratch(self, name: str) -> Iterator[ShareDir]:
+        """A fresh folder on the share (removed afterwards, best effort)."""
+        leaf = f"spoold-test-{name}-{uuid.uuid4().hex[:8]}"
+        (self.mount / leaf).mkdir()
+        d = ShareDir(
+            self.mount / leaf, self.mount2 / leaf, self.export / leaf if self.export else None
+        )
+        try:
+            yield d
+        finally:
+            # The server side is local disk: much faster than removing through a mount.
+            shutil.rmtree(d.server or d.a, ignore_errors=True)
+            shutil.rmtree(d.a, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class ShareDir:
+    a: Path  # through client mount 1 ("host a")
+    b: Path  # through client mount 2 ("host b")
+    server: Path | None  # directly in the export ("the server")
+
+
+def _parse_env_lines(text: str) -> dict[str, str]:
+    out = {}
+    for line in text.splitlines():
+        key, sep, value = line.strip().partition("=")
+        if sep and key.startswith("NETSHARE_"):
+            out[key] = value
+    return out
+
+
+def _answers(path: Path) -> bool:
+    """A mount point that is mounted and lists (a dead FUSE daemon gives ENOTCONN)."""
+    try:
+        return os.path.ismount(path) and isinstance(os.listdir(path), list)
+    except OSError:
+        return False
+
+
+def _from_env(share_type: str) -> Share | None:
+    pre = f"SPOOLD_SHARE_{share_type.upper()}_"
+    mount = os.environ.get(pre + "MOUNT")
+    if not mount:
+        return None
+    m1 = Path(mount)
+    m2 = Path(os.environ.get(pre + "MOUNT2") or mount)
+    exp = os.environ.get(pre + "EXPORT")
+    for var, p in ((pre + "MOUNT", m1), (pre + "MOUNT2", m2)):
+        if not p.is_dir():
+            raise ShareUnavailable(f"${var}={p} is not a directory (is the share mounted?)")
+    if exp and not Path(exp).is_dir():
+        raise ShareUnavailable(f"${pre}EXPORT={exp} is not a directory")
+    return Share(share_type, m1, m2, Path(exp) if exp else None, "env")
+
+
+def _running_rig(share_type: str) -> Share | None:
+    env_file = netshare_state() / share_type / "env"
+    try:
+        info = _parse_env_lines(env_file.read_text())
+    except OSError:
+        return None
+    mounts = [info.get("NETSHARE_MOUNT", ""), info.get("NETSHARE_MOUNT2", "")]
+    if not mounts[0] or not all(_answers(Path(m)) for m in mounts if m):
+        return None
+    ours = Path(mounts[0]).parent == AUTO_MOUNTS
+    return Share(
+        share_type,
+        Path(mounts[0]),
+        Path(mounts[1] or mounts[0]),
+        Path(info["NETSHARE_EXPORT"]) if info.get("NETSHARE_EXPORT") else None,
+        "up.sh" if ours else "running rig",
+        info,
+    )
+
+
+def _up(share_type: str) -> Share:
+    scripts = netshare_dir()
+    if not (scripts / "up.sh").is_file():
+        raise ShareUnavailable(
+            f"no share: {scripts}/up.sh not found (set SPOOLD_SHARE_{share_type.upper()}_MOUNT, "
+            "or SPOOLD_NETSHARE_DIR to the netshare scripts)"
+        )
+    if os.geteuid() != 0:
+        raise ShareUnavailable(
+            f"no share: starting the {share_type} rig needs root (or set "
+            f"SPOOLD_SHARE_{share_type.upper()}_MOUNT to a mounted share)"
+        )
+    if not os.path.exists("/dev/fuse"):
+        raise ShareUnavailable("no share: /dev/fuse is missing (the rig's clients are FUSE)")
+    m1, m2 = AUTO_MOUNTS / f"{share_type}-1", AUTO_MOUNTS / f"{share_type}-2"
+    cmd = ["bash", str(scripts / "up.sh"), "--type", share_type, str(m1), str(m2)]
+    try:
+        proc = subprocess.run(
+            cmd,
+            capture_output=True,
+            text=True,
+            timeout=UP_TIMEOUT_S,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        _down(share_type)
+        raise ShareUnavailable(f"{' '.join(cmd)} did not finish in {UP_TIMEOUT_S:.0f} s") from None
+    if proc.returncode != 0:
+        tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
+        raise ShareUnavailable(f"{' '.join(cmd)} failed (exit {proc.returncode}):\n{tail}")
+    info = _parse_env_lines(proc.stdout)
+    mount = Path(info["NETSHARE_MOUNT"])
+    mount2 = Path(info.get("NETSHARE_MOUNT2") or mount)
+    return Share(share_type, mount, mount2, Path(info["NETSHARE_EXPORT"]), "up.sh", info)
+
+
+def _down(share_type: str) -> None:
+    scripts = netshare_dir()
+    subprocess.run(
+        ["bash", str(scripts / "down.sh"), "--type", share_type],
+        capture_output=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+
+
+class _Rig:
+    """Process-wide registry: each type is brought up at most once and torn down by the last
+    user (several test modules may hold it; ``atexit`` covers a run that dies early)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._shares: dict[str, Share] = {}
+        self._users: dict[str, int] = {}
+        atexit.register(self.shutdown)
+
+    def acquire(self, share_type: str) -> Share:
+        with self._lock:
+            if share_type not in self._shares:
+                share = _from_env(share_type) or _running_rig(share_type) or _up(share_type)
+                self._shares[share_type] = share
+            self._users[share_type] = self._users.get(share_type, 0) + 1
+            return self._shares[share_type]
+
+    def release(self, share_type: str) -> None:
+        with self._lock:
+            self._users[share_type] -= 1
+            if self._users[share_type] == 0:
+                share = self._shares.pop(share_type)
+                if share.origin == "up.sh":
+                    _down(share_type)
+
+    def shutdown(self) -> None:
+        with self._lock:
+            for share_type, share in list(self._shares.items()):
+                if share.origin == "up.sh":
+                    _down(share_type)
+            self._shares.clear()
+
+
+RIG = _Rig()
+
+
+@contextmanager
+def share_of(share_type: str) -> Iterator[Share]:
+    """The share of ``share_type`` for as long as the block runs (raises ShareUnavailable)."""
+    share = RIG.acquire(share_type)
+    try:
+        yield share
+    finally:
+        RIG.release(share_type)
+
+
+def unavailable(reason: str) -> None:
+    """Skip the test with ``reason``, or fail it when running in CI (CI=true)."""
+    import pytest
+
+    if in_ci():
+        pytest.fail(f"CI=true and {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def share_fixture(share_type: str) -> Iterator[Share]:
+    """Body of a session-scoped fixture: ``yield from share_fixture(request.param)``."""
+    try:
+        share = RIG.acquire(share_type)
+    except ShareUnavailable as exc:
+        unavailable(str(exc))
+        raise AssertionError("unreachable") from None
+    try:
+        yield share
+    finally:
+        RIG.release(share_type)
+
+
+# ---------------------------------------------------------------- local helpers (faults)
+
+
+def require_root(what: str) -> None:
+    if os.geteuid() != 0:
+        unavailable(f"{what} needs root")
+
+
+def ensure_debian_packages(*packages: str) -> None:
+    """Install missing Debian packages (root only); skip/fail the test when that is impossible."""
+    missing = []
+    for p in packages:
+        r = subprocess.run(
+            ["dpkg-query", "-W", "-f=${Status}", p], capture_output=True, text=True, check=False
+        )
+        if "install ok installed" not in r.stdout:
+            missing.append(p)
+    if not missing:
+        return
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        unavailable(f"needs the Debian packages {', '.join(missing)} (apt-get install as root)")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    for cmd in (
+        ["apt-get", "update", "-qq"],
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing],
+    ):
+        r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600, check=False)
+        if r.returncode != 0:
+            unavailable(f"{' '.join(cmd)} failed: {r.stderr.strip()[-500:]}")
+
+
+def python_cmd() -> list[str]:
+    """How to start spoold in a child process (the same interpreter, so the same venv)."""
+    return [sys.executable, "-m", "spoold"]
+
+
+def wait_for(cond: Callable[[], object], timeout: float, what: str, poll: float = 0.05) -> None:
+    """Poll ``cond`` until it is true; fail naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(poll)
+
+
+def mount(*args: str) -> None:
+    r = subprocess.run(["mount", *args], capture_output=True, text=True, check=False)
+    if r.returncode != 0:
+        unavailable(f"mount {' '.join(args)} failed: {r.stderr.strip()}")
+
+
+def is_mounted(path: Path) -> bool:
+    """Whether something is mounted at ``path`` (bind mounts of the same filesystem too,
+    which ``os.path.ismount`` misses)."""
+    target = os.path.realpath(path)
+    try:
+        with open("/proc/self/mountinfo") as fh:
+            points = [ln.split()[4] for ln in fh if ln.strip()]
+    except OSError:
+        return os.path.ismount(target)
+    decoded = {p.encode().decode("unicode_escape") for p in points}  # \040 for a space
+    return target in decoded
+
+
+def umount(path: Path) -> None:
+    """Unmount ``path`` (lazily if busy); a no-op when nothing is mounted there."""
+    if is_mounted(path):
+        r = subprocess.run(["umount", str(path)], capture_output=True, check=False)
+        if r.returncode != 0:
+            subprocess.run(["umount", "-l", str(path)], capture_output=True, check=False)
+
+
+@contextmanager
+def tmpfs(path: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of ``size`` (e.g. ``256k``) mounted at ``path`` for the block (root only)."""
+    require_root(f"mounting a {size} tmpfs")
+    path.mkdir(parents=True, exist_ok=True)
+    mount("-t", "tmpfs", "-o", f"size={size},mode=0755", "spoold-test", str(path))
+    try:
+        yield path
+    finally:
+        umount(path)
+
+
+class SpooldWork:
+    """A real ``spoold work`` process, its output in a log file we can wait on."""
+
+    def __init__(
+        self,
+        args: list[str],
+        log: Path,
+        *,
+        env: dict[str, str] | None = None,
+        prefix: list[str] | None = None,
+    ) -> None:
+        self.log = log
+        self._fh = open(log, "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [*(prefix or []), *python_cmd(), "-v", "work", *args],
+            stdout=self._fh,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def wait_output(self, pattern: str, timeout: float) -> re.Match[str]:
+        found: list[re.Match[str]] = []
+
+        def seen() -> bool:
+            assert self.alive(), f"spoold work exited ({self.proc.returncode}):\n{self.output()}"
+            m = re.search(pattern, self.output(), re.M)
+            if m:
+                found.append(m)
+            return m is not None
+
+        wait_for(seen, timeout, f"{pattern!r} in the output of spoold work ({self.log})")
+        return found[0]
+
+    def stop(self, timeout: float = 30.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=timeout)
+        self._fh.close()
+        return self.proc.returncode
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=30)
+        self._fh.close()
