@@ -16,6 +16,7 @@ Ratios are spoold's rate divided by the raw rate on the same share.  Numbers fro
 
     sudo .venv/bin/python bench/share_bench.py                 # all three + local disk
     sudo .venv/bin/python bench/share_bench.py --types nfs -n 100 --json out.json
+    sudo .venv/bin/python bench/share_bench.py --repeat 3   # medians of 3 runs per cell
 """
 
 from __future__ import annotations
@@ -105,6 +106,17 @@ def measure(where: str, base: Path, n: int) -> dict[str, Any]:
     }
 
 
+def median_row(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per-cell medians of repeated measurements (ratios: the median of each run's ratio)."""
+    out: dict[str, Any] = {"where": runs[0]["where"], "n": runs[0]["n"], "runs": len(runs)}
+    for key in runs[0]:
+        if key.endswith(("_per_s", "_ms")):
+            out[key] = statistics.median(r[key] for r in runs)
+    for key in ("publish_per_s", "publish_nofsync_per_s", "claim_complete_per_s"):
+        out[key + "_ratio"] = statistics.median(r[key] / r["raw_per_s"] for r in runs)
+    return out
+
+
 def table(rows: list[dict[str, Any]]) -> str:
     head = (
         "| where | raw create+rename/s | publish/s (fsync) | ratio | publish/s (no fsync) "
@@ -114,11 +126,15 @@ def table(rows: list[dict[str, Any]]) -> str:
     lines = []
     for r in rows:
         raw = r["raw_per_s"]
+
+        def ratio(key: str, r: dict[str, Any] = r, raw: float = raw) -> float:
+            return float(r.get(key + "_ratio", r[key] / raw))
+
         lines.append(
             f"| {r['where']} | {raw:.0f} | {r['publish_per_s']:.0f} | "
-            f"{r['publish_per_s'] / raw:.2f} | {r['publish_nofsync_per_s']:.0f} | "
-            f"{r['publish_nofsync_per_s'] / raw:.2f} | {r['claim_complete_per_s']:.0f} | "
-            f"{r['claim_complete_per_s'] / raw:.2f} | {r['claim_p50_ms']:.1f} | "
+            f"{ratio('publish_per_s'):.2f} | {r['publish_nofsync_per_s']:.0f} | "
+            f"{ratio('publish_nofsync_per_s'):.2f} | {r['claim_complete_per_s']:.0f} | "
+            f"{ratio('claim_complete_per_s'):.2f} | {r['claim_p50_ms']:.1f} | "
             f"{r['claim_p99_ms']:.1f} |"
         )
     return head + "\n".join(lines) + "\n"
@@ -129,17 +145,25 @@ def main() -> int:
     ap.add_argument("--types", default=",".join(netshare.SHARE_TYPES), help="comma-separated")
     ap.add_argument("-n", type=int, default=200, help="operations per measurement")
     ap.add_argument("--no-local", action="store_true", help="skip the local-disk row")
+    ap.add_argument("--repeat", type=int, default=1, help="runs per cell; report medians")
     ap.add_argument("--json", type=Path, help="also write the rows here")
     args = ap.parse_args()
     rows = []
     if not args.no_local:
-        with tempfile.TemporaryDirectory(prefix="spoold-bench-") as d:
-            rows.append(measure("local disk", Path(d), args.n))
-            print(table(rows[-1:]), end="", flush=True)
+        runs = []
+        for _ in range(args.repeat):
+            with tempfile.TemporaryDirectory(prefix="spoold-bench-") as d:
+                runs.append(measure("local disk", Path(d), args.n))
+        rows.append(median_row(runs))
+        print(table(rows[-1:]), end="", flush=True)
     for t in [t for t in args.types.split(",") if t]:
         try:
-            with netshare.share_of(t) as share, share.scratch("bench") as d:
-                rows.append(measure(f"{t} ({share.origin})", d.a, args.n))
+            with netshare.share_of(t) as share:
+                runs = []
+                for _ in range(args.repeat):
+                    with share.scratch("bench") as d:
+                        runs.append(measure(f"{t} ({share.origin})", d.a, args.n))
+                rows.append(median_row(runs))
         except netshare.ShareUnavailable as exc:
             print(f"{t}: skipped: {exc}", file=sys.stderr)
             continue

@@ -260,7 +260,7 @@ def main(argv: list[str] | None = None) -> None:
         args.tasks, args.big, args.claims = 300, 10_000, 500
     parent = args.dir or Path(tempfile.gettempdir())
     parent.mkdir(parents=True, exist_ok=True)
-    root = Path(tempfile.mkdtemp(prefix="spoold-bench-", dir=parent))
+    root = Path(tempfile.mkdtemp(prefix="spool-bench-", dir=parent))
     n = args.tasks
     try:
         rows: list[Row] = []

@@ -3,7 +3,8 @@
 The workers are real processes (``multiprocessing`` with ``fork``) racing on one folder
 with nothing but the protocol's renames between them.  Each logs the ids it completed and
 the ids where the spool told it that it had lost the claim (``procs/spool_workers.py``);
-the tests compare those logs with what is on disk.
+the tests compare those logs with what is on disk.  At the end, two races those processes
+meet only by chance are forced in one process, one interleaving each.
 
 ``fsync=False`` throughout: fsync decides what survives a power cut, not who wins a
 rename, so it does not change the protocol's logic; it only keeps 5,000 tasks quick.
@@ -205,3 +206,73 @@ def test_stalled_workers_lose_their_claims_and_cannot_complete_late(tmp_path: Pa
     # Frozen 4 s against a 1 s lease while the others idle between waves (and reap every
     # lease/3): every frozen claim is broken.  Were none broken, this would prove nothing.
     assert refused == 6
+
+
+# ---------------------------------------------------------------------- races, made certain
+# Two interleavings the processes above hit only by chance, forced here in one process by
+# running the other party at the exact moment (nothing is mocked but *when* it runs).
+
+
+def only_copy(root: Path, task_id: str) -> Path:
+    """The single file that holds ``task_id`` (fails if there are none or several)."""
+    found = [
+        p
+        for p in root.rglob(f"{task_id}*.json")
+        if p.name == f"{task_id}.json" or p.name.startswith(f"{task_id}@")
+    ]
+    assert len(found) == 1, f"{task_id} is in {len(found)} places: {found}"
+    return found[0]
+
+
+def test_a_claim_renewed_while_being_judged_stale_is_handed_back(tmp_path: Path) -> None:
+    """A breaker judges a claim stale; before its rename, the holder passes the fence of
+    complete() (a heartbeat) and goes on to land its record.  The breaker must see that
+    fresh heartbeat on the claim it just took and hand it back -- not put the task back in
+    pending while the holder completes it (a second copy, run again)."""
+    root = tmp_path / "spool"
+    spool = Spool.init(root, default_lease=1.0, fsync=False)
+    task = spool.new_task("work", "cpu", "t1", stamp="20260101T000000Z")
+    spool.publish(task)
+    holder, breaker = Spool(root, fsync=False), Spool(root, fsync=False)
+    claim = holder.claim("cpu", "w0")
+    assert claim is not None
+    holder.clock_offset = breaker.clock_offset = 5.0  # 5 s pass without a heartbeat
+    [(stale, age, kind)] = breaker.stale_claims("cpu")
+    outcome: list[bool] = []
+    land = holder._land
+
+    def land_after_the_breaker_renamed(data: bytes, dest: Path, *, durable_dir: bool) -> None:
+        outcome.append(breaker.break_claim("cpu", stale, kind, age, breaker="w1"))
+        land(data, dest, durable_dir=durable_dir)
+
+    holder._land = land_after_the_breaker_renamed  # type: ignore[method-assign]
+    claim.complete()
+
+    assert outcome == [False], "the breaker put back a task whose holder was completing it"
+    assert only_copy(root, task.task_id).parent.name == DAY
+
+
+def test_republishing_a_task_that_completes_meanwhile_adds_no_copy(tmp_path: Path) -> None:
+    """A re-run parent publishes a child again while the child's worker completes it: the
+    publisher finds no complete record yet and then, looking at claims, none any more
+    (complete() lands the record before it removes the claim).  It must look again and
+    find the record, not publish a second copy that would run again."""
+    root = tmp_path / "spool"
+    spool = Spool.init(root, default_lease=60.0, fsync=False)
+    child = spool.new_task("post", "cpu", "t1", stamp="20260101T000000Z")
+    spool.publish(child)
+    claim = Spool(root, fsync=False).claim("cpu", "w0")
+    assert claim is not None
+    publisher = Spool(root, fsync=False)
+    claims_of = publisher._claims_of
+
+    def complete_while_listing(queue: str, task_id: str) -> list[Any]:
+        if not claim.done:
+            claim.complete()  # right between the publisher's look at complete/ and claimed/
+        return claims_of(queue, task_id)
+
+    publisher._claims_of = complete_while_listing  # type: ignore[method-assign]
+    published = publisher.publish(child)
+
+    assert not published.created and published.location.state == "complete"
+    assert only_copy(root, child.task_id).parent.name == DAY
