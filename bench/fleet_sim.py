@@ -30,8 +30,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# Per-operation service times in ms and the NAS's parallelism, measured with --measure on the
-# netshare NFSv3 rig (ganesha + FUSE client) on the 2-core CI machine; see docs/scaling.md.
+# Per-operation service times in ms and the NAS's parallelism.  Defaults derived from the
+# netshare NFSv3 rig's probe rates on an unloaded 2-core machine (../shared/netshare/README.md:
+# create+rename 214-412/s, claim = list+rename+read+unlink 230-544/s, i.e. ~1-3 ms per
+# metadata operation); a real NAS is faster.  Measure yours with --measure MOUNTED_DIR.
 DEFAULT_COSTS = {
     "stat": 1.2,
     "readdir": 2.0,
@@ -169,6 +171,7 @@ class Sim:
             self.claimed += 1
             self.work(d, t, t + self.work_s)
             return
+        t = self.nas.call(t, "stat")  # the spool marker: an unmounted share is not "no work"
         if (self.claimed or changed) and t - self.last_reap[d] > min(s.lease / 3, 10.0):
             self.last_reap[d] = t
             t = self.nas.call(t, "readdir", entries=self.claimed)
