@@ -119,6 +119,14 @@ def status(spool_dir: str | None, config: str | None, as_json: bool) -> None:
     """
     spool, _ = open_spool(spool_dir, config)
     st = spool_inspect.status(spool)
+    daemon_lines: list[str] = []
+    try:  # the daemon's state (lease, storage outages); absent on a worker-only install
+        from spoold.daemon import read_status, status_lines
+
+        st["daemon"] = read_status(spool)
+        daemon_lines = status_lines(st["daemon"])
+    except ImportError:
+        st["daemon"] = None
     if as_json:
         _echo_json(st)
         return
@@ -149,6 +157,8 @@ def status(spool_dir: str | None, config: str | None, as_json: bool) -> None:
         f"({t['stale']} stale), {t['failing']} failing, {t['invalid']} invalid"
     )
     click.echo(f"complete: {done}")
+    for line in daemon_lines:
+        click.echo(line)
     for q in st["queues"]:
         for c in q["claims"]:
             flag = "  STALE" if c["stale"] else ""

@@ -139,7 +139,7 @@ def register(cli: click.Group) -> None:
         # The progress bar says what happens; the log only what goes wrong.
         setup_logging(log_format, logging.DEBUG if debug else logging.WARNING)
         try:
-            from tqdm import tqdm  # type: ignore[import-untyped]
+            from tqdm import tqdm
 
             from spoold.daemon import Daemon
 

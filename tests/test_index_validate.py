@@ -46,7 +46,7 @@ def _normalized(value: object) -> object:
     return value
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(doc=document)
 def test_fast_validator_agrees_with_the_model(doc: dict) -> None:
     raw = json.dumps(doc, allow_nan=True)
