@@ -145,3 +145,19 @@ def test_metrics_are_prometheus_text(server: str) -> None:
     assert 'spoold_failing_tasks{device_class="gpu",queue="gpu"} 1' in body
     assert "spoold_rejected_videos_last_hour 1" in body
     assert "# TYPE spoold_finalize_latency_seconds summary" in body
+
+
+def test_api_stats_reports_live_queues_and_failing_tasks(server: str) -> None:
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(server + "/api/stats") as resp:
+        body = json.load(resp)
+    queues = body["queues"]
+    assert queues["available"] is True
+    rows = {(q["device_class"], q["stage"]): q for q in queues["queues"]}
+    assert (
+        rows[("jetson", "preprocess")]["pending"] == 2
+        and rows[("jetson", "preprocess")]["running"] == 1
+    )
+    assert [f["error"] for f in queues["failing"]] == ["CUDA error: out of memory"]

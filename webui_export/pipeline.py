@@ -5,8 +5,13 @@ Public API: :func:`queue_stats`.
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+from spoold.errors import InvalidTaskFile, SpoolError
+from spoold.spool import Spool
+from spoold.spool import inspect as spool_inspect
 
 
 def queue_stats(spool_root: Path | None) -> dict[str, Any]:
@@ -19,12 +24,71 @@ def queue_stats(spool_root: Path | None) -> dict[str, Any]:
          "oldest_pending": {"task_id", "stage", "device_class", "created_at"} | None,
          "failing": [{"task_id", "stage", "device_class", "error", "attempts"}]}
     """
-    # TODO(spool): fill this from spoold.spool.Spool(spool_root).status() once the spool
-    # library provides it.  Until then it reports "not available" rather than made-up numbers.
     if spool_root is None:
-        reason = "no SPOOL_ROOT configured"
-    else:
-        reason = "queue statistics need spoold.spool.Spool.status(), which is not wired in yet"
+        return _unavailable("no SPOOL_ROOT configured")
+    try:
+        spool = Spool(spool_root, fsync=False)
+        counts = spool_inspect.counts(spool)
+    except SpoolError as exc:
+        return _unavailable(str(exc))
+    queues: list[dict[str, Any]] = []
+    oldest: dict[str, Any] | None = None
+    for q in counts:
+        for stage in sorted(set(q.ready) | set(q.claimed) | set(q.deferred)):
+            queues.append(
+                {
+                    "device_class": q.device_class,
+                    "stage": stage,
+                    "pending": q.ready.get(stage, 0) + q.deferred.get(stage, 0),
+                    "running": q.claimed.get(stage, 0),
+                    "failed": q.deferred.get(stage, 0),
+                }
+            )
+        if (
+            q.oldest_task_id
+            and q.oldest_created_at is not None
+            and (oldest is None or q.oldest_created_at < oldest["_t"])
+        ):
+            oldest = {
+                "task_id": q.oldest_task_id,
+                "stage": q.oldest_task_id.split("-")[1],
+                "device_class": q.device_class,
+                "created_at": datetime.fromtimestamp(q.oldest_created_at, timezone.utc)
+                .isoformat()
+                .replace("+00:00", "Z"),
+                "_t": q.oldest_created_at,
+            }
+    if oldest is not None:
+        del oldest["_t"]
+    failing: list[dict[str, Any]] = []
+    for e in spool_inspect.iter_entries(spool, complete=False, read=False):
+        if e.where != "deferred" or len(failing) >= 100:
+            continue
+        try:
+            task = spool.read(e.path)
+        except (InvalidTaskFile, OSError):
+            continue
+        if task.attempts:
+            lines = task.attempts[-1].error.strip().splitlines()
+            failing.append(
+                {
+                    "task_id": task.task_id,
+                    "stage": task.task_type,
+                    "device_class": task.device_class,
+                    "error": lines[-1] if lines else "",
+                    "attempts": len(task.attempts),
+                }
+            )
+    return {
+        "available": True,
+        "reason": None,
+        "queues": queues,
+        "oldest_pending": oldest,
+        "failing": failing,
+    }
+
+
+def _unavailable(reason: str) -> dict[str, Any]:
     return {
         "available": False,
         "reason": reason,
