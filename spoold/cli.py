@@ -590,7 +590,7 @@ def work(
 @click.option(
     "--port",
     type=click.IntRange(1, 65535),
-    help="Port for the API and dashboard (default: a free one).",
+    help="Port for the API and dashboard (default: 8080, or a free one if taken).",
 )
 @click.option(
     "--exit-when-done",

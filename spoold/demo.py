@@ -68,10 +68,16 @@ publish_interval_s = 0.5
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _free_port(preferred: int = 8080) -> int:
+    """``preferred`` when nothing listens there, else any free port."""
+    for want in (preferred, 0):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", want))
+            except OSError:
+                continue
+            return int(s.getsockname()[1])
+    raise OSError("no free port on 127.0.0.1")
 
 
 def _get(url: str) -> Any:
