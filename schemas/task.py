@@ -23,9 +23,17 @@ from __future__ import annotations
 import re
 from datetime import datetime, timezone
 from pathlib import PurePosixPath
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 SCHEMA_VERSION = 1
 
@@ -83,10 +91,23 @@ def child_task_id(parent_id: str, child_type: str, suffix: str | None = None) ->
     return make_task_id(stamp, child_type, key)
 
 
-def _check_name(value: str, what: str) -> str:
+def _check_name(value: str, info: ValidationInfo) -> str:
     if not NAME_RE.match(value):
-        raise ValueError(f"{what} {value!r} must match [a-z0-9][a-z0-9_-]* (max 63 chars)")
+        raise ValueError(
+            f"{info.field_name} {value!r} must match [a-z0-9][a-z0-9_-]* (max 63 chars)"
+        )
     return value
+
+
+def _check_type(value: str) -> str:
+    if not TYPE_RE.match(value):
+        raise ValueError(f"task_type {value!r} must match [a-z][a-z0-9_]* (max 32 chars)")
+    return value
+
+
+#: A device, device-class or storage-root name; the error names the field.
+Name = Annotated[str, AfterValidator(_check_name)]
+TaskType = Annotated[str, AfterValidator(_check_type)]
 
 
 class FileRef(BaseModel):
@@ -94,16 +115,11 @@ class FileRef(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    device: str = Field(description="storage root name, e.g. indoor-nas, shed-nas, server")
+    device: Name = Field(description="storage root name, e.g. indoor-nas, shed-nas, server")
     path: str = Field(description="POSIX path relative to the device's storage root")
     type: str | None = Field(
         default=None, description="what the file is: video, gps, keyframes, ..."
     )
-
-    @field_validator("device")
-    @classmethod
-    def _device(cls, v: str) -> str:
-        return _check_name(v, "device")
 
     @field_validator("path")
     @classmethod
@@ -139,31 +155,14 @@ class ChildSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    task_type: str
-    device_class: str
-    device: str | None = None
+    task_type: TaskType
+    device_class: Name
+    device: Name | None = None
     suffix: str | None = Field(
         default=None, description="distinguishes several children of one type (e.g. per channel)"
     )
     inputs: list[FileRef] = Field(default_factory=list)
     params: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("task_type")
-    @classmethod
-    def _type(cls, v: str) -> str:
-        if not TYPE_RE.match(v):
-            raise ValueError(f"task_type {v!r} must match [a-z][a-z0-9_]* (max 32 chars)")
-        return v
-
-    @field_validator("device_class")
-    @classmethod
-    def _class(cls, v: str) -> str:
-        return _check_name(v, "device_class")
-
-    @field_validator("device")
-    @classmethod
-    def _pin(cls, v: str | None) -> str | None:
-        return None if v is None else _check_name(v, "device")
 
 
 class WorkResult(BaseModel):
@@ -183,10 +182,10 @@ class Task(BaseModel):
 
     schema_version: int = Field(default=SCHEMA_VERSION, description="layout version of this record")
     task_id: str = Field(description="STAMP-TYPE-KEY; equals the file name without .json")
-    task_type: str
+    task_type: TaskType
     video_id: str | None = None
-    device_class: str = Field(description="which class of device may run the task")
-    device: str | None = Field(default=None, description="pinned to this device (data locality)")
+    device_class: Name = Field(description="which class of device may run the task")
+    device: Name | None = Field(default=None, description="pinned to this device (data locality)")
     inputs: list[FileRef] = Field(default_factory=list)
     outputs: list[FileRef] = Field(default_factory=list)
     params: dict[str, Any] = Field(default_factory=dict, description="stage parameters")
@@ -223,23 +222,6 @@ class Task(BaseModel):
     def _task_id(cls, v: str) -> str:
         parse_task_id(v)
         return v
-
-    @field_validator("task_type")
-    @classmethod
-    def _type(cls, v: str) -> str:
-        if not TYPE_RE.match(v):
-            raise ValueError(f"task_type {v!r} must match [a-z][a-z0-9_]* (max 32 chars)")
-        return v
-
-    @field_validator("device_class")
-    @classmethod
-    def _class(cls, v: str) -> str:
-        return _check_name(v, "device_class")
-
-    @field_validator("device")
-    @classmethod
-    def _pin(cls, v: str | None) -> str | None:
-        return None if v is None else _check_name(v, "device")
 
     @field_validator("created_at", "completed_at", "not_before")
     @classmethod

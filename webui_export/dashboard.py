@@ -20,7 +20,7 @@ from typing import Any
 
 from flask import Blueprint, abort, current_app, render_template_string
 
-from spoold.errors import InvalidTaskFile, SpoolError
+from spoold.errors import SpoolError
 from spoold.spool import Spool
 from spoold.spool import inspect as spool_inspect
 from spoold.spool.core import format_age
@@ -162,32 +162,16 @@ def _queue_rows(spool: Spool) -> list[dict[str, Any]]:
 
 
 def _failing(spool: Spool, limit: int = 50) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for q in spool.queues():
-        # failing = backing off in deferred/ (reading every ready task would not scale)
-        for e in spool_inspect.iter_entries(spool, complete=False, queues=[q], read=False):
-            if e.where != "deferred" or len(out) >= limit:
-                continue
-            try:
-                e.task = spool.read(e.path)
-            except (InvalidTaskFile, OSError):
-                continue
-            if not e.task.attempts:
-                continue
-            last = e.task.attempts[-1]
-            lines = last.error.strip().splitlines()
-            out.append(
-                {
-                    "task_id": e.task_id,
-                    "attempts": len(e.task.attempts),
-                    "device": last.device,
-                    "error": (lines[-1] if lines else "")[:200],
-                    "not_before": e.task.not_before.strftime("%H:%M:%S")
-                    if e.task.not_before
-                    else "now",
-                }
-            )
-    return out
+    return [
+        {
+            "task_id": t.task_id,
+            "attempts": len(t.attempts),
+            "device": t.attempts[-1].device,
+            "error": spool_inspect.last_error_line(t)[:200],
+            "not_before": t.not_before.strftime("%H:%M:%S") if t.not_before else "now",
+        }
+        for t in spool_inspect.failing(spool, limit)
+    ]
 
 
 def _bins(recent: list[Any], now: datetime) -> list[dict[str, float]]:

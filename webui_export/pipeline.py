@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from spoold.errors import InvalidTaskFile, SpoolError
+from spoold.errors import SpoolError
 from spoold.spool import Spool
 from spoold.spool import inspect as spool_inspect
 
@@ -60,25 +60,16 @@ def queue_stats(spool_root: Path | None) -> dict[str, Any]:
             }
     if oldest is not None:
         del oldest["_t"]
-    failing: list[dict[str, Any]] = []
-    for e in spool_inspect.iter_entries(spool, complete=False, read=False):
-        if e.where != "deferred" or len(failing) >= 100:
-            continue
-        try:
-            task = spool.read(e.path)
-        except (InvalidTaskFile, OSError):
-            continue
-        if task.attempts:
-            lines = task.attempts[-1].error.strip().splitlines()
-            failing.append(
-                {
-                    "task_id": task.task_id,
-                    "stage": task.task_type,
-                    "device_class": task.device_class,
-                    "error": lines[-1] if lines else "",
-                    "attempts": len(task.attempts),
-                }
-            )
+    failing = [
+        {
+            "task_id": task.task_id,
+            "stage": task.task_type,
+            "device_class": task.device_class,
+            "error": spool_inspect.last_error_line(task),
+            "attempts": len(task.attempts),
+        }
+        for task in spool_inspect.failing(spool, 100)
+    ]
     return {
         "available": True,
         "reason": None,

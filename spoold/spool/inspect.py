@@ -436,3 +436,27 @@ def counts(spool: Spool) -> list[QueueCounts]:
                 pass
         out.append(qc)
     return out
+
+
+def failing(spool: Spool, limit: int = 100) -> list[Task]:
+    """Tasks backing off in ``deferred/`` after failed attempts; only those folders are read
+    (reading every ready task would not scale)."""
+    out: list[Task] = []
+    for q in spool.queues():
+        folder = spool.layout.deferred_dir(q)
+        for name, _, _ in _task_files(folder, claims=False):
+            if len(out) >= limit:
+                return out
+            try:
+                task = spool.read(folder / name)
+            except (InvalidTaskFile, OSError):
+                continue  # `spoold check` reports it
+            if task.attempts:
+                out.append(task)
+    return out
+
+
+def last_error_line(task: Task) -> str:
+    """The last line of a task's last error (where tracebacks put the reason)."""
+    lines = task.attempts[-1].error.strip().splitlines() if task.attempts else []
+    return lines[-1] if lines else ""
