@@ -15,7 +15,8 @@ wraps the spool's file primitives and kills itself with SIGKILL before/after one
 What a crash may leave behind -- the *expected leftovers* -- and who cleans it up:
 
 1. a temp file in ``tmp/`` (killed while staging a copy, before the rename that publishes
-   it; possibly half-written).  Never visible as a task.  ``check --repair`` deletes temp
+   it; possibly half-written), or a spare (``tmp/HOST.PID.SEQ.spare``: a finished claim file
+   a worker keeps to rewrite as its next temp file).  Never visible as a task.  ``check --repair`` deletes temp
    files older than an hour (a younger one may belong to a live writer on another host).
 2. a clock probe ``tmp/clock.HOST.PID`` (every process has one; ``close()`` removes it, a
    killed process cannot).  Same rule as 1.
@@ -200,7 +201,7 @@ def test_kill_between_completed_record_and_claim_removal(tmp_path: Path) -> None
     spool = new_spool(root)
     task = root_task(spool, "v1")
     spool.publish(task)
-    crash(root, "complete:unlink:before", "complete")
+    crash(root, "recycle:rename:before", "complete")
     done = spool.layout.completed(task.task_id)
     assert sorted(p.parent.name for p in copies(root, task.task_id)) == ["2026-01-01", "claimed"]
     record = done.read_bytes()
@@ -219,7 +220,7 @@ def make_two_stale_claims(root: Path, spool: Spool) -> Task:
     claiming that retry copy."""
     task = root_task(spool, "v1", "stage3")
     spool.publish(task)
-    crash(root, "fail:unlink:before", "fail", device="first")
+    crash(root, "recycle:rename:before", "fail", device="first")
     crash(root, "claim:utime:after", "claim", device="second")
     found = copies(root, task.task_id)
     assert [p.parent.name for p in found] == ["claimed", "claimed"]
@@ -296,7 +297,7 @@ def test_check_repair_removes_exactly_the_expected_leftovers(tmp_path: Path) -> 
     spool = new_spool(root)
     a, b = root_task(spool, "a", "stage3"), root_task(spool, "b", "stage3")
     spool.publish(a)
-    crash(root, "complete:unlink:before", "complete")  # leftover 3 (+ its clock probe)
+    crash(root, "recycle:rename:before", "complete")  # leftover 3 (+ its clock probe)
     crash(root, "publish:write_new:half", "publish", task=b)  # leftover 1 (+ probe)
     spool.close()
     before = spool_files(root)
@@ -478,8 +479,10 @@ def test_sigkill_storm_loses_nothing_and_leaves_only_expected_leftovers(
         cn = ClaimName.parse(claim.name)
         assert cn is not None and cn.task_id in want, claim.name
     for tmp in files["tmp"]:
-        m = re.match(r"clock\.[^.]+\.(\d+)$", tmp.name) or re.search(
-            r"\.json\.(\d+)-\d+-[0-9a-f]+\.tmp$", tmp.name
+        m = (
+            re.match(r"clock\.[^.]+\.(\d+)$", tmp.name)
+            or re.search(r"\.json\.(\d+)-\d+-[0-9a-f]+\.tmp$", tmp.name)
+            or re.match(r"[^.]+\.(\d+)\.\d+\.spare$", tmp.name)
         )
         assert m and m[1] in killed_pids, f"tmp/{tmp.name} was not left by a killed worker"
     expected = {str(p.relative_to(root)) for p in files["claimed"] + files["tmp"]}

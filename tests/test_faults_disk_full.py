@@ -106,6 +106,7 @@ def test_completing_on_a_full_spool_keeps_the_claimed_task_intact_until_there_is
     assert spool_files(small) == [f"pending/cpu/claimed/{claim.path.name}"]
     filler.unlink()
     claim.complete(children=[child], result={"n": 1})  # the same claim finishes it
+    small.close()  # drops the spare temp file a worker keeps (tmp/HOST.PID.SEQ.spare)
     assert spool_files(small) == [
         f"complete/2026-01-01/{claim.task_id}.json",
         f"pending/cpu/{STAMP}-detect-v1.json",

@@ -205,7 +205,10 @@ def test_workers_on_two_hosts_and_the_server_drain_every_task_exactly_once_under
             if m := re.match(r"clock\.[^.]+\.(\d+)$", name):  # clock probe (§5) of a dead process
                 assert not Path(f"/proc/{m[1]}").exists(), f"tmp/{name}: its process still runs"
                 continue
-            m = re.search(r"\.(\d+)-\d+-[0-9a-f]+\.tmp$", name)
+            # a temp file, or a spare temp file (spool_layout.md §4.4), of a killed worker
+            m = re.search(r"\.(\d+)-\d+-[0-9a-f]+\.tmp$", name) or re.match(
+                r"[^.]+\.(\d+)\.\d+\.spare$", name
+            )
             assert m and m[1] in killed_pids, f"tmp/{name} was not left by a killed worker"
 
         # --- duplicate work: runs per task, and what explains each re-run

@@ -120,25 +120,25 @@ class Layout:
         return self.pending / queue
 
     def ready(self, queue: str, task_id: str) -> Path:
-        return self.pending / queue / task_file_name(task_id)
+        return self.pending.joinpath(queue, task_file_name(task_id))
 
     def deferred_dir(self, queue: str) -> Path:
-        return self.pending / queue / DEFERRED
+        return self.pending.joinpath(queue, DEFERRED)
 
     def deferred(self, queue: str, task_id: str) -> Path:
-        return self.pending / queue / DEFERRED / task_file_name(task_id)
+        return self.pending.joinpath(queue, DEFERRED, task_file_name(task_id))
 
     def claimed_dir(self, queue: str) -> Path:
-        return self.pending / queue / CLAIMED
+        return self.pending.joinpath(queue, CLAIMED)
 
     def claimed(self, queue: str, claim: ClaimName) -> Path:
-        return self.pending / queue / CLAIMED / claim.name
+        return self.pending.joinpath(queue, CLAIMED, claim.name)
 
     def complete_dir(self, task_id: str) -> Path:
         return self.complete / day_of(task_id)
 
     def completed(self, task_id: str) -> Path:
-        return self.complete / day_of(task_id) / task_file_name(task_id)
+        return self.complete.joinpath(day_of(task_id), task_file_name(task_id))
 
     def rel(self, path: Path) -> str:
         """A path as operators see it: relative to the spool root."""

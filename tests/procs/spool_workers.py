@@ -126,12 +126,13 @@ def drain_worker(
 # ---------------------------------------------------------------------- crash worker
 class CrashPoints:
     """SIGKILL this process at protocol steps: with probability ``prob`` at every crash
-    point, or (``at="STEP:OP:WHEN"``, e.g. ``"complete:unlink:before"``) at that one point.
+    point, or (``at="STEP:OP:WHEN"``, e.g. ``"recycle:rename:before"``) at that one point.
 
     Crash points are just before and just after each file-system primitive the spool uses
-    (``write_new``, ``rename``, ``unlink``, ``fsync_dir``, ``os.utime``), plus "half way
-    through writing a temp file" (WHEN = ``half``), counted only while one of the wrapped
-    steps runs (the innermost names the point: children are published inside complete).
+    (``write_new``, ``write_over``, ``rename``, ``unlink``, ``fsync_dir``, ``os.utime``),
+    plus "half way through writing a temp file" (WHEN = ``half``), counted only while one
+    of the wrapped steps runs (the innermost names the point: children are published
+    inside complete, and a finished claim is disposed of inside ``recycle``).
     """
 
     STEPS = {
@@ -140,6 +141,8 @@ class CrashPoints:
         "break": (Spool, "break_claim"),
         "complete": (Claim, "complete"),
         "fail": (Claim, "fail"),
+        # Disposing of a finished claim (renamed to a spare temp file, or unlinked).
+        "recycle": (Spool, "_recycle"),
     }
 
     def __init__(
@@ -193,6 +196,19 @@ class CrashPoints:
             self.maybe_kill("write_new", "after")
 
         fsops.write_new = write_new
+        real_write_over = fsops.write_over
+
+        def write_over(path: str | Path, data: bytes, *, fsync: bool) -> None:
+            if self.fires("write_over", "half"):
+                # Die half way through rewriting a spare temp file: never renamed into place.
+                fd = os.open(path, os.O_WRONLY)
+                os.write(fd, data[: len(data) // 2])
+                self.kill("write_over", "half")
+            self.maybe_kill("write_over", "before")
+            real_write_over(path, data, fsync=fsync)
+            self.maybe_kill("write_over", "after")
+
+        fsops.write_over = write_over
 
     def _in_step(self, name: str, fn: F) -> F:
         @functools.wraps(fn)

@@ -20,10 +20,10 @@ from spoold.spool import Spool, fsops
 _renamed: list[str] = []  # task ids whose claim rename reported success, this round
 
 
-def _observed_rename(src: Path, dst: Path, *, dst_unique: bool = True) -> bool:
+def _observed_rename(src: str | Path, dst: str | Path, *, dst_unique: bool = True) -> bool:
     won = _real_rename(src, dst, dst_unique=dst_unique)
-    if won and dst.parent.name == "claimed" and src.parent.name != "claimed":
-        _renamed.append(src.name[: -len(".json")])
+    if won and Path(dst).parent.name == "claimed" and Path(src).parent.name != "claimed":
+        _renamed.append(Path(src).name[: -len(".json")])
     return won
 
 
