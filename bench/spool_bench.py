@@ -15,6 +15,10 @@ Prints ONE table; every row is measured in this run, on the same filesystem:
 (d)  dirq's ``QueueSimple`` (add; lock + get + remove) drained by 1 and by 4 processes
      (target: our 4-worker drain >= dirq's 4-process drain; dirq never fsyncs, so the
      fair comparison is our fsync-off row -- both are printed)
+(f)  the floor of our protocol: its file-system calls alone, in a bare Python loop with no
+     validation, no bookkeeping and perfectly partitioned workers (never a lost rename):
+     per task 3 renames (claim, land the record, claim -> spare), 2 utimes (lease, fence),
+     one read and one rewrite.  Our drain cannot beat this row; compare it with (d).
 (e)  latency of ``Spool.claim`` with 1,000 and with 100,000 pending tasks: p50 / p99 / max
      (target: p99 < 20 ms at 100k).  The first claim of a worker lists the whole folder
      (the max); the cached sorted listing serves the rest.
@@ -215,6 +219,45 @@ def dirq_rows(base: Path, n: int) -> list[Row]:
     return rows
 
 
+# ---------------------------------------------------------------------- (f) floor
+def floor_drainer(base: str, workers: int, i: int, ready: Any, go: Event) -> None:
+    q, claimed, tmp, done = (f"{base}/{d}" for d in ("q", "q/claimed", "tmp", "done"))
+    names = sorted(n for n in os.listdir(q) if n.endswith(".json"))[i::workers]  # no races
+    spare = f"{tmp}/spare.{i}"
+    fd = os.open(spare, os.O_WRONLY | os.O_CREAT, 0o644)
+    os.close(fd)
+    ready.release()
+    go.wait()
+    for name in names:
+        claim = f"{claimed}/{name}@w{i}"
+        os.rename(f"{q}/{name}", claim)
+        os.utime(claim)  # the lease, in (here: local) server time
+        fd = os.open(claim, os.O_RDONLY)
+        data = os.read(fd, 65536)
+        os.close(fd)
+        os.utime(claim)  # the fence before completing
+        fd = os.open(spare, os.O_WRONLY)
+        os.pwrite(fd, data + b"completed", 0)
+        os.close(fd)
+        os.rename(spare, f"{done}/{name}")
+        os.rename(claim, spare)
+
+
+def floor_rows(base: Path, n: int) -> list[Row]:
+    rows = []
+    for workers in (1, 4):
+        for d in ("q/claimed", "tmp", "done"):
+            (base / d).mkdir(parents=True, exist_ok=True)
+        for k in range(n):
+            (base / "q" / f"{STAMP}-detect-f{k:07d}.json").write_bytes(PAYLOAD)
+        secs = timed_drain(n, workers, floor_drainer, (str(base), workers))
+        assert len(os.listdir(base / "done")) == n
+        shutil.rmtree(base)
+        label = f"{workers} process{'es' if workers > 1 else ''}"
+        rows.append(Row(f"(f) floor: the protocol's syscalls only, {label}", n, secs))
+    return rows
+
+
 # ---------------------------------------------------------------------- (e) latency
 def claim_latency(base: Path, pending: int, claims: int) -> Row:
     spool = Spool.init(base / "spool", fsync=False)
@@ -282,11 +325,14 @@ def main(argv: list[str] | None = None) -> None:
                 drains[fsync, workers] = rows[-1]
         rows.extend(dirq_rows(sub(), n))
         dirq4 = rows[-1]
+        rows.extend(floor_rows(sub(), n))
+        floor4 = rows[-1]
         for fsync in (False, True):
             ours = drains[fsync, 4]
             ours.target = f">= dirq 4 procs ({ours.rate / dirq4.rate:.2f}x): " + (
                 "ok" if ours.rate >= dirq4.rate else "MISSED"
             )
+        floor4.target = f"dirq 4 procs is {dirq4.rate / floor4.rate:.2f}x this floor"
         rows.append(claim_latency(sub(), 1000, args.claims))
         rows.append(claim_latency(sub(), args.big, args.claims))
         big = rows[-1]

@@ -115,3 +115,46 @@ def test_requeue_refuses_a_running_task_unless_forced(tmp_path: Path) -> None:
     spool.requeue(claim.task_id, force=True)
     with pytest.raises(SpoolError, match="lost the claim"):
         claim.complete()
+
+
+def test_a_finished_claim_file_becomes_the_next_temp_file_and_is_dropped_when_idle(
+    tmp_path: Path,
+) -> None:
+    """Spares (spool_layout.md 4.4): a worker keeps its finished claim file in tmp/ and
+    rewrites it as the next record it lands, instead of creating a file per task."""
+    spool = new_spool(tmp_path)
+    # The first task is much bigger than the second's record: the rewrite must truncate.
+    big = [FileRef(device="nas", path=f"clips/{i:04d}.mp4") for i in range(40)]
+    spool.publish(task(spool, "clip1", inputs=big))
+    spool.publish(task(spool, "clip2"))
+    first = spool.claim("jetson", "j1")
+    assert first is not None
+    first_inode = first.path.stat().st_ino
+    first.complete()
+    spares = [p for p in (spool.root / "tmp").iterdir() if p.name.endswith(".spare")]
+    assert [p.stat().st_ino for p in spares] == [first_inode]
+    second = spool.claim("jetson", "j1")
+    assert second is not None
+    done = second.complete(result={"ok": True})
+    assert done.stat().st_ino == first_inode  # the same inode, rewritten
+    rec = spool.read(done)  # whole and valid: nothing of the longer old content is left
+    assert rec.task_id == second.task_id and rec.result == {"ok": True}
+    assert done.read_bytes() == rec.to_json()
+    assert spool.claim("jetson", "j1") is None  # idle: spares are dropped
+    assert not [p for p in (spool.root / "tmp").iterdir() if p.name.endswith(".spare")]
+
+
+def test_a_spare_removed_by_someone_else_only_costs_a_new_temp_file(tmp_path: Path) -> None:
+    spool = new_spool(tmp_path)
+    for key in ("clip1", "clip2"):
+        spool.publish(task(spool, key))
+    first = spool.claim("jetson", "j1")
+    assert first is not None
+    first.complete()
+    for spare in (spool.root / "tmp").glob("*.spare"):
+        spare.unlink()  # e.g. `spoold check --repair`, or an operator cleaning tmp/
+    second = spool.claim("jetson", "j1")
+    assert second is not None
+    rec = spool.read(second.complete())
+    assert rec.task_id == second.task_id
+    assert files_under(spool.root / "pending") == []

@@ -282,8 +282,7 @@ class Spool:
         """Remove this process's clock probe and spare temp files (optional: ``check --repair``
         cleans leftovers)."""
         fsops.unlink(self.layout.tmp / f"clock.{self._host}.{os.getpid()}")
-        while (spare := self._take_spare()) is not None:
-            fsops.unlink(spare)
+        self._drop_spares()
 
     # ------------------------------------------------------------------ building tasks
     def new_task(
@@ -418,6 +417,13 @@ class Spool:
         except IndexError:
             return None
 
+    def _drop_spares(self) -> None:
+        while (spare := self._take_spare()) is not None:
+            try:
+                fsops.unlink(spare)
+            except OSError as exc:  # best effort: check --repair removes it after an hour
+                log.debug("could not remove %s: %s", spare, exc)
+
     def _recycle(self, claim_file: str) -> None:
         """Dispose of a finished claim file, whose task now lives elsewhere.
 
@@ -526,6 +532,7 @@ class Spool:
             if cand is None:
                 if not any(self._maybe_reap(q, device) for q in queues):
                     self._check_mounted()  # an unmounted share is not an empty queue
+                    self._drop_spares()  # idle: an old spare would look like a crash leftover
                     return None
                 continue  # put-back tasks are claimable now
             claim = self._try_claim(cand, device)
