@@ -44,7 +44,7 @@ def test_backfill_ingests_an_archive_with_progress_and_rate(tmp_path: Path) -> N
         cli_cmd("backfill", "--config", str(env.config), "--stable-s", "0.2"),
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,  # a bound for a hung run, not a speed claim (~10 s; 120 s at load 10+)
         check=False,
     )
     assert proc.returncode == 0, proc.stderr
