@@ -158,3 +158,31 @@ def test_a_spare_removed_by_someone_else_only_costs_a_new_temp_file(tmp_path: Pa
     rec = spool.read(second.complete())
     assert rec.task_id == second.task_id
     assert files_under(spool.root / "pending") == []
+
+
+def test_completing_while_another_process_creates_the_day_folder_still_lands(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first completions of a day race to create complete/DAY/: a rename that failed
+    because the folder was missing, looked at after a rival made it, is tried again."""
+    import os
+
+    from spoold.spool import fsops
+
+    spool = new_spool(tmp_path)
+    spool.publish(task(spool))
+    claim = spool.claim("jetson", "j1")
+    assert claim is not None
+    day = spool.layout.completed(claim.task_id).parent
+    real_rename = os.rename
+
+    def rival_makes_the_folder(src: str, dst: str) -> None:
+        if str(dst).startswith(str(day)) and not day.exists():
+            day.mkdir()  # the rival, between our rename and fsops' look at the folder
+            raise FileNotFoundError(2, "No such file or directory", str(src))
+        real_rename(src, dst)
+
+    monkeypatch.setattr(fsops.os, "rename", rival_makes_the_folder)
+    done = claim.complete()
+    assert spool.read(done).task_id == claim.task_id
+    assert [p.name for p in (spool.root / "tmp").iterdir() if p.suffix == ".tmp"] == []

@@ -375,30 +375,23 @@ class Spool:
         If the write fails (disk full, quota, I/O or permission error) the temp file is
         removed and :class:`SpoolError` names ``dest``; nothing else has changed.
         """
-        spare = self._take_spare()
-        if spare is not None:
+        tmp: str | Path | None = self._take_spare()
+        if tmp is not None:
             try:
-                fsops.write_over(spare, data, fsync=self.fsync)
-                if fsops.rename(spare, dest):
-                    if self.fsync and durable_dir:
-                        fsops.fsync_dir(dest.parent)
-                    return
-            except OSError:
-                pass  # purged, or the folder is missing: start over with a new file
-            _discard(spare)
-        self._seq += 1
-        tmp = self.layout.tmp / f"{dest.name}.{os.getpid()}-{self._seq}-{secrets.token_hex(3)}.tmp"
+                fsops.write_over(tmp, data, fsync=self.fsync)
+            except OSError:  # purged by someone, or refused: start over with a new file
+                _discard(tmp)
+                tmp = None
         try:
-            fsops.write_new(tmp, data, fsync=self.fsync)
-            try:
-                if not fsops.rename(tmp, dest):
-                    raise SpoolError(f"{self.layout.rel(tmp)} vanished before it could be renamed")
-            except FileNotFoundError:
-                # Only the last folder (complete/DAY/): never mkdir -p into a bare mount point.
-                dest.parent.mkdir(exist_ok=True)
-                fsops.rename(tmp, dest)
+            if tmp is None:
+                self._seq += 1
+                name = f"{dest.name}.{os.getpid()}-{self._seq}-{secrets.token_hex(3)}.tmp"
+                tmp = self.layout.tmp / name
+                fsops.write_new(tmp, data, fsync=self.fsync)
+            self._rename_into(tmp, dest)
         except OSError as exc:
-            _discard(tmp)
+            if tmp is not None:
+                _discard(tmp)
             self._check_mounted()
             code = errno.errorcode.get(exc.errno or 0)
             raise SpoolError(
@@ -408,6 +401,23 @@ class Spool:
             ) from exc
         if self.fsync and durable_dir:
             fsops.fsync_dir(dest.parent)
+
+    def _rename_into(self, tmp: str | Path, dest: Path) -> None:
+        """Rename our own temp file to ``dest``, creating ``dest``'s folder if it is missing
+        (only that last folder, complete/DAY/: never ``mkdir -p`` into a bare mount point)."""
+        for _ in range(3):
+            try:
+                if fsops.rename(tmp, dest):
+                    return
+            except FileNotFoundError:  # the folder is missing
+                dest.parent.mkdir(exist_ok=True)
+                continue
+            # fsops reads a missing source as a lost race; our temp file has no rivals, so it
+            # is there unless someone removed it: the folder appeared between the rename and
+            # fsops' look (another process making complete/DAY/ at the same moment).
+            if not fsops.exists(tmp):
+                break
+        raise SpoolError(f"{self.layout.rel(Path(tmp))} vanished before it could be renamed")
 
     def _take_spare(self) -> str | None:
         if self._spares_pid != os.getpid():  # forked: those inodes are the parent's
