@@ -3,7 +3,10 @@
 Prints, per endpoint: p50 / p99 latency and requests/s with N concurrent keep-alive clients
 against ``python -m webui_export.server`` on 127.0.0.1, next to two baselines: the same query
 run in-process on DuckDB (no HTTP), and a 304 answer (HTTP + Flask, no query).  Then finalize
-throughput (videos/s at ``--detections`` per video, publishing included) and the index size.
+throughput (videos/s at ``--detections`` per video, publishing included): straight into the
+``Indexer`` (one by one, and ``finalize_many`` batches), and through the daemon's path (finalize
+tasks waiting in a spool, claimed and run by ``ServerRunner`` with ``IndexService`` batching,
+completed in the spool), one at a time and ``--batch`` at a time.  Last, the index size.
 
     python bench/api_bench.py --videos 2000                 # build a synthetic index first
     python bench/api_bench.py --index /path/to/index        # an existing index (e.g. the year)
@@ -34,6 +37,12 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from schemas.task import ChildSpec, FileRef  # noqa: E402
+from spoold.executors import IndexService, ServerRunner  # noqa: E402
+from spoold.pipeline import Pipeline  # noqa: E402
+from spoold.settings import load_settings  # noqa: E402
+from spoold.spool import Spool  # noqa: E402
+from spoold.storage import Storage  # noqa: E402
 from webui_export import queries  # noqa: E402
 from webui_export.db import IndexReader, Session  # noqa: E402
 from webui_export.index import Indexer  # noqa: E402
@@ -42,6 +51,19 @@ from webui_export.synth import PlateSpec, generate_year, pipeline_for, video_fil
 
 #: Finalized bench videos start after the synthetic year, so they add rather than replace.
 LATER = datetime(2027, 6, 1, tzinfo=timezone.utc)
+
+
+def after_the_index(index: Path) -> datetime:
+    """Where new bench videos start: a day after the newest video in the index (at least
+    ``LATER``), like a dashcam's next drive.  A fixed start would pile every run's videos on
+    one vehicle's same hour, and each finalize re-derives the plate sightings of that hour."""
+    with Indexer(index) as indexer:
+        row = indexer._con.execute("SELECT max(end_ts) FROM videos").fetchone()
+    newest = row[0] if row and row[0] is not None else None
+    if newest is None:
+        return LATER
+    newest = newest.replace(tzinfo=timezone.utc) + timedelta(days=1)
+    return max(LATER, newest)
 
 
 class _Skip(Exception):
@@ -146,10 +168,11 @@ def finalize_throughput(
     """Videos/s finalizing ``count`` new videos ``batch`` at a time (``finalize`` when 1,
     else ``finalize_many``), publishing as the daemon would; and the mean seconds per video."""
     files_dir = tmp / f"worker-files-{batch}"
+    start = after_the_index(index)
     tag = f"{os.getpid()}_{batch}"
     made = [
         video_files(
-            files_dir, f"bench_{tag}_{n:05d}", start=LATER + timedelta(minutes=2 * n),
+            files_dir, f"bench_{tag}_{n:05d}", start=start + timedelta(minutes=2 * n),
             detections=detections, plates=[PlateSpec(f"BN{n % 97:03d}", 5.0)],
         )
         for n in range(count)
@@ -168,6 +191,94 @@ def finalize_throughput(
         wall = time.perf_counter() - started
     shutil.rmtree(files_dir, ignore_errors=True)
     return count / wall, wall / count
+
+
+DAEMON_TOML = """
+[spool]
+root = "{base}/spool"
+
+[storage]
+server = "{base}/server"
+
+[daemon]
+state_dir = "{base}/state"
+
+[index]
+dir = "{index}"
+finalize_batch = {batch}
+
+[pipeline.stages.finalize]
+next = []
+"""
+
+
+def daemon_finalize_throughput(
+    index: Path, count: int, detections: int, tmp: Path, batch: int, max_seconds: float
+) -> tuple[float, float, str]:
+    """Videos/s through the daemon's path: ``count`` finalize tasks wait in a spool (each with
+    its completed ingest, as the pipeline leaves them); ``ServerRunner`` claims them and runs
+    them with ``IndexService`` batching up to ``batch``, completions written to the spool,
+    ticked like the daemon's loop, until every task is complete (publishing on the daemon's
+    schedule: the last videos become visible within ``publish_interval``).  Also the mean
+    seconds per video, and the batch counters."""
+    base = tmp / f"daemon-{batch}"
+    start = after_the_index(index)
+    server = base / "server"
+    (server / "meta").mkdir(parents=True)
+    (server / ".spoold-storage").touch()
+    Spool.init(base / "spool")
+    (base / "spoold.toml").write_text(DAEMON_TOML.format(base=base, index=index, batch=batch))
+    cfg = load_settings(base / "spoold.toml")
+    spool = Spool(base / "spool")
+    tag = f"{os.getpid()}_d{batch}"
+    for n in range(count):
+        video, files = video_files(
+            server / "meta", f"bench_{tag}_{n:05d}", start=start + timedelta(minutes=2 * n),
+            detections=detections, plates=[PlateSpec(f"BD{n % 97:03d}", 5.0)],
+        )  # fmt: skip
+        refs = [
+            FileRef(device="server", path=str(path.relative_to(server)), type=kind)
+            for kind, path in files.items()
+        ]
+        ingest = spool.new_task("ingest", "setup", video.video_id, video_id=video.video_id)
+        spool.publish(ingest)
+        claim = spool.claim("setup", "bench")
+        assert claim is not None
+        finalize = ChildSpec(task_type="finalize", device_class="server", inputs=refs)
+        claim.complete([], [finalize], video.model_dump(mode="json"))
+    wake = threading.Event()
+    storage = Storage(dict(cfg.storage), threads=cfg.daemon.io_threads, on_done=wake.set)
+    storage.wait_checked(10)
+    service = IndexService(
+        cfg.index.dir, storage, dict(cfg.storage), timeout=cfg.daemon.probe_timeout_s, batch=batch
+    )
+    runner = ServerRunner(cfg, spool, storage, Pipeline(cfg.pipeline), index=service)
+    started = time.perf_counter()
+    while runner.stats.by_type.get("finalize", 0) + runner.stats.failed < count:
+        if time.perf_counter() - started > max_seconds:
+            break
+        wake.clear()
+        now = time.monotonic()
+        storage.check(now)
+        runner.tick(now)
+        service.tick()
+        wake.wait(0.05)
+    wall = time.perf_counter() - started
+    done = runner.stats.by_type.get("finalize", 0)
+    runner.shutdown(5.0)
+    service.close(60.0)
+    spool.close()
+    shutil.rmtree(base, ignore_errors=True)
+    st = service.stats
+    note = (
+        f"{done}/{count} done, {runner.stats.failed} failed, {st.batches} transactions,"
+        f" largest {st.largest}"
+    )
+    return done / wall, wall / max(1, done), note
+
+
+def load_average() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def du(path: Path) -> int:
@@ -264,6 +375,7 @@ def main() -> None:
             server.send_signal(signal.SIGINT)
             server.wait(timeout=30)
 
+    print(f"load average: {load_average()}")
     print(
         f"\nread API: gunicorn {args.workers} workers, {args.concurrency} concurrent keep-alive "
         f"clients, {args.requests} requests per endpoint (loopback)\n"
@@ -286,14 +398,21 @@ def main() -> None:
         print(line)
 
     if args.finalize:
-        print()
+        print(
+            f"\nfinalize: {args.finalize} videos of {args.detections} detections each, "
+            f"publishing included\n"
+        )
         for batch in (1, args.batch):
             rate, per = finalize_throughput(index, args.finalize, args.detections, tmp, batch)
             how = "finalize() one by one" if batch == 1 else f"finalize_many() x{batch}"
-            print(
-                f"finalize: {rate:6.1f} videos/s  ({per * 1e3:6.1f} ms/video)  {how}, "
-                f"{args.finalize} videos of {args.detections} detections, publishing included"
+            print(f"{rate:6.1f} videos/s  ({per * 1e3:6.1f} ms/video)  Indexer {how}")
+        for batch in (1, args.batch):
+            rate, per, note = daemon_finalize_throughput(
+                index, args.finalize, args.detections, tmp, batch, args.max_seconds
             )
+            how = "one at a time" if batch == 1 else f"batches of up to {batch}"
+            print(f"{rate:6.1f} videos/s  ({per * 1e3:6.1f} ms/video)  daemon path, {how} ({note})")
+        print(f"load average: {load_average()}")
     live = (index / "live.duckdb").stat().st_size
     snap = du(index / "snapshot")
     print(

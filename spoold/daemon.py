@@ -156,6 +156,7 @@ class Daemon:
             dict(cfg.storage),
             publish_interval=cfg.index.publish_interval_s,
             timeout=d.probe_timeout_s,
+            batch=cfg.index.finalize_batch,
         )
         self.runner = ServerRunner(
             cfg,
@@ -448,6 +449,7 @@ class Daemon:
             "storage": self.storage.summary(),
             "inboxes": self.ingestor.summary(),
             "stats": asdict(self.runner.stats),
+            "index": asdict(self.index.stats) if self.index.active else None,
         }
 
     def _write_status(self, state: str) -> None:

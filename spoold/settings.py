@@ -267,6 +267,12 @@ class IndexSettings(_Section):
         default=None, description="index folder on the server's local disk; unset = no index"
     )
     publish_interval_s: float = Field(default=1.0, gt=0)
+    finalize_batch: int = Field(
+        default=20,
+        ge=1,
+        le=500,
+        description="most finalize tasks indexed in one transaction when a backlog waits",
+    )
 
 
 class DaemonConfig(Config):

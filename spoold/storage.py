@@ -73,7 +73,9 @@ class Call(Generic[T]):
         self._value: T | None = None
         self._error: BaseException | None = None
 
-    def _run(self) -> None:
+    def run(self) -> None:
+        """Run the function here and now (a lane's thread; or a batch that carries this call
+        along with others, e.g. the finalize tasks the index lane indexes together)."""
         try:
             self._value = self.fn()
         except BaseException as exc:  # handed to whoever asks for the result
@@ -126,7 +128,7 @@ class _Lane:
     def _loop(self) -> None:
         while True:
             call = self.queue.get()
-            call._run()
+            call.run()
             with self.lock:
                 self.pending.discard(call)
             if self.on_done is not None:

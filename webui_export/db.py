@@ -8,7 +8,9 @@ of processes (gunicorn workers, ``spoold export``) can read at once.  Each reque
 :class:`Session`: the manifest current at its start plus a cursor, so every query of the request
 sees the same generation.  The DuckDB connection is created lazily in the process that uses it
 (after gunicorn forks) and is confined to the index directory (``enable_external_access`` off,
-``allowed_directories`` = the index).
+``allowed_directories`` = the index).  A published generation never changes, so what is
+computed from it (e.g. the ``/api/stats`` aggregates) is kept per process until the next one
+(:meth:`Session.cached`).
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ from __future__ import annotations
 import os
 import re
 import threading
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 from flask import Flask, current_app, g
@@ -28,6 +31,9 @@ from webui_export.errors import SnapshotUnavailable
 from webui_export.layout import Manifest
 
 _PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+#: Most results one generation's memo keeps (it starts over when full).
+MEMO_ENTRIES = 64
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,9 @@ class Session:
     index_dir: Path
     manifest: Manifest
     cursor: duckdb.DuckDBPyConnection
+    #: Results computed from this generation, shared by the process's requests (a published
+    #: generation never changes); emptied whenever ``CURRENT.json`` changes.
+    memo: dict[Hashable, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def generation(self) -> int:
@@ -76,6 +85,18 @@ class Session:
         found = self.rows(sql, params)
         return found[0] if found else None
 
+    def cached(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """``compute()``, once per generation and process for each ``key``; treat the result
+        as read-only.  Two requests may compute it at once: the same value, kept once."""
+        try:
+            value: T = self.memo[key]
+        except KeyError:
+            value = compute()
+            if len(self.memo) >= MEMO_ENTRIES:  # e.g. many distinct day ranges asked for
+                self.memo.clear()
+            self.memo[key] = value
+        return value
+
 
 class IndexReader:
     """The published snapshot of one index directory, for one process."""
@@ -86,10 +107,15 @@ class IndexReader:
         self._pid = -1
         self._con: duckdb.DuckDBPyConnection | None = None
         self._manifest: Manifest | None = None
+        self._memo: dict[Hashable, Any] = {}
         self._stamp: tuple[int, int, int] | None = None
 
     def manifest(self) -> Manifest:
         """The current manifest, re-read only when ``CURRENT.json`` changed (one stat)."""
+        return self._current()[0]
+
+    def _current(self) -> tuple[Manifest, dict[Hashable, Any]]:
+        """The current manifest and the memo of its generation."""
         path = self.index_dir / layout.MANIFEST
         try:
             st = path.stat()
@@ -104,8 +130,8 @@ class IndexReader:
                 manifest = layout.read_manifest(self.index_dir)
                 if manifest is None:
                     raise SnapshotUnavailable(f"{self.index_dir}: no published index yet")
-                self._manifest, self._stamp = manifest, stamp
-            return self._manifest
+                self._manifest, self._memo, self._stamp = manifest, {}, stamp
+            return self._manifest, self._memo
 
     def _connection(self) -> duckdb.DuckDBPyConnection:
         with self._lock:
@@ -122,8 +148,8 @@ class IndexReader:
 
     def session(self) -> Session:
         """A snapshot-consistent session; close its cursor when done."""
-        manifest = self.manifest()
-        return Session(self.index_dir, manifest, self._connection().cursor())
+        manifest, memo = self._current()
+        return Session(self.index_dir, manifest, self._connection().cursor(), memo)
 
 
 _READERS: dict[Path, IndexReader] = {}

@@ -1,6 +1,6 @@
 """Errors of the index and its exports, all in the spoold family (:class:`SpoolError`).
 
-Public API: :class:`FinalizeError`, :class:`IndexLocked`, :class:`SnapshotUnavailable`,
+Public API: :class:`FinalizeError`, :class:`IndexWriteFailed`, :class:`IndexLocked`, :class:`SnapshotUnavailable`,
 :class:`NotInIndex`.
 """
 
@@ -14,6 +14,14 @@ class FinalizeError(SpoolError, ValueError):
 
     The message names the file (or the video) and the reason; the finalize task should fail
     with it.
+    """
+
+
+class IndexWriteFailed(FinalizeError):
+    """The index write itself failed and was rolled back: the video's outputs may be fine.
+
+    In a batch (``Indexer.finalize_many``) every video of the batch gets it; indexing them one
+    by one tells a video that breaks the write from the others.
     """
 
 

@@ -8,7 +8,8 @@ Daemon-facing API (this module never imports Flask)::
         # -> FinalizeReport; FinalizeError (message names the file and reason): nothing indexed
     indexer.publish_if_due()        # call on every daemon tick: new data visible within seconds
     indexer.finalize_many([(video, files, pipeline), ...])   # a backlog in one transaction
-        # -> [FinalizeReport | FinalizeError] (per video; the valid ones are indexed)
+        # -> [FinalizeReport | FinalizeError] (per video; the valid ones are indexed;
+        #    IndexWriteFailed in every slot if the write itself failed: nothing indexed)
     indexer.publish()               # publish a snapshot now -> generation (None: nothing new)
     indexer.maintain()              # the index-maintenance utility task -> MaintenanceReport
     indexer.close()                 # or use ``with Indexer(db_dir) as indexer:``
@@ -38,7 +39,7 @@ from schemas.metadata import StageStatus, VideoMeta
 from schemas.task import FileRef
 from webui_export import layout
 from webui_export.arrow import pa
-from webui_export.errors import FinalizeError, IndexLocked
+from webui_export.errors import FinalizeError, IndexLocked, IndexWriteFailed
 from webui_export.layout import (
     BLOCK_TABLES,
     PARTITION_SQL,
@@ -225,8 +226,9 @@ class Indexer:
         Each video is validated on its own: an invalid one gets its FinalizeError in its slot
         and is left out, the others are indexed together (one insert per table, one sightings
         pass per vehicle and stretch of time).  If the database write itself fails, nothing of
-        the batch is indexed and every slot holds that error.  A video id twice in one batch:
-        the second is refused.
+        the batch is indexed and every slot holds that :class:`IndexWriteFailed` (finalize the
+        videos one by one to find out whether one of them caused it).  A video id twice in one
+        batch: the second is refused.
         """
         started = time.perf_counter()
         results: list[FinalizeReport | FinalizeError | None] = [None] * len(items)
@@ -242,6 +244,14 @@ class Indexer:
             except FinalizeError as exc:
                 results[i] = exc
                 continue
+            except (pa.ArrowException, ValueError, OverflowError) as exc:
+                # A value the schema allows but a column cannot hold (e.g. a track_id beyond
+                # 32 bits): this video's problem, never its batch's.
+                results[i] = FinalizeError(
+                    f"video {video.video_id}: outputs cannot be indexed "
+                    f"({type(exc).__name__}: {exc})"
+                )
+                continue
             seen.add(video.video_id)
             staged.append((i, video, outputs, pipeline, row))
         replaced: dict[str, tuple[Any, ...]] = {}
@@ -251,7 +261,7 @@ class Indexer:
                 replaced, near = self._write_batch(staged)
             except (duckdb.Error, pa.ArrowException, ValueError, OverflowError) as exc:
                 for i, video, *_ in staged:
-                    results[i] = FinalizeError(
+                    results[i] = IndexWriteFailed(
                         f"video {video.video_id}: indexing failed, nothing indexed ({exc})"
                     )
                 staged = []

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from webui_export.db import Session
@@ -138,32 +138,65 @@ def list_videos(
     after: tuple[datetime, str] | None,
     descending: bool = True,
 ) -> tuple[list[dict[str, Any]], tuple[datetime, str] | None]:
-    """Videos matching ``f``, newest first (or oldest first), after the key ``after``."""
-    params: dict[str, Any] = {"videos": _video_files(s, f), "limit": limit + 1}
+    """Videos matching ``f``, newest first (or oldest first), after the key ``after``.
+
+    A ``videos`` partition is one month of ``sort_ts``, so pages come from the months in
+    order: the newest (oldest) ones first, one month, then two, four, ... at a time, until the
+    page is full.  A page of recent videos reads one month's file, not the whole year's.
+    """
+    months = _video_months(s, f)
+    params: dict[str, Any] = {"videos": [p for _, files in months for p in files]}
+    if not params["videos"]:
+        return [], None
     where = _video_conditions(s, f, params)
     if f.bbox is not None:
         _bbox_condition(s, f, where, params)
+    order = "DESC" if descending else "ASC"
     if after is not None:
         op = "<" if descending else ">"
         where.append(f"(sort_ts {op} $k_ts OR (sort_ts = $k_ts AND video_id {op} $k_id))")
         params["k_ts"], params["k_id"] = after
-    order = "DESC" if descending else "ASC"
+        start = _month(after[0])
+        months = [
+            (m, files)
+            for m, files in months
+            if m == EMPTY_PART or (m <= start if descending else m >= start)
+        ]
+    cond = " AND ".join(where) or "TRUE"
     # two steps: find the page's keys reading only the sort and filter columns, then fetch
-    # the page's rows; the file is sorted by time, so its time span is one or two row groups
-    keys = s.rows(
-        f"SELECT sort_ts, video_id FROM read_parquet($videos)"
-        f" WHERE {' AND '.join(where) or 'TRUE'}"
-        f" ORDER BY sort_ts {order}, video_id {order} LIMIT $limit",
-        params,
-    )
+    # the page's rows; the files are sorted by time, so that span is one or two row groups
+    todo = months[::-1] if descending else months
+    keys: list[tuple[Any, ...]] = []
+    take = 1
+    while todo and len(keys) <= limit:
+        group, todo = todo[:take], todo[take:]
+        keys += s.rows(
+            f"SELECT sort_ts, video_id FROM read_parquet($files) WHERE {cond}"
+            f" ORDER BY sort_ts {order}, video_id {order} LIMIT $limit",
+            {
+                **params,
+                "files": [p for _, files in group for p in files],
+                "limit": limit + 1 - len(keys),
+            },
+        )
+        take *= 2
     if not keys:
         return [], None
-    span = {"lo": min(k[0] for k in keys), "hi": max(k[0] for k in keys)}
+    lo, hi = min(k[0] for k in keys), max(k[0] for k in keys)
+    span = (_month(lo), _month(hi))
+    # the same conditions over the keys' span: the same rows (videos of the span's far end
+    # time that did not make the page sort after it, cut by the limit)
     rows = s.rows(
-        f"SELECT {_VIDEO_SELECT} FROM read_parquet($videos)"
-        " WHERE sort_ts BETWEEN $lo AND $hi AND list_contains($ids, video_id)"
-        f" ORDER BY sort_ts {order}, video_id {order}",
-        {"videos": params["videos"], "ids": [k[1] for k in keys], **span},
+        f"SELECT {_VIDEO_SELECT} FROM read_parquet($files)"
+        f" WHERE sort_ts BETWEEN $lo AND $hi AND {cond}"
+        f" ORDER BY sort_ts {order}, video_id {order} LIMIT $limit",
+        {
+            **params,
+            "files": [p for m, files in months if span[0] <= m <= span[1] for p in files],
+            "lo": lo,
+            "hi": hi,
+            "limit": limit + 1,
+        },
     )
     page = rows[:limit]
     last = page[-1] if page else None
@@ -171,16 +204,24 @@ def list_videos(
     return [_video_json(r) for r in page], next_key
 
 
-def _video_files(s: Session, f: VideoFilters) -> list[str]:
-    """The ``videos`` partitions (months) that can hold videos starting in ``f``'s range."""
-    files = []
+def _month(ts: datetime) -> str:
+    """The ``videos`` partition of a sort key (a token's key may carry a zone: its UTC month)."""
+    if ts.tzinfo is not None:
+        ts = ts.astimezone(timezone.utc).replace(tzinfo=None)
+    return f"{ts.year:04d}-{ts.month:02d}"
+
+
+def _video_months(s: Session, f: VideoFilters) -> list[tuple[str, list[str]]]:
+    """The ``videos`` partitions (months, in order) that can hold videos starting in ``f``'s
+    range, with their files."""
+    out = []
     for part in sorted(s.manifest.parts.get("videos", {})):
         if f.after is not None and part != EMPTY_PART and part < month_part(f.after):
             continue
         if f.before is not None and part != EMPTY_PART and part > month_part(f.before):
             continue
-        files += s.part_files("videos", part)
-    return files or s.part_files("videos", EMPTY_PART) or s.part_files("videos")
+        out.append((part, s.part_files("videos", part)))
+    return out
 
 
 def _id_files(s: Session, video_id: str) -> list[str]:
@@ -379,7 +420,17 @@ def plate_timeline(
 
 
 def index_stats(s: Session, first_day: date, last_day: date) -> dict[str, Any]:
-    """What the index holds: counts, videos per status, failing videos, videos per day."""
+    """What the index holds: counts, videos per status, failing videos, videos per day.
+
+    Computed once per published generation (and day range) in a process: three scans of
+    every ``videos`` file are the cost of a request otherwise.  Read-only: it is shared.
+    """
+    return s.cached(
+        ("index_stats", first_day, last_day), lambda: _index_stats(s, first_day, last_day)
+    )
+
+
+def _index_stats(s: Session, first_day: date, last_day: date) -> dict[str, Any]:
     videos = s.part_files("videos")
     status = dict(
         s.rows("SELECT status, count(*) FROM read_parquet($v) GROUP BY status", {"v": videos})

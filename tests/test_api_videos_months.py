@@ -1,0 +1,138 @@
+"""/api/videos pages walk the month partitions in order, and /api/stats follows new snapshots.
+
+The ``videos`` snapshot table is one file per month of ``sort_ts``; a list page reads the
+newest (oldest) months first, a growing number at a time, until it is full.  Whatever the page
+size, filters and starting key, the pages must be exactly the global order, once each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from flask.testing import FlaskClient
+
+from webui_export import layout
+from webui_export.app import create_app
+from webui_export.index import Indexer
+from webui_export.synth import video_files
+
+FIRST = datetime(2026, 1, 31, 23, 0, tzinfo=timezone.utc)
+
+
+def _videos() -> list[tuple[str, datetime | None, str]]:
+    """(video id, start, channel): months with many, few and no videos; front and rear clips
+    starting at the same second (ties on the sort key); two clips with no time at all."""
+    out: list[tuple[str, datetime | None, str]] = []
+    for n in range(30):
+        month = (0, 0, 0, 1, 1, 4, 4, 4, 4, 4, 4, 4, 9)[n % 13]  # Jan-Feb, Mar, Jun, Nov
+        start = FIRST + timedelta(days=31 * month, minutes=7 * n)
+        out.append((f"c{n:02d}f", start, "front"))
+        if n % 3 == 0:
+            out.append((f"c{n:02d}r", start, "rear"))
+    return [*out, ("zz_notime_a", None, "front"), ("zz_notime_b", None, "rear")]
+
+
+VIDEOS = _videos()
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+NEWEST_FIRST = [
+    vid for vid, _, _ in sorted(VIDEOS, key=lambda v: (v[1] or EPOCH, v[0]), reverse=True)
+]
+
+
+@pytest.fixture(scope="module")
+def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("months")
+    with Indexer(tmp / "index") as ix:
+        ix.finalize_many(
+            [
+                (*video_files(tmp / "w", vid, start=start, channel=channel, detections=3), [])
+                for vid, start, channel in VIDEOS
+            ]
+        )
+        ix.publish()
+    return tmp / "index"
+
+
+@pytest.fixture
+def client(index_dir: Path) -> Iterator[FlaskClient]:
+    yield create_app({"INDEX_DIR": index_dir, "DEFAULT_PAGE_SIZE": 50}).test_client()
+
+
+def walk(client: FlaskClient, url: str) -> list[str]:
+    """Every row of every page of ``url``, following ``next_url``."""
+    seen: list[str] = []
+    for _ in range(200):
+        body = client.get(url).get_json()
+        assert body["ok"], body
+        seen += [row["video_id"] for row in body["rows"]]
+        if body["next_url"] is None:
+            return seen
+        url = body["next_url"]
+    raise AssertionError("more than 200 pages")
+
+
+def test_the_index_spans_several_month_files(index_dir: Path) -> None:
+    manifest = layout.read_manifest(index_dir)
+    assert manifest is not None
+    assert sorted(manifest.parts["videos"]) == [
+        "1970-01", "2026-01", "2026-02", "2026-03", "2026-06", "2026-11",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("limit", [1, 2, 3, 7, 50])
+@pytest.mark.parametrize("order", ["desc", "asc"])
+def test_pages_across_months_are_the_global_order_once_each(
+    client: FlaskClient, limit: int, order: str
+) -> None:
+    expected = NEWEST_FIRST if order == "desc" else NEWEST_FIRST[::-1]
+    assert walk(client, f"/api/videos?limit={limit}&order={order}") == expected
+
+
+def _utc(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize(
+    ("query", "keep"),
+    [
+        ("channel=rear", lambda vid, start, channel: channel == "rear"),
+        ("channel=front", lambda vid, start, channel: channel == "front"),
+        ("after=2026-02-01&before=2026-06-30",
+         lambda vid, start, channel: start and _utc("2026-02-01") <= start < _utc("2026-06-30")),
+        ("after=2026-03-02", lambda vid, start, channel: start and start >= _utc("2026-03-02")),
+        ("before=2026-02-01T00:30:00Z",
+         lambda vid, start, channel: start and start < _utc("2026-02-01T00:30:00")),
+        ("vehicle=nobody", lambda vid, start, channel: False),
+    ],
+)  # fmt: skip
+@pytest.mark.parametrize("order", ["desc", "asc"])
+def test_filtered_pages_across_months(
+    client: FlaskClient, query: str, keep: Callable[..., bool], order: str
+) -> None:
+    wanted = {video[0] for video in VIDEOS if keep(*video)}
+    expected = [vid for vid in NEWEST_FIRST if vid in wanted]
+    if order == "asc":
+        expected.reverse()
+    assert walk(client, f"/api/videos?{query}&limit=4&order={order}") == expected
+
+
+def test_stats_follow_a_new_generation(tmp_path: Path) -> None:
+    june = datetime(2026, 6, 20, tzinfo=timezone.utc)
+    with Indexer(tmp_path / "index") as ix:
+        ix.finalize(*video_files(tmp_path / "w", "first", start=june))
+        ix.publish()
+    client = create_app({"INDEX_DIR": tmp_path / "index"}).test_client()
+    url = "/api/stats?from_day=2026-06-01&to_day=2026-06-30"
+    first = client.get(url).get_json()
+    assert first == client.get(url).get_json()  # the same generation: the same answer
+    assert sum(d["videos"] for d in first["index"]["videos_per_day"]) == 1
+    with Indexer(tmp_path / "index") as ix:
+        ix.finalize(*video_files(tmp_path / "w", "later", start=june + timedelta(hours=1)))
+        ix.publish()
+    second = client.get(url).get_json()
+    assert second["generation"] == first["generation"] + 1
+    assert sum(d["videos"] for d in second["index"]["videos_per_day"]) == 2
+    assert second["index"]["counts"]["videos"] == 2
