@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -49,3 +53,39 @@ def dead_pid() -> int:
         os._exit(0)
     os.waitpid(pid, 0)
     return pid
+
+
+#: Names a process leaves in tmp/, each with its pid: its clock probe (spool_layout.md §5), a
+#: staged copy (§4.1) and a spare (§4.4).
+_TEMP_NAMES = (
+    re.compile(r"^clock\.[^.]+\.(\d+)$"),
+    re.compile(r"\.json\.(\d+)-\d+-[0-9a-f]+\.tmp$"),
+    re.compile(r"^[^.]+\.(\d+)\.\d+\.spare$"),
+)
+
+
+def temp_file_pid(name: str) -> int | None:
+    """The pid of the process that left ``tmp/NAME``; None if no spool process names a
+    file that way."""
+    for pattern in _TEMP_NAMES:
+        if m := pattern.search(name):
+            return int(m[1])
+    return None
+
+
+def age_tmp_files(root: Path, seconds: float) -> None:
+    """Stand in for the hour that makes a dead writer's temp file safe to delete."""
+    old = time.time() - seconds
+    for p in (root / "tmp").iterdir():
+        os.utime(p, (old, old))
+
+
+def spoold(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run the ``spoold`` CLI in a child process (as an operator would)."""
+    return subprocess.run(
+        [sys.executable, "-m", "spoold", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

@@ -35,9 +35,7 @@ import json
 import multiprocessing
 import os
 import random
-import re
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -45,6 +43,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from spoolkit import age_tmp_files, spoold, temp_file_pid
 
 from schemas.task import Task, child_task_id
 from spoold.spool import ClaimName, Spool
@@ -120,23 +119,6 @@ def wait_until_stale(spool: Spool, n: int, timeout: float = 10.0) -> None:
     while len(spool.stale_claims(DEVICE_CLASS)) < n:
         assert time.monotonic() < deadline, "claims never went stale"
         time.sleep(0.05)
-
-
-def age_tmp_files(root: Path, seconds: float) -> None:
-    """Stand in for the hour that makes a crashed writer's temp file safe to delete."""
-    old = time.time() - seconds
-    for p in (root / "tmp").iterdir():
-        os.utime(p, (old, old))
-
-
-def spoold(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "spoold", *args],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def assert_every_task_file_valid(spool: Spool) -> int:
@@ -479,12 +461,10 @@ def test_sigkill_storm_loses_nothing_and_leaves_only_expected_leftovers(
         cn = ClaimName.parse(claim.name)
         assert cn is not None and cn.task_id in want, claim.name
     for tmp in files["tmp"]:
-        m = (
-            re.match(r"clock\.[^.]+\.(\d+)$", tmp.name)
-            or re.search(r"\.json\.(\d+)-\d+-[0-9a-f]+\.tmp$", tmp.name)
-            or re.match(r"[^.]+\.(\d+)\.\d+\.spare$", tmp.name)
+        pid = temp_file_pid(tmp.name)
+        assert pid is not None and str(pid) in killed_pids, (
+            f"tmp/{tmp.name} was not left by a killed worker"
         )
-        assert m and m[1] in killed_pids, f"tmp/{tmp.name} was not left by a killed worker"
     expected = {str(p.relative_to(root)) for p in files["claimed"] + files["tmp"]}
     wait_until_stale(reader, len(files["claimed"]))
     reader.close()  # this process's own clock probe is not a leftover

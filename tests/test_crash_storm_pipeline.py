@@ -60,7 +60,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import re
 import signal
 import statistics
 import subprocess
@@ -73,6 +72,7 @@ from typing import Any
 
 import pytest
 from daemon_support import MAIN, Env, cli_cmd, distinct_copies, wait_until
+from spoolkit import age_tmp_files, spoold, temp_file_pid
 
 from schemas.task import parse_task_id
 from spoold import media, samples
@@ -594,21 +594,6 @@ class Killer:
 
 
 # ---------------------------------------------------------------------- the test
-def age_tmp_files(root: Path, seconds: float) -> None:
-    """Stand in for the hour that makes a dead writer's temp file safe to delete."""
-    old = time.time() - seconds
-    for p in (root / "tmp").iterdir():
-        os.utime(p, (old, old))
-
-
-def spoold(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "spoold", *args],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 @pytest.mark.slow
@@ -720,12 +705,8 @@ def test_kill_storm_over_the_whole_pipeline_loses_and_doubles_nothing(
         assert cn is not None and cn.task_id in done and cn.pid in killed_pids, path.name
     tmp_files = sorted((root / "tmp").iterdir())
     for path in tmp_files:
-        m = (
-            re.match(r"clock\..+\.(\d+)$", path.name)  # clock probe
-            or re.search(r"\.json\.(\d+)-\d+-[0-9a-f]+\.tmp$", path.name)  # staged copy
-            or re.match(r".+\.(\d+)\.\d+\.spare$", path.name)  # recycled claim inode
-        )
-        assert m and int(m[1]) in killed_pids, f"tmp/{path.name} was not left by a killed process"
+        pid = temp_file_pid(path.name)  # clock probe, staged copy or spare
+        assert pid in killed_pids, f"tmp/{path.name} was not left by a killed process"
     lease_files = sorted(p.name for p in (root / "daemon").iterdir())
     assert "free.lease" in lease_files and not [n for n in lease_files if n.startswith("held@")]
     expected = {str(p.relative_to(root)) for p in claims + tmp_files}
@@ -736,11 +717,11 @@ def test_kill_storm_over_the_whole_pipeline_loses_and_doubles_nothing(
     )
     reader.close()
     age_tmp_files(root, 2 * HOUR)
-    repair = spoold("check", "--config", str(env.config), "--repair", "--json")
+    repair = spoold("check", "--config", str(env.config), "--repair", "--json", timeout=300)
     problems = json.loads(repair.stdout)["problems"]
     assert {p["path"] for p in problems} == expected, problems
     assert all(p["repaired"] for p in problems), problems
-    final = spoold("check", "--config", str(env.config))
+    final = spoold("check", "--config", str(env.config), timeout=300)
     assert final.returncode == 0, final.stdout + final.stderr
 
     # --- the figures

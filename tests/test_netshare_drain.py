@@ -36,6 +36,7 @@ from typing import IO
 
 import pytest
 from netshare import REPO, SHARE_TYPES, Share, python_cmd, share_fixture
+from spoolkit import temp_file_pid
 
 from spoold.spool import Spool
 
@@ -202,14 +203,14 @@ def test_workers_on_two_hosts_and_the_server_drain_every_task_exactly_once_under
         spool.close()  # this process's own clock probe
         leftovers = os.listdir(d.a / "tmp")
         for name in leftovers:
-            if m := re.match(r"clock\.[^.]+\.(\d+)$", name):  # clock probe (§5) of a dead process
-                assert not Path(f"/proc/{m[1]}").exists(), f"tmp/{name}: its process still runs"
+            pid = temp_file_pid(name)
+            if name.startswith("clock.") and pid is not None:  # clock probe (§5): process gone
+                assert not Path(f"/proc/{pid}").exists(), f"tmp/{name}: its process still runs"
                 continue
-            # a temp file, or a spare temp file (spool_layout.md §4.4), of a killed worker
-            m = re.search(r"\.(\d+)-\d+-[0-9a-f]+\.tmp$", name) or re.match(
-                r"[^.]+\.(\d+)\.\d+\.spare$", name
+            # a staged copy or a spare (spool_layout.md §4) of a killed worker
+            assert pid is not None and str(pid) in killed_pids, (
+                f"tmp/{name} was not left by a killed worker"
             )
-            assert m and m[1] in killed_pids, f"tmp/{name} was not left by a killed worker"
 
         # --- duplicate work: runs per task, and what explains each re-run
         runs: Counter[str] = Counter()

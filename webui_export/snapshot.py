@@ -29,6 +29,14 @@ from webui_export.layout import BLOCK_TABLES, EMPTY_PART, PART_TABLES, PARTITION
 _COUNTED = ("videos", "sightings", "detections", "gps_points", "plate_reads")
 
 
+def _install(moves: list[tuple[Path, Path]]) -> list[Path]:
+    """Move staged files to their final, versioned names (new names: no reader has them)."""
+    for staged, final in moves:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staged, final)
+    return [final for _, final in moves]
+
+
 def write_snapshot(
     con: duckdb.DuckDBPyConnection,
     db_dir: Path,
@@ -72,11 +80,12 @@ def write_snapshot(
             parts = sorted(out.glob(f"*/block={block}/*.parquet"))
             if old:
                 retired.extend((p, wall) for p in old.block_paths(table, block))
-            for i, part in enumerate(parts):
-                final = db_dir / layout.block_file(table, block, generation, i)
-                final.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(part, final)
-                written.append(final)
+            written += _install(
+                [
+                    (p, db_dir / layout.block_file(table, block, generation, i))
+                    for i, p in enumerate(parts)
+                ]
+            )
             if parts:
                 new_blocks[table][block] = (generation, len(parts))
             else:
@@ -101,11 +110,12 @@ def write_snapshot(
             files = sorted(out.glob(f"part={name}/*.parquet"))
             if old:
                 retired.extend((p, wall) for p in old.part_paths(table, name))
-            for i, file in enumerate(files):
-                final = db_dir / layout.part_file(table, name, generation, i)
-                final.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(file, final)
-                written.append(final)
+            written += _install(
+                [
+                    (f, db_dir / layout.part_file(table, name, generation, i))
+                    for i, f in enumerate(files)
+                ]
+            )
             if files:
                 new_parts[table][name] = (generation, len(files))
             else:

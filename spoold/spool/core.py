@@ -419,11 +419,15 @@ class Spool:
                 break
         raise SpoolError(f"{self.layout.rel(Path(tmp))} vanished before it could be renamed")
 
-    def _take_spare(self) -> str | None:
-        if self._spares_pid != os.getpid():  # forked: those inodes are the parent's
+    def _own_spares(self) -> list[str]:
+        """This process's spares (a forked child starts with none: those are the parent's)."""
+        if self._spares_pid != os.getpid():
             self._spares, self._spares_pid = [], os.getpid()
+        return self._spares
+
+    def _take_spare(self) -> str | None:
         try:
-            return self._spares.pop()  # atomic: threads never share a spare
+            return self._own_spares().pop()  # atomic: threads never share a spare
         except IndexError:
             return None
 
@@ -443,14 +447,15 @@ class Spool:
         like every other step: if a breaker renamed the claim away, ours fails and the
         breaker's copy is untouched.
         """
-        if len(self._spares) >= 2 or self._spares_pid != os.getpid():
+        spares = self._own_spares()
+        if len(spares) >= 2:
             fsops.unlink(claim_file)
             return
         self._seq += 1
         spare = f"{self._tmp_str}/{self._host}.{os.getpid()}.{self._seq}.spare"
         try:
             if fsops.rename(claim_file, spare):
-                self._spares.append(spare)
+                spares.append(spare)
         except OSError:
             fsops.unlink(claim_file)
 
