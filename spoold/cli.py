@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import click
 
-from schemas.task import FileRef, sanitize_key, task_json_schema
+from schemas.task import FileRef, describe_error, sanitize_key, task_json_schema
 from spoold.config import Config, resolve_spool_root
 from spoold.errors import SpoolError
 from spoold.spool import Spool
@@ -311,7 +311,7 @@ def _parse_inputs(values: tuple[str, ...]) -> list[FileRef]:
                 FileRef(device=parts[0], path=parts[1], type=parts[2] if len(parts) > 2 else None)
             )
         except ValueError as exc:
-            msg = exc.errors()[0]["msg"] if hasattr(exc, "errors") else str(exc)
+            msg = describe_error(exc.errors()[0]) if hasattr(exc, "errors") else str(exc)
             raise click.BadParameter(f"{v!r}: {msg}", param_hint="--input") from None
     return refs
 
@@ -383,7 +383,7 @@ def submit(
             not_before=not_before.replace(tzinfo=timezone.utc) if not_before else None,
         )
     except ValueError as exc:
-        msg = exc.errors()[0]["msg"] if hasattr(exc, "errors") else str(exc)
+        msg = describe_error(exc.errors()[0]) if hasattr(exc, "errors") else str(exc)
         raise click.UsageError(msg) from None
     res = spool.publish(task)
     if not res.created:

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from schemas.task import Task, WorkResult
+from schemas.task import Task, WorkResult, describe_error
 from spoold.errors import LeaseLost, SpoolError
 from spoold.spool import Claim, Spool
 
@@ -264,7 +264,7 @@ def command_handler(command: list[str], *, grace: float = 10.0, stderr_lines: in
         except ValidationError as exc:
             err = exc.errors()[0]
             where = ".".join(str(p) for p in err["loc"]) or "result"
-            raise TaskFailed(f"result file is invalid: {where}: {err['msg']}") from None
+            raise TaskFailed(f"result file is invalid: {where}: {describe_error(err)}") from None
 
     return handle
 

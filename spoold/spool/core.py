@@ -28,6 +28,7 @@ import errno
 import json
 import logging
 import os
+import random
 import secrets
 import socket
 import time
@@ -46,6 +47,7 @@ from schemas.task import (
     FileRef,
     Task,
     child_task_id,
+    describe_error,
     format_stamp,
     make_task_id,
     parse_task_id,
@@ -100,7 +102,7 @@ def parse_task_bytes(data: bytes, display: str) -> Task:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"]) or "task"
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise InvalidTaskFile(display, f"{where}: {err['msg']}{more}") from None
+        raise InvalidTaskFile(display, f"{where}: {describe_error(err)}{more}") from None
     except RecursionError:
         raise InvalidTaskFile(display, "JSON nested too deeply") from None
 
@@ -124,12 +126,9 @@ class Published:
     location: Location
 
 
-@dataclass
-class _Candidate:
-    queue: str
-    name: str
-    path: str  # a str, not a Path: built on every claim attempt, most of which may lose
-    deferred: bool
+#: A claim candidate: (queue, file name, path, from deferred/).  A tuple of strs, not
+#: objects: one is built per claim attempt, and under contention most attempts lose.
+_Candidate = tuple[str, str, str, bool]
 
 
 @dataclass
@@ -141,7 +140,6 @@ class _QueueView:
     deferred: dict[str, float] = field(default_factory=dict)  # name -> not_before (epoch)
     listed_at: float = -1e18
     signature: int = 0
-    misses: int = 0  # cached names found taken by others since the last listing
     reaped_at: float = -1e18
     reaped_sig: int = 0
     claims_seen: bool = False
@@ -178,8 +176,12 @@ class Spool:
         self.backoff_max = backoff_max
         self.free_retries = free_retries
         self._views: dict[str, _QueueView] = {}
+        self._claim_queues: dict[tuple[str, str], list[str]] = {}
+        self._window = 1  # how many of the oldest names to pick from (grows when racing)
+        self._calm = 0  # claims won at the first try since the window last changed
+        self._rng = random.Random(secrets.randbits(64))
+        self._rng_pid = os.getpid()
         self._qdirs: dict[str, Path] = {}
-        self._window = 1
         self._held: set[str] = set()
         self._bad: dict[str, tuple[int, int, int]] = {}
         self._denied: dict[str, float] = {}
@@ -368,7 +370,7 @@ class Spool:
         except OSError as exc:  # a missed doorbell only delays; the periodic re-list covers it
             log.debug("could not ring %s: %s", queue, exc)
 
-    def _land(self, data: bytes, dest: Path, *, durable_dir: bool) -> None:
+    def _land(self, data: bytes, dest: str | Path, *, durable_dir: bool) -> None:
         """Write ``data`` to ``dest`` atomically (temp file in tmp/, then rename).
 
         The temp file is a spare inode when one is at hand (:meth:`_recycle`), else a new one.
@@ -385,7 +387,9 @@ class Spool:
         try:
             if tmp is None:
                 self._seq += 1
-                name = f"{dest.name}.{os.getpid()}-{self._seq}-{secrets.token_hex(3)}.tmp"
+                name = (
+                    f"{os.path.basename(dest)}.{os.getpid()}-{self._seq}-{secrets.token_hex(3)}.tmp"
+                )
                 tmp = self.layout.tmp / name
                 fsops.write_new(tmp, data, fsync=self.fsync)
             self._rename_into(tmp, dest)
@@ -395,14 +399,14 @@ class Spool:
             self._check_mounted()
             code = errno.errorcode.get(exc.errno or 0)
             raise SpoolError(
-                f"cannot write {self.layout.rel(dest)}: {exc.strerror or exc}"
+                f"cannot write {self.layout.rel(Path(dest))}: {exc.strerror or exc}"
                 + (f" ({code})" if code else "")
                 + " — nothing was changed (its temp file is removed)"
             ) from exc
         if self.fsync and durable_dir:
-            fsops.fsync_dir(dest.parent)
+            fsops.fsync_dir(Path(dest).parent)
 
-    def _rename_into(self, tmp: str | Path, dest: Path) -> None:
+    def _rename_into(self, tmp: str | Path, dest: str | Path) -> None:
         """Rename our own temp file to ``dest``, creating ``dest``'s folder if it is missing
         (only that last folder, complete/DAY/: never ``mkdir -p`` into a bare mount point)."""
         for _ in range(3):
@@ -410,7 +414,10 @@ class Spool:
                 if fsops.rename(tmp, dest):
                     return
             except FileNotFoundError:  # the folder is missing
-                dest.parent.mkdir(exist_ok=True)
+                try:
+                    os.mkdir(os.path.dirname(dest))
+                except FileExistsError:
+                    pass
                 continue
             # fsops reads a missing source as a lost race; our temp file has no rivals, so it
             # is there unless someone removed it: the folder appeared between the rename and
@@ -538,11 +545,14 @@ class Spool:
         claim: busy devices leave reaping to idle ones and to the daemon, which keeps the
         cost of a big fleet's reaping off the NAS.
         """
-        queues = [device_class, queue_name(device_class, device)]
-        for q in queues:
-            if q not in self._views:
-                self._maybe_reap(q, device)
-        for _ in range(100_000):
+        queues = self._claim_queues.get((device_class, device))
+        if queues is None:
+            queues = [device_class, queue_name(device_class, device)]
+            self._claim_queues[device_class, device] = queues
+            for q in queues:
+                if q not in self._views:
+                    self._maybe_reap(q, device)
+        for attempt in range(100_000):
             cand = self._next_candidate(queues)
             if cand is None:
                 if not any(self._maybe_reap(q, device) for q in queues):
@@ -552,7 +562,15 @@ class Spool:
                 continue  # put-back tasks are claimable now
             claim = self._try_claim(cand, device)
             if claim is not None:
-                self._window = max(1, self._window // 2)
+                # Narrow the window again only after a run of uncontested claims: halving
+                # it on every success makes racing workers collide every other claim.
+                if attempt:
+                    self._calm = 0
+                elif self._window > 1:
+                    self._calm += 1
+                    if self._calm >= 8:
+                        self._window >>= 1
+                        self._calm = 0
                 return claim
         return None  # pragma: no cover
 
@@ -582,10 +600,10 @@ class Spool:
         view = self._views.get(queue) or self._views.setdefault(queue, _QueueView())
         mono = time.monotonic()
         exhausted = view.pos >= len(view.ready)
-        # Under contention most cached names are already taken, and each costs a lost
-        # rename; once those add up to about the price of a listing, list again.
-        fresh = view.misses * 3 < len(view.ready) - view.pos
-        if not exhausted and fresh and mono - view.listed_at < self.relist_interval:
+        # Not re-listed while names are left: under contention most of them were taken by
+        # others since, but skipping those costs an lstat each, and a fresh listing would
+        # be just as stale a moment later.
+        if not exhausted and mono - view.listed_at < self.relist_interval:
             return view
         qdir = self._qdir(queue)
         try:
@@ -605,7 +623,6 @@ class Spool:
             return view
         view.signature = sig
         view.listed_at = mono
-        view.misses = 0
         names = [
             e.name
             for e in os.scandir(qdir)
@@ -689,38 +706,83 @@ class Spool:
             )
 
     def _next_candidate(self, queues: list[str]) -> _Candidate | None:
-        # Heads as (name, queue, deferred) tuples (this runs once per claim attempt, and
-        # under contention most attempts lose their rename: keep it lean).
-        heads: list[tuple[str, str, bool]] = []
-        window = self._window
-        for q in queues:
-            view = self._view(q)
-            if view.pos < len(view.ready):
-                heads.extend((name, q, False) for name in view.ready[view.pos : view.pos + window])
-            if not view.deferred:
-                continue
-            now = self.server_now()
-            due = sorted(n for n, nb in view.deferred.items() if nb <= now)
-            heads.extend((name, q, True) for name in due[:window])
-        if not heads:
-            return None
-        if len(heads) > 1:
+        """The next name to try: the oldest of the heads of ``queues`` (their ready names
+        and due deferred ones), or under contention a random one of the oldest few.
+
+        Runs once per claim attempt.  Under contention most cached names were taken by
+        others since our listing: those are skipped here for the price of an ``lstat``
+        each, and the common case (one queue with names, nothing deferred) stays lean.
+        """
+        views = self._views
+        for _ in range(1_000_000):  # each round takes a name off a listing or re-lists
+            window = self._window
+            source: str | None = None  # the only queue with heads, while there is one
+            heads: list[tuple[str, str, bool]] | None = None  # (name, queue, deferred)
+            for q in queues:
+                view = self._view(q)
+                if view.pos < len(view.ready):
+                    if source is None and heads is None:
+                        source = q
+                    else:
+                        heads = heads if heads is not None else self._heads(source, window)
+                        source = None
+                        heads.extend(
+                            (n, q, False) for n in view.ready[view.pos : view.pos + window]
+                        )
+                if view.deferred:
+                    now = self.server_now()
+                    due = sorted(n for n, nb in view.deferred.items() if nb <= now)[:window]
+                    if due:
+                        heads = heads if heads is not None else self._heads(source, window)
+                        source = None
+                        heads.extend((n, q, True) for n in due)
+            if source is not None:  # one queue, ready names only: no tuples, no sort
+                view = views[source]
+                ready, pos = view.ready, view.pos
+                qdir = self._qdir_str(source)
+                if window == 1:  # a lone worker takes strictly the oldest
+                    view.pos = pos + 1
+                    return source, ready[pos], f"{qdir}/{ready[pos]}", False
+                rng, end = self._random(), len(ready)
+                while pos < end:
+                    i = pos + rng.randrange(min(window, end - pos))
+                    if i != pos:
+                        ready[pos], ready[i] = ready[i], ready[pos]
+                    name = ready[pos]
+                    pos += 1
+                    path = f"{qdir}/{name}"
+                    if fsops.exists(path):
+                        view.pos = pos
+                        return source, name, path, False
+                view.pos = pos
+                continue  # all taken meanwhile: look again
+            if not heads:
+                return None
             heads.sort()
-        # A lone worker takes strictly the oldest; under contention the window widens so
-        # racing workers stop colliding on the same head.
-        width = min(window, len(heads))
-        name, queue, deferred = heads[secrets.randbelow(width) if width > 1 else 0]
+            # Under contention the window widens so racing workers stop colliding.
+            width = min(window, len(heads))
+            name, queue, deferred = heads[self._random().randrange(width) if width > 1 else 0]
+            view = views[queue]
+            qdir = self._qdir_str(queue)
+            if deferred:
+                view.deferred.pop(name, None)
+                path = f"{qdir}/{DEFERRED}/{name}"
+            else:
+                ready, pos = view.ready, view.pos
+                if ready[pos] != name:
+                    i = ready.index(name, pos)
+                    ready[pos], ready[i] = ready[i], ready[pos]
+                view.pos = pos + 1
+                path = f"{qdir}/{name}"
+            if window == 1 or fsops.exists(path):
+                return queue, name, path, deferred
+        return None  # pragma: no cover
+
+    def _heads(self, queue: str | None, window: int) -> list[tuple[str, str, bool]]:
+        if queue is None:
+            return []
         view = self._views[queue]
-        qdir = self._qdir_str(queue)
-        if deferred:
-            view.deferred.pop(name, None)
-            return _Candidate(queue, name, f"{qdir}/{DEFERRED}/{name}", True)
-        ready, pos = view.ready, view.pos
-        if ready[pos] != name:
-            i = ready.index(name, pos)
-            ready[pos], ready[i] = ready[i], ready[pos]
-        view.pos = pos + 1
-        return _Candidate(queue, name, f"{qdir}/{name}", False)
+        return [(n, queue, False) for n in view.ready[view.pos : view.pos + window]]
 
     def _qdir_str(self, queue: str) -> str:
         qdir = self._qdir_strs.get(queue)
@@ -735,34 +797,38 @@ class Spool:
             qdir = self._qdirs[queue] = self.layout.queue(queue)
         return qdir
 
+    def _random(self) -> random.Random:
+        """A fast random source of this process's own (``secrets`` costs a system call per
+        number; a forked child must not repeat its parent's picks and nonces)."""
+        if self._rng_pid != os.getpid():
+            self._rng, self._rng_pid = random.Random(secrets.randbits(64)), os.getpid()
+        return self._rng
+
     def _new_token(self) -> str:
-        return f"{os.getpid()}-{secrets.token_hex(4)}"
+        return f"{os.getpid()}-{self._random().getrandbits(32):08x}"
 
     def _lease_tag(self) -> int:
         return max(1, round(self.lease))
 
     def _try_claim(self, cand: _Candidate, device: str) -> Claim | None:
-        if self._window > 1 and not fsops.exists(cand.path):
-            # Racing other workers, whose claims our cached listing does not show: an lstat
-            # is ~10x cheaper than a lost rename, which also contends for the folder's lock.
-            # (A stale "gone" from a share's cache only postpones the task to the next listing.)
-            self._views[cand.queue].misses += 1
-            return None
-        task_id = cand.name[: -len(".json")]
+        queue, name, path, from_deferred = cand
+        task_id = name[:-5]  # minus ".json"
         cn = ClaimName(task_id, device, self._new_token(), self._lease_tag())
-        dst_str = f"{self._qdir_str(cand.queue)}/{CLAIMED}/{cn.name}"
+        dst_str = (
+            f"{self._qdir_str(queue)}/{CLAIMED}/{task_id}@{device}@{cn.token}-L{cn.lease}.json"
+        )
         try:
             try:
-                won = fsops.rename(cand.path, dst_str)
+                won = fsops.rename(path, dst_str)
             except FileNotFoundError:  # claimed/ missing: a queue made by hand with mkdir
-                self._ensure_queue(cand.queue)
-                won = fsops.rename(cand.path, dst_str)
+                self._ensure_queue(queue)
+                won = fsops.rename(path, dst_str)
         except PermissionError as exc:  # a read-only queue folder: skip it, say so
-            self._report_denied(Path(cand.path), f"cannot move it to claimed/: {exc.strerror}")
+            self._report_denied(Path(path), f"cannot move it to claimed/: {exc.strerror}")
             return None
         if not won:
             self._window = min(16, self._window * 2)
-            self._views[cand.queue].misses += 1
+            self._calm = 0
             return None
         self._held.add(cn.token)
         try:
@@ -777,7 +843,7 @@ class Spool:
                 raise
             # A file we may move but not read (or not touch): put it back, skip it until its
             # permissions or content change, and say which file it is.
-            src = Path(cand.path)
+            src = Path(path)
             fsops.rename(dst_str, src, dst_unique=False)
             reason = f"cannot read it: {exc.strerror} (running as uid {os.geteuid()})"
             self._mark_bad(src, InvalidTaskFile(self.layout.rel(src), reason))
@@ -785,32 +851,33 @@ class Spool:
         except InvalidTaskFile as exc:
             self._held.discard(cn.token)
             # Put it back exactly where it was and skip it until someone edits it.
-            src = Path(cand.path)
+            src = Path(path)
             fsops.rename(dst_str, src, dst_unique=False)
             self._mark_bad(src, InvalidTaskFile(self.layout.rel(src), exc.reason, exc.line))
             return None
-        claim = Claim(self, task, dst_str, cand.queue, cn, device)
+        claim = Claim(self, task, dst_str, queue, cn, device)
         if task.task_id != task_id:
             claim._put_back(
-                f"file name says {task_id} but task_id is {task.task_id}", Path(cand.path), bad=True
+                f"file name says {task_id} but task_id is {task.task_id}", Path(path), bad=True
             )
             return None
-        target = queue_name(task.device_class, task.device)
-        if task.device is not None and task.device != device and target != cand.queue:
-            # Pinned elsewhere (a hand edit): move it to that device's queue.
-            self._ensure_queue(target)
-            claim._move_to(self.layout.ready(target, task.task_id))
-            return None
+        if task.device is not None and task.device != device:
+            target = queue_name(task.device_class, task.device)
+            if target != queue:
+                # Pinned elsewhere (a hand edit): move it to that device's queue.
+                self._ensure_queue(target)
+                claim._move_to(self.layout.ready(target, task.task_id))
+                return None
         if task.not_before is not None and task.not_before.timestamp() > now:
-            claim._move_to(self.layout.deferred(cand.queue, task.task_id))
-            if not cand.deferred:
-                self._ring(cand.queue)  # it landed in deferred/, like a deferred publish
+            claim._move_to(self.layout.deferred(queue, task.task_id))
+            if not from_deferred:
+                self._ring(queue)  # it landed in deferred/, like a deferred publish
             return None
-        if cand.deferred:
+        if from_deferred:
             # Taken out of deferred/, which leaves the queue folder's mtime alone: ring it, or
             # idle devices (which reap only when the queue changed or claims were seen) would
             # never look at this claim if its holder dies.
-            self._ring(cand.queue)
+            self._ring(queue)
         return claim
 
     # ------------------------------------------------------------------ recovery
@@ -1045,6 +1112,8 @@ def _safe_device(name: str) -> str:
 class Claim:
     """A task this process holds.  Finish it with exactly one of complete/fail/release."""
 
+    __slots__ = ("_file", "device", "done", "name", "queue", "spool", "task")
+
     def __init__(
         self, spool: Spool, task: Task, path: str | Path, queue: str, name: ClaimName, device: str
     ) -> None:
@@ -1103,11 +1172,11 @@ class Claim:
                 "not_before": None,
             }
         )
-        dest = self.spool.layout.completed(self.task_id)
+        dest = self.spool.layout.completed_str(self.task.task_id)
         self.spool._land(record.to_json(), dest, durable_dir=False)
         self.spool._recycle(self._file)
         self._finish()
-        return dest
+        return Path(dest)
 
     def fail(self, error: str, *, kind: AttemptKind = "error", device: str | None = None) -> Path:
         """Record a failed attempt and put the task back, deferred by the backoff."""

@@ -168,15 +168,19 @@ def read_bytes(path: str | Path, limit: int) -> bytes:
             raise NotRegular("not a regular file")
         if st.st_size > limit:
             raise TooLarge(st.st_size)
-        chunks = []
-        remaining = limit + 1
-        while remaining > 0:
-            chunk = os.read(fd, min(remaining, 1 << 20))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            remaining -= len(chunk)
-        data = b"".join(chunks)
+        # One read for the size fstat gave (plus one byte, to see growth), then more only
+        # if the file grew meanwhile: asking for ``limit`` bytes would allocate that much.
+        data = os.read(fd, st.st_size + 1)
+        if len(data) > st.st_size:
+            chunks = [data]
+            remaining = limit + 1 - len(data)
+            while remaining > 0:
+                chunk = os.read(fd, min(remaining, 1 << 20))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                remaining -= len(chunk)
+            data = b"".join(chunks)
         if len(data) > limit:
             raise TooLarge(len(data))
         return data

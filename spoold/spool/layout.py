@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import NamedTuple
 
 from schemas.task import NAME_RE, TASK_ID_RE
 
@@ -61,10 +62,10 @@ def task_file_name(task_id: str) -> str:
     return task_id + TASK_SUFFIX
 
 
-@dataclass(frozen=True)
-class ClaimName:
+class ClaimName(NamedTuple):
     """``<task_id>@<device>@<pid>-<nonce>-L<lease>.json``: a claimed task, who holds it, and
-    for how many seconds without a heartbeat the holder may be presumed dead."""
+    for how many seconds without a heartbeat the holder may be presumed dead.  (A named
+    tuple: one is built per claim, and a frozen dataclass costs several times more.)"""
 
     task_id: str
     device: str
@@ -139,6 +140,15 @@ class Layout:
 
     def completed(self, task_id: str) -> Path:
         return self.complete.joinpath(day_of(task_id), task_file_name(task_id))
+
+    @cached_property
+    def complete_str(self) -> str:
+        return str(self.complete)
+
+    def completed_str(self, task_id: str) -> str:
+        """:meth:`completed` as a str (a Path costs a few microseconds; completion is hot)."""
+        s = task_id[:8]
+        return f"{self.complete_str}/{s[:4]}-{s[4:6]}-{s[6:8]}/{task_id}{TASK_SUFFIX}"
 
     def rel(self, path: Path) -> str:
         """A path as operators see it: relative to the spool root."""

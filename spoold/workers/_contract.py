@@ -39,7 +39,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from schemas.task import KEY_RE, FileRef, Task, WorkResult
+from schemas.task import KEY_RE, FileRef, Task, WorkResult, describe_error
 
 __all__ = [
     "Roots",
@@ -70,7 +70,7 @@ def _validation_summary(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err.get("loc", ()))
-        parts.append(f"{loc}: {err.get('msg', 'invalid')}" if loc else str(err.get("msg")))
+        parts.append(f"{loc}: {describe_error(err)}" if loc else describe_error(err))
     return "; ".join(parts)
 
 
