@@ -74,6 +74,17 @@ class Share:
         srv = str(self.export) if self.export else "not reachable"
         return f"{self.type} ({self.origin}): {self.mount} + {self.mount2}, server side {srv}"
 
+    def settle(self) -> None:
+        """Wait until the clients' caches show what the server has.
+
+        A client mount may list a name that was renamed away, or miss a new one, for up to
+        about twice its cache timeout (sshfs: FUSE cache + its own directory cache; the
+        netshare README measured 1-2.3 s at ``--cache 1``).  Tests that inspect the final
+        state through a mount wait this long first.
+        """
+        cache = float(self.info.get("NETSHARE_CACHE", "1") or 1)
+        time.sleep(2 * cache + 1.0)
+
     @contextmanager
     def scratch(self, name: str) -> Iterator[ShareDir]:
         """A fresh folder on the share (removed afterwards, best effort)."""

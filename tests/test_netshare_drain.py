@@ -185,7 +185,9 @@ def test_workers_on_two_hosts_and_the_server_drain_every_task_exactly_once_under
             for w in slots:
                 w.stop()
 
-        # --- the spool: leftovers of the kills, then a clean check
+        # --- the spool: leftovers of the kills, then a clean check (through host a's mount,
+        # once its caches show what the server has: a listing may lag a rename by ~2 s)
+        share.settle()
         repair = spoold("check", "--repair", "--spool", str(d.a), cwd=tmp_path)
         check = spoold("check", "--spool", str(d.a), cwd=tmp_path)
         assert check.returncode == 0, f"spoold check after repair:\n{check.stdout}{check.stderr}"

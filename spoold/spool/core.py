@@ -140,6 +140,8 @@ class _QueueView:
     deferred: dict[str, float] = field(default_factory=dict)  # name -> not_before (epoch)
     listed_at: float = -1e18
     signature: int = 0
+    rung_at: float = -1e18  # when the doorbell (the folder's mtime) was last looked at
+    misses: int = 0  # cached names found taken by others since the last listing
     reaped_at: float = -1e18
     reaped_sig: int = 0
     claims_seen: bool = False
@@ -596,14 +598,23 @@ class Spool:
             view.listed_at = -1e18  # re-list: the put-back tasks are in the folder now
         return n
 
-    def _view(self, queue: str) -> _QueueView:
+    def _view(self, queue: str, *, lazy: bool = False) -> _QueueView:
+        """``queue``'s cached listing, refreshed as needed.  ``lazy``: while some other queue
+        has work, ring an empty queue's doorbell only every ``relist_interval`` (a stat per
+        claim is a round trip per claim on a share; ordering across queues is best effort)."""
         view = self._views.get(queue) or self._views.setdefault(queue, _QueueView())
         mono = time.monotonic()
         exhausted = view.pos >= len(view.ready)
-        # Not re-listed while names are left: under contention most of them were taken by
-        # others since, but skipping those costs an lstat each, and a fresh listing would
-        # be just as stale a moment later.
-        if not exhausted and mono - view.listed_at < self.relist_interval:
+        if exhausted and lazy and mono - view.rung_at < self.relist_interval:
+            return view
+        view.rung_at = mono
+        # Under contention many cached names were taken by others since the listing, and
+        # skipping each costs an lstat.  Once there were as many of those as names are left,
+        # list again: on local disk a name listed costs a fraction of an lstat (re-listing
+        # sooner measured slower), on a share an lstat is a round trip and a listing returns
+        # many names per round trip.
+        fresh = view.misses < len(view.ready) - view.pos
+        if not exhausted and fresh and mono - view.listed_at < self.relist_interval:
             return view
         qdir = self._qdir(queue)
         try:
@@ -623,6 +634,7 @@ class Spool:
             return view
         view.signature = sig
         view.listed_at = mono
+        view.misses = 0
         names = [
             e.name
             for e in os.scandir(qdir)
@@ -714,12 +726,13 @@ class Spool:
         each, and the common case (one queue with names, nothing deferred) stays lean.
         """
         views = self._views
+        lazy = len(queues) > 1  # first look: leave empty queues be if they were looked at lately
         for _ in range(1_000_000):  # each round takes a name off a listing or re-lists
             window = self._window
             source: str | None = None  # the only queue with heads, while there is one
             heads: list[tuple[str, str, bool]] | None = None  # (name, queue, deferred)
             for q in queues:
-                view = self._view(q)
+                view = self._view(q, lazy=lazy)
                 if view.pos < len(view.ready):
                     if source is None and heads is None:
                         source = q
@@ -743,9 +756,9 @@ class Spool:
                 if window == 1:  # a lone worker takes strictly the oldest
                     view.pos = pos + 1
                     return source, ready[pos], f"{qdir}/{ready[pos]}", False
-                rng, end = self._random(), len(ready)
+                rand, end = self._random().random, len(ready)
                 while pos < end:
-                    i = pos + rng.randrange(min(window, end - pos))
+                    i = pos + int(rand() * min(window, end - pos))
                     if i != pos:
                         ready[pos], ready[i] = ready[i], ready[pos]
                     name = ready[pos]
@@ -754,9 +767,15 @@ class Spool:
                     if fsops.exists(path):
                         view.pos = pos
                         return source, name, path, False
+                    view.misses += 1
+                    if view.misses >= end - pos:
+                        break  # cheaper to list again (see _view)
                 view.pos = pos
-                continue  # all taken meanwhile: look again
+                continue  # taken meanwhile: look again
             if not heads:
+                if lazy:  # nothing anywhere: ring every doorbell before saying so
+                    lazy = False
+                    continue
                 return None
             heads.sort()
             # Under contention the window widens so racing workers stop colliding.
@@ -776,6 +795,7 @@ class Spool:
                 path = f"{qdir}/{name}"
             if window == 1 or fsops.exists(path):
                 return queue, name, path, deferred
+            view.misses += 1
         return None  # pragma: no cover
 
     def _heads(self, queue: str | None, window: int) -> list[tuple[str, str, bool]]:
