@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -205,3 +206,54 @@ def test_a_failure_deferred_elsewhere_rings_idle_workers(tmp_path: Path) -> None
     idle.clock_offset += 6
     again = idle.claim("jetson", "j2")
     assert again is not None and again.task_id == claim.task_id
+
+
+def test_a_busy_worker_looks_at_its_empty_pinned_queue_only_now_and_then(
+    tmp_path: Path,
+    monkeypatch,  # type: ignore[no-untyped-def]
+) -> None:
+    """Draining its class queue, a device does not stat its (empty or missing) pinned queue
+    on every claim -- a round trip per claim on a share -- but a pinned task published
+    meanwhile is still taken, at the latest one re-list interval later."""
+    spool = new_spool(tmp_path, relist_interval=0.3)
+    for i in range(8):
+        spool.publish(task(spool, f"free{i}", stamp=f"20261125T10{i:02d}00Z"))
+    first = spool.claim("jetson", "jetson-01")
+    assert first is not None
+    first.complete()
+    pinned_dir = str(spool.layout.queue("jetson@jetson-01"))
+    stats: list[str] = []
+    real_stat = os.stat
+    monkeypatch.setattr(
+        os, "stat", lambda p, *a, **k: stats.append(str(p)) or real_stat(p, *a, **k)
+    )
+    for _ in range(3):
+        c = spool.claim("jetson", "jetson-01")
+        assert c is not None and "-free" in c.task_id
+        c.complete()
+    assert pinned_dir not in stats
+    # An older task pinned to this device arrives while the class queue still has work.
+    spool.publish(task(spool, "pinned", stamp="20261125T090000Z", device="jetson-01"))
+    taken = []
+    while (c := spool.claim("jetson", "jetson-01")) is not None:
+        taken.append(c.task_id)
+        c.complete()
+        if len(taken) == 1:
+            time.sleep(0.4)  # one re-list interval
+    assert taken[:2] in (
+        ["20261125T090000Z-preprocess-pinned", "20261125T100400Z-preprocess-free4"],
+        ["20261125T100400Z-preprocess-free4", "20261125T090000Z-preprocess-pinned"],
+    )
+    assert len(taken) == 5 and stats.count(pinned_dir) >= 1
+
+
+def test_an_empty_class_queue_always_looks_at_the_pinned_queue(tmp_path: Path) -> None:
+    spool = new_spool(tmp_path, relist_interval=3600)
+    spool.publish(task(spool, "free"))
+    c = spool.claim("jetson", "jetson-01")
+    assert c is not None
+    c.complete()
+    assert spool.claim("jetson", "jetson-01") is None
+    spool.publish(task(spool, "pinned", device="jetson-01"))
+    c = spool.claim("jetson", "jetson-01")  # at once: nothing else to do, so it looks
+    assert c is not None and c.task_id.endswith("-pinned")
