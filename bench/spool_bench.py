@@ -312,7 +312,7 @@ def fs_type(path: Path) -> str:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--dir", type=Path, help="where to run (default: a temp dir under /tmp)")
-    ap.add_argument("--tasks", type=int, default=2000, help="tasks per throughput row")
+    ap.add_argument("--tasks", type=int, default=10_000, help="tasks per throughput row")
     ap.add_argument("--big", type=int, default=100_000, help="pending tasks, large latency row")
     ap.add_argument("--claims", type=int, default=3000, help="claims timed per latency row")
     ap.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")

@@ -834,9 +834,7 @@ class Spool:
         queue, name, path, from_deferred = cand
         task_id = name[:-5]  # minus ".json"
         cn = ClaimName(task_id, device, self._new_token(), self._lease_tag())
-        dst_str = (
-            f"{self._qdir_str(queue)}/{CLAIMED}/{task_id}@{device}@{cn.token}-L{cn.lease}.json"
-        )
+        dst_str = f"{self._qdir_str(queue)}/{CLAIMED}/{cn.name}"
         try:
             try:
                 won = fsops.rename(path, dst_str)
