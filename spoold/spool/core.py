@@ -72,6 +72,20 @@ MAX_TASK_BYTES = 1 << 20
 LAYOUT_VERSION = 1
 
 
+_pid = os.getpid()
+
+
+def _refresh_pid() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+# This process's id, kept current across fork(): getpid() is a system call, and the claim path
+# needs the pid several times per task (claim tokens, spare names, the forked-child checks).
+if hasattr(os, "register_at_fork"):  # POSIX; elsewhere there is no fork to follow
+    os.register_at_fork(after_in_child=_refresh_pid)
+
+
 def _epoch_to_dt(t: float) -> datetime:
     return datetime.fromtimestamp(t, timezone.utc)
 
@@ -430,8 +444,8 @@ class Spool:
 
     def _own_spares(self) -> list[str]:
         """This process's spares (a forked child starts with none: those are the parent's)."""
-        if self._spares_pid != os.getpid():
-            self._spares, self._spares_pid = [], os.getpid()
+        if self._spares_pid != _pid:
+            self._spares, self._spares_pid = [], _pid
         return self._spares
 
     def _take_spare(self) -> str | None:
@@ -461,7 +475,7 @@ class Spool:
             fsops.unlink(claim_file)
             return
         self._seq += 1
-        spare = f"{self._tmp_str}/{self._host}.{os.getpid()}.{self._seq}.spare"
+        spare = f"{self._tmp_str}/{self._host}.{_pid}.{self._seq}.spare"
         try:
             if fsops.rename(claim_file, spare):
                 spares.append(spare)
@@ -820,12 +834,12 @@ class Spool:
     def _random(self) -> random.Random:
         """A fast random source of this process's own (``secrets`` costs a system call per
         number; a forked child must not repeat its parent's picks and nonces)."""
-        if self._rng_pid != os.getpid():
-            self._rng, self._rng_pid = random.Random(secrets.randbits(64)), os.getpid()
+        if self._rng_pid != _pid:
+            self._rng, self._rng_pid = random.Random(secrets.randbits(64)), _pid
         return self._rng
 
     def _new_token(self) -> str:
-        return f"{os.getpid()}-{self._random().getrandbits(32):08x}"
+        return f"{_pid}-{self._random().getrandbits(32):08x}"
 
     def _lease_tag(self) -> int:
         return max(1, round(self.lease))
