@@ -1,7 +1,7 @@
 """The worker runtime: claim a task, run it, heartbeat meanwhile, complete or fail it.
 
 Public API: :class:`Worker` (``run``, ``run_one``, ``stop``), :func:`command_handler`,
-:data:`Handler`, :class:`WorkerStats`.
+:data:`Handler`, :class:`WorkerStats`, :func:`sweep_scratch`.
 
 A handler is any callable ``(Task, Context) -> WorkResult``; raising fails the task with the
 exception text.  :func:`command_handler` runs an external COMMAND per task, the contract that
@@ -12,6 +12,10 @@ the task JSON on stdin and in ``$SPOOLD_TASK_FILE``, the result JSON written by 
 While a handler runs, a thread refreshes the lease every ``lease / 3`` seconds.  If the lease
 is lost the command is terminated and nothing is completed.  SIGTERM stops the loop: a running
 command gets SIGTERM too, and its task is released unchanged for another device.
+
+Each task runs in a scratch folder ``$TMPDIR/spoold-work.HOST.PID.TASKID-XXXXXX``, removed when
+the task ends.  A worker killed mid-task cannot remove its own (a Jetson's scratch may hold a
+video's frames), so every worker, when it starts, removes those of this host's dead workers.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import os
 import random
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
@@ -51,6 +56,49 @@ class Context:
 
 
 Handler = Callable[[Task, Context], WorkResult]
+
+SCRATCH_PREFIX = "spoold-work."
+
+
+def _host() -> str:
+    return socket.gethostname().split(".")[0] or "host"
+
+
+def sweep_scratch(tmpdir: str | Path | None = None) -> list[Path]:
+    """Remove the scratch folders that workers of this host left when they were killed.
+
+    Only folders named by a worker of this host (other hosts and containers may share the
+    folder) whose process no longer exists; returns the folders removed.
+    """
+    base = Path(tmpdir or tempfile.gettempdir())
+    mine = f"{SCRATCH_PREFIX}{_host()}."
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(base))
+    except OSError as exc:
+        log.warning("cannot look for old scratch folders in %s: %s", base, exc)
+        return removed
+    for e in entries:
+        if not e.name.startswith(mine) or not e.is_dir(follow_symlinks=False):
+            continue
+        pid_text = e.name[len(mine) :].split(".", 1)[0]
+        if not pid_text.isdigit() or _alive(int(pid_text)):
+            continue
+        shutil.rmtree(e.path, ignore_errors=True)
+        if not os.path.lexists(e.path):
+            log.warning("removed %s: scratch folder of worker pid %s, which died", e.path, pid_text)
+            removed.append(Path(e.path))
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 class TaskFailed(SpoolError):
@@ -103,6 +151,7 @@ class Worker:
 
     def run(self, *, once: bool = False, max_tasks: int | None = None) -> WorkerStats:
         """Work until stopped (``once``: at most one task, and return when there is none)."""
+        sweep_scratch()
         delay = self.poll
         while not self.stop_event.is_set():
             if max_tasks is not None and len(self.stats.task_ids) >= max_tasks:
@@ -139,7 +188,9 @@ class Worker:
         lost = threading.Event()
         done = threading.Event()
         beat = threading.Thread(target=self._heartbeat, args=(claim, lost, done), daemon=True)
-        workdir = Path(tempfile.mkdtemp(prefix=f"spoold-{task.task_id[:40]}-"))
+        workdir = Path(
+            tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{_host()}.{os.getpid()}.{task.task_id[:40]}-")
+        )
         ctx = Context(self.device, self.roots, workdir, self.stop_event, lost)
         beat.start()
         log.info("%s: running on %s", task.task_id, self.device)

@@ -170,3 +170,52 @@ def test_max_tasks_stops_after_n(tmp_path: Path) -> None:
     assert len(w.run(max_tasks=2).task_ids) == 2
     assert len(os.listdir(spool.root / "pending/jetson")) == 3  # claimed/, deferred/, one task
     assert json.loads((spool.root / ".spoold-spool").read_text())["lease_s"] == 60
+
+
+def test_a_killed_workers_scratch_folder_is_removed_by_the_next_worker(tmp_path: Path) -> None:
+    """SIGKILL leaves the task's scratch folder behind (a video's frames, on a Jetson); the next
+    worker of this host removes it -- and never one of a live worker or of another host."""
+    spool = new_spool(tmp_path)
+    spool.publish(task(spool))
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    env = dict(os.environ, TMPDIR=str(scratch))
+    cmd = [sys.executable, "-m", "spoold", "work", "--spool", str(spool.root)]
+    cmd += ["--class", "jetson", "--device", "jetson-01", "--lease", "1"]
+    proc = subprocess.Popen(
+        [*cmd, "--", "/bin/sh", "-c", "touch frames.bin; exec sleep 60"],
+        env=env,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 20
+    while not list(scratch.glob("spoold-work.*/frames.bin")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    [left] = [p.parent for p in scratch.glob("spoold-work.*/frames.bin")]
+    assert f".{proc.pid}.20261125T101530Z-preprocess-clip1-" in left.name
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    assert left.exists()
+    host = left.name.split(".")[1]
+    live = subprocess.Popen(["sleep", "60"])
+    try:
+        keep = [
+            scratch / f"spoold-work.{host}.{live.pid}.20261125T101530Z-x-abc123",  # alive
+            scratch / f"spoold-work.other-host.{proc.pid}.20261125T101530Z-x-abc123",
+            scratch / "unrelated",
+        ]
+        for d in keep:
+            d.mkdir()
+        time.sleep(1.2)  # the killed worker's lease (1 s) runs out: the task can be re-run
+        out = subprocess.run(
+            [*cmd, "--once", "--", "true"], env=env, capture_output=True, text=True
+        )
+        assert out.returncode == 0, out.stderr
+        assert not left.exists()
+        assert f"removed {left}" in out.stderr
+        assert all(d.exists() for d in keep)
+    finally:
+        live.kill()
+        live.wait()
+    assert [p.name for p in (spool.root / "complete").rglob("*.json")] == [
+        "20261125T101530Z-preprocess-clip1.json"
+    ]
