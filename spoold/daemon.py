@@ -49,6 +49,7 @@ from spoold.settings import DaemonConfig
 from spoold.spool import Spool, fsops
 from spoold.spool.layout import TASK_FILE_RE, ClaimName
 from spoold.storage import Storage
+from spoold.worker import sweep_scratch
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +184,7 @@ class Daemon:
         look at every storage root, rebuild the video index."""
         self.lease.acquire()
         try:
+            sweep_scratch()  # server-side commands' scratch folders, if we were killed
             self._load_state()
             self.storage.wait_checked(self.cfg.daemon.fs_timeout_s)
             for name in self.storage.down():

@@ -39,7 +39,6 @@ import importlib
 import logging
 import os
 import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -604,9 +603,9 @@ def run_cleanup(
 
 
 def run_command(task: Task, command: list[str], roots: dict[str, Path], device: str) -> Outcome:
-    from spoold.worker import Context, command_handler
+    from spoold.worker import Context, command_handler, new_scratch
 
-    workdir = Path(tempfile.mkdtemp(prefix=f"spoold-{task.task_id[:40]}-"))
+    workdir = new_scratch(task.task_id)
     try:
         ctx = Context(device, roots, workdir, threading.Event(), threading.Event())
         res = command_handler(command)(task, ctx)

@@ -1,7 +1,7 @@
 """The worker runtime: claim a task, run it, heartbeat meanwhile, complete or fail it.
 
 Public API: :class:`Worker` (``run``, ``run_one``, ``stop``), :func:`command_handler`,
-:data:`Handler`, :class:`WorkerStats`, :func:`sweep_scratch`.
+:data:`Handler`, :class:`WorkerStats`, :func:`new_scratch`, :func:`sweep_scratch`.
 
 A handler is any callable ``(Task, Context) -> WorkResult``; raising fails the task with the
 exception text.  :func:`command_handler` runs an external COMMAND per task, the contract that
@@ -62,6 +62,12 @@ SCRATCH_PREFIX = "spoold-work."
 
 def _host() -> str:
     return socket.gethostname().split(".")[0] or "host"
+
+
+def new_scratch(task_id: str) -> Path:
+    """A new scratch folder for running ``task_id`` in this process (see :func:`sweep_scratch`)."""
+    prefix = f"{SCRATCH_PREFIX}{_host()}.{os.getpid()}.{task_id[:40]}-"
+    return Path(tempfile.mkdtemp(prefix=prefix))
 
 
 def sweep_scratch(tmpdir: str | Path | None = None) -> list[Path]:
@@ -188,9 +194,7 @@ class Worker:
         lost = threading.Event()
         done = threading.Event()
         beat = threading.Thread(target=self._heartbeat, args=(claim, lost, done), daemon=True)
-        workdir = Path(
-            tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{_host()}.{os.getpid()}.{task.task_id[:40]}-")
-        )
+        workdir = new_scratch(task.task_id)
         ctx = Context(self.device, self.roots, workdir, self.stop_event, lost)
         beat.start()
         log.info("%s: running on %s", task.task_id, self.device)
