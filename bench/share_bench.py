@@ -9,7 +9,9 @@ client mount, single-threaded:
 - ``publish``: ``Spool.publish`` of new tasks per second, with fsync (the default: file and
   folder) and without;
 - ``claim+complete``: ``Spool.claim`` + ``Claim.complete`` (no children, fsync on) per second;
-- the latency of ``Spool.claim`` calls in that loop, p50 and p99.
+- the latency of ``Spool.claim`` calls in that loop, p50 and p99;
+- ``claim+complete`` with fsync off, next to ``dirq``'s QueueSimple (lock + get + remove, no
+  fsync, no leases) on the same share: dirq locks with hard links, which SMB refuses.
 
 Ratios are spoold's rate divided by the raw rate on the same share.  Numbers from a busy
 2-core VM are orders of magnitude, not a specification.
@@ -84,6 +86,28 @@ def claim_complete(root: Path, n: int) -> tuple[float, list[float]]:
     return rate, lat
 
 
+def dirq_rate(root: Path, n: int) -> float | None:
+    """dirq QueueSimple's lock + get + remove per second, or None where it cannot run."""
+    from dirq.QueueSimple import QueueSimple
+
+    q = QueueSimple(str(root / "dirq"))
+    try:
+        for _ in range(n):
+            q.add(PAYLOAD)
+    except OSError as exc:  # EPERM from link(2) on SMB
+        print(f"  dirq cannot run here: {exc.strerror}", file=sys.stderr)
+        return None
+    t0 = time.perf_counter()
+    got = 0
+    for name in q:
+        if q.lock(name):
+            q.get(name)
+            q.remove(name)
+            got += 1
+    assert got == n, f"dirq drained {got} of {n}"
+    return n / (time.perf_counter() - t0)
+
+
 def pct(values: list[float], q: float) -> float:
     s = sorted(values)
     return s[min(len(s) - 1, round(q * (len(s) - 1)))]
@@ -94,6 +118,7 @@ def measure(where: str, base: Path, n: int) -> dict[str, Any]:
     pub = publish_rate(base / "spool-fsync", n, fsync=True)
     pub_nofsync = publish_rate(base / "spool", n, fsync=False)
     cc, lat = claim_complete(base / "spool-fsync", n)
+    cc_nofsync, _ = claim_complete(base / "spool", n)
     return {
         "where": where,
         "n": n,
@@ -101,6 +126,8 @@ def measure(where: str, base: Path, n: int) -> dict[str, Any]:
         "publish_per_s": pub,
         "publish_nofsync_per_s": pub_nofsync,
         "claim_complete_per_s": cc,
+        "claim_complete_nofsync_per_s": cc_nofsync,
+        "dirq_per_s": dirq_rate(base, n),
         "claim_p50_ms": 1000 * statistics.median(lat),
         "claim_p99_ms": 1000 * pct(lat, 0.99),
     }
@@ -111,7 +138,8 @@ def median_row(runs: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {"where": runs[0]["where"], "n": runs[0]["n"], "runs": len(runs)}
     for key in runs[0]:
         if key.endswith(("_per_s", "_ms")):
-            out[key] = statistics.median(r[key] for r in runs)
+            values = [r[key] for r in runs if r[key] is not None]
+            out[key] = statistics.median(values) if values else None
     for key in ("publish_per_s", "publish_nofsync_per_s", "claim_complete_per_s"):
         out[key + "_ratio"] = statistics.median(r[key] / r["raw_per_s"] for r in runs)
     return out
@@ -120,8 +148,10 @@ def median_row(runs: list[dict[str, Any]]) -> dict[str, Any]:
 def table(rows: list[dict[str, Any]]) -> str:
     head = (
         "| where | raw create+rename/s | publish/s (fsync) | ratio | publish/s (no fsync) "
-        "| ratio | claim+complete/s | ratio | claim p50 ms | claim p99 ms |\n"
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
+        "| ratio | claim+complete/s | ratio | claim p50 ms | claim p99 ms "
+        "| claim+complete/s (no fsync) | dirq lock+get+remove/s | vs dirq |\n"
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+        "| ---: | ---: | ---: |\n"
     )
     lines = []
     for r in rows:
@@ -135,7 +165,12 @@ def table(rows: list[dict[str, Any]]) -> str:
             f"{ratio('publish_per_s'):.2f} | {r['publish_nofsync_per_s']:.0f} | "
             f"{ratio('publish_nofsync_per_s'):.2f} | {r['claim_complete_per_s']:.0f} | "
             f"{ratio('claim_complete_per_s'):.2f} | {r['claim_p50_ms']:.1f} | "
-            f"{r['claim_p99_ms']:.1f} |"
+            f"{r['claim_p99_ms']:.1f} | {r['claim_complete_nofsync_per_s']:.0f} | "
+            + (
+                f"{r['dirq_per_s']:.0f} | {r['claim_complete_nofsync_per_s'] / r['dirq_per_s']:.2f} |"
+                if r.get("dirq_per_s")
+                else "cannot run | - |"
+            )
         )
     return head + "\n".join(lines) + "\n"
 
