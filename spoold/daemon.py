@@ -114,6 +114,12 @@ def state_file(cfg: DaemonConfig, spool: Spool) -> Path:
     return cfg.state_dir() / f"daemon-{key}.json"
 
 
+def finalize_journal(cfg: DaemonConfig, spool: Spool) -> Path:
+    """Which claimed finalize tasks wait for a batch (see ``IndexService``), next to the cache."""
+    state = state_file(cfg, spool)
+    return state.with_name(f"{state.stem}.finalize-queue.json")
+
+
 class Daemon:
     """The long-running server process for one spool; see the module docstring."""
 
@@ -151,6 +157,7 @@ class Daemon:
             cfg, self.spool, self.storage, self.pipeline, wake=self.wake.set, watch=not backfill
         )
         self.chainer = Chainer(self.spool, self.pipeline, hot_days=d.chain_hot_days)
+        self.state_path = state_file(cfg, self.spool)
         self.index = IndexService(
             cfg.index.dir,
             self.storage,
@@ -158,6 +165,7 @@ class Daemon:
             publish_interval=cfg.index.publish_interval_s,
             timeout=d.probe_timeout_s,
             batch=cfg.index.finalize_batch,
+            journal=finalize_journal(cfg, self.spool),
         )
         self.runner = ServerRunner(
             cfg,
@@ -170,7 +178,6 @@ class Daemon:
         )
         self.lease = DaemonLease(self.spool, d.lease_s)
         self.backfill_mode = backfill
-        self.state_path = state_file(cfg, self.spool)
         self.started = False
         self.started_at = time.time()
         self._due: dict[str, float] = {}
@@ -185,6 +192,7 @@ class Daemon:
         self.lease.acquire()
         try:
             sweep_scratch()  # server-side commands' scratch folders, if we were killed
+            self.index.take_back_queued(self.spool, self.runner.device)  # before any claim
             self._load_state()
             self.storage.wait_checked(self.cfg.daemon.fs_timeout_s)
             for name in self.storage.down():

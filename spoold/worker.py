@@ -39,7 +39,7 @@ from pydantic import ValidationError
 
 from schemas.task import Task, WorkResult, describe_error
 from spoold.errors import LeaseLost, SpoolError
-from spoold.spool import Claim, Spool
+from spoold.spool import Claim, Spool, pid_alive
 
 log = logging.getLogger(__name__)
 
@@ -88,23 +88,13 @@ def sweep_scratch(tmpdir: str | Path | None = None) -> list[Path]:
         if not e.name.startswith(mine) or not e.is_dir(follow_symlinks=False):
             continue
         pid_text = e.name[len(mine) :].split(".", 1)[0]
-        if not pid_text.isdigit() or _alive(int(pid_text)):
+        if not pid_text.isdigit() or pid_alive(int(pid_text)):
             continue
         shutil.rmtree(e.path, ignore_errors=True)
         if not os.path.lexists(e.path):
             log.warning("removed %s: scratch folder of worker pid %s, which died", e.path, pid_text)
             removed.append(Path(e.path))
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
 
 
 class TaskFailed(SpoolError):

@@ -17,10 +17,10 @@ from typing import Any
 
 import duckdb
 import pytest
-from daemon_support import Env, drive
+from daemon_support import DaemonProcess, Env, drive, wait_until
 
 from schemas.task import ChildSpec, FileRef, child_task_id
-from spoold.daemon import Daemon
+from spoold.daemon import Daemon, finalize_journal
 from webui_export.index import Indexer
 from webui_export.synth import PlateSpec, video_files
 
@@ -224,3 +224,43 @@ def test_refinalizing_replaces_rows_even_with_both_tasks_in_one_backlog(tmp_path
         spool.publish(spool.child_task(parent, spec))
     run_until(env, again, lambda: len(env.complete("finalize")) == 12, "12 finalized")
     assert index_rows(env.base / "index") == first
+
+
+def test_a_killed_daemons_queued_finalize_tasks_come_back_without_an_attempt(
+    tmp_path: Path,
+) -> None:
+    """SIGKILL while finalize tasks wait in the daemon's queue for a batch: the next daemon
+    puts those back as they were (they never ran), so a crash-looping daemon does not push a
+    whole backlog into backoff; only what was running is charged."""
+    env = Env(tmp_path, extra=CONFIG)
+    videos = [f"v{n:02d}" for n in range(60)]
+    tasks = backlog(env, videos)
+    journal = finalize_journal(env.settings(), env.spool())
+
+    def queued() -> list[str]:
+        try:
+            return list(json.loads(journal.read_text())["queued"])
+        except (FileNotFoundError, ValueError):
+            return []
+
+    first = DaemonProcess(env).start()
+    wait_until(queued, 60, "finalize tasks queued for a batch")
+    first.kill()
+    spared = queued()  # what the killed daemon last recorded
+    assert spared, "the kill came after the queue emptied"
+    held = {p.name.split("@")[0] for p in (env.spool_root / "pending" / "server").glob("claimed/*")}
+    assert set(spared) <= held  # their claims are still there, their holder dead
+
+    second = DaemonProcess(env, "daemon2").start()
+    try:
+        wait_until(lambda: len(env.complete("finalize")) == len(videos), 120, "all finalized")
+    finally:
+        assert second.stop() == 0, second.output()
+    records = env.complete("finalize")
+    assert sorted(records) == sorted(tasks.values())
+    for tid in spared:
+        assert records[tid]["attempts"] == [], (tid, records[tid]["attempts"])
+    charged = {t for t, r in records.items() if r["attempts"]}
+    assert charged <= held - set(spared)  # only claims that had started can be charged
+    assert all(a["kind"] == "worker-died" for t in charged for a in records[t]["attempts"])
+    assert not journal.exists() or queued() == []

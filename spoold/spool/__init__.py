@@ -12,7 +12,7 @@ This package is the only code that renames, writes or removes spool files; the p
 follows is ``spool_layout.md``.
 """
 
-from spoold.spool.core import Claim, Location, Published, Spool, parse_task_bytes
+from spoold.spool.core import Claim, Location, Published, Spool, parse_task_bytes, pid_alive
 from spoold.spool.layout import ClaimName, Layout, queue_name
 
 __all__ = [
@@ -23,5 +23,6 @@ __all__ = [
     "Published",
     "Spool",
     "parse_task_bytes",
+    "pid_alive",
     "queue_name",
 ]

@@ -947,7 +947,7 @@ class Spool:
             age = now - max(st.st_mtime, st.st_ctime)
             if age > (cn.lease if cn.lease is not None else self.lease):
                 out.append((cn, age, "lease-expired"))
-            elif device is not None and cn.device == device and not _pid_alive(cn.pid):
+            elif device is not None and cn.device == device and not pid_alive(cn.pid):
                 out.append((cn, age, "worker-died"))
         return out
 
@@ -960,11 +960,21 @@ class Spool:
         return n
 
     def break_claim(
-        self, queue: str, stale: ClaimName, kind: AttemptKind, age: float, breaker: str
+        self,
+        queue: str,
+        stale: ClaimName,
+        kind: AttemptKind,
+        age: float,
+        breaker: str,
+        *,
+        charge: bool = True,
     ) -> bool:
         """Take over a stale claim and put its task back (or drop it if superseded).
 
         One rename decides which breaker wins; the loser sees ENOENT and moves on.
+        ``charge``: record the lost run as a failed attempt (which backs the task off).  Only
+        a breaker that knows the holder never started the task passes False (the daemon, for
+        the finalize tasks its killed predecessor had only queued for a batch).
         """
         mine = ClaimName(stale.task_id, _safe_device(breaker), self._new_token(), self._lease_tag())
         src = self.layout.claimed(queue, stale)
@@ -1000,6 +1010,15 @@ class Spool:
             )
             claim._drop()
             return False
+        if not charge:
+            log.info(
+                "%s: %s pid %s died before it started the task; putting it back as it was",
+                stale.task_id,
+                stale.device,
+                stale.pid,
+            )
+            claim.release()
+            return True
         if kind == "worker-died":
             why = f"worker {stale.device} pid {stale.pid} died while running it"
         else:
@@ -1124,7 +1143,8 @@ def _discard(path: str | Path) -> None:
         pass
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this host (another user's counts as alive)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -1289,5 +1309,6 @@ __all__ = [
     "format_age",
     "format_stamp",
     "parse_task_bytes",
+    "pid_alive",
     "task_file_name",
 ]
