@@ -2,7 +2,7 @@
 
 Public API: :class:`Daemon` (``start``, ``tick``, ``run``, ``stop``, ``shutdown``,
 ``backfill``), :class:`TickReport`, :class:`BackfillReport`, :func:`read_status`,
-:func:`status_lines`, :func:`state_file`.
+:func:`status_lines`, :func:`state_file`, :func:`finalize_journal`.
 
 One pass (:meth:`Daemon.tick`), none of which waits on a NAS (every NAS call runs in its
 root's threads, see :mod:`spoold.storage`):
