@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from schemas.task import make_task_id, parse_task_id
+from spoold.errors import SpoolError
 from spoold.executors import IndexService, ServerRunner
 from spoold.ingest import Ingestor
 from spoold.lease import DaemonLease, DaemonLeaseLost
@@ -192,7 +193,10 @@ class Daemon:
         self.lease.acquire()
         try:
             sweep_scratch()  # server-side commands' scratch folders, if we were killed
-            self.index.take_back_queued(self.spool, self.runner.device)  # before any claim
+            try:  # before any claim; best effort: without it those tasks are only charged
+                self.index.take_back_queued(self.spool, self.runner.device)
+            except (SpoolError, OSError) as exc:
+                log.warning("could not put back the killed daemon's queued finalize tasks: %s", exc)
             self._load_state()
             self.storage.wait_checked(self.cfg.daemon.fs_timeout_s)
             for name in self.storage.down():
