@@ -47,7 +47,7 @@ from spoold.ingest import Ingestor
 from spoold.lease import DaemonLease, DaemonLeaseLost
 from spoold.pipeline import Chainer, Pipeline
 from spoold.settings import DaemonConfig
-from spoold.spool import Spool, fsops
+from spoold.spool import Spool, fsops, pid_alive, queue_name
 from spoold.spool.layout import TASK_FILE_RE, ClaimName
 from spoold.storage import Storage
 from spoold.worker import sweep_scratch
@@ -166,7 +166,7 @@ class Daemon:
             publish_interval=cfg.index.publish_interval_s,
             timeout=d.probe_timeout_s,
             batch=cfg.index.finalize_batch,
-            journal=finalize_journal(cfg, self.spool),
+            journal=self._save_journal,
         )
         self.runner = ServerRunner(
             cfg,
@@ -179,6 +179,7 @@ class Daemon:
         )
         self.lease = DaemonLease(self.spool, d.lease_s)
         self.backfill_mode = backfill
+        self.journal_path = finalize_journal(cfg, self.spool)
         self.started = False
         self.started_at = time.time()
         self._due: dict[str, float] = {}
@@ -194,7 +195,7 @@ class Daemon:
         try:
             sweep_scratch()  # server-side commands' scratch folders, if we were killed
             try:  # before any claim; best effort: without it those tasks are only charged
-                self.index.take_back_queued(self.spool, self.runner.device)
+                self._take_back_queued()
             except (SpoolError, OSError) as exc:
                 log.warning("could not put back the killed daemon's queued finalize tasks: %s", exc)
             self._load_state()
@@ -450,6 +451,49 @@ class Daemon:
             self.ingestor.mark_saved()
         except OSError as exc:
             log.warning("cannot save the state file %s: %s", self.state_path, exc)
+
+    def _save_journal(self, queued: list[str]) -> None:
+        """Record the finalize claims that only wait for an index batch (called by the index
+        service whenever they change, and before a batch starts: from then on they ran)."""
+        path = self.journal_path
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps({"pid": os.getpid(), "queued": queued}))
+            os.replace(tmp, path)  # no fsync: it matters after a kill, not after power loss
+        except OSError as exc:
+            # A journal we cannot update must not survive: a stale one would spare tasks
+            # that did run.  Without one, every held claim is charged, as without batches.
+            log.warning("cannot write %s (%s): removing it", path, exc)
+            for p in (tmp, path):
+                try:
+                    p.unlink(missing_ok=True)
+                except OSError as again:
+                    log.error("cannot remove %s either: %s", p, again)
+
+    def _take_back_queued(self) -> int:
+        """Put back, without counting an attempt, the finalize claims that a killed daemon
+        of this device (the journal's pid, dead) held only in its batch queue: they never
+        ran.  Before the first claim, which would charge them all.  Returns how many."""
+        path, device = self.journal_path, self.runner.device
+        try:
+            data = json.loads(path.read_bytes())
+            pid, queued = int(data["pid"]), set(data["queued"])
+        except FileNotFoundError:
+            return 0
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            log.warning("ignoring the finalize journal %s: %s", path, exc)
+            pid, queued = 0, set()
+        n = 0
+        if queued and pid != os.getpid() and not pid_alive(pid):
+            for queue in sorted({"server", queue_name("server", device)}):
+                for cn, age, kind in self.spool.stale_claims(queue, device):
+                    if cn.device == device and cn.pid == pid and cn.task_id in queued:
+                        n += self.spool.break_claim(queue, cn, kind, age, device, charge=False)
+        path.unlink(missing_ok=True)
+        if n:
+            log.info("put back %d finalize task(s) the killed daemon had only queued", n)
+        return n
 
     def status(self, state: str = "running") -> dict[str, Any]:
         return {

@@ -36,7 +36,6 @@ root returns.  Nothing is completed while a root is missing.
 from __future__ import annotations
 
 import importlib
-import json
 import logging
 import os
 import shutil
@@ -55,7 +54,7 @@ from spoold import media
 from spoold.errors import InvalidTaskFile, LeaseLost, SpoolError, StorageUnavailable
 from spoold.pipeline import Pipeline
 from spoold.settings import BUILTIN_EXECUTORS, DaemonConfig
-from spoold.spool import Claim, Spool, pid_alive, queue_name
+from spoold.spool import Claim, Spool
 from spoold.storage import Call, PathOutsideRoot, Storage
 
 log = logging.getLogger(__name__)
@@ -323,11 +322,11 @@ class IndexService:
     fails alone.  :meth:`tick` publishes new data every pass, and :meth:`maintain` is the
     ``index`` utility task.
 
-    ``journal`` (a local file) lists the claimed finalize tasks that only wait for a batch,
-    rewritten whenever that list changes and before a batch starts: if the daemon is killed,
-    the next one puts those back without counting an attempt (:meth:`take_back_queued`),
-    since they never ran.  Without it, a crash-looping daemon would push every finalize it
-    held into backoff.
+    ``journal`` is told the ids of the claimed finalize tasks that only wait for a batch,
+    whenever that list changes and before a batch starts; the daemon keeps them in a local
+    file, so that the next daemon, if this one is killed, puts those back without counting
+    an attempt (they never ran).  Without it, a crash-looping daemon would push every
+    finalize it held into backoff.
     """
 
     LANE = "(index)"
@@ -341,7 +340,7 @@ class IndexService:
         publish_interval: float = 1.0,
         timeout: float = 120.0,
         batch: int = 20,
-        journal: Path | None = None,
+        journal: Callable[[list[str]], None] | None = None,
     ) -> None:
         self.db_dir = db_dir
         self.journal = journal
@@ -424,54 +423,9 @@ class IndexService:
         return taken
 
     def _save_journal(self) -> None:
-        """(Lock held.)  Write which claims only wait, for :meth:`take_back_queued`."""
-        if self.journal is None:
-            return
-        ids = [e.task.task_id for e in self._queue if not e.call.abandoned]
-        tmp = self.journal.with_name(f".{self.journal.name}.{os.getpid()}.tmp")
-        try:
-            self.journal.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(json.dumps({"pid": os.getpid(), "queued": ids}))
-            os.replace(tmp, self.journal)  # no fsync: it matters after a kill, not power loss
-        except OSError as exc:
-            # A journal we cannot update must not survive: a stale one would spare tasks
-            # that did run.  Without one, every held claim is charged, as without batches.
-            log.warning("cannot write %s (%s): removing it", self.journal, exc)
-            for path in (tmp, self.journal):
-                try:
-                    path.unlink()
-                except FileNotFoundError:
-                    pass
-                except OSError as again:
-                    log.error("cannot remove %s either: %s", path, again)
-
-    def take_back_queued(self, spool: Spool, device: str) -> int:
-        """Put back, without counting an attempt, the finalize claims that a killed daemon
-        (the journal's pid, dead) of this ``device`` held only in its queue.  Call before
-        the first claim, which would charge them all.  Returns how many."""
-        if self.journal is None:
-            return 0
-        try:
-            data = json.loads(self.journal.read_bytes())
-            pid, queued = int(data["pid"]), set(data["queued"])
-        except FileNotFoundError:
-            return 0
-        except (OSError, ValueError, TypeError, KeyError) as exc:
-            log.warning("ignoring the finalize journal %s: %s", self.journal, exc)
-            queued, pid = set(), 0
-        n = 0
-        if queued and pid != os.getpid() and not pid_alive(pid):
-            for queue in sorted({"server", queue_name("server", device)}):
-                for cn, age, kind in spool.stale_claims(queue, device):
-                    if cn.device == device and cn.pid == pid and cn.task_id in queued:
-                        n += spool.break_claim(queue, cn, kind, age, device, charge=False)
-        try:
-            self.journal.unlink()
-        except OSError:
-            pass
-        if n:
-            log.info("put back %d finalize task(s) the killed daemon had only queued", n)
-        return n
+        """(Lock held.)  Report which claims only wait (see ``journal``)."""
+        if self.journal is not None:
+            self.journal([e.task.task_id for e in self._queue if not e.call.abandoned])
 
     def _run_batch(self) -> None:
         """(index) lane: finalize the next batch; every task taken ends, whatever happens."""
