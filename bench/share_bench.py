@@ -89,6 +89,7 @@ def claim_complete(root: Path, n: int) -> tuple[float, list[float]]:
 def dirq_rate(root: Path, n: int) -> float | None:
     """dirq QueueSimple's lock + get + remove per second, or None where it cannot run."""
     from dirq.QueueSimple import QueueSimple
+    from spool_bench import dirq_take_all  # the same drain loop as the local bench
 
     q = QueueSimple(str(root / "dirq"))
     try:
@@ -98,12 +99,7 @@ def dirq_rate(root: Path, n: int) -> float | None:
         print(f"  dirq cannot run here: {exc.strerror}", file=sys.stderr)
         return None
     t0 = time.perf_counter()
-    got = 0
-    for name in q:
-        if q.lock(name):
-            q.get(name)
-            q.remove(name)
-            got += 1
+    got = dirq_take_all(q)
     assert got == n, f"dirq drained {got} of {n}"
     return n / (time.perf_counter() - t0)
 

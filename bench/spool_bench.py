@@ -189,19 +189,23 @@ def spool_drain(base: Path, n: int, workers: int, *, fsync: bool) -> Row:
     return Row(f"(c) claim+complete, {label}, fsync {'on' if fsync else 'off'}", n, secs)
 
 
+def dirq_take_all(q: QueueSimple) -> int:
+    """One pass of dirq's drain: lock + get + remove what it can; how many it took."""
+    got = 0
+    for name in q:
+        if q.lock(name):
+            q.get(name)
+            q.remove(name)
+            got += 1
+    return got
+
+
 def dirq_drainer(path: str, i: int, ready: Any, go: Event) -> None:
     q = QueueSimple(path)
     ready.release()
     go.wait()
-    while True:
-        got = 0
-        for name in q:
-            if q.lock(name):
-                q.get(name)
-                q.remove(name)
-                got += 1
-        if not got and q.count() == 0:
-            return
+    while dirq_take_all(q) or q.count():
+        pass
 
 
 def dirq_rows(base: Path, n: int) -> list[Row]:

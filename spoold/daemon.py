@@ -121,6 +121,19 @@ def finalize_journal(cfg: DaemonConfig, spool: Spool) -> Path:
     return state.with_name(f"{state.stem}.finalize-queue.json")
 
 
+def _local_tmp(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+def _write_local(path: Path, data: Any) -> None:
+    """Replace one of the daemon's local files (outside the spool) with ``data`` as JSON, by
+    temp file and rename; no fsync: they matter after a kill, and a lost one is rebuilt."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _local_tmp(path)
+    tmp.write_text(json.dumps(data, separators=(",", ":")))
+    os.replace(tmp, path)
+
+
 class Daemon:
     """The long-running server process for one spool; see the module docstring."""
 
@@ -444,10 +457,7 @@ class Daemon:
             "chain": self.chainer.export_state(),
         }
         try:
-            self.state_path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.state_path.with_name(f".{self.state_path.name}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(data, separators=(",", ":")))
-            os.replace(tmp, self.state_path)
+            _write_local(self.state_path, data)
             self.ingestor.mark_saved()
         except OSError as exc:
             log.warning("cannot save the state file %s: %s", self.state_path, exc)
@@ -456,16 +466,13 @@ class Daemon:
         """Record the finalize claims that only wait for an index batch (called by the index
         service whenever they change, and before a batch starts: from then on they ran)."""
         path = self.journal_path
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(json.dumps({"pid": os.getpid(), "queued": queued}))
-            os.replace(tmp, path)  # no fsync: it matters after a kill, not after power loss
+            _write_local(path, {"pid": os.getpid(), "queued": queued})
         except OSError as exc:
             # A journal we cannot update must not survive: a stale one would spare tasks
             # that did run.  Without one, every held claim is charged, as without batches.
             log.warning("cannot write %s (%s): removing it", path, exc)
-            for p in (tmp, path):
+            for p in (_local_tmp(path), path):
                 try:
                     p.unlink(missing_ok=True)
                 except OSError as again:

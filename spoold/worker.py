@@ -26,7 +26,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import threading
@@ -39,7 +38,7 @@ from pydantic import ValidationError
 
 from schemas.task import Task, WorkResult, describe_error
 from spoold.errors import LeaseLost, SpoolError
-from spoold.spool import Claim, Spool, pid_alive
+from spoold.spool import Claim, Spool, pid_alive, short_hostname
 
 log = logging.getLogger(__name__)
 
@@ -60,13 +59,9 @@ Handler = Callable[[Task, Context], WorkResult]
 SCRATCH_PREFIX = "spoold-work."
 
 
-def _host() -> str:
-    return socket.gethostname().split(".")[0] or "host"
-
-
 def new_scratch(task_id: str) -> Path:
     """A new scratch folder for running ``task_id`` in this process (see :func:`sweep_scratch`)."""
-    prefix = f"{SCRATCH_PREFIX}{_host()}.{os.getpid()}.{task_id[:40]}-"
+    prefix = f"{SCRATCH_PREFIX}{short_hostname()}.{os.getpid()}.{task_id[:40]}-"
     return Path(tempfile.mkdtemp(prefix=prefix))
 
 
@@ -77,7 +72,7 @@ def sweep_scratch(tmpdir: str | Path | None = None) -> list[Path]:
     folder) whose process no longer exists; returns the folders removed.
     """
     base = Path(tmpdir or tempfile.gettempdir())
-    mine = f"{SCRATCH_PREFIX}{_host()}."
+    mine = f"{SCRATCH_PREFIX}{short_hostname()}."
     removed: list[Path] = []
     try:
         entries = list(os.scandir(base))

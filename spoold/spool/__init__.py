@@ -12,7 +12,15 @@ This package is the only code that renames, writes or removes spool files; the p
 follows is ``spool_layout.md``.
 """
 
-from spoold.spool.core import Claim, Location, Published, Spool, parse_task_bytes, pid_alive
+from spoold.spool.core import (
+    Claim,
+    Location,
+    Published,
+    Spool,
+    parse_task_bytes,
+    pid_alive,
+    short_hostname,
+)
 from spoold.spool.layout import ClaimName, Layout, queue_name
 
 __all__ = [
@@ -25,4 +33,5 @@ __all__ = [
     "parse_task_bytes",
     "pid_alive",
     "queue_name",
+    "short_hostname",
 ]

@@ -206,7 +206,7 @@ class Spool:
         #: (a file's ctime cannot be set back, so aging files is not an option).
         self.clock_offset = 0.0
         self._last_reap: dict[str, float] = {}
-        self._host = socket.gethostname().split(".")[0] or "host"
+        self._host = short_hostname()
         self._seq = 0
         #: Finished claim files kept as temp files to rewrite (see :meth:`_recycle`), and
         #: the pid they belong to (a forked child must not share its parent's).
@@ -1143,6 +1143,11 @@ def _discard(path: str | Path) -> None:
         pass
 
 
+def short_hostname() -> str:
+    """This host's name up to the first dot, as temp, spare and scratch names carry it."""
+    return socket.gethostname().split(".")[0] or "host"
+
+
 def pid_alive(pid: int) -> bool:
     """Whether process ``pid`` exists on this host (another user's counts as alive)."""
     try:
@@ -1310,5 +1315,6 @@ __all__ = [
     "format_stamp",
     "parse_task_bytes",
     "pid_alive",
+    "short_hostname",
     "task_file_name",
 ]
