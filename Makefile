@@ -3,8 +3,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 # Worker-side modules must run on Python 3.10 (Jetson JetPack 6); vermin checks it.
-WORKER_SIDE := schemas spoold/__init__.py spoold/__main__.py spoold/errors.py spoold/config.py \
-               spoold/cli.py spoold/worker.py spoold/spool spoold/dashcam.py
+WORKER_SIDE := schemas spoold/__init__.py spoold/__main__.py spoold/errors.py spoold/configfile.py \
+               spoold/cli/main.py spoold/worker/runtime.py spoold/spool spoold/dashcam.py
 
 .PHONY: demo test lint typecheck pytest clean
 

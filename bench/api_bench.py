@@ -1,7 +1,7 @@
 """Benchmark the read API under concurrent load on a real gunicorn, and the index writer.
 
 Prints, per endpoint: p50 / p99 latency and requests/s with N concurrent keep-alive clients
-against ``python -m webui_export.server`` on 127.0.0.1, next to two baselines: the same query
+against ``python -m webui_export.api.server`` on 127.0.0.1, next to two baselines: the same query
 run in-process on DuckDB (no HTTP), and a 304 answer (HTTP + Flask, no query).  Then finalize
 throughput (videos/s at ``--detections`` per video, publishing included): straight into the
 ``Indexer`` (one by one, and ``finalize_many`` batches), and through the daemon's path (finalize
@@ -10,7 +10,7 @@ completed in the spool), one at a time and ``--batch`` at a time.  Last, the ind
 
     python bench/api_bench.py --videos 2000                 # build a synthetic index first
     python bench/api_bench.py --index /path/to/index        # an existing index (e.g. the year)
-    python -m webui_export.synth /tmp/year --videos 100000  # the full synthetic year
+    python -m spoold.demo.synth /tmp/year --videos 100000  # the full synthetic year
 
 Loopback only; every load loop is bounded by ``--requests`` and ``--max-seconds``.
 """
@@ -38,16 +38,16 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from schemas.task import ChildSpec, FileRef  # noqa: E402
-from spoold.executors import IndexService, ServerRunner  # noqa: E402
-from spoold.pipeline import Pipeline  # noqa: E402
-from spoold.settings import load_settings  # noqa: E402
+from spoold.server.executors import IndexService, ServerRunner  # noqa: E402
+from spoold.server.pipeline import Pipeline  # noqa: E402
+from spoold.server.settings import load_settings  # noqa: E402
 from spoold.spool import Spool  # noqa: E402
-from spoold.storage import Storage  # noqa: E402
+from spoold.server.storage import Storage  # noqa: E402
 from webui_export import queries  # noqa: E402
-from webui_export.db import IndexReader, Session  # noqa: E402
-from webui_export.index import Indexer  # noqa: E402
-from webui_export.plates import canonical_plate  # noqa: E402
-from webui_export.synth import PlateSpec, generate_year, pipeline_for, video_files  # noqa: E402
+from webui_export.api.db import IndexReader, Session  # noqa: E402
+from webui_export.index.writer import Indexer  # noqa: E402
+from webui_export.index.platetext import canonical_plate  # noqa: E402
+from spoold.demo.synth import PlateSpec, generate_year, pipeline_for, video_files  # noqa: E402
 
 #: Finalized bench videos start after the synthetic year, so they add rather than replace.
 LATER = datetime(2027, 6, 1, tzinfo=timezone.utc)
@@ -83,7 +83,7 @@ def pct(values: list[float], q: float) -> float:
 
 def start_server(index: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "webui_export.server", "--index-dir", str(index),
+        [sys.executable, "-m", "webui_export.api.server", "--index-dir", str(index),
          "--port", str(port), "--workers", str(workers)],
         cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -34,8 +34,8 @@ MAIN = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(MAIN))
 
 from spoold import samples  # noqa: E402
-from spoold.scan import DirInfo, scan_inbox  # noqa: E402
-from spoold.settings import IngestSettings  # noqa: E402
+from spoold.server.scan import DirInfo, scan_inbox  # noqa: E402
+from spoold.server.settings import IngestSettings  # noqa: E402
 from spoold.spool import Spool  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -58,7 +58,7 @@ next = ["preprocess"]
 
 
 def cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "spoold.cli_server", *args]
+    return [sys.executable, "-m", "spoold.cli.server", *args]
 
 
 def distinct(src: bytes, i: int) -> bytes:

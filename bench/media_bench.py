@@ -1,6 +1,6 @@
 """How fast can ingestion identify and validate clips?
 
-Prints files/s for :func:`spoold.media.fingerprint` and :func:`spoold.media.probe` over N
+Prints files/s for :func:`spoold.server.media.fingerprint` and :func:`spoold.server.media.probe` over N
 generated clips (or the videos in ``--dir``, e.g. a NAS mount), against a baseline loop that
 only opens each file and reads its first and last 64 KiB, plus ms per probe.
 
@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pymediainfo import MediaInfo
 
 from spoold.dashcam import is_video_name
-from spoold.media import FINGERPRINT_CHUNK, PARSE_SPEED, fingerprint, probe
-from spoold.samples import make_clip, video_encoder
+from spoold.server.media import FINGERPRINT_CHUNK, PARSE_SPEED, fingerprint, probe
+from spoold.demo.samples import make_clip, video_encoder
 
 
 def raw_head_tail(path: Path) -> int:

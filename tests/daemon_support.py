@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from spoold.daemon import Daemon
-from spoold.settings import DaemonConfig, load_settings
+from spoold.server.daemon import Daemon
+from spoold.server.settings import DaemonConfig, load_settings
 from spoold.spool import Spool
 from spoold.spool.layout import TASK_FILE_RE, ClaimName
 
@@ -176,8 +176,8 @@ def idle_ticks(daemon: Daemon, seconds: float) -> None:
 
 
 def cli_cmd(*args: str) -> list[str]:
-    """``spoold`` with the server commands registered (until spoold.cli calls register)."""
-    return [sys.executable, "-m", "spoold.cli_server", *args]
+    """``spoold`` with the server commands registered (until spoold.cli.main calls register)."""
+    return [sys.executable, "-m", "spoold.cli.server", *args]
 
 
 class DaemonProcess:

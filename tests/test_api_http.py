@@ -8,9 +8,9 @@ import pytest
 from flask.testing import FlaskClient
 
 from spoold.errors import ConfigError
-from webui_export.app import create_app
-from webui_export.index import Indexer
-from webui_export.synth import DemoIndex, build_demo_index, video_files
+from webui_export.api.app import create_app
+from webui_export.index.writer import Indexer
+from spoold.demo.synth import DemoIndex, build_demo_index, video_files
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from webui_export.index import Indexer
+from webui_export.index.writer import Indexer
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -83,7 +83,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Path, subprocess.Popen]]:
         pass  # publishes the empty generation 1
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "webui_export.server", "--index-dir", str(index),
+        [sys.executable, "-m", "webui_export.api.server", "--index-dir", str(index),
          "--port", str(port), "--workers", "3"],
         cwd=REPO, env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
@@ -98,7 +98,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Path, subprocess.Popen]]:
 
 def writer(index: Path, files: Path, count: int, first: int = 0) -> subprocess.Popen:
     code = (
-        "import sys; from pathlib import Path; from webui_export.synth import finalize_stream\n"
+        "import sys; from pathlib import Path; from spoold.demo.synth import finalize_stream\n"
         "finalize_stream(Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]),"
         " first=int(sys.argv[4]))\n"
     )

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from test_api_server import REPO, Load, env, free_port, get, stop, wait_until, writer
 
-from webui_export.synth import build_demo_index
+from spoold.demo.synth import build_demo_index
 
 pytestmark = pytest.mark.slow
 
@@ -25,7 +25,7 @@ def test_fuzzing_a_live_server_while_the_index_changes(tmp_path: Path) -> None:
     demo = build_demo_index(tmp_path / "index", tmp_path / "files")
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "webui_export.server", "--index-dir", str(demo.index_dir),
+        [sys.executable, "-m", "webui_export.api.server", "--index-dir", str(demo.index_dir),
          "--port", str(port), "--workers", "4"],
         cwd=REPO, env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from spoold.cli import cli
+from spoold.cli.main import cli
 from spoold.spool import Spool
 
 

@@ -10,9 +10,9 @@ import click
 from click.testing import CliRunner
 from daemon_support import Env, cli_cmd, distinct_copies
 
-from spoold import samples
-from spoold.cli_server import register
-from spoold.lease import DaemonLease
+from spoold.demo import samples
+from spoold.cli.server import register
+from spoold.spool.lease import DaemonLease
 
 
 def spoold_group() -> click.Group:

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from spoold.config import Config, load_config
+from spoold.configfile import Config, load_config
 from spoold.errors import ConfigError
-from spoold.pipeline import Pipeline
-from spoold.settings import DEFAULT_STAGES, load_settings
+from spoold.server.pipeline import Pipeline
+from spoold.server.settings import DEFAULT_STAGES, load_settings
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "spoold.example.toml"
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from daemon_support import DaemonProcess, Env, distinct_copies, drive, wait_until
 
-from spoold import samples
-from webui_export.layout import read_manifest
+from spoold.demo import samples
+from webui_export.index.files import read_manifest
 
 N = 40
 
@@ -51,8 +51,8 @@ def test_a_restarted_daemon_publishes_what_a_killed_one_indexed(tmp_path: Path) 
     """A daemon killed between indexing a video (committed) and publishing the snapshot:
     the next daemon publishes it at once, not only when another video is finalized or the
     next periodic ``index`` task runs.  (Found by the whole-pipeline crash storm.)"""
-    index = pytest.importorskip("webui_export.index")
-    synth = pytest.importorskip("webui_export.synth")
+    index = pytest.importorskip("webui_export.index.writer")
+    synth = pytest.importorskip("spoold.demo.synth")
     env = Env(
         tmp_path,
         extra='\n[index]\ndir = "index"\npublish_interval_s = 0.2\n'

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from daemon_support import DaemonProcess, Env, WorkerProcess, wait_until
 
-from spoold import samples
+from spoold.demo import samples
 
 PREPROCESS = """
 import json, os, pathlib
@@ -51,7 +51,7 @@ STAGES = ["ingest", "preprocess", "detect", "finalize", "archive"]
 def test_videos_flow_through_all_stages_each_task_created_once(tmp_path: Path, index: bool) -> None:
     env = Env(tmp_path)
     if index:
-        pytest.importorskip("webui_export.index").Indexer  # noqa: B018
+        pytest.importorskip("webui_export.index.writer").Indexer  # noqa: B018
         env.write_config('\n[index]\ndir = "index"\npublish_interval_s = 0.2\n')
     (env.base / "preprocess.py").write_text(PREPROCESS)
     (env.base / "detect.py").write_text(DETECT)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from daemon_support import DaemonProcess, Env, cli_cmd, same_host_dead_pid
 
-from spoold.lease import DaemonLease, DaemonLeaseLost, DaemonRunning, Holder
+from spoold.spool.lease import DaemonLease, DaemonLeaseLost, DaemonRunning, Holder
 from spoold.spool import Spool
 
 

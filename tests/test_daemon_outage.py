@@ -11,8 +11,9 @@ import pytest
 from daemon_support import Env, drive, idle_ticks
 
 from schemas.task import FileRef
-from spoold import media, samples
-from spoold.daemon import read_status, status_lines
+from spoold.server import media
+from spoold.demo import samples
+from spoold.server.daemon import read_status, status_lines
 
 
 def test_an_inbox_whose_marker_disappears_and_returns(

@@ -14,7 +14,7 @@ from spoold.dashcam import (
     is_video_name,
     parse_name,
 )
-from spoold.samples import brand_names
+from spoold.demo.samples import brand_names
 
 
 def parsed(relpath: str) -> NameInfo:

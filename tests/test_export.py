@@ -12,8 +12,8 @@ import duckdb
 import pytest
 
 from webui_export.errors import NotInIndex
-from webui_export.export import parquet_dump, plate_csv, track_geojson, track_gpx
-from webui_export.synth import DemoIndex, build_demo_index
+from webui_export.api.export import parquet_dump, plate_csv, track_geojson, track_gpx
+from spoold.demo.synth import DemoIndex, build_demo_index
 
 GPX = "{http://www.topografix.com/GPX/1/1}"
 

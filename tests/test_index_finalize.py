@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from schemas.task import FileRef
-from webui_export import layout
+from webui_export.index import files as layout
 from webui_export.errors import FinalizeError
-from webui_export.index import Indexer, resolve_outputs
-from webui_export.synth import PlateSpec, pipeline_for, video_files
+from webui_export.index.writer import Indexer, resolve_outputs
+from spoold.demo.synth import PlateSpec, pipeline_for, video_files
 
 START = datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc)
 REPO = Path(__file__).resolve().parents[1]
@@ -216,7 +216,7 @@ def test_time_basis_comes_from_utc_then_gps_then_camera_clock(
 def test_a_second_writer_process_is_refused_with_a_clear_error(tmp_path: Path) -> None:
     with Indexer(tmp_path / "index"):
         code = (
-            "import sys; from pathlib import Path; from webui_export.index import Indexer\n"
+            "import sys; from pathlib import Path; from webui_export.index.writer import Indexer\n"
             "from webui_export.errors import IndexLocked\n"
             "try:\n    Indexer(Path(sys.argv[1]))\n"
             "except IndexLocked as exc:\n    print('LOCKED', exc); sys.exit(3)\n"

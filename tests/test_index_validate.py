@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError, field_validator
 
 from schemas.metadata import DetectionsFile
-from webui_export import validate
-from webui_export.validate import derive_typeddict
+from webui_export.index import validate
+from webui_export.index.validate import derive_typeddict
 
 numbers = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),

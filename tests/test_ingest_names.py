@@ -7,7 +7,7 @@ from pathlib import Path
 
 from daemon_support import Env, drive, idle_ticks
 
-from spoold import samples
+from spoold.demo import samples
 
 TEMP_NAMES = [
     ".2026_0513_172152_000120F.MP4.AbC123",  # rsync temp

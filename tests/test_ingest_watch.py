@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from daemon_support import BASE_TOML, Env, drive
 
-from spoold import samples
-from spoold.scan import effective_watch, filesystem_type, is_network_fs
+from spoold.demo import samples
+from spoold.server.scan import effective_watch, filesystem_type, is_network_fs
 
 # Periodic scans every 60 s: only the observer can make the daemon look within the test.
 SLOW_SCANS = BASE_TOML.replace("scan_interval_s = 0.2", "scan_interval_s = 60.0").replace(

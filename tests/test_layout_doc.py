@@ -7,21 +7,21 @@ import re
 from pathlib import Path
 
 from spoold.spool import layout
-from spoold.worker import command_handler
+from spoold.worker.runtime import command_handler
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = (ROOT / "spool_layout.md").read_text()
 
 # Modules outside spoold/spool that rename files, and why that is not a spool file.
 RENAMES_ALLOWED: dict[str, str] = {
-    "spoold/samples.py": "the sample-clip cache in /tmp",
-    "spoold/demo.py": "sample clips 'synced' into the demo NAS inbox",
-    "spoold/daemon.py": "the daemon's local state file (a cache outside the spool)",
+    "spoold/demo/samples.py": "the sample-clip cache in /tmp",
+    "spoold/demo/run.py": "sample clips 'synced' into the demo NAS inbox",
+    "spoold/server/daemon.py": "the daemon's local state file (a cache outside the spool)",
     "spoold/workers/_contract.py": "worker output files on a storage root, not spool files",
-    "webui_export/layout.py": "the index manifest (read snapshots), not spool files",
-    "webui_export/index.py": "DuckDB snapshots, not spool files",
-    "webui_export/snapshot.py": "Parquet snapshot parts, not spool files",
-    "webui_export/export.py": "export files the user asked for",
+    "webui_export/index/files.py": "the index manifest (read snapshots), not spool files",
+    "webui_export/index/writer.py": "DuckDB snapshots, not spool files",
+    "webui_export/index/snapshot.py": "Parquet snapshot parts, not spool files",
+    "webui_export/api/export.py": "export files the user asked for",
 }
 
 
@@ -64,7 +64,7 @@ def test_only_the_spool_package_renames_files() -> None:
 
 
 def test_every_cli_command_is_in_the_readme() -> None:
-    from spoold.cli import cli
+    from spoold.cli.main import cli
 
     readme = (ROOT / "README.md").read_text()
     for name in cli.commands:  # type: ignore[attr-defined]

@@ -1,6 +1,6 @@
 """Video ingestion on real files: ids, validation, metadata, and "has it stopped changing?".
 
-Every clip here is a real MP4 made by ffmpeg (spoold.samples); pymediainfo runs for real.
+Every clip here is a real MP4 made by ffmpeg (spoold.demo.samples); pymediainfo runs for real.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from pymediainfo import MediaInfo
 
-from spoold import media
+from spoold.server import media
 from spoold.dashcam import parse_name
 from spoold.errors import SpoolError
-from spoold.media import (
+from spoold.server.media import (
     REASON_EMPTY,
     REASON_NOT_MEDIA,
     REASON_TRUNCATED,
@@ -29,7 +29,7 @@ from spoold.media import (
     is_stable,
     probe,
 )
-from spoold.samples import (
+from spoold.demo.samples import (
     brand_names,
     make_clip,
     make_empty,

@@ -8,8 +8,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from schemas.task import FileRef, Task
-from spoold.pipeline import Chainer, Pipeline
-from spoold.settings import PipelineSettings
+from spoold.server.pipeline import Chainer, Pipeline
+from spoold.server.settings import PipelineSettings
 from spoold.spool import Spool
 
 VIDEO = FileRef(device="indoor-nas", path="cams/a.mp4", type="video")

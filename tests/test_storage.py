@@ -13,7 +13,7 @@ from daemon_support import wait_until
 
 from schemas.task import FileRef
 from spoold.errors import StorageUnavailable
-from spoold.storage import PathOutsideRoot, Storage
+from spoold.server.storage import PathOutsideRoot, Storage
 
 MARKER = ".spoold-storage"
 
@@ -47,7 +47,7 @@ def test_a_missing_marker_means_not_mounted_and_is_logged_once(
 ) -> None:
     storage = Storage({"nas": nas}, check_interval=0.01)
     settle(storage, "nas", "ok")
-    caplog.set_level(logging.INFO, logger="spoold.storage")
+    caplog.set_level(logging.INFO, logger="spoold.server.storage")
     (nas / MARKER).unlink()
     settle(storage, "nas", "unmounted")
     status = storage.status("nas")
@@ -88,7 +88,7 @@ def test_a_hung_call_marks_the_root_hung_without_blocking_and_it_recovers(
     nas: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     # A FIFO as the marker: open() blocks until a writer comes, like a dead hard NFS mount.
-    caplog.set_level(logging.INFO, logger="spoold.storage")
+    caplog.set_level(logging.INFO, logger="spoold.server.storage")
     storage = Storage({"nas": nas}, fs_timeout=0.3, check_interval=0.05)
     settle(storage, "nas", "ok")
     (nas / MARKER).unlink()
@@ -104,7 +104,7 @@ def test_a_hung_call_marks_the_root_hung_without_blocking_and_it_recovers(
     os.close(fd)
     settle(storage, "nas", "ok")
     assert storage.run("nas", "stat", os.stat, nas).st_size >= 0
-    messages = [r.getMessage() for r in caplog.records if r.name == "spoold.storage"]
+    messages = [r.getMessage() for r in caplog.records if r.name == "spoold.server.storage"]
     assert [m.split(":")[0] for m in messages if "hung" in m] == [
         "storage nas unavailable (hung)",
         messages[-1].split(":")[0],

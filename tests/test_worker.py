@@ -14,7 +14,7 @@ from spoolkit import files_under, new_spool, task
 
 from schemas.task import Task, WorkResult
 from spoold.spool import Spool
-from spoold.worker import Context, Worker, command_handler
+from spoold.worker.runtime import Context, Worker, command_handler
 
 
 def sh(script: str) -> list[str]:

@@ -23,7 +23,7 @@ pytest.importorskip("cv2", reason="the workers extra (opencv-python-headless) is
 
 from schemas.metadata import DetectionsFile, GpsPoint, GpsTrackFile, PlatesFile
 from schemas.task import Task, WorkResult
-from spoold.demo_media import DemoClip, DemoManifest, generate_demo_clips
+from spoold.demo.media import DemoClip, DemoManifest, generate_demo_clips
 from spoold.workers.keyframes import KeyframeIndex, load_index
 
 REPO = Path(__file__).resolve().parents[1]
@@ -156,7 +156,7 @@ def test_preprocess_rerun_replaces_outputs(demo: DemoManifest, tmp_path: Path) -
 
 
 def test_task_from_stdin_and_no_gps(tmp_path: Path) -> None:
-    from spoold.samples import make_clip
+    from spoold.demo.samples import make_clip
 
     nas, server = tmp_path / "nas", tmp_path / "server"
     make_clip(nas / "garmin" / "GRMN0042.MP4", seconds=2)

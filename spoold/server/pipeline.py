@@ -1,0 +1,224 @@
+"""The pipeline: which stage follows which, and the daemon's chaining of completed tasks.
+
+Public API: :class:`Pipeline` (``stage``, ``first``, ``followups``, ``child_ids``,
+``select_inputs``) and :class:`Chainer` (``run_pass``, ``export_state``, ``import_state``).
+
+Stages come from ``[pipeline.stages.TYPE]`` (see :mod:`spoold.server.settings`): a device class, the
+next stage(s), and *input selectors* saying which of the finished task's files the next task
+gets: ``outputs`` / ``inputs`` (all of them) or ``outputs:TYPE`` / ``inputs:TYPE`` (only files
+of that ``FileRef.type``), in order, without duplicates.
+
+The follow-up of task ``X`` is ``spool.child_task(X, spec)``: same stamp and key, so its id is
+known from ``X``'s name alone, and publishing it again is a no-op.  A task whose ``result``
+has ``"rejected": true`` or ``"chain": false`` gets no follow-up (a rejected video; a worker
+that published its own children).
+
+:class:`Chainer` notices completions however they happened (a worker, the daemon, an
+operator's ``mv``): a day folder of ``complete/`` whose mtime changed is listed again, and
+each new name whose follow-up exists neither there (children share the parent's stamp, hence
+its day) nor in its pending queue gets it published.  Recent days are checked every pass,
+all days on a slower timer; unchanged folders cost one ``stat``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from schemas.task import ChildSpec, FileRef, Task, child_task_id, parse_task_id
+from spoold.errors import InvalidTaskFile
+from spoold.server.settings import PipelineSettings, StageSettings
+from spoold.spool import Spool, queue_name
+from spoold.spool.layout import TASK_FILE_RE, ClaimName
+
+log = logging.getLogger(__name__)
+
+_DAY_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+class Pipeline:
+    """The configured stages, by task type."""
+
+    def __init__(self, settings: PipelineSettings) -> None:
+        self.settings = settings
+        self.stages: dict[str, StageSettings] = dict(settings.stages)
+
+    @property
+    def first(self) -> StageSettings:
+        return self.stages[self.settings.first]
+
+    @property
+    def first_type(self) -> str:
+        return self.settings.first
+
+    def stage(self, task_type: str) -> StageSettings | None:
+        return self.stages.get(task_type)
+
+    def child_ids(self, task_id: str) -> list[tuple[str, str]]:
+        """(child task id, its queue) of each follow-up of ``task_id``, from the name alone."""
+        _, task_type, _ = parse_task_id(task_id)
+        st = self.stages.get(task_type)
+        if st is None:
+            return []
+        out = []
+        for nxt in st.next:
+            child = self.stages[nxt]
+            out.append((child_task_id(task_id, nxt), queue_name(child.device_class, child.device)))
+        return out
+
+    def followups(self, task: Task) -> list[ChildSpec]:
+        """The follow-up specs of a *completed* ``task`` (with its outputs and result)."""
+        if task.result and (task.result.get("rejected") or task.result.get("chain") is False):
+            return []
+        st = self.stages.get(task.task_type)
+        if st is None:
+            return []
+        specs = []
+        for nxt in st.next:
+            child = self.stages[nxt]
+            specs.append(
+                ChildSpec(
+                    task_type=nxt,
+                    device_class=child.device_class,
+                    device=child.device,
+                    inputs=self.select_inputs(task, child.inputs),
+                    params=dict(child.params),
+                )
+            )
+        return specs
+
+    @staticmethod
+    def select_inputs(task: Task, selectors: Iterable[str]) -> list[FileRef]:
+        out: list[FileRef] = []
+        seen: set[tuple[str, str]] = set()
+        for sel in selectors:
+            source, _, kind = sel.partition(":")
+            for ref in task.outputs if source == "outputs" else task.inputs:
+                if kind and ref.type != kind:
+                    continue
+                if (ref.device, ref.path) not in seen:
+                    seen.add((ref.device, ref.path))
+                    out.append(ref)
+        return out
+
+
+@dataclass
+class _Day:
+    mtime_ns: int
+    settled: set[str] = field(default_factory=set)
+
+
+class Chainer:
+    """Publishes the follow-ups of completed tasks; see the module docstring."""
+
+    def __init__(self, spool: Spool, pipeline: Pipeline, *, hot_days: int = 7) -> None:
+        self.spool = spool
+        self.pipeline = pipeline
+        self.hot_days = hot_days
+        self._days: dict[str, _Day] = {}
+        self._recheck_hot = True  # first pass after a start: look at recent days whatever
+        self._bad: set[str] = set()
+
+    def export_state(self) -> dict[str, int]:
+        return {d: s.mtime_ns for d, s in self._days.items()}
+
+    def import_state(self, data: dict[str, int]) -> None:
+        self._days = {d: _Day(int(m)) for d, m in data.items() if _DAY_RE.match(d)}
+        self._recheck_hot = True
+
+    def run_pass(self, *, full: bool = False) -> int:
+        """Check recent day folders (all of them with ``full``); returns follow-ups published."""
+        root = self.spool.layout.complete
+        try:
+            days = sorted((d for d in os.listdir(root) if _DAY_RE.match(d)), reverse=True)
+        except FileNotFoundError:
+            return 0
+        hot = set(days[: self.hot_days])
+        pending: dict[str, set[str]] = {}
+        published = 0
+        for day in days if full else days[: self.hot_days]:
+            try:
+                mtime = os.stat(root / day).st_mtime_ns
+            except OSError:
+                continue
+            known = self._days.get(day)
+            force = self._recheck_hot and day in hot
+            if known is not None and known.mtime_ns == mtime and not force:
+                continue
+            settled = known.settled if known is not None and day in hot else set()
+            published += self._check_day(day, settled, pending)
+            # Old days keep no name set: they rarely change, and then are read again whole.
+            self._days[day] = _Day(mtime, settled if day in hot else set())
+        self._recheck_hot = False
+        for day in list(self._days):
+            if day not in days:
+                del self._days[day]
+        return published
+
+    def _check_day(self, day: str, settled: set[str], pending: dict[str, set[str]]) -> int:
+        folder = self.spool.layout.complete / day
+        try:
+            names = {m["id"] for n in os.listdir(folder) if (m := TASK_FILE_RE.match(n))}
+        except OSError:
+            return 0
+        published = 0
+        for task_id in sorted(names - settled):
+            children = self.pipeline.child_ids(task_id)
+            missing = [
+                cid
+                for cid, q in children
+                if cid not in names and cid not in self._pending_ids(q, pending)
+            ]
+            if missing:
+                published += self._publish_followups(folder / f"{task_id}.json", task_id)
+            settled.add(task_id)
+        return published
+
+    def _pending_ids(self, queue: str, cache: dict[str, set[str]]) -> set[str]:
+        ids = cache.get(queue)
+        if ids is None:
+            lay = self.spool.layout
+            ids = set()
+            for folder in (lay.queue(queue), lay.deferred_dir(queue)):
+                ids.update(m["id"] for n in _listdir(folder) if (m := TASK_FILE_RE.match(n)))
+            for n in _listdir(lay.claimed_dir(queue)):
+                cn = ClaimName.parse(n)
+                if cn is not None:
+                    ids.add(cn.task_id)
+            cache[queue] = ids
+        return ids
+
+    def _publish_followups(self, path: Path, task_id: str) -> int:
+        try:
+            parent = self.spool.read(path)
+        except FileNotFoundError:
+            return 0
+        except InvalidTaskFile as exc:
+            if task_id not in self._bad:
+                self._bad.add(task_id)
+                log.error("%s; its follow-ups are not published until it is fixed", exc)
+            return 0
+        n = 0
+        for spec in self.pipeline.followups(parent):
+            child = self.spool.child_task(parent, spec)
+            if self.spool.publish(child).created:
+                n += 1
+                log.info(
+                    "%s: published follow-up %s for %s",
+                    task_id,
+                    child.task_id,
+                    child.device_class,
+                    extra={"event": "chain.published", "task_id": child.task_id},
+                )
+        return n
+
+
+def _listdir(path: os.PathLike[str]) -> list[str]:
+    try:
+        return os.listdir(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return []

@@ -1,0 +1,2 @@
+"""The DuckDB index of finalized metadata: the single writer (finalize, rows, validation,
+sightings, snapshots).  Used by the daemon; never imports Flask."""

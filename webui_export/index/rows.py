@@ -1,0 +1,258 @@
+"""Turning one video's validated outputs into the rows of the index's tables.
+
+Public API: :func:`video_row`, :func:`video_tables`, :func:`rebuild_video_docs`,
+:func:`utc_naive`, ``EPOCH``.
+
+Pure except :func:`rebuild_video_docs` (which reads and writes the live database).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+import duckdb
+
+from schemas.metadata import StageStatus, VideoMeta
+from webui_export.index.arrow import pa
+from webui_export.index.platetext import canonical_plate
+from webui_export.index.shapes import pipeline_json, video_json
+from webui_export.index.validate import Outputs
+
+EPOCH = datetime(1970, 1, 1)
+
+
+def video_tables(
+    key: int,
+    row: Mapping[str, Any],
+    outputs: Outputs,
+    pipeline: Sequence[StageStatus],
+    video: VideoMeta,
+) -> list[tuple[str, pa.Table]]:
+    """``(table, Arrow rows)`` for every table that gets rows for this video."""
+    out: list[tuple[str, pa.Table]] = [
+        ("videos", pa.Table.from_pylist([{"video_key": key, **row}]))
+    ]
+    k = pa.scalar(key, pa.int32())
+    if outputs.detections is not None and outputs.detections.num_rows:
+        tbl = outputs.detections
+        out.append(("detections", tbl.add_column(0, "video_key", pa.repeat(k, tbl.num_rows))))
+    if outputs.gps:
+        fixes = outputs.gps
+        out.append(
+            (
+                "gps_points",
+                pa.table(
+                    {
+                        "video_key": pa.repeat(k, len(fixes)),
+                        "seq": pa.array(range(len(fixes)), pa.int32()),
+                        "time": pa.array([utc_naive(p.time) for p in fixes], pa.timestamp("us")),
+                        "t": pa.array([p.t for p in fixes], pa.float64()),
+                        "lat": pa.array([p.lat for p in fixes], pa.float64()),
+                        "lon": pa.array([p.lon for p in fixes], pa.float64()),
+                        "speed_kmh": pa.array([p.speed_kmh for p in fixes], pa.float32()),
+                        "heading": pa.array([p.heading for p in fixes], pa.float32()),
+                        "altitude_m": pa.array([p.altitude_m for p in fixes], pa.float32()),
+                        "fix": pa.array([p.fix for p in fixes], pa.int16()),
+                    }
+                ),
+            )
+        )
+    if outputs.plates:
+        reads = outputs.plates
+        base: datetime = row["sort_ts"]
+        out.append(
+            (
+                "plate_reads",
+                pa.table(
+                    {
+                        "video_key": pa.repeat(k, len(reads)),
+                        "seq": pa.array(range(len(reads)), pa.int32()),
+                        "t": pa.array([r.t for r in reads], pa.float64()),
+                        "ts": pa.array(
+                            [base + timedelta(seconds=r.t) for r in reads], pa.timestamp("us")
+                        ),
+                        "text_raw": pa.array([r.text_raw for r in reads], pa.string()),
+                        "text": pa.array([r.text for r in reads], pa.string()),
+                        "canon": pa.array([canonical_plate(r.text) for r in reads], pa.string()),
+                        "confidence": pa.array([r.confidence for r in reads], pa.float32()),
+                        "x": pa.array([r.bbox.x for r in reads], pa.float32()),
+                        "y": pa.array([r.bbox.y for r in reads], pa.float32()),
+                        "w": pa.array([r.bbox.w for r in reads], pa.float32()),
+                        "h": pa.array([r.bbox.h for r in reads], pa.float32()),
+                        "channel": pa.array(
+                            [video.channel if r.channel == "unknown" else r.channel for r in reads],
+                            pa.string(),
+                        ),
+                    }
+                ),
+            )
+        )
+    out.append(("video_docs", _video_doc(key, {**row, "video_key": key}, pipeline)))
+    if pipeline:
+        out.append(
+            (
+                "stages",
+                pa.table(
+                    {
+                        "video_key": pa.repeat(k, len(pipeline)),
+                        "seq": pa.array(range(len(pipeline)), pa.int32()),
+                        "stage": pa.array([s.stage for s in pipeline], pa.string()),
+                        "state": pa.array([s.state for s in pipeline], pa.string()),
+                        "task_id": pa.array([s.task_id for s in pipeline], pa.string()),
+                        "device": pa.array([s.device for s in pipeline], pa.string()),
+                        "updated_at": pa.array(
+                            [utc_naive(s.updated_at) if s.updated_at else None for s in pipeline],
+                            pa.timestamp("us"),
+                        ),
+                        "error": pa.array([s.error for s in pipeline], pa.string()),
+                    }
+                ),
+            )
+        )
+    return out
+
+
+def utc_naive(when: datetime) -> datetime:
+    """A datetime as naive UTC (DuckDB TIMESTAMP); naive input is taken to be UTC already."""
+    if when.tzinfo is None:
+        return when
+    return when.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def _video_doc(key: int, row: Mapping[str, Any], pipeline: Sequence[StageStatus]) -> pa.Table:
+    """The ``video_docs`` row: the API's detail document for the video."""
+    detail = video_json(row, detail=True)
+    detail.update(
+        pipeline_json(
+            (
+                s.stage,
+                s.state,
+                s.task_id,
+                s.device,
+                utc_naive(s.updated_at) if s.updated_at else None,
+                s.error,
+            )
+            for s in pipeline
+        )
+    )
+    return pa.table(
+        {
+            "video_key": pa.array([key], pa.int32()),
+            "seq": pa.array([0], pa.int32()),
+            "detail": pa.array([json.dumps(detail, separators=(",", ":"))], pa.string()),
+        }
+    )
+
+
+def rebuild_video_docs(con: duckdb.DuckDBPyConnection) -> int:
+    """Recompute every video's detail document from its rows (bulk loads, format changes)."""
+    con.execute("DELETE FROM video_docs")
+    stages: dict[int, list[tuple[Any, ...]]] = {}
+    result = con.execute(
+        "SELECT video_key, stage, state, task_id, device, updated_at, error FROM stages"
+        " ORDER BY video_key, seq"
+    )
+    while batch := result.fetchmany(50_000):
+        for key, *rest in batch:
+            stages.setdefault(key, []).append(tuple(rest))
+    result = con.execute("SELECT * FROM videos")
+    columns = [d[0] for d in result.description]
+    docs: list[tuple[int, str]] = []
+    while batch := result.fetchmany(10_000):
+        for values in batch:
+            v = dict(zip(columns, values, strict=True))
+            detail = video_json(v, detail=True)
+            detail.update(pipeline_json(stages.get(v["video_key"], [])))
+            docs.append((v["video_key"], json.dumps(detail, separators=(",", ":"))))
+    table = pa.table(
+        {
+            "video_key": pa.array([k for k, _ in docs], pa.int32()),
+            "seq": pa.array([0] * len(docs), pa.int32()),
+            "detail": pa.array([d for _, d in docs], pa.string()),
+        }
+    )
+    con.register("_docs", table)
+    try:
+        con.execute("INSERT INTO video_docs BY NAME SELECT * FROM _docs")
+    finally:
+        con.unregister("_docs")
+    return len(docs)
+
+
+def _status(pipeline: Sequence[StageStatus]) -> str:
+    states = {s.state for s in pipeline}
+    if "failed" in states:
+        return "failed"
+    if states & {"pending", "running"}:
+        return "pending"
+    return "complete"
+
+
+def video_row(
+    video: VideoMeta, outputs: Outputs, pipeline: Sequence[StageStatus]
+) -> dict[str, Any]:
+    """The ``videos`` row (without ``video_key``): times, span, counts, GPS bounding box."""
+    start_utc = utc_naive(video.start_utc) if video.start_utc else None
+    start_local = video.start_local.replace(tzinfo=None) if video.start_local else None
+    if start_utc is None:  # a fix with an offset pins the video to UTC
+        for p in outputs.gps:
+            if p.t is not None:
+                start_utc = utc_naive(p.time) - timedelta(seconds=p.t)
+                break
+    if start_utc is not None:
+        basis, start_ts = "utc", start_utc
+    elif start_local is not None:
+        basis, start_ts = "local", start_local
+    else:
+        basis, start_ts = "none", None
+    vehicle = video.vehicle or video.device
+    timeline = {"utc": vehicle, "local": f"{vehicle}#local", "none": f"video:{video.video_id}"}[
+        basis
+    ]
+    span = max(video.duration_s or 0.0, outputs.max_offset)
+    sort_ts = start_ts or EPOCH
+    day: date | None = start_ts.date() if start_ts else None
+    lats = [p.lat for p in outputs.gps]
+    lons = [p.lon for p in outputs.gps]
+    return {
+        "video_id": video.video_id,
+        "vehicle": vehicle,
+        "timeline": timeline,
+        "device": video.device,
+        "path": video.path,
+        "size": video.size,
+        "brand": video.brand,
+        "channel": video.channel,
+        "mode": video.mode,
+        "sequence": video.sequence,
+        "start_local": start_local,
+        "start_utc": start_utc,
+        "start_source": video.start_source,
+        "time_basis": basis,
+        "start_ts": start_ts,
+        "sort_ts": sort_ts,
+        "end_ts": sort_ts + timedelta(seconds=span),
+        "day": day,
+        "duration_s": video.duration_s,
+        "codec": video.codec,
+        "width": video.width,
+        "height": video.height,
+        "fps": video.fps,
+        "bitrate": video.bitrate,
+        "status": _status(pipeline),
+        "finalized_at": datetime.now(timezone.utc).replace(tzinfo=None),
+        "n_detections": outputs.n_detections,
+        "n_gps_points": len(outputs.gps),
+        "n_plate_reads": len(outputs.plates),
+        "labels": json.dumps(outputs.labels),
+        "min_lat": min(lats, default=None),
+        "min_lon": min(lons, default=None),
+        "max_lat": max(lats, default=None),
+        "max_lon": max(lons, default=None),
+        "detector": outputs.detector,
+        "gps_source": outputs.gps_source,
+        "plate_reader": outputs.plate_reader,
+    }
