@@ -38,16 +38,16 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from schemas.task import ChildSpec, FileRef  # noqa: E402
+from spoold.demo.synth import PlateSpec, generate_year, pipeline_for, video_files  # noqa: E402
 from spoold.server.executors import IndexService, ServerRunner  # noqa: E402
 from spoold.server.pipeline import Pipeline  # noqa: E402
 from spoold.server.settings import load_settings  # noqa: E402
-from spoold.spool import Spool  # noqa: E402
 from spoold.server.storage import Storage  # noqa: E402
-from webui_export import queries  # noqa: E402
+from spoold.spool import Spool  # noqa: E402
+from webui_export.api import queries  # noqa: E402
 from webui_export.api.db import IndexReader, Session  # noqa: E402
-from webui_export.index.writer import Indexer  # noqa: E402
 from webui_export.index.platetext import canonical_plate  # noqa: E402
-from spoold.demo.synth import PlateSpec, generate_year, pipeline_for, video_files  # noqa: E402
+from webui_export.index.writer import Indexer  # noqa: E402
 
 #: Finalized bench videos start after the synthetic year, so they add rather than replace.
 LATER = datetime(2027, 6, 1, tzinfo=timezone.utc)

@@ -33,7 +33,7 @@ from pathlib import Path
 MAIN = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(MAIN))
 
-from spoold import samples  # noqa: E402
+from spoold.demo import samples  # noqa: E402
 from spoold.server.scan import DirInfo, scan_inbox  # noqa: E402
 from spoold.server.settings import IngestSettings  # noqa: E402
 from spoold.spool import Spool  # noqa: E402

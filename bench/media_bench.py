@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pymediainfo import MediaInfo
 
 from spoold.dashcam import is_video_name
-from spoold.server.media import FINGERPRINT_CHUNK, PARSE_SPEED, fingerprint, probe
 from spoold.demo.samples import make_clip, video_encoder
+from spoold.server.media import FINGERPRINT_CHUNK, PARSE_SPEED, fingerprint, probe
 
 
 def raw_head_tail(path: Path) -> int:

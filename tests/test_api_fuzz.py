@@ -24,8 +24,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from webui_export.api.app import create_app
 from spoold.demo.synth import build_demo_index
+from webui_export.api.app import create_app
 
 CHECKS = [
     not_a_server_error,

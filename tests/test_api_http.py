@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from flask.testing import FlaskClient
 
+from spoold.demo.synth import DemoIndex, build_demo_index, video_files
 from spoold.errors import ConfigError
 from webui_export.api.app import create_app
 from webui_export.index.writer import Indexer
-from spoold.demo.synth import DemoIndex, build_demo_index, video_files
 
 
 @pytest.fixture(scope="module")

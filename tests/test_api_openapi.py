@@ -9,9 +9,9 @@ import jsonschema_rs
 import pytest
 from flask.testing import FlaskClient
 
+from spoold.demo.synth import DemoIndex, build_demo_index
 from webui_export.api.app import create_app
 from webui_export.api.openapi import openapi_document
-from spoold.demo.synth import DemoIndex, build_demo_index
 
 DOC = openapi_document()
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from flask.testing import FlaskClient
 
-from webui_export.api.app import create_app
 from spoold.demo.synth import DemoIndex, build_demo_index
+from webui_export.api.app import create_app
 
 
 @pytest.fixture(scope="module")

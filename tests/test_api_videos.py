@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 from flask.testing import FlaskClient
 
-from webui_export.api.app import create_app
 from spoold.demo.synth import DemoIndex, build_demo_index
+from webui_export.api.app import create_app
 
 ALL = [
     "car2_f_0002",

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from flask.testing import FlaskClient
 
-from webui_export.index import files as layout
-from webui_export.api.app import create_app
-from webui_export.index.writer import Indexer
 from spoold.demo.synth import video_files
+from webui_export.api.app import create_app
+from webui_export.index import files as layout
+from webui_export.index.writer import Indexer
 
 FIRST = datetime(2026, 1, 31, 23, 0, tzinfo=timezone.utc)
 

@@ -18,8 +18,8 @@ import pytest
 from spoolkit import new_spool, task
 from werkzeug.serving import make_server
 
-from webui_export.api.app import create_app
 from spoold.demo.synth import build_demo_index
+from webui_export.api.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "test-output" / "screenshots"

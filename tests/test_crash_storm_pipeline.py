@@ -75,8 +75,8 @@ from daemon_support import MAIN, Env, cli_cmd, distinct_copies, wait_until
 from spoolkit import age_tmp_files, spoold, temp_file_pid
 
 from schemas.task import parse_task_id
-from spoold.server import media
 from spoold.demo import samples
+from spoold.server import media
 from spoold.spool import Spool
 from spoold.spool import inspect as spool_inspect
 from spoold.spool.layout import TASK_FILE_RE, ClaimName

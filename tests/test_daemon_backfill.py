@@ -10,8 +10,8 @@ import click
 from click.testing import CliRunner
 from daemon_support import Env, cli_cmd, distinct_copies
 
-from spoold.demo import samples
 from spoold.cli.server import register
+from spoold.demo import samples
 from spoold.spool.lease import DaemonLease
 
 

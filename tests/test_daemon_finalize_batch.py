@@ -20,9 +20,9 @@ import pytest
 from daemon_support import DaemonProcess, Env, drive, wait_until
 
 from schemas.task import ChildSpec, FileRef, child_task_id
+from spoold.demo.synth import PlateSpec, video_files
 from spoold.server.daemon import Daemon, finalize_journal
 from webui_export.index.writer import Indexer
-from spoold.demo.synth import PlateSpec, video_files
 
 START = datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc)
 BATCH = 5

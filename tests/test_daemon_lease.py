@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from daemon_support import DaemonProcess, Env, cli_cmd, same_host_dead_pid
 
-from spoold.spool.lease import DaemonLease, DaemonLeaseLost, DaemonRunning, Holder
 from spoold.spool import Spool
+from spoold.spool.lease import DaemonLease, DaemonLeaseLost, DaemonRunning, Holder
 
 
 def fake_holder(spool: Spool, host: str, pid: int, age: float) -> Path:

@@ -11,8 +11,8 @@ import pytest
 from daemon_support import Env, drive, idle_ticks
 
 from schemas.task import FileRef
-from spoold.server import media
 from spoold.demo import samples
+from spoold.server import media
 from spoold.server.daemon import read_status, status_lines
 
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from webui_export.errors import NotInIndex
-from webui_export.api.export import parquet_dump, plate_csv, track_geojson, track_gpx
 from spoold.demo.synth import DemoIndex, build_demo_index
+from webui_export.api.export import parquet_dump, plate_csv, track_geojson, track_gpx
+from webui_export.errors import NotInIndex
 
 GPX = "{http://www.topografix.com/GPX/1/1}"
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from spoold.server import media
 from spoold.demo.samples import make_clip
+from spoold.server import media
 
 GIB = 1 << 30
 

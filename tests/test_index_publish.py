@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from webui_export.index import files as layout
-from webui_export.api.db import IndexReader
-from webui_export.index.writer import Indexer
 from spoold.demo.synth import video_files
+from webui_export.api.db import IndexReader
+from webui_export.index import files as layout
+from webui_export.index.writer import Indexer
 
 START = datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc)
 

@@ -9,10 +9,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from webui_export.index.writer import Indexer
+from spoold.demo.synth import PlateSpec, video_files
 from webui_export.index.platetext import canonical_plate, normalize_plate, prefix_bounds
 from webui_export.index.sightings import rederive_all
-from spoold.demo.synth import PlateSpec, video_files
+from webui_export.index.writer import Indexer
 
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc)
 SEC = timedelta(seconds=1)

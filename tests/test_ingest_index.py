@@ -9,8 +9,8 @@ from pathlib import Path
 
 from daemon_support import Env, drive, idle_ticks
 
-from spoold.server import media
 from spoold.demo import samples
+from spoold.server import media
 
 
 def test_a_copy_and_a_rename_of_a_video_do_not_make_a_second_video(tmp_path: Path) -> None:

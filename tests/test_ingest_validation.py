@@ -12,11 +12,11 @@ import pytest
 from daemon_support import Env, drive
 
 from schemas.task import FileRef
-from spoold.server import media
 from spoold.demo import samples
+from spoold.server import media
 from spoold.server.executors import run_ingest
-from spoold.spool import Spool
 from spoold.server.storage import Storage
+from spoold.spool import Spool
 
 EXPECTED = {  # brand -> (channel, mode, sequence, start_local)
     "viofo": ("front", "normal", 120, "2026-05-13T17:21:52"),

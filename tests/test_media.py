@@ -13,9 +13,18 @@ from pathlib import Path
 import pytest
 from pymediainfo import MediaInfo
 
-from spoold.server import media
 from spoold.dashcam import parse_name
+from spoold.demo.samples import (
+    brand_names,
+    make_clip,
+    make_empty,
+    make_fake_video,
+    make_truncated_copy,
+    make_zero_tail_copy,
+    video_encoder,
+)
 from spoold.errors import SpoolError
+from spoold.server import media
 from spoold.server.media import (
     REASON_EMPTY,
     REASON_NOT_MEDIA,
@@ -28,15 +37,6 @@ from spoold.server.media import (
     fingerprint,
     is_stable,
     probe,
-)
-from spoold.demo.samples import (
-    brand_names,
-    make_clip,
-    make_empty,
-    make_fake_video,
-    make_truncated_copy,
-    make_zero_tail_copy,
-    video_encoder,
 )
 
 REAL_SAMPLES = Path(os.environ.get("SPOOLD_REAL_SAMPLES", "/work/shared/samples"))

@@ -711,7 +711,7 @@ def export_cmd(
 
     Example: spoold export gpx v3fa9c2d81b4e -o track.gpx ; spoold export parquet -o dump/
     """
-    from webui_export import export as ex
+    from webui_export.api import export as ex
 
     idx, _ = _index_dir(index_dir, config)
     if what == "parquet":

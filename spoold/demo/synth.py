@@ -22,9 +22,9 @@ from pathlib import Path
 
 from schemas.metadata import StageStatus, VideoMeta
 from webui_export.index import files as layout
-from webui_export.index.writer import Indexer, mark_all_dirty
 from webui_export.index.rows import rebuild_video_docs
 from webui_export.index.sightings import rederive_all
+from webui_export.index.writer import Indexer, mark_all_dirty
 
 logger = logging.getLogger(__name__)
 

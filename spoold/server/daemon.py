@@ -44,12 +44,11 @@ from schemas.task import make_task_id, parse_task_id
 from spoold.errors import SpoolError
 from spoold.server.executors import IndexService, ServerRunner
 from spoold.server.ingest import Ingestor
-from spoold.spool.lease import DaemonLease, DaemonLeaseLost
 from spoold.server.pipeline import Chainer, Pipeline
 from spoold.server.settings import DaemonConfig
-from spoold.spool import Spool, fsops, pid_alive, queue_name
-from spoold.spool.layout import TASK_FILE_RE, ClaimName
 from spoold.server.storage import Storage
+from spoold.spool import Spool, fsops, pid_alive, queue_name
+from spoold.spool.lease import DaemonLease, DaemonLeaseLost
 from spoold.worker.runtime import sweep_scratch
 
 log = logging.getLogger(__name__)
@@ -351,19 +350,7 @@ class Daemon:
             self._utility_period[task_type] = task_id
 
     def _pending_server_types(self) -> set[str]:
-        lay = self.spool.layout
-        out: set[str] = set()
-        for folder in (lay.queue("server"), lay.deferred_dir("server"), lay.claimed_dir("server")):
-            try:
-                names = os.listdir(folder)
-            except FileNotFoundError:
-                continue
-            for n in names:
-                m = TASK_FILE_RE.match(n)
-                tid = m["id"] if m else (cn.task_id if (cn := ClaimName.parse(n)) else None)
-                if tid:
-                    out.add(parse_task_id(tid)[1])
-        return out
+        return {parse_task_id(tid)[1] for tid in self.spool.task_ids("server")}
 
     # ------------------------------------------------------------------ backfill
     def backfill(
@@ -422,16 +409,8 @@ class Daemon:
     def _pending_first_stage(self) -> int:
         """Ready or running first-stage tasks (deferred ones wait for the daemon)."""
         stage = self.pipeline.first
-        lay = self.spool.layout
         q = stage.device_class if stage.device is None else f"{stage.device_class}@{stage.device}"
-        marker = f"-{self.pipeline.first_type}-"
-        n = 0
-        for folder in (lay.queue(q), lay.claimed_dir(q)):
-            try:
-                n += sum(1 for name in os.listdir(folder) if marker in name)
-            except FileNotFoundError:
-                pass
-        return n
+        return len(self.spool.task_ids(q, ("ready", "claimed"), task_type=self.pipeline.first_type))
 
     # ------------------------------------------------------------------ state & status
     def _load_state(self) -> None:

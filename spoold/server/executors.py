@@ -50,12 +50,12 @@ from pydantic import BaseModel, ValidationError
 
 from schemas.metadata import DetectionsFile, GpsTrackFile, PlatesFile, StageStatus, VideoMeta
 from schemas.task import ChildSpec, FileRef, Task, make_task_id, parse_task_id
-from spoold.server import media
 from spoold.errors import InvalidTaskFile, LeaseLost, SpoolError, StorageUnavailable
+from spoold.server import media
 from spoold.server.pipeline import Pipeline
 from spoold.server.settings import BUILTIN_EXECUTORS, DaemonConfig
-from spoold.spool import Claim, Spool
 from spoold.server.storage import Call, PathOutsideRoot, Storage
+from spoold.spool import Claim, Spool
 
 log = logging.getLogger(__name__)
 

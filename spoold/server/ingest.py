@@ -55,9 +55,8 @@ from spoold.server.scan import (
     scan_inbox,
 )
 from spoold.server.settings import DaemonConfig, InboxSettings, match_any
-from spoold.spool import Spool
-from spoold.spool.layout import TASK_FILE_RE, ClaimName
 from spoold.server.storage import Call, Storage
+from spoold.spool import Spool
 
 log = logging.getLogger(__name__)
 
@@ -101,55 +100,23 @@ class VideoIndex:
     def rebuild(self, spool: Spool, task_type: str) -> int:
         """Read every task *name* (no file content) in pending/ and complete/."""
         self._ids.clear()
-        lay = spool.layout
-        folders: list[tuple[Path, bool]] = []
         for q in spool.queues():
-            folders += [(lay.queue(q), False), (lay.deferred_dir(q), False)]
-            folders.append((lay.claimed_dir(q), True))
-        for day in _listdir(lay.complete):
-            folders.append((lay.complete / day, False))
-        self._read(folders, task_type)
+            self._add(spool.task_ids(q, task_type=task_type))
+        for day in spool.complete_days():
+            self._add(spool.completed_ids(day, task_type=task_type))
         return len(self._ids)
 
     def refresh(self, spool: Spool, task_type: str, queue: str) -> None:
         """Add first-stage tasks someone else published into ``queue`` (cheap: one queue)."""
-        lay = spool.layout
-        self._read(
-            [
-                (lay.queue(queue), False),
-                (lay.deferred_dir(queue), False),
-                (lay.claimed_dir(queue), True),
-            ],
-            task_type,
-        )
+        self._add(spool.task_ids(queue, task_type=task_type))
 
-    def _read(self, folders: list[tuple[Path, bool]], task_type: str) -> None:
-        marker = f"-{task_type}-"
-        for folder, claims in folders:
-            for name in _listdir(folder):
-                if marker not in name:
-                    continue
-                if claims:
-                    cn = ClaimName.parse(name)
-                    task_id = cn.task_id if cn else None
-                else:
-                    m = TASK_FILE_RE.match(name)
-                    task_id = m["id"] if m else None
-                if task_id is None:
-                    continue
-                _, ttype, key = parse_task_id(task_id)
-                if ttype == task_type:
-                    # Two tasks for one video (hand-made): the oldest stamp is the video's.
-                    prev = self._ids.get(key)
-                    if prev is None or task_id < prev:
-                        self._ids[key] = task_id
-
-
-def _listdir(path: Path) -> list[str]:
-    try:
-        return os.listdir(path)
-    except (FileNotFoundError, NotADirectoryError):
-        return []
+    def _add(self, task_ids: set[str]) -> None:
+        for task_id in task_ids:
+            key = parse_task_id(task_id)[2]
+            # Two tasks for one video (hand-made): the oldest stamp is the video's.
+            prev = self._ids.get(key)
+            if prev is None or task_id < prev:
+                self._ids[key] = task_id
 
 
 # --------------------------------------------------------------------------- one inbox

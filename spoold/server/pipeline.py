@@ -23,8 +23,6 @@ all days on a slower timer; unchanged folders cost one ``stat``.
 from __future__ import annotations
 
 import logging
-import os
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,11 +31,9 @@ from schemas.task import ChildSpec, FileRef, Task, child_task_id, parse_task_id
 from spoold.errors import InvalidTaskFile
 from spoold.server.settings import PipelineSettings, StageSettings
 from spoold.spool import Spool, queue_name
-from spoold.spool.layout import TASK_FILE_RE, ClaimName
+from spoold.spool.layout import DAY_RE
 
 log = logging.getLogger(__name__)
-
-_DAY_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 class Pipeline:
@@ -127,23 +123,18 @@ class Chainer:
         return {d: s.mtime_ns for d, s in self._days.items()}
 
     def import_state(self, data: dict[str, int]) -> None:
-        self._days = {d: _Day(int(m)) for d, m in data.items() if _DAY_RE.match(d)}
+        self._days = {d: _Day(int(m)) for d, m in data.items() if DAY_RE.match(d)}
         self._recheck_hot = True
 
     def run_pass(self, *, full: bool = False) -> int:
         """Check recent day folders (all of them with ``full``); returns follow-ups published."""
-        root = self.spool.layout.complete
-        try:
-            days = sorted((d for d in os.listdir(root) if _DAY_RE.match(d)), reverse=True)
-        except FileNotFoundError:
-            return 0
+        days = self.spool.complete_days()[::-1]
         hot = set(days[: self.hot_days])
         pending: dict[str, set[str]] = {}
         published = 0
         for day in days if full else days[: self.hot_days]:
-            try:
-                mtime = os.stat(root / day).st_mtime_ns
-            except OSError:
+            mtime = self.spool.day_version(day)
+            if mtime is None:
                 continue
             known = self._days.get(day)
             force = self._recheck_hot and day in hot
@@ -160,11 +151,7 @@ class Chainer:
         return published
 
     def _check_day(self, day: str, settled: set[str], pending: dict[str, set[str]]) -> int:
-        folder = self.spool.layout.complete / day
-        try:
-            names = {m["id"] for n in os.listdir(folder) if (m := TASK_FILE_RE.match(n))}
-        except OSError:
-            return 0
+        names = self.spool.completed_ids(day)
         published = 0
         for task_id in sorted(names - settled):
             children = self.pipeline.child_ids(task_id)
@@ -174,22 +161,14 @@ class Chainer:
                 if cid not in names and cid not in self._pending_ids(q, pending)
             ]
             if missing:
-                published += self._publish_followups(folder / f"{task_id}.json", task_id)
+                published += self._publish_followups(self.spool.layout.completed(task_id), task_id)
             settled.add(task_id)
         return published
 
     def _pending_ids(self, queue: str, cache: dict[str, set[str]]) -> set[str]:
         ids = cache.get(queue)
         if ids is None:
-            lay = self.spool.layout
-            ids = set()
-            for folder in (lay.queue(queue), lay.deferred_dir(queue)):
-                ids.update(m["id"] for n in _listdir(folder) if (m := TASK_FILE_RE.match(n)))
-            for n in _listdir(lay.claimed_dir(queue)):
-                cn = ClaimName.parse(n)
-                if cn is not None:
-                    ids.add(cn.task_id)
-            cache[queue] = ids
+            ids = cache[queue] = self.spool.task_ids(queue)
         return ids
 
     def _publish_followups(self, path: Path, task_id: str) -> int:
@@ -215,10 +194,3 @@ class Chainer:
                     extra={"event": "chain.published", "task_id": child.task_id},
                 )
         return n
-
-
-def _listdir(path: os.PathLike[str]) -> list[str]:
-    try:
-        return os.listdir(path)
-    except (FileNotFoundError, NotADirectoryError):
-        return []

@@ -17,8 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from spoold.server import media
 from spoold.errors import SpoolError
+from spoold.server import media
 from spoold.server.storage import probe_marker
 
 #: size, mtime_ns, video id (None until fingerprinted)

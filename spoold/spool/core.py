@@ -36,7 +36,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
@@ -56,6 +56,7 @@ from spoold.errors import InvalidTaskFile, LeaseLost, NotASpool, SpoolError, Tas
 from spoold.spool import fsops
 from spoold.spool.layout import (
     CLAIMED,
+    DAY_RE,
     DEFERRED,
     TASK_FILE_RE,
     ClaimName,
@@ -70,6 +71,10 @@ log = logging.getLogger(__name__)
 #: Task files larger than this are refused unread (a task is a few hundred bytes).
 MAX_TASK_BYTES = 1 << 20
 LAYOUT_VERSION = 1
+
+TaskState = Literal["ready", "deferred", "claimed"]
+#: Every state of a pending task, for :meth:`Spool.task_ids`.
+PENDING_STATES: tuple[TaskState, ...] = ("ready", "deferred", "claimed")
 
 
 _pid = os.getpid()
@@ -489,6 +494,58 @@ class Spool:
         except FileNotFoundError:
             raise NotASpool(f"{self.layout.pending} is missing: is the share mounted?") from None
         return sorted(n for n in names if split_queue(n) and (self.layout.pending / n).is_dir())
+
+    # ------------------------------------------------------------------ read verbs
+    # Everyone outside this package asks these instead of listing and parsing folders, so the
+    # names (and how old names are read) stay this package's business.
+    def task_ids(
+        self,
+        queue: str,
+        states: Iterable[TaskState] = PENDING_STATES,
+        *,
+        task_type: str | None = None,
+    ) -> set[str]:
+        """Ids of the tasks of one queue in ``states``, from file names only (no content read).
+
+        A missing queue has none.  ``task_type`` keeps only ids of that type.
+        """
+        marker = f"-{task_type}-" if task_type else ""
+        out: set[str] = set()
+        for state in states:
+            folder = {
+                "ready": self.layout.queue,
+                "deferred": self.layout.deferred_dir,
+                "claimed": self.layout.claimed_dir,
+            }[state](queue)
+            for name in fsops.listdir(folder):
+                if marker not in name:
+                    continue
+                tid = _id_of_name(name, claimed=state == "claimed")
+                if tid is not None and (task_type is None or parse_task_id(tid)[1] == task_type):
+                    out.add(tid)
+        return out
+
+    def complete_days(self) -> list[str]:
+        """The day folders of ``complete/`` (``YYYY-MM-DD``), oldest first."""
+        return sorted(d for d in fsops.listdir(self.layout.complete) if DAY_RE.match(d))
+
+    def completed_ids(self, day: str, *, task_type: str | None = None) -> set[str]:
+        """Ids of the tasks completed on ``day`` (file names only)."""
+        marker = f"-{task_type}-" if task_type else ""
+        out: set[str] = set()
+        for name in fsops.listdir(self.layout.complete / day):
+            m = TASK_FILE_RE.match(name) if marker in name else None
+            if m and (task_type is None or parse_task_id(m["id"])[1] == task_type):
+                out.add(m["id"])
+        return out
+
+    def day_version(self, day: str) -> int | None:
+        """A number that changes whenever a task lands in or leaves ``complete/DAY/`` (its
+        folder's mtime in ns), or None when the day folder is gone."""
+        try:
+            return os.stat(self.layout.complete / day).st_mtime_ns
+        except OSError:
+            return None
 
     def locate(self, task_id: str, *, queues: Iterable[str] | None = None) -> Location | None:
         """Where ``task_id`` is: complete first, then ready, deferred, claimed.
@@ -1133,6 +1190,14 @@ class Spool:
     def remove_claim(self, queue: str, claim: ClaimName) -> bool:
         """Delete a claim whose task exists elsewhere (used by ``check --repair``)."""
         return fsops.unlink(self.layout.claimed(queue, claim))
+
+
+def _id_of_name(name: str, *, claimed: bool) -> str | None:
+    if claimed:
+        cn = ClaimName.parse(name)
+        return cn.task_id if cn else None
+    m = TASK_FILE_RE.match(name)
+    return m["id"] if m else None
 
 
 def _discard(path: str | Path) -> None:

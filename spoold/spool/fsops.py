@@ -124,6 +124,14 @@ def write_over(path: str | Path, data: bytes, *, fsync: bool) -> None:
         os.close(fd)
 
 
+def listdir(path: str | os.PathLike[str]) -> list[str]:
+    """The names in a folder; none when it is missing (a queue or day not made yet)."""
+    try:
+        return os.listdir(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
 def fsync_dir(path: Path) -> None:
     """Make a rename into ``path`` durable (a no-op where directories cannot be fsynced)."""
     try:

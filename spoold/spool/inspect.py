@@ -18,6 +18,7 @@ from typing import Any
 
 from schemas.task import Task
 from spoold.errors import InvalidTaskFile
+from spoold.spool import fsops
 from spoold.spool.core import Spool
 from spoold.spool.layout import (
     CLAIMED,
@@ -190,9 +191,9 @@ def status(spool: Spool, *, complete_days: int = 2) -> dict[str, Any]:
                     }
                 )
         queues.append(qs)
-    days = sorted((d for d in _listdir(spool.layout.complete)), reverse=True)[:complete_days]
+    days = sorted((d for d in fsops.listdir(spool.layout.complete)), reverse=True)[:complete_days]
     complete = {
-        d: sum(1 for n in _listdir(spool.layout.complete / d) if TASK_FILE_RE.match(n))
+        d: sum(1 for n in fsops.listdir(spool.layout.complete / d) if TASK_FILE_RE.match(n))
         for d in days
     }
     return {
@@ -209,13 +210,6 @@ def status(spool: Spool, *, complete_days: int = 2) -> dict[str, Any]:
         },
         "complete_by_day": complete,
     }
-
-
-def _listdir(path: Path) -> list[str]:
-    try:
-        return os.listdir(path)
-    except (FileNotFoundError, NotADirectoryError):
-        return []
 
 
 @dataclass
@@ -252,7 +246,7 @@ def check(spool: Spool, *, repair: bool = False, tmp_ttl: float = TMP_TTL) -> Ch
 
     where_of: dict[str, list[Entry]] = {}
     # Layout: unknown names in the places the protocol owns.
-    for name in _listdir(lay.pending):
+    for name in fsops.listdir(lay.pending):
         p = lay.pending / name
         if is_ignorable(name):
             rep.ignored.append(lay.rel(p))
@@ -264,7 +258,7 @@ def check(spool: Spool, *, repair: bool = False, tmp_ttl: float = TMP_TTL) -> Ch
             (lay.deferred_dir(q), "deferred"),
             (lay.claimed_dir(q), "claimed"),
         ):
-            for name in _listdir(sub):
+            for name in fsops.listdir(sub):
                 p = sub / name
                 if is_ignorable(name):
                     rep.ignored.append(lay.rel(p))
@@ -278,11 +272,11 @@ def check(spool: Spool, *, repair: bool = False, tmp_ttl: float = TMP_TTL) -> Ch
                     add("symlink", p, "a symbolic link; the queue never follows it")
                 elif p.is_dir():
                     add("stray", p, "a folder where a task file is expected")
-    for day in _listdir(lay.complete):
+    for day in fsops.listdir(lay.complete):
         p = lay.complete / day
         if not p.is_dir() and not is_ignorable(day):
             add("stray", p, "not a day folder (want complete/YYYY-MM-DD/)")
-        for name in _listdir(p) if p.is_dir() else []:
+        for name in fsops.listdir(p) if p.is_dir() else []:
             if not TASK_FILE_RE.match(name) and not is_ignorable(name):
                 add("stray", p / name, "not a task file name")
 
@@ -361,7 +355,7 @@ def check(spool: Spool, *, repair: bool = False, tmp_ttl: float = TMP_TTL) -> Ch
             )
     now = spool.server_now()
     old: dict[str, float] = {}
-    for name in _listdir(lay.tmp):
+    for name in fsops.listdir(lay.tmp):
         if name == spool.clock_probe.name:
             continue
         try:
@@ -413,14 +407,14 @@ def counts(spool: Spool) -> list[QueueCounts]:
             (qc.ready, spool.layout.queue(q)),
             (qc.deferred, spool.layout.deferred_dir(q)),
         ):
-            for name in _listdir(folder):
+            for name in fsops.listdir(folder):
                 m = TASK_FILE_RE.match(name)
                 if m:
                     ttype = m["id"].split("-")[1]
                     bucket[ttype] = bucket.get(ttype, 0) + 1
                     if bucket is qc.ready and (oldest is None or name < oldest.name):
                         oldest = folder / name
-        for name in _listdir(spool.layout.claimed_dir(q)):
+        for name in fsops.listdir(spool.layout.claimed_dir(q)):
             cn = ClaimName.parse(name)
             if cn:
                 ttype = cn.task_id.split("-")[1]

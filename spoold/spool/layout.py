@@ -32,6 +32,8 @@ CLAIM_FILE_RE = re.compile(
     r"^(?P<id>" + TASK_ID_RE.pattern[1:-1] + r")@(?P<device>[a-z0-9][a-z0-9_-]{0,62})"
     r"@(?P<token>[0-9]+-[0-9a-f]{4,16})(?:-L(?P<lease>[0-9]{1,7}))?\.json$"
 )
+#: A day folder of complete/ (``YYYY-MM-DD``, the UTC day of the task id's stamp).
+DAY_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 QUEUE_RE = re.compile(r"^(?P<cls>[a-z0-9][a-z0-9_-]{0,62})(?:@(?P<dev>[a-z0-9][a-z0-9_-]{0,62}))?$")
 
 # Names editors, sync tools and OSes leave behind; skipped without a word.

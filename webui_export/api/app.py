@@ -24,10 +24,8 @@ from typing import Any
 from flask import Flask, Response, jsonify
 
 from spoold.errors import ConfigError
+from webui_export.api import db, http, metrics
 from webui_export.api import pages as dashboard
-from webui_export.api import db
-from webui_export.api import http
-from webui_export.api import metrics
 from webui_export.api.routes import bp
 from webui_export.errors import SnapshotUnavailable
 

@@ -26,8 +26,8 @@ from typing import Any, TypeVar
 import duckdb
 from flask import Flask, current_app, g
 
-from webui_export.index import files as layout
 from webui_export.errors import SnapshotUnavailable
+from webui_export.index import files as layout
 from webui_export.index.files import Manifest
 
 _PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")

@@ -26,12 +26,12 @@ from typing import Any, TextIO
 
 import duckdb
 
-from webui_export.index import files as layout
 from webui_export.api import queries
 from webui_export.api.db import Session, reader_for
-from webui_export.errors import NotInIndex, SnapshotUnavailable
 from webui_export.api.geo import track_feature
 from webui_export.api.geo import track_gpx as gpx_document
+from webui_export.errors import NotInIndex, SnapshotUnavailable
+from webui_export.index import files as layout
 from webui_export.index.platetext import canonical_plate, normalize_plate
 
 CSV_COLUMNS = (

@@ -26,8 +26,8 @@ from spoold.spool import inspect as spool_inspect
 from spoold.spool.core import format_age
 from webui_export.api import queries
 from webui_export.api.db import get_db
-from webui_export.errors import SnapshotUnavailable
 from webui_export.api.metrics import tracker_for
+from webui_export.errors import SnapshotUnavailable
 
 bp = Blueprint("dashboard", __name__)
 

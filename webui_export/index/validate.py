@@ -38,8 +38,8 @@ from schemas.metadata import (
     PlatesFile,
     VideoMeta,
 )
-from webui_export.index.arrow import pa, pc
 from webui_export.errors import FinalizeError
+from webui_export.index.arrow import pa, pc
 from webui_export.index.platetext import canonical_plate
 
 #: ``FileRef.type`` -> the model its file must validate against.

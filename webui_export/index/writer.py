@@ -37,9 +37,9 @@ import duckdb
 
 from schemas.metadata import StageStatus, VideoMeta
 from schemas.task import FileRef
+from webui_export.errors import FinalizeError, IndexLocked, IndexWriteFailed
 from webui_export.index import files as layout
 from webui_export.index.arrow import pa
-from webui_export.errors import FinalizeError, IndexLocked, IndexWriteFailed
 from webui_export.index.files import (
     BLOCK_TABLES,
     PARTITION_SQL,
