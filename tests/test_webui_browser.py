@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from webui_support import Site, app_config, build_site, launch, need_browser, serve
+from webui_support import PLATE_BOX, Site, app_config, build_site, launch, need_browser, serve
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "test-output" / "screenshots" / "webui"
@@ -126,7 +126,7 @@ def test_search_by_a_confusable_spelling_then_watch_the_moment(page: Any, server
     # UTC and the vehicle's local time (the camera clock is one hour ahead) together
     assert "2026-11-24 08:00:05 UTC" in first and "09:00:05 UTC+01:00" in first
     assert "48.13659, 11.57559" in first and "car1_f_0001" in first and "0.90" in first
-    assert "no thumbnail in the index" in first
+    assert "no frame thumbnails" in page.locator("#no-thumbnails").inner_text()
     assert page.locator("path.sighting-marker").count() == 3  # the map's markers
     assert page.locator("#map.plain").count() == 1  # tiles refused: the plain view ...
     assert page.locator("#map .leaflet-control-scale").count() == 1  # ... with a scale
@@ -140,6 +140,24 @@ def test_search_by_a_confusable_spelling_then_watch_the_moment(page: Any, server
         timeout=15000,
     )
     assert page.evaluate("() => document.getElementById('clip').error") is None
+    # the detector's plate box is drawn over the picture at that moment (held there: a
+    # playing clip leaves the moment, and the box, within half a second)
+    page.evaluate(
+        "() => { const v = document.getElementById('clip'); v.pause(); v.currentTime = 5.0; }"
+    )
+    box = page.locator("#plate-box")
+    box.wait_for(state="visible")
+    assert "plate box at 5.0 s" in page.locator("#box-caption").inner_text()
+    frame = page.evaluate(
+        "() => { const v = document.getElementById('clip'), b = document.getElementById('plate-box');"
+        " const s = Math.min(v.clientWidth / v.videoWidth, v.clientHeight / v.videoHeight);"
+        " return {x: (b.offsetLeft - (v.clientWidth - v.videoWidth * s) / 2) / (v.videoWidth * s),"
+        " w: b.offsetWidth / (v.videoWidth * s), y: (b.offsetTop - (v.clientHeight - v.videoHeight * s) / 2)"
+        " / (v.videoHeight * s)}; }"
+    )
+    assert frame["x"] == pytest.approx(PLATE_BOX["x"], abs=0.02)
+    assert frame["y"] == pytest.approx(PLATE_BOX["y"], abs=0.02)
+    assert frame["w"] == pytest.approx(PLATE_BOX["w"], abs=0.02)
     assert page.evaluate("() => document.getElementById('clip').src").endswith(
         "/api/media/server/videos/car1/car1_f_0001.MP4"
     )

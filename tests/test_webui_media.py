@@ -7,6 +7,8 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -248,3 +250,35 @@ def test_the_daemon_accepts_the_webui_section(tmp_path: Path) -> None:
     cfg = tmp_path / "spoold.toml"
     cfg.write_text('[spool]\nroot = "spool"\n[webui]\ntile_url = ""\n')
     assert load_settings(cfg).webui == {"tile_url": ""}
+
+
+def test_the_real_spoold_serve_reads_storage_and_tiles_from_its_config(
+    site: Site, tmp_path: Path
+) -> None:
+    """``spoold serve --config`` (gunicorn, a worker process): the WebUI's settings reach it."""
+    from test_api_server import free_port, stop, wait_until
+
+    cfg = tmp_path / "spoold.toml"
+    cfg.write_text(
+        f'[spool]\nroot = "{tmp_path / "spool"}"\n'
+        f'[storage]\nserver = "{site.storage}"\n'
+        f'[index]\ndir = "{site.demo.index_dir}"\n'
+        '[webui]\ntile_url = ""\n'
+    )
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SPOOLD_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "spoold", "serve", "--config", str(cfg), "--port", str(port),
+         "--workers", "1"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: get(base, "/api/openapi.json")[0] == 200, 30, "server up", proc)
+        status, _, body = get(base, f"/api/media/server/{CLIP}", {"Range": "bytes=0-3"})
+        assert status == 206 and body == clip_bytes(site)[:4]
+        status, _, page = get(base, "/plates/AB123")
+        assert status == 200 and b'data-tile-url=""' in page
+    finally:
+        log = stop(proc)
+    assert "Traceback" not in log, log

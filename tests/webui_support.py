@@ -7,6 +7,7 @@ HTTP and browser tests and the console's browser test.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import threading
@@ -19,9 +20,11 @@ from typing import Any
 import pytest
 from werkzeug.serving import make_server
 
+from schemas.metadata import VideoMeta
 from spoold.demo.samples import make_clip
-from spoold.demo.synth import DemoIndex, build_demo_index
+from spoold.demo.synth import DemoIndex, demo_videos
 from webui_export.api.app import create_app
+from webui_export.index.writer import Indexer
 
 #: Clips made for real (the demo index says 60 s; these are shorter: a sighting's offset
 #: must fall inside).  The rest of the demo's videos have no file on the root.
@@ -35,8 +38,31 @@ class Site:
     outside: Path  # a folder next to the root, holding a "secret" media file
 
 
+#: The plate box the detector found in car1_f_0001 at the AB123 sighting (5.0 s).
+PLATE_BOX = {"x": 0.25, "y": 0.5, "w": 0.2, "h": 0.1}
+
+
+def _demo_index(index_dir: Path, files_dir: Path) -> DemoIndex:
+    """The demo index, plus a ``license_plate`` detection where car1_f_0001 sees AB123."""
+    videos: dict[str, VideoMeta] = {}
+    files_by_video: dict[str, dict[str, Path]] = {}
+    with Indexer(index_dir) as indexer:
+        for video, files, pipeline in demo_videos(files_dir):
+            if video.video_id == "car1_f_0001":
+                doc = json.loads(files["detections"].read_text())
+                doc["detections"].append(
+                    {"t": 5.0, "label": "license_plate", "confidence": 0.97, "bbox": PLATE_BOX}
+                )
+                files["detections"].write_text(json.dumps(doc))
+            indexer.finalize(video, files, pipeline)
+            videos[video.video_id] = video
+            files_by_video[video.video_id] = files
+        indexer.publish()
+    return DemoIndex(index_dir, files_dir, videos, files_by_video)
+
+
 def build_site(tmp: Path) -> Site:
-    demo = build_demo_index(tmp / "index", tmp / "files")
+    demo = _demo_index(tmp / "index", tmp / "files")
     storage = tmp / "storage"
     for video_id, seconds in CLIPS.items():
         video = demo.videos[video_id]

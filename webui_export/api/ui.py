@@ -1,8 +1,7 @@
 """The WebUI: server-rendered page shells whose ES modules read the public API.
 
 Public API: :func:`install` (call once from the app factory), :func:`render_page`, :data:`bp`,
-:data:`UI_DEFAULTS`,
-:data:`OSM_TILE_URL`, :data:`OSM_ATTRIBUTION`, :func:`load_ui_settings`.
+:data:`UI_DEFAULTS`, :data:`OSM_TILE_URL`, :data:`OSM_ATTRIBUTION`, :func:`load_ui_settings`.
 
 Pages (each has the plate search box; data comes from ``/api/...`` via ``static/ui/*.js``)::
 

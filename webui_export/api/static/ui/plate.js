@@ -2,6 +2,7 @@
 // the moment of each sighting.
 import { api, bothTimes, fail, h, localOffset, mediaUrl, place, playAt, seconds, video } from "./api.js";
 import { fit, makeMap } from "./map.js";
+import { plateBox } from "./player.js";
 
 const L = window.L;
 const plate = document.getElementById("plate-title").dataset.plate;
@@ -29,6 +30,7 @@ async function watch(s, row) {
   el.dataset.offset = String(s.offset_s);
   playAt(el, await mediaUrl(v.device, v.path), s.offset_s);
   caption.textContent = `${s.plate} in ${v.path} at ${seconds(s.offset_s)} (${s.channel} camera)`;
+  plateBox(el, document.getElementById("plate-box"), document.getElementById("box-caption"), s.video_id, s.offset_s);
   section.scrollIntoView({ block: "nearest" });
 }
 
@@ -43,8 +45,7 @@ async function addRow(s) {
     h("td", {}, place(s.location)),
     h("td", {}, s.text_raw, s.texts.length > 1 ? h("div", { class: "muted" }, `also ${s.texts.filter((t) => t !== s.text_raw).join(", ")}`) : null),
     h("td", { class: "n" }, s.confidence.toFixed(2)),
-    h("td", {}, `${s.vehicle} · `, h("a", { href: `/videos/${encodeURIComponent(s.video_id)}?t=${s.offset_s}` }, s.video_id), h("span", { class: "nowrap" }, ` @ ${seconds(s.offset_s)}`)),
-    h("td", { class: "muted" }, "no thumbnail in the index"),
+    h("td", {}, `${s.vehicle} · `, h("a", { href: `/videos/${encodeURIComponent(s.video_id)}?t=${s.offset_s}` }, v ? v.path.split("/").pop() : s.video_id), h("span", { class: "nowrap" }, ` @ ${seconds(s.offset_s)}`)),
     h("td", {}, v ? h("button", { type: "button", class: "watch", "data-video": s.video_id, "data-offset": s.offset_s }, "▶ Watch") : h("span", { class: "muted" }, "clip not indexed")));
   const btn = row.querySelector("button.watch");
   if (btn) btn.addEventListener("click", () => watch(s, row));
@@ -54,7 +55,7 @@ async function addRow(s) {
     points.push(ll);
     const m = L.circleMarker(ll, { radius: 9, color: "#0b57b0", weight: 2, fillColor: "#3b82f6", fillOpacity: 0.8, className: "sighting-marker" })
       .bindPopup(`<strong>#${count}</strong> ${s.plate}<br>${when}`)
-      .bindTooltip(`#${count}`, { permanent: true, direction: "right", className: "sighting-label" })
+      .bindTooltip(`#${count}`, { permanent: true, direction: "right", offset: [10, 0], className: "sighting-label" })
       .addTo(map);
     m.on("click", () => watch(s, row));
     markers.set(s.sighting_id, m);

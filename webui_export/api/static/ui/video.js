@@ -2,6 +2,7 @@
 // metadata, each stage's state/device/time, its plates and detections (keyset pages).
 import { api, bothTimes, fail, h, localOffset, mediaUrl, place, playAt, seconds } from "./api.js";
 import { SPEED_BANDS, fit, makeMap, speedColour } from "./map.js";
+import { plateBox } from "./player.js";
 
 const L = window.L;
 const id = document.getElementById("video-title").dataset.video;
@@ -31,6 +32,12 @@ function meta(v) {
     h("td", {}, p.device || "-"),
     h("td", {}, p.updated_at ? p.updated_at.replace("T", " ").replace(/\.\d+Z$/, "") : "-"),
     h("td", { class: "bad" }, p.error || ""))));
+}
+
+function watch(t) {
+  clip.currentTime = t;
+  clip.play().catch(() => {});
+  plateBox(clip, document.getElementById("plate-box"), document.getElementById("box-caption"), id, t);
 }
 
 async function track() {
@@ -67,7 +74,7 @@ async function plates(v) {
     h("td", {}, s.text_raw),
     h("td", { class: "n" }, s.confidence.toFixed(2)),
     h("td", {}, s.video_id === id
-      ? h("button", { type: "button", onclick: () => { clip.currentTime = s.offset_s; clip.play().catch(() => {}); } }, `▶ ${seconds(s.offset_s)}`)
+      ? h("button", { type: "button", class: "watch", onclick: () => watch(s.offset_s) }, `▶ ${seconds(s.offset_s)}`)
       : h("a", { href: `/videos/${encodeURIComponent(s.video_id)}?t=${s.offset_s}` }, `${s.video_id} @ ${seconds(s.offset_s)}`)),
     h("td", {}, bothTimes(s.first_seen, s.time_basis, offset)),
     h("td", {}, place(s.location)))));
@@ -104,6 +111,7 @@ async function main() {
     meta(v);
     playAt(clip, await mediaUrl(v.device, v.path), startAt, false);
     caption.textContent = startAt ? `from ${seconds(startAt)}` : "";
+    if (startAt) plateBox(clip, document.getElementById("plate-box"), document.getElementById("box-caption"), id, startAt);
     clip.addEventListener("error", () => {
       caption.textContent = `The clip cannot be played here (${v.device}: ${v.path} is not reachable from this server, or not a format this browser plays).`;
     });
