@@ -130,7 +130,7 @@ def test_a_video_page_draws_its_track_and_lists_sightings(page: Any, server: str
 def test_a_video_with_plates_shows_them_on_the_page(page: Any, server: str) -> None:
     page.goto(server + "/videos/car1_f_0001")
     page.locator("#plates tbody tr").nth(1).wait_for()  # two sightings: AB123 and XY999
-    page.locator("path.track-segment").first.wait_for()
+    page.locator("path.track-segment").first.wait_for(state="attached")
     assert page.locator("path.track-segment").count() == 59  # 60 fixes
     page.screenshot(path=str(SHOTS / "video-with-plates.png"), full_page=True)
 

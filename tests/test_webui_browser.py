@@ -211,7 +211,7 @@ def test_browse_a_day_in_pages_then_open_a_video(page: Any, server: str) -> None
     page.locator("#videos a", has_text="car1_f_0001").click()
     page.wait_for_url("**/videos/car1_f_0001")
     page.locator("#stages tbody tr").nth(4).wait_for()
-    page.locator("path.track-segment").first.wait_for()
+    page.locator("path.track-segment").first.wait_for(state="attached")
     assert page.locator("path.track-segment").count() == 59  # 60 fixes, coloured by speed
     assert "km/h" in page.locator("#speed-legend").inner_text()
     stages = page.locator("#stages tbody").inner_text()
@@ -254,6 +254,23 @@ def test_the_search_and_the_watch_buttons_are_keyboard_reachable(page: Any, serv
     page.wait_for_function(
         "() => Math.abs(document.getElementById('clip').currentTime - 5.0) < 1", timeout=15000
     )
+
+
+def test_no_page_asks_anything_of_another_host_but_tiles(page: Any, server: str) -> None:
+    pages = {
+        "/": "#recent table",
+        "/browse": "#days a",
+        "/browse/2026-11-25": "#videos tbody tr",
+        "/plates/AB123": "path.sighting-marker",
+        "/videos/car2_f_0001": "path.track-segment",
+    }
+    for path, ready in pages.items():
+        page.goto(server + path)
+        page.locator(ready).first.wait_for(state="attached")
+        page.wait_for_load_state("networkidle")
+        assert_nothing_clipped(page)
+    assert_only_local_requests(page, server)
+    assert page.requests.tiles > 0  # the maps did ask the configured tile server (refused)
 
 
 def test_text_has_readable_contrast(page: Any, server: str) -> None:

@@ -60,8 +60,8 @@ async function track() {
   L.circleMarker(lls[0], { radius: 6, color: "#1b6e2c", fillOpacity: 1 }).bindTooltip("start").addTo(map);
   fit(map, lls);
   const legend = document.getElementById("speed-legend");
-  legend.replaceChildren("speed km/h:", ...SPEED_BANDS.flatMap(([k, label]) => [
-    h("span", { style: `background:${speedColour(k)}`, "aria-hidden": "true" }), label]),
+  legend.replaceChildren("speed km/h:", ...SPEED_BANDS.map(([k, label]) => h("span", { class: "nowrap" },
+    h("span", { class: "sw", style: `background:${speedColour(k)}`, "aria-hidden": "true" }), label)),
   ` · ${f.properties.point_count} fixes`);
 }
 
