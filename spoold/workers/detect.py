@@ -224,7 +224,7 @@ def _read_plates(
     as_detections: bool,
     found: _Found,
 ) -> None:
-    """The plates in one keyframe; also as ``license_plate`` detections for ``--detector plates``."""
+    """The plates in one keyframe (also as ``license_plate`` detections when asked)."""
     for cand in reader.read(image):
         box = BBox(x=cand.bbox[0], y=cand.bbox[1], w=cand.bbox[2], h=cand.bbox[3])
         found.reads.append(

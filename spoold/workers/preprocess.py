@@ -19,8 +19,9 @@ Outputs, on storage root ``--output-root`` (default ``server``), under
 
 With ``--detect-class CLASS`` it also publishes a ``detect`` child task for that device class
 with the keyframes as input, and sets ``result["chain"] = false`` so the daemon does not chain
-its own; without it the daemon's pipeline (``[pipeline.stages.detect]``) does the chaining.  The task ``result`` summarizes: GPS source, point count, notes,
-keyframe count, brand/channel from the file name, and ``start_utc`` derived from GPS.
+its own; without it the daemon's pipeline (``[pipeline.stages.detect]``) does the chaining.
+The task ``result`` summarizes: GPS source, point count, notes, keyframe count,
+brand/channel from the file name, and ``start_utc`` derived from GPS.
 
 Options (task ``params`` of the same name, with ``-`` → ``_``, override them):
 ``--rate`` keyframes per second (1.0), ``--max-width`` scale keyframes down to this width,
