@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 # Worker-side modules must run on Python 3.10 (Jetson JetPack 6); vermin checks it.
 WORKER_SIDE := schemas spoold/__init__.py spoold/__main__.py spoold/errors.py spoold/configfile.py \
-               spoold/cli/main.py spoold/worker/runtime.py spoold/spool spoold/dashcam.py
+               spoold/logsetup.py spoold/cli spoold/worker spoold/spool spoold/dashcam.py
 
 .PHONY: demo test lint typecheck pytest clean
 

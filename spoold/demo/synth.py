@@ -21,6 +21,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from schemas.metadata import StageStatus, VideoMeta
+from spoold.logsetup import setup_logging
 from webui_export.index import files as layout
 from webui_export.index.rows import rebuild_video_docs
 from webui_export.index.sightings import rederive_all
@@ -443,7 +444,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--videos", type=int, default=100_000)
     parser.add_argument("--detections-per-video", type=int, default=100)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    setup_logging(logging.INFO)
     result = generate_year(
         args.index_dir, videos=args.videos, detections_per_video=args.detections_per_video
     )
