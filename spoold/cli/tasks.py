@@ -120,6 +120,24 @@ def status(spool_dir: str | None, config: str | None, as_json: bool) -> None:
             )
 
 
+def _wanted(
+    e: spool_inspect.Entry,
+    device_class: str | None,
+    task_type: str | None,
+    video: str | None,
+    failing: bool,
+) -> bool:
+    """Whether ``e`` passes the filters of ``spoold ls``."""
+    t = e.task
+    if device_class and (t.device_class if t else (e.queue or "")).split("@")[0] != device_class:
+        return False
+    if task_type and (t is None or t.task_type != task_type):
+        return False
+    if video and (t is None or t.video_id != video):
+        return False
+    return not (failing and (t is None or not t.attempts))
+
+
 @cli.command(name="ls")
 @spool_options
 @click.option(
@@ -159,16 +177,7 @@ def ls_cmd(
     )
     for e in entries:
         t = e.task
-        if (
-            device_class
-            and (t.device_class if t else (e.queue or "")).split("@")[0] != device_class
-        ):
-            continue
-        if task_type and (t is None or t.task_type != task_type):
-            continue
-        if video and (t is None or t.video_id != video):
-            continue
-        if failing and (t is None or not t.attempts):
+        if not _wanted(e, device_class, task_type, video, failing):
             continue
         out.append(
             {
