@@ -28,7 +28,7 @@ from spoold.spool import inspect as spool_inspect
 from spoold.spool.core import format_age
 
 #: The daemon's state for ``status``: (the ``daemon`` object of ``--json``, the lines to print).
-DaemonStatus = Callable[[Spool], "tuple[dict[str, Any] | None, list[str]]"]
+DaemonStatus = Callable[[Spool], tuple[dict[str, Any] | None, list[str]]]
 
 _daemon_status: DaemonStatus | None = None
 
