@@ -144,9 +144,10 @@ class Family:
     brand: str
     pattern: re.Pattern[str]
     folder_hints: tuple[FolderHint, ...] = ()
-    # Keys are case-folded tokens; lookups case-fold the token found in the name.
-    channels: Mapping[str, Channel] = field(default_factory=dict)
-    modes: Mapping[str, Mode] = field(default_factory=dict)
+    # Keys are case-folded tokens; lookups case-fold the token found in the name.  Left out
+    # of the hash (dicts are not hashable); the pattern already tells families apart.
+    channels: Mapping[str, Channel] = field(default_factory=dict, hash=False)
+    modes: Mapping[str, Mode] = field(default_factory=dict, hash=False)
     # Mode when neither the name nor a folder says (loop recording for families whose names
     # mark the exceptions; "unknown" where only folders carry the mode).
     default_mode: Mode = "unknown"

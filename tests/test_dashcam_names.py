@@ -791,3 +791,7 @@ def test_builtin_table_is_plain_data_through_the_same_builder() -> None:
     rebuilt = families_from_data(BUILTIN_FAMILY_DATA)
     assert [f.brand for f in rebuilt] == [f.brand for f in FAMILIES]
     assert [f.pattern.pattern for f in rebuilt] == [f.pattern.pattern for f in FAMILIES]
+
+
+def test_families_are_hashable_for_use_as_keys() -> None:
+    assert len({*FAMILIES, *FAMILIES}) == len(FAMILIES)
