@@ -27,7 +27,6 @@ import types
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Any, Union, cast, get_args, get_origin
 
@@ -45,6 +44,7 @@ from schemas.task import FileRef
 from webui_export.errors import FinalizeError
 from webui_export.index.arrow import pa, pc
 from webui_export.index.platetext import canonical_plate
+from webui_export.index.shapes import utc_naive
 
 #: ``FileRef.type`` -> the model its file must validate against.
 OUTPUT_KINDS: dict[str, type[BaseModel]] = {
@@ -150,7 +150,7 @@ def load_outputs(video_id: str, files: Mapping[str, Path]) -> Outputs:
             offsets.append(float(pc.max(out.detections["t"]).as_py()))
     if "gps" in files:
         gps = _validated(files["gps"], GpsTrackFile, video_id)
-        out.gps = sorted(gps.points, key=lambda p: _utc_naive(p.time))
+        out.gps = sorted(gps.points, key=lambda p: utc_naive(p.time))
         out.gps_source = gps.source
         offsets += [p.t for p in out.gps if p.t is not None]
     if "plates" in files:
@@ -219,12 +219,6 @@ def _detections(path: Path, video_id: str) -> tuple[pa.Table, str | None, dict[s
     table = table.add_column(0, "seq", pa.array(range(table.num_rows), pa.int32()))
     labels = Counter(table["label"].to_pylist())
     return table, model, dict(labels.most_common())
-
-
-def _utc_naive(when: datetime) -> datetime:
-    if when.tzinfo is None:
-        return when
-    return when.astimezone(timezone.utc).replace(tzinfo=None)
 
 
 def describe(exc: ValidationError) -> str:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from schemas.metadata import StageStatus, VideoMeta
 from schemas.task import FileRef, Task
+from spoold.errors import SpoolError
 from spoold.server.executors import finalize
 from spoold.server.executors.base import INDEX_LANE, LOCAL_LANE, Host, Job, Outcome, Queued
 from spoold.server.storage import Call, Storage
@@ -56,11 +57,11 @@ class IndexService:
     Active when ``db_dir`` (``[index] dir``) is set.  Then claimed finalize tasks wait in claim
     order (:meth:`queue`) for the ``(index)`` lane, which reads, checks and indexes up to
     ``batch`` of them in one transaction (:meth:`start_batch`; ``finalize_many``: a backlog
-    goes faster than one video at a time, see docs/index-design.md).  Each
-    task still ends on its own: a video with invalid output fails its task only, and a batch
-    whose write fails is indexed again one by one, so that a video that breaks the write
-    fails alone.  :meth:`tick` publishes new data every pass, and :meth:`maintain` is the
-    ``index`` utility task.
+    goes faster than one video at a time, see docs/index-design.md).  Each task still ends on
+    its own: a video with invalid output fails its task only, and a batch whose write fails is
+    indexed again one by one, so that a video that breaks the write fails alone.
+    :meth:`tick` publishes new data every pass, and :meth:`maintain` is the ``index`` utility
+    task.
 
     ``journal`` is told the ids of the claimed finalize tasks that only wait for a batch,
     whenever that list changes and before a batch starts; the daemon keeps them in a local
@@ -68,8 +69,6 @@ class IndexService:
     an attempt (they never ran).  Without it, a crash-looping daemon would push every
     finalize it held into backoff.
     """
-
-    LANE = INDEX_LANE
 
     def __init__(
         self,
@@ -97,11 +96,12 @@ class IndexService:
         self._lock = threading.Lock()
         self._batch_waiting = False
         if self.active:
-            storage.add_lane(self.LANE, 1)
+            storage.add_lane(INDEX_LANE, 1)
 
     def _open(self) -> Indexer:
         if self._indexer is None:
-            assert self.db_dir is not None  # only an active service indexes
+            if self.db_dir is None:  # callers check ``active`` first: a bug otherwise
+                raise SpoolError("no index configured ([index] dir): nothing to open")
             self._indexer = Indexer(self.db_dir, publish_interval=self.publish_interval)
         return self._indexer
 
@@ -113,7 +113,7 @@ class IndexService:
 
     def queue(self, entry: Queued, timeout: float) -> Call[Outcome]:
         """Queue a claimed finalize task for a batch; poll the call like any other."""
-        entry.call = Call(self.LANE, entry.what, entry.result, self.storage.clock() + timeout)
+        entry.call = Call(INDEX_LANE, entry.what, entry.result, self.storage.clock() + timeout)
         with self._lock:
             self._queue.append(entry)
             self._save_journal()
@@ -131,7 +131,7 @@ class IndexService:
                 return
             self._batch_waiting = True
         self.storage.submit_local(
-            "finalize batch", self._run_batch, timeout=self.timeout, lane=self.LANE
+            "finalize batch", self._run_batch, timeout=self.timeout, lane=INDEX_LANE
         )
 
     def _take(self) -> list[Queued]:
@@ -253,7 +253,7 @@ class IndexService:
         if self._publishing is not None and not self._publishing.done():
             return
         self._publishing = self.storage.submit_local(
-            "index publish", self._publish_if_due, timeout=self.timeout, lane=self.LANE
+            "index publish", self._publish_if_due, timeout=self.timeout, lane=INDEX_LANE
         )
 
     def _publish_if_due(self) -> int | None:
@@ -262,6 +262,6 @@ class IndexService:
     def close(self, grace: float) -> None:
         if self._indexer is None:
             return
-        call = self.storage.submit_local("index close", self._indexer.close, lane=self.LANE)
+        call = self.storage.submit_local("index close", self._indexer.close, lane=INDEX_LANE)
         if not call.wait(grace):
             log.warning("the index did not close within %.0f s", grace)
