@@ -12,7 +12,8 @@ root's threads, see :mod:`spoold.server.storage`):
 3. ingestion: scans, stability, fingerprints, ingest tasks (:mod:`spoold.server.ingest`);
 4. chaining: follow-ups of completed tasks (:class:`spoold.server.pipeline.Chainer`);
 5. periodic utility tasks (``cleanup``, ``index``), one per period, deterministic ids;
-6. server tasks, claimed and run like on any device (:mod:`spoold.server.executors`);
+6. server tasks, claimed and run like on any device (:mod:`spoold.server.runner`,
+   :mod:`spoold.server.executors`);
 7. ``SPOOL/daemon/status.json`` for ``spoold status``, and the local cache file.
 
 Everything that matters is in the spool, written by its atomic verbs, so a SIGKILL at any
@@ -42,9 +43,10 @@ from typing import Any
 
 from schemas.task import make_task_id, parse_task_id
 from spoold.errors import SpoolError
-from spoold.server.executors import IndexService, ServerRunner
+from spoold.server.executors.index import IndexService
 from spoold.server.ingest import Ingestor
 from spoold.server.pipeline import Chainer, Pipeline
+from spoold.server.runner import ServerRunner
 from spoold.server.settings import DaemonConfig
 from spoold.server.storage import Storage
 from spoold.spool import Spool, fsops, pid_alive, queue_name
@@ -174,7 +176,6 @@ class Daemon:
         self.index = IndexService(
             cfg.index.dir,
             self.storage,
-            dict(cfg.storage),
             publish_interval=cfg.index.publish_interval_s,
             timeout=d.probe_timeout_s,
             batch=cfg.index.finalize_batch,
