@@ -47,6 +47,7 @@ from spoold.server.executors.index import IndexService
 from spoold.server.ingest import Ingestor
 from spoold.server.pipeline import Chainer, Pipeline
 from spoold.server.runner import ServerRunner
+from spoold.server.sdnotify import Notifier
 from spoold.server.settings import DaemonConfig
 from spoold.server.storage import Storage
 from spoold.spool import Spool, fsops, pid_alive, queue_name
@@ -241,18 +242,27 @@ class Daemon:
 
     def run(self) -> None:
         """Start, loop until stopped, shut down.  Raises DaemonRunning / DaemonLeaseLost."""
+        # systemd (Type=notify, WatchdogSec=): READY once started, WATCHDOG after every pass,
+        # so a daemon whose loop hangs is restarted; a no-op when not run by systemd.
+        notifier = Notifier.from_env()
+        watchdog_s = notifier.watchdog_interval_s
         self.start()
+        notifier.ready(status=f"holding the spool {self.spool.root}")
         lost = False
         try:
             while not self.stop_event.is_set():
                 self.wake.clear()
                 rep = self.tick()
-                self.wake.wait(rep.next_wake_s)
+                notifier.watchdog()
+                wait = rep.next_wake_s if watchdog_s is None else min(rep.next_wake_s, watchdog_s)
+                self.wake.wait(wait)
         except DaemonLeaseLost:
             lost = True
             raise
         finally:
+            notifier.stopping()
             self.shutdown(release=not lost)
+            notifier.close()
 
     def shutdown(self, *, release: bool = True) -> None:
         if not self.started:
