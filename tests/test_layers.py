@@ -50,6 +50,8 @@ def test_the_tree_keeps_every_contract() -> None:
         ("spoold/spool/layout.py", "import click", "the spool protocol imports"),
         ("spoold/worker/runtime.py", "import duckdb", "the worker side never imports"),
         ("spoold/workers/gps.py", "import webui_export.index.writer", "the worker side never"),
+        ("spoold/cli/tasks.py", "import spoold.server.daemon", "the worker-side commands"),
+        ("spoold/cli/work.py", "import spoold.cli.server", "the worker-side commands"),
         ("webui_export/api/routes.py", "import spoold.server.daemon", "the index and the API"),
         ("webui_export/index/writer.py", "import webui_export.api.db", "the index (the single"),
         ("spoold/server/pipeline.py", "import webui_export.api.app", "the server side never"),
