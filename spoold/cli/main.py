@@ -23,7 +23,7 @@ from spoold.configfile import Config, resolve_spool_root
 from spoold.errors import SpoolError
 from spoold.spool import Spool
 from spoold.spool import inspect as spool_inspect
-from spoold.spool.core import format_age
+from spoold.spool.display import format_age
 
 F = TypeVar("F", bound=Callable[..., Any])
 

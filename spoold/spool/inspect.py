@@ -19,7 +19,6 @@ from typing import Any
 from schemas.task import Task
 from spoold.errors import InvalidTaskFile
 from spoold.spool import fsops
-from spoold.spool.core import Spool
 from spoold.spool.layout import (
     CLAIMED,
     DEFERRED,
@@ -30,6 +29,7 @@ from spoold.spool.layout import (
     queue_name,
     split_queue,
 )
+from spoold.spool.spool import Spool
 
 TMP_TTL = 3600.0
 

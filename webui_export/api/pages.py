@@ -23,7 +23,7 @@ from flask import Blueprint, abort, current_app, render_template_string
 from spoold.errors import SpoolError
 from spoold.spool import Spool
 from spoold.spool import inspect as spool_inspect
-from spoold.spool.core import format_age
+from spoold.spool.display import format_age
 from webui_export.api import queries
 from webui_export.api.db import get_db
 from webui_export.api.metrics import tracker_for
