@@ -1,7 +1,7 @@
 """A held task: the handle :meth:`Spool.claim <spoold.spool.Spool.claim>` returns.
 
 Public API: :class:`Claim` (``heartbeat``, ``complete``, ``fail``, ``release``),
-:class:`ClaimTokens`, :func:`safe_device`.
+:class:`ClaimTokens`, :class:`ClaimHost`, :func:`safe_device`.
 
 A claim is the file ``pending/Q/claimed/ID@DEVICE@TOKEN-L<lease>.json``; its mtime is the
 lease, refreshed by :meth:`Claim.heartbeat` in server time.  Finishing lands the task's next
@@ -15,19 +15,20 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from schemas.task import Attempt, AttemptKind, ChildSpec, FileRef, Task
 from spoold.errors import InvalidTaskFile, LeaseLost, SpoolError
 from spoold.spool import fsops
 from spoold.spool.clock import epoch_to_dt
+from spoold.spool.folders import QueueFolders
 from spoold.spool.host import ProcessRandom, current_pid
-from spoold.spool.layout import ClaimName
-
-if TYPE_CHECKING:  # the Spool makes claims; a claim only calls back into it
-    from spoold.spool.spool import Spool
+from spoold.spool.lander import Lander
+from spoold.spool.layout import ClaimName, Layout
+from spoold.spool.lister import Lister
+from spoold.spool.lookup import Published
 
 
 class ClaimTokens:
@@ -45,6 +46,23 @@ class ClaimTokens:
         return f"{current_pid()}-{self.rng.get().getrandbits(32):08x}"
 
 
+class ClaimHost(Protocol):
+    """What a claim uses of the spool that made it (:class:`~spoold.spool.Spool` is one):
+    named here so that this module does not import the spool, which imports it."""
+
+    layout: Layout
+    folders: QueueFolders
+    lander: Lander
+    lister: Lister
+    tokens: ClaimTokens
+
+    def server_now(self) -> float: ...
+    def now_dt(self) -> datetime: ...
+    def backoff(self, attempts: int) -> float: ...
+    def publish(self, task: Task) -> Published: ...
+    def child_task(self, parent: Task, spec: ChildSpec) -> Task: ...
+
+
 def safe_device(name: str) -> str:
     """``name`` as the device part of a claim name (operators and breakers are free text)."""
     cleaned = re.sub(r"[^a-z0-9_-]+", "-", name.lower()).strip("-_") or "operator"
@@ -57,7 +75,13 @@ class Claim:
     __slots__ = ("_file", "device", "done", "name", "queue", "spool", "task")
 
     def __init__(
-        self, spool: Spool, task: Task, path: str | Path, queue: str, name: ClaimName, device: str
+        self,
+        spool: ClaimHost,
+        task: Task,
+        path: str | Path,
+        queue: str,
+        name: ClaimName,
+        device: str,
     ) -> None:
         self.spool = spool
         self.task = task

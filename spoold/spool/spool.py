@@ -21,7 +21,8 @@ Every rule is written down, with its reason, in ``spool_layout.md``; the short v
   (:mod:`~spoold.spool.recovery`).
 
 A :class:`Spool` composes those parts, each given only the collaborators it needs; the
-:class:`Claim` handle is the one part that calls back into the spool.
+:class:`Claim` handle is the one part that calls back into the spool (through the narrow
+:class:`~spoold.spool.claim.ClaimHost`, so no module imports this one but the package).
 """
 
 from __future__ import annotations
