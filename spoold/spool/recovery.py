@@ -1,7 +1,7 @@
 """Recovery: finding claims whose holder is gone, and putting their tasks back.
 
 Public API: :class:`Recovery` (``stale_claims``, ``reap``, ``break_claim``, ``requeue``,
-``purge_tmp``, ``remove_claim``), :data:`MakeClaim`.
+``purge_tmp``, ``remove_claim``), :class:`Stale`, :data:`MakeClaim`.
 
 A claim is stale when it went a whole lease without a heartbeat (``max(mtime, ctime)`` judged
 in server time), or at once when it is this device's own and its process is gone from this
@@ -17,6 +17,7 @@ import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 from schemas.task import AttemptKind, Task
 from spoold.errors import InvalidTaskFile, SpoolError, TaskNotFound
@@ -30,6 +31,15 @@ from spoold.spool.policy import Policy
 from spoold.spool.taskfile import read_task
 
 log = logging.getLogger(__name__)
+
+
+class Stale(NamedTuple):
+    """A claim judged stale: the claim, its age in server seconds, and why."""
+
+    claim: ClaimName
+    age: float
+    kind: AttemptKind
+
 
 #: Makes the :class:`Claim` handle for (task, claim file, queue, claim name, device).
 MakeClaim = Callable[[Task, "str | Path", str, ClaimName, str], Claim]
@@ -60,15 +70,13 @@ class Recovery:
         return ClaimName(task_id, safe_device(who), self.tokens.new(), self.policy.lease_tag())
 
     # ------------------------------------------------------------------ stale claims
-    def stale_claims(
-        self, queue: str, device: str | None = None
-    ) -> list[tuple[ClaimName, float, AttemptKind]]:
+    def stale_claims(self, queue: str, device: str | None = None) -> list[Stale]:
         """Claims in ``queue`` whose holder is gone: (claim, age in server seconds, why).
 
         Gone = no heartbeat for a whole lease (judged in server time), or — for this
         ``device``'s own claims — the holding process no longer exists on this host.
         """
-        out: list[tuple[ClaimName, float, AttemptKind]] = []
+        out: list[Stale] = []
         cdir = self.layout.claimed_dir(queue)
         try:
             entries = list(os.scandir(cdir))
@@ -86,29 +94,20 @@ class Recovery:
                 continue
             age = now - max(st.st_mtime, st.st_ctime)
             if age > (cn.lease if cn.lease is not None else self.policy.lease):
-                out.append((cn, age, "lease-expired"))
+                out.append(Stale(cn, age, "lease-expired"))
             elif device is not None and cn.device == device and not pid_alive(cn.pid):
-                out.append((cn, age, "worker-died"))
+                out.append(Stale(cn, age, "worker-died"))
         return out
 
     def reap(self, queue: str, device: str | None = None) -> int:
         """Break the stale claims of ``queue``; returns how many tasks were put back."""
         n = 0
-        for cn, age, kind in self.stale_claims(queue, device):
-            if self.break_claim(queue, cn, kind, age, breaker=device or "spoold"):
+        for found in self.stale_claims(queue, device):
+            if self.break_claim(queue, found, device or "spoold"):
                 n += 1
         return n
 
-    def break_claim(
-        self,
-        queue: str,
-        stale: ClaimName,
-        kind: AttemptKind,
-        age: float,
-        breaker: str,
-        *,
-        charge: bool = True,
-    ) -> bool:
+    def break_claim(self, queue: str, found: Stale, breaker: str, *, charge: bool = True) -> bool:
         """Take over a stale claim and put its task back (or drop it if superseded).
 
         One rename decides which breaker wins; the loser sees ENOENT and moves on.
@@ -116,6 +115,7 @@ class Recovery:
         a breaker that knows the holder never started the task passes False (the daemon, for
         the finalize tasks its killed predecessor had only queued for a batch).
         """
+        stale, age, kind = found
         mine = self._claim_name(stale.task_id, breaker)
         taken = self._take_over(queue, stale, mine, kind)
         if isinstance(taken, bool):

@@ -33,9 +33,17 @@ import os
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, Literal, TypeVar, overload
 
-from schemas.task import AttemptKind, ChildSpec, FileRef, Task, child_task_id, make_task_id
+from schemas.task import (
+    AttemptKind,
+    ChildSpec,
+    FileRef,
+    Task,
+    child_task_id,
+    make_task_id,
+    parse_task_id,
+)
 from spoold.errors import NotASpool, TaskNotFound
 from spoold.spool import fsops
 from spoold.spool.claim import Claim, ClaimTokens
@@ -44,14 +52,40 @@ from spoold.spool.clock import ServerClock, epoch_to_dt
 from spoold.spool.folders import QueueFolders
 from spoold.spool.host import ProcessRandom, short_hostname
 from spoold.spool.lander import Lander
-from spoold.spool.layout import ClaimName, Layout, queue_name
+from spoold.spool.layout import DAY_RE, TASK_FILE_RE, ClaimName, Layout, queue_name
 from spoold.spool.lister import Lister
-from spoold.spool.lookup import PENDING_STATES, Finder, Location, Published, TaskState
+from spoold.spool.lookup import Finder, Location, Published
 from spoold.spool.policy import Policy
-from spoold.spool.recovery import Recovery
+from spoold.spool.recovery import Recovery, Stale
 from spoold.spool.taskfile import read_task
 
 LAYOUT_VERSION = 1
+
+TaskState = Literal["ready", "deferred", "claimed"]
+#: Every state of a pending task, for :meth:`Spool.task_ids`.
+PENDING_STATES: tuple[TaskState, ...] = ("ready", "deferred", "claimed")
+
+_T = TypeVar("_T")
+
+
+class _Setting(Generic[_T]):
+    """A :class:`Spool` attribute kept on its :class:`Policy`, so every part sees a change."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, obj: None, owner: type) -> _Setting[_T]: ...
+    @overload
+    def __get__(self, obj: Spool, owner: type) -> _T: ...
+    def __get__(self, obj: Spool | None, owner: type) -> _Setting[_T] | _T:
+        if obj is None:
+            return self
+        value: _T = getattr(obj.policy, self.name)
+        return value
+
+    def __set__(self, obj: Spool, value: _T) -> None:
+        setattr(obj.policy, self.name, value)
 
 
 class Spool:
@@ -119,40 +153,12 @@ class Spool:
             raise NotASpool(f"{marker}: unreadable spool marker: {exc}") from None
 
     # ------------------------------------------------------------------ settings
-    # Kept on the shared Policy so that every part sees a change made here.
-    @property
-    def lease(self) -> float:
-        """Seconds without heartbeat after which a claim counts as abandoned."""
-        return self.policy.lease
-
-    @lease.setter
-    def lease(self, value: float) -> None:
-        self.policy.lease = value
-
-    @property
-    def fsync(self) -> bool:
-        return self.policy.fsync
-
-    @fsync.setter
-    def fsync(self, value: bool) -> None:
-        self.policy.fsync = value
-
-    @property
-    def relist_interval(self) -> float:
-        return self.policy.relist_interval
-
-    @relist_interval.setter
-    def relist_interval(self, value: float) -> None:
-        self.policy.relist_interval = value
-
-    @property
-    def idle_relist(self) -> float:
-        """Backstop re-list of an unchanged-looking queue, for shares with coarse mtimes."""
-        return self.policy.idle_relist
-
-    @idle_relist.setter
-    def idle_relist(self, value: float) -> None:
-        self.policy.idle_relist = value
+    #: Seconds without heartbeat after which a claim counts as abandoned.
+    lease = _Setting[float]()
+    fsync = _Setting[bool]()
+    relist_interval = _Setting[float]()
+    #: Backstop re-list of an unchanged-looking queue, for shares with coarse mtimes.
+    idle_relist = _Setting[float]()
 
     @property
     def clock_offset(self) -> float:
@@ -294,6 +300,8 @@ class Spool:
         """Every queue folder of ``pending/``, sorted."""
         return self.folders.names()
 
+    # Everyone outside this package asks these instead of listing and parsing folders, so the
+    # names (and how old names are read) stay this package's business.
     def task_ids(
         self,
         queue: str,
@@ -305,20 +313,43 @@ class Spool:
 
         A missing queue has none.  ``task_type`` keeps only ids of that type.
         """
-        return self.finder.task_ids(queue, states, task_type=task_type)
+        marker = f"-{task_type}-" if task_type else ""
+        out: set[str] = set()
+        for state in states:
+            folder = {
+                "ready": self.layout.queue,
+                "deferred": self.layout.deferred_dir,
+                "claimed": self.layout.claimed_dir,
+            }[state](queue)
+            for name in fsops.listdir(folder):
+                if marker not in name:
+                    continue
+                tid = _id_of_name(name, claimed=state == "claimed")
+                if tid is not None and (task_type is None or parse_task_id(tid)[1] == task_type):
+                    out.add(tid)
+        return out
 
     def complete_days(self) -> list[str]:
         """The day folders of ``complete/`` (``YYYY-MM-DD``), oldest first."""
-        return self.finder.complete_days()
+        return sorted(d for d in fsops.listdir(self.layout.complete) if DAY_RE.match(d))
 
     def completed_ids(self, day: str, *, task_type: str | None = None) -> set[str]:
         """Ids of the tasks completed on ``day`` (file names only)."""
-        return self.finder.completed_ids(day, task_type=task_type)
+        marker = f"-{task_type}-" if task_type else ""
+        out: set[str] = set()
+        for name in fsops.listdir(self.layout.complete / day):
+            m = TASK_FILE_RE.match(name) if marker in name else None
+            if m and (task_type is None or parse_task_id(m["id"])[1] == task_type):
+                out.add(m["id"])
+        return out
 
     def day_version(self, day: str) -> int | None:
-        """A number that changes whenever a task lands in or leaves ``complete/DAY/``, or None
-        when the day folder is gone."""
-        return self.finder.day_version(day)
+        """A number that changes whenever a task lands in or leaves ``complete/DAY/`` (its
+        folder's mtime in ns), or None when the day folder is gone."""
+        try:
+            return os.stat(self.layout.complete / day).st_mtime_ns
+        except OSError:
+            return None
 
     def locate(self, task_id: str, *, queues: Iterable[str] | None = None) -> Location | None:
         """Where ``task_id`` is: complete first, then ready, deferred, claimed."""
@@ -335,9 +366,7 @@ class Spool:
         return loc, self.read(loc.path)
 
     # ------------------------------------------------------------------ recovery
-    def stale_claims(
-        self, queue: str, device: str | None = None
-    ) -> list[tuple[ClaimName, float, AttemptKind]]:
+    def stale_claims(self, queue: str, device: str | None = None) -> list[Stale]:
         """Claims in ``queue`` whose holder is gone: (claim, age in server seconds, why)."""
         return self.recovery.stale_claims(queue, device)
 
@@ -357,7 +386,7 @@ class Spool:
     ) -> bool:
         """Take over a stale claim and put its task back (or drop it if superseded); see
         :meth:`Recovery.break_claim <spoold.spool.recovery.Recovery.break_claim>`."""
-        return self.recovery.break_claim(queue, stale, kind, age, breaker, charge=charge)
+        return self.recovery.break_claim(queue, Stale(stale, age, kind), breaker, charge=charge)
 
     # ------------------------------------------------------------------ operator verbs
     def requeue(self, task_id: str, *, operator: str = "operator", force: bool = False) -> Location:
@@ -371,3 +400,11 @@ class Spool:
     def remove_claim(self, queue: str, claim: ClaimName) -> bool:
         """Delete a claim whose task exists elsewhere (used by ``check --repair``)."""
         return self.recovery.remove_claim(queue, claim)
+
+
+def _id_of_name(name: str, *, claimed: bool) -> str | None:
+    if claimed:
+        cn = ClaimName.parse(name)
+        return cn.task_id if cn else None
+    m = TASK_FILE_RE.match(name)
+    return m["id"] if m else None
