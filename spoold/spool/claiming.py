@@ -144,7 +144,7 @@ class Claimer:
             self._give_back(exc, dst_str, Path(path))
             return None
         claim = self.make_claim(task, dst_str, queue, cn, device)
-        return claim if self._runnable(claim, Path(path), from_deferred, now) else None
+        return claim if self._runnable(claim, path, from_deferred, now) else None
 
     def _give_back(self, exc: OSError | InvalidTaskFile, dst: str, src: Path) -> None:
         """After winning the rename of ``src`` to ``dst``: the file vanished (another claimant
@@ -163,13 +163,14 @@ class Claimer:
         reason = f"cannot read it: {exc.strerror} (running as uid {os.geteuid()})"
         self.lister.mark_bad(src, InvalidTaskFile(self.layout.rel(src), reason))
 
-    def _runnable(self, claim: Claim, src: Path, from_deferred: bool, now: float) -> bool:
+    def _runnable(self, claim: Claim, src: str, from_deferred: bool, now: float) -> bool:
         """Whether the task just claimed is for this device now; if not it is moved where it
         belongs (back, to its pinned device's queue, or to deferred/)."""
         task, queue, device = claim.task, claim.queue, claim.device
         task_id = claim.name.task_id
         if task.task_id != task_id:
-            claim.put_back_bad(f"file name says {task_id} but task_id is {task.task_id}", src)
+            reason = f"file name says {task_id} but task_id is {task.task_id}"
+            claim.put_back_bad(reason, Path(src))  # a Path only here: claims are hot
             return False
         if task.device is not None and task.device != device:
             target = queue_name(task.device_class, task.device)
