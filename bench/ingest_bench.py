@@ -58,7 +58,7 @@ next = ["preprocess"]
 
 
 def cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "spoold.cli.server", *args]
+    return [sys.executable, "-m", "spoold", *args]
 
 
 def distinct(src: bytes, i: int) -> bytes:

@@ -5,6 +5,11 @@ Usage::
     .venv/bin/python bench/spool_bench.py                 # temp dir under /tmp
     .venv/bin/python bench/spool_bench.py --dir /mnt/nas  # e.g. a NAS mount
     .venv/bin/python bench/spool_bench.py --quick         # small sizes, a few seconds
+    .venv/bin/python bench/spool_bench.py --baseline main~5  # this code against another commit
+
+With ``--baseline REV`` it prints a second table instead: the rows that exercise our code
+((b), (c), (e) at 1,000 pending), measured for REV's ``spoold`` (a temporary git worktree)
+and for this checkout's, alternating in rounds in one run, with the ratio current/baseline.
 
 Prints ONE table; every row is measured in this run, on the same filesystem:
 
@@ -33,6 +38,7 @@ Nothing here asserts a time: it is a measurement, not a test.
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
 import os
 import platform
@@ -313,6 +319,77 @@ def fs_type(path: Path) -> str:
         return "?"
 
 
+def spool_rows(base: Path, n: int, claims: int) -> list[Row]:
+    """The rows whose cost is our code's: publish, drains, claim latency."""
+    rows = [publish_rate(base / "p1", n, fsync=True), publish_rate(base / "p0", n, fsync=False)]
+    for fsync in (True, False):
+        for workers in (1, 4):
+            rows.append(spool_drain(base / f"d{int(fsync)}{workers}", n, workers, fsync=fsync))
+    rows.append(claim_latency(base / "lat", 1000, claims))
+    return rows
+
+
+def _row_json(r: Row) -> dict[str, Any]:
+    return {"label": r.label, "n": r.n, "secs": r.secs, "lat": r.lat}
+
+
+def compare_with(rev: str, parent: Path, n: int, claims: int, rounds: int = 2) -> None:
+    """Run :func:`spool_rows` for ``rev`` and for this checkout, alternately, in subprocesses
+    whose ``PYTHONPATH`` points at each tree; print both and their ratio."""
+    repo = Path(__file__).resolve().parent.parent
+    tree = Path(tempfile.mkdtemp(prefix="spool-bench-baseline-"))
+    subprocess.run(
+        ["git", "-C", str(repo), "worktree", "add", "-q", "--detach", str(tree), rev], check=True
+    )
+    totals: dict[str, dict[str, Row]] = {"baseline": {}, "current": {}}
+    try:
+        for _ in range(rounds):
+            for side, src in (("baseline", tree), ("current", repo)):
+                out = subprocess.run(
+                    [
+                        sys.executable,
+                        __file__,
+                        "--rows-json",
+                        "--dir",
+                        str(parent),
+                        "--tasks",
+                        str(n),
+                        "--claims",
+                        str(claims),
+                    ],
+                    env={**os.environ, "PYTHONPATH": str(src)},
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                ).stdout
+                for d in json.loads(out):
+                    tot = totals[side].setdefault(d["label"], Row(d["label"], lat=[]))
+                    tot.n += d["n"]
+                    tot.secs += d["secs"]
+                    if d["lat"] and tot.lat is not None:
+                        tot.lat.extend(d["lat"])
+    finally:
+        subprocess.run(
+            ["git", "-C", str(repo), "worktree", "remove", "--force", str(tree)], check=False
+        )
+    print(
+        f"spool bench, {rev} (baseline) vs this checkout: {parent} ({fs_type(parent)}), "
+        f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}; {rounds} alternating rounds "
+        f"of {n} tasks per row"
+    )
+    head = f"{'measure':<46} {'baseline':>10} {'current':>10} {'ratio':>7}"
+    print(head)
+    print("-" * len(head))
+    for label, b in totals["baseline"].items():
+        c = totals["current"][label]
+        if b.lat:
+            bv, cv = pct(b.lat, 50) * 1e3, pct(c.lat or [0.0], 50) * 1e3
+            print(f"{label + ' p50 ms':<46} {bv:10.3f} {cv:10.3f} {bv / cv:6.2f}x")
+        else:
+            print(f"{label + ' /s':<46} {b.rate:10.0f} {c.rate:10.0f} {c.rate / b.rate:6.2f}x")
+    print("ratio > 1: the current code is faster (for latency: baseline p50 / current p50)")
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--dir", type=Path, help="where to run (default: a temp dir under /tmp)")
@@ -320,11 +397,23 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--big", type=int, default=100_000, help="pending tasks, large latency row")
     ap.add_argument("--claims", type=int, default=3000, help="claims timed per latency row")
     ap.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
+    ap.add_argument("--baseline", metavar="REV", help="compare our rows with this git commit's")
+    ap.add_argument("--rows-json", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.quick:
         args.tasks, args.big, args.claims = 300, 10_000, 500
     parent = args.dir or Path(tempfile.gettempdir())
     parent.mkdir(parents=True, exist_ok=True)
+    if args.baseline:
+        compare_with(args.baseline, parent, args.tasks, args.claims)
+        return
+    if args.rows_json:
+        root = Path(tempfile.mkdtemp(prefix="spool-bench-", dir=parent))
+        try:
+            print(json.dumps([_row_json(r) for r in spool_rows(root, args.tasks, args.claims)]))
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+        return
     root = Path(tempfile.mkdtemp(prefix="spool-bench-", dir=parent))
     n = args.tasks
     try:

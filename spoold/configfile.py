@@ -1,7 +1,12 @@
-"""Configuration: one TOML file, validated once, with one clear error per mistake.
+"""Reading ``spoold.toml``: finding the file, its ``[spool]`` and ``[storage]`` sections.
 
 Public API: :class:`Config`, :class:`SpoolSettings`, :func:`load_config`,
-:func:`find_config_file`, :func:`resolve_spool_root`.
+:func:`find_config_file`, :func:`resolve_spool_root`, :func:`read_toml`,
+:func:`format_validation_error`.
+
+One TOML file serves every command; it is validated once, with one clear error per mistake.
+This module reads what every command needs (worker side); the daemon's sections are
+validated by :mod:`spoold.server.settings`, whose model extends :class:`Config`.
 
 Where the spool is, for every command: ``--spool DIR``, else ``$SPOOLD_SPOOL``, else the
 ``[spool] root`` of the config file (``--config``, else ``$SPOOLD_CONFIG``, else

@@ -176,8 +176,8 @@ def idle_ticks(daemon: Daemon, seconds: float) -> None:
 
 
 def cli_cmd(*args: str) -> list[str]:
-    """``spoold`` with the server commands registered (until spoold.cli.main calls register)."""
-    return [sys.executable, "-m", "spoold.cli.server", *args]
+    """``spoold ARGS`` as a subprocess command line."""
+    return [sys.executable, "-m", "spoold", *args]
 
 
 class DaemonProcess:

@@ -29,3 +29,29 @@ def test_spool_bench_quick_prints_every_row_and_target(tmp_path: Path) -> None:
     assert ">= 0.50x (a): " in out.stdout and ">= dirq 4 procs (" in out.stdout
     assert "p99 < 20 ms: " in out.stdout
     assert list(tmp_path.iterdir()) == []  # it cleans up after itself
+
+
+def test_spool_bench_compares_this_checkout_with_a_baseline_commit(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "bench" / "spool_bench.py"),
+            "--baseline",
+            "HEAD",
+            "--tasks",
+            "40",
+            "--claims",
+            "50",
+            "--dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    rows = [line for line in out.stdout.splitlines() if line.startswith("(")]
+    assert len(rows) == 7, out.stdout  # publish x2, drains x4, claim latency
+    assert all(line.rstrip().endswith("x") for line in rows), out.stdout
+    assert list(tmp_path.iterdir()) == []

@@ -144,3 +144,55 @@ def test_python_dash_m_spoold_runs() -> None:
     ).stdout
     for name in ("init", "status", "ls", "show", "submit", "requeue", "check", "schema", "work"):
         assert f"  {name}" in out
+
+
+# Imported by nothing on the worker side; the server extra's modules and our server code.
+_SERVER_MODULES = ("spoold.server", "webui_export", "duckdb", "flask", "watchdog", "pyarrow")
+
+
+def _import_cli_and_report(prelude: str) -> dict[str, object]:
+    code = (
+        f"{prelude}\nimport json, sys\nfrom spoold.cli.main import cli\n"
+        "print(json.dumps({'commands': sorted(cli.commands), 'modules': sorted(m for m, v in sys.modules.items() if v)}))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    return json.loads(out)  # type: ignore[no-any-return]
+
+
+def test_the_cli_imports_no_server_code_even_with_the_server_extra() -> None:
+    rep = _import_cli_and_report("")
+    assert {"run", "backfill", "serve", "export", "demo"} <= set(rep["commands"])  # type: ignore[arg-type]
+    loaded = [m for m in rep["modules"] if m.startswith(_SERVER_MODULES)]  # type: ignore[union-attr]
+    assert loaded == []
+
+
+def test_a_worker_install_has_the_worker_commands_only() -> None:
+    # A worker install lacks the server extra: make its modules unfindable.
+    blocked = "import sys\nfor m in ('watchdog', 'duckdb', 'flask'):\n    sys.modules[m] = None"
+    rep = _import_cli_and_report(blocked)
+    assert rep["commands"] == [
+        "check", "init", "ls", "requeue", "schema", "show", "status", "submit", "work"
+    ]  # fmt: skip
+    assert "spoold.cli.server" not in rep["modules"]  # type: ignore[operator]
+
+
+def test_status_without_the_server_extra_reports_no_daemon(tmp_path: Path) -> None:
+    Spool.init(tmp_path / "spool")
+    code = (
+        "import json, sys\nfor m in ('watchdog', 'duckdb', 'flask'):\n    sys.modules[m] = None\n"
+        "from spoold.cli.main import cli\n"
+        f"cli.main(['status', '--json', '--spool', {str(tmp_path / 'spool')!r}], standalone_mode=False)\n"
+        "print(json.dumps(sorted(m for m, v in sys.modules.items() if v)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    status, _, modules = out.rpartition("\n[")
+    assert json.loads(status)["daemon"] is None
+    assert [m for m in json.loads("[" + modules) if m.startswith(_SERVER_MODULES)] == []
+
+
+def test_status_reports_the_daemon_with_the_server_extra(run) -> None:  # type: ignore[no-untyped-def]
+    assert "daemon: never ran on this spool" in run("status")

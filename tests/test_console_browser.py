@@ -136,15 +136,15 @@ def test_metrics_are_prometheus_text(server: str) -> None:
 
     with urllib.request.urlopen(server + "/metrics") as resp:
         body = resp.read().decode()
-        assert resp.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        assert resp.headers["Content-Type"].startswith("text/plain; version=")
     assert (
-        'spoold_tasks{device_class="jetson",queue="jetson",state="ready",task_type="preprocess"} 2'
+        'spoold_tasks{device_class="jetson",queue="jetson",state="ready",task_type="preprocess"} 2.0'
         in body
     )
-    assert 'spoold_claims{device="jetson-01",device_class="jetson"} 1' in body
-    assert 'spoold_failing_tasks{device_class="gpu",queue="gpu"} 1' in body
-    assert "spoold_rejected_videos_last_hour 1" in body
-    assert "# TYPE spoold_finalize_latency_seconds summary" in body
+    assert 'spoold_claims{device="jetson-01",device_class="jetson"} 1.0' in body
+    assert 'spoold_failing_tasks{device_class="gpu",queue="gpu"} 1.0' in body
+    assert 'spoold_videos_ingested_total{outcome="rejected"} 1.0' in body
+    assert "# TYPE spoold_finalize_latency_seconds histogram" in body
 
 
 def test_api_stats_reports_live_queues_and_failing_tasks(server: str) -> None:

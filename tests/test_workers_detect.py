@@ -14,7 +14,7 @@ import pytest
 pytest.importorskip("rapidocr")
 pytest.importorskip("cv2")
 
-from spoold.demo.media import plate_frame
+from spoold.demo.render import plate_frame
 from spoold.workers.detectors import (
     DetectorError,
     ObjectBox,

@@ -14,13 +14,8 @@ pytest.importorskip("cv2", reason="the workers extra (opencv-python-headless) is
 
 from schemas.metadata import GpsTrackFile
 from spoold.dashcam import parse_name
-from spoold.demo.media import (
-    TrackPoint,
-    blackvue_nmea_lines,
-    mai_gps_box,
-    novatek_freegps_block,
-    route_position,
-)
+from spoold.demo.gps_payloads import blackvue_nmea_lines, mai_gps_box, novatek_freegps_block
+from spoold.demo.route import TrackPoint, route_position
 from spoold.demo.samples import make_clip
 from spoold.workers.gps import (
     extract_gps,

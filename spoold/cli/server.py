@@ -1,87 +1,52 @@
-"""The main server's commands, ``spoold run`` and ``spoold backfill``: ``register(cli)`` adds them.
+"""The main server's commands: ``run``, ``backfill``, ``serve``, ``export`` and ``demo``.
 
-Public API: :func:`register`, :class:`JsonFormatter`, :func:`setup_logging`.
+Public API: :func:`register` (adds the commands to a ``spoold`` group and lets ``status``
+report the daemon).  :mod:`spoold.cli.main` calls it only when the server extra is installed.
 
-Heavy imports (watchdog, pymediainfo, the daemon) happen inside the commands, so devices that
-only run ``spoold work`` never load them.  ``python -m spoold.cli.server ...`` runs the full
-command line with these commands added (used by the tests until ``spoold.cli.main`` calls
-:func:`register`).
+This module imports only click and the shared command helpers; the daemon, the index, the
+API and their dependencies are imported inside the commands that use them.
 """
 
 from __future__ import annotations
 
-import json
 import logging
+import os
 import sys
-from datetime import datetime, timezone
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from spoold.cli.app import config_option, fail_cleanly
+from spoold.cli.tasks import set_daemon_status
 from spoold.errors import SpoolError
+from spoold.logsetup import LOG_FORMATS, setup_logging
+from spoold.spool import Spool
 
-# LogRecord attributes that are not "extra" fields.
-_STANDARD = set(vars(logging.LogRecord("x", 0, "x", 0, "x", None, None))) | {"message", "asctime"}
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: ts, level, logger, msg, and the record's ``extra`` fields."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        out: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(
-                timespec="milliseconds"
-            ),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        for k, v in vars(record).items():
-            if k not in _STANDARD and not k.startswith("_"):
-                out[k] = v
-        if record.exc_info:
-            out["exc"] = self.formatException(record.exc_info)
-        return json.dumps(out, default=str)
+if TYPE_CHECKING:
+    from spoold.server.settings import DaemonConfig
 
 
-def setup_logging(fmt: str, level: int = logging.INFO) -> None:
-    """Log to stderr at ``level``, as JSON lines or text (the only place handlers are set)."""
-    handler = logging.StreamHandler(sys.stderr)
-    if fmt == "json":
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    for h in list(root.handlers):
-        root.removeHandler(h)
-    root.addHandler(handler)
-    root.setLevel(level)
-    logging.getLogger("watchdog").setLevel(logging.WARNING)
-
-
-def _config_option(fn: Any) -> Any:
-    return click.option(
-        "--config",
-        "config",
-        metavar="FILE",
-        help="Config file (default: $SPOOLD_CONFIG, ./spoold.toml, /etc/spoold/spoold.toml).",
-    )(fn)
-
-
-def _load(config: str | None) -> Any:
+def _settings(config: str | None) -> DaemonConfig | None:
+    """The daemon settings in the config file (``--config``, else the usual places), if any."""
     from spoold.configfile import find_config_file
     from spoold.server.settings import load_settings
 
     path = find_config_file(config)
-    if path is None:
+    return load_settings(path) if path else None
+
+
+def _load(config: str | None) -> DaemonConfig:
+    settings = _settings(config)
+    if settings is None:
         raise click.UsageError("no config file: pass --config FILE (see spoold.example.toml)")
-    return load_settings(path)
+    return settings
 
 
 def _log_options(fn: Any) -> Any:
     fn = click.option(
         "--log-format",
-        type=click.Choice(["text", "json"]),
+        type=click.Choice(LOG_FORMATS),
         default="text",
         show_default=True,
         help="json: one object per line (ts, level, logger, msg, event, task_id...).",
@@ -89,94 +54,239 @@ def _log_options(fn: Any) -> Any:
     return click.option("--debug", "debug", is_flag=True, help="Debug log output.")(fn)
 
 
-def register(cli: click.Group) -> None:
-    """Add ``run`` and ``backfill`` to the ``spoold`` command group."""
+@click.command(name="run")
+@config_option
+@_log_options
+def run_cmd(config: str | None, log_format: str, debug: bool) -> None:
+    """Run the main server's daemon for the config's spool, until SIGTERM or Ctrl-C.
 
-    @cli.command(name="run")
-    @_config_option
-    @_log_options
-    def run_cmd(config: str | None, log_format: str, debug: bool) -> None:
-        """Run the main server's daemon for the config's spool, until SIGTERM or Ctrl-C.
+    Watches the inbox folders, ingests new videos, chains pipeline stages and runs the
+    server's own tasks.  A second daemon on the same spool (on any host) refuses to start.
 
-        Watches the inbox folders, ingests new videos, chains pipeline stages and runs the
-        server's own tasks.  A second daemon on the same spool (on any host) refuses to start.
+    Example: spoold run --config /etc/spoold/spoold.toml --log-format json
+    """
+    setup_logging(logging.DEBUG if debug else logging.INFO, log_format)
+    try:
+        from spoold.server.daemon import Daemon
 
-        Example: spoold run --config /etc/spoold/spoold.toml --log-format json
-        """
-        setup_logging(log_format, logging.DEBUG if debug else logging.INFO)
-        try:
-            from spoold.server.daemon import Daemon
+        daemon = Daemon(_load(config))
+        daemon.install_signal_handlers()
+        daemon.run()
+    except SpoolError as exc:
+        raise click.ClickException(str(exc)) from None
 
-            daemon = Daemon(_load(config))
-            daemon.install_signal_handlers()
-            daemon.run()
-        except SpoolError as exc:
-            raise click.ClickException(str(exc)) from None
 
-    @cli.command(name="backfill")
-    @_config_option
-    @_log_options
-    @click.option("--stable-s", type=click.FloatRange(min=0), help="Override [ingest] stable_s.")
-    @click.option(
-        "--timeout", type=click.FloatRange(min=1), help="Give up after this many seconds."
+@click.command(name="backfill")
+@config_option
+@_log_options
+@click.option("--stable-s", type=click.FloatRange(min=0), help="Override [ingest] stable_s.")
+@click.option("--timeout", type=click.FloatRange(min=1), help="Give up after this many seconds.")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+def backfill_cmd(
+    config: str | None,
+    log_format: str,
+    debug: bool,
+    stable_s: float | None,
+    timeout: float | None,
+    no_progress: bool,
+) -> None:
+    """Ingest every video already in the inbox folders, with a progress bar, then exit.
+
+    Does what the daemon's scans do, at full speed; refuses while a daemon runs on the
+    spool (the daemon ingests existing files by itself).
+
+    Example: spoold backfill --config spoold.toml
+    """
+    # The progress bar says what happens; the log only what goes wrong.
+    setup_logging(logging.DEBUG if debug else logging.WARNING, log_format)
+    try:
+        from tqdm import tqdm
+
+        from spoold.server.daemon import Daemon
+
+        cfg = _load(config)
+        if stable_s is not None:
+            cfg.ingest.stable_s = stable_s
+            for box in cfg.inbox:
+                box.stable_s = None
+        daemon = Daemon(cfg, backfill=True)
+        daemon.install_signal_handlers()
+        bar = tqdm(total=0, unit="file", disable=no_progress, dynamic_ncols=True)
+
+        def progress(done: int, total: int) -> None:
+            if bar.total != total:
+                bar.total = total
+                bar.refresh()
+            if done > bar.n:
+                bar.update(done - bar.n)
+
+        rep = daemon.backfill(progress, timeout=timeout)
+        bar.close()
+    except SpoolError as exc:
+        raise click.ClickException(str(exc)) from None
+    rate = rep.files / rep.seconds if rep.seconds else 0.0
+    click.echo(
+        f"backfill: {rep.files} files in {rep.seconds:.1f} s ({rate:.0f} files/s): "
+        f"{rep.published} new videos, {rep.duplicates} duplicates, "
+        f"{rep.completed} ingested ({rep.rejected} rejected), {rep.left} left for the daemon"
     )
-    @click.option("--no-progress", is_flag=True, help="No progress bar.")
-    def backfill_cmd(
-        config: str | None,
-        log_format: str,
-        debug: bool,
-        stable_s: float | None,
-        timeout: float | None,
-        no_progress: bool,
-    ) -> None:
-        """Ingest every video already in the inbox folders, with a progress bar, then exit.
 
-        Does what the daemon's scans do, at full speed; refuses while a daemon runs on the
-        spool (the daemon ingests existing files by itself).
 
-        Example: spoold backfill --config spoold.toml
-        """
-        # The progress bar says what happens; the log only what goes wrong.
-        setup_logging(log_format, logging.DEBUG if debug else logging.WARNING)
-        try:
-            from tqdm import tqdm
+@click.command()
+@click.option(
+    "--dir",
+    "where",
+    default="demo",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Folder for the demo (replaced).",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    help="Port for the API and dashboard (default: 8080, or a free one if taken).",
+)
+@click.option(
+    "--exit-when-done",
+    is_flag=True,
+    help="Stop everything once the plates are in the API (for tests and CI).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=10),
+    default=600,
+    show_default=True,
+    help="Give up after this many seconds.",
+)
+def demo(where: str, port: int | None, exit_when_done: bool, timeout: float) -> None:
+    """Run the whole pipeline on sample clips made on the spot, and show where to look.
 
-            from spoold.server.daemon import Daemon
+    Makes dashcam clips (several brands, front and rear, GPS along a route, licence plates
+    rendered in), starts the daemon, a Jetson-class and a GPU-class worker and the API, drops
+    the clips into a demo NAS inbox and waits until the plate timeline shows every plate.
 
-            cfg = _load(config)
-            if stable_s is not None:
-                cfg.ingest.stable_s = stable_s
-                for box in cfg.inbox:
-                    box.stable_s = None
-            daemon = Daemon(cfg, backfill=True)
-            daemon.install_signal_handlers()
-            bar = tqdm(total=0, unit="file", disable=no_progress, dynamic_ncols=True)
+    Example: spoold demo --dir /tmp/spoold-demo
+    """
+    from spoold.demo.run import run_demo
 
-            def progress(done: int, total: int) -> None:
-                if bar.total != total:
-                    bar.total = total
-                    bar.refresh()
-                if done > bar.n:
-                    bar.update(done - bar.n)
-
-            rep = daemon.backfill(progress, timeout=timeout)
-            bar.close()
-        except SpoolError as exc:
-            raise click.ClickException(str(exc)) from None
-        rate = rep.files / rep.seconds if rep.seconds else 0.0
-        click.echo(
-            f"backfill: {rep.files} files in {rep.seconds:.1f} s ({rate:.0f} files/s): "
-            f"{rep.published} new videos, {rep.duplicates} duplicates, "
-            f"{rep.completed} ingested ({rep.rejected} rejected), {rep.left} left for the daemon"
+    sys.exit(
+        run_demo(
+            Path(where).resolve(),
+            port=port,
+            exit_when_done=exit_when_done,
+            timeout=timeout,
+            echo=click.echo,
         )
+    )
 
 
-def main() -> None:
-    from spoold.cli.main import cli
+def _index_dir(index_dir: str | None, config: str | None) -> tuple[Path, Path | None]:
+    """The index folder (``--index-dir``, else the config's ``[index] dir``) and the spool."""
+    settings = _settings(config)
+    spool_root = settings.spool.root if settings else None
+    if index_dir:
+        return Path(index_dir), spool_root
+    if settings is None or settings.index.dir is None:
+        raise click.UsageError(
+            "no index: pass --index-dir DIR or set [index] dir in the config file"
+        )
+    return settings.index.dir, spool_root
 
-    register(cli)
-    cli(prog_name="spoold")
+
+@click.command()
+@click.option("--config", metavar="FILE", help="Config file (its [index] dir and [spool] root).")
+@click.option("--index-dir", metavar="DIR", help="The index folder the daemon publishes to.")
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, help="Address to bind (loopback by default)."
+)
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=4,
+    show_default=True,
+    help="gunicorn worker processes.",
+)
+@click.option(
+    "--cors-origin",
+    "cors",
+    multiple=True,
+    help="An origin allowed to read cross-origin (repeatable).",
+)
+@click.option(
+    "--token-env", metavar="VAR", help="Require 'Authorization: Bearer $VAR' on every request."
+)
+@fail_cleanly
+def serve(
+    config: str | None,
+    index_dir: str | None,
+    host: str,
+    port: int,
+    workers: int,
+    cors: tuple[str, ...],
+    token_env: str | None,
+) -> None:
+    """Serve the read-only API, the dashboard and /metrics with gunicorn (N workers).
+
+    Example: spoold serve --config /etc/spoold/spoold.toml --workers 4
+    """
+    from webui_export.api.server import serve as run_server
+
+    idx, spool_root = _index_dir(index_dir, config)
+    token = None
+    if token_env:
+        token = os.environ.get(token_env)
+        if not token:
+            raise click.UsageError(f"--token-env {token_env}: that variable is not set")
+    click.echo(f"serving {idx} on http://{host}:{port}/ ({workers} workers)", err=True)
+    run_server(idx, host, port, workers, spool_root=spool_root, cors_origins=cors, api_token=token)
 
 
-if __name__ == "__main__":
-    main()
+@click.command(name="export")
+@click.argument("what", type=click.Choice(["gpx", "geojson", "plate-csv", "parquet"]))
+@click.argument("key", required=False)
+@click.option("--config", metavar="FILE", help="Config file (its [index] dir).")
+@click.option("--index-dir", metavar="DIR", help="The index folder.")
+@click.option(
+    "-o", "--output", metavar="PATH", help="Output file (folder for parquet); default stdout."
+)
+@fail_cleanly
+def export_cmd(
+    what: str, key: str | None, config: str | None, index_dir: str | None, output: str | None
+) -> None:
+    """Export data for other tools: a video's track (GPX, GeoJSON), a plate's sightings (CSV),
+    or the whole index as Parquet partitioned by day.
+
+    Example: spoold export gpx v3fa9c2d81b4e -o track.gpx ; spoold export parquet -o dump/
+    """
+    from webui_export.api import export as ex
+
+    idx, _ = _index_dir(index_dir, config)
+    if what == "parquet":
+        counts = ex.parquet_dump(idx, Path(output or "spoold-export"))
+        click.echo(", ".join(f"{k}: {v}" for k, v in counts.items()))
+        return
+    if not key:
+        raise click.UsageError(
+            f"export {what} needs a {'plate' if what == 'plate-csv' else 'video id'}"
+        )
+    fn = {"gpx": ex.track_gpx, "geojson": ex.track_geojson, "plate-csv": ex.plate_csv}[what]
+    n = fn(idx, key, Path(output) if output else sys.stdout)
+    click.echo(f"{n} rows", err=True)
+
+
+def _daemon_status(spool: Spool) -> tuple[dict[str, Any] | None, list[str]]:
+    """The daemon's lease and last status, for ``spoold status``."""
+    try:
+        from spoold.server.daemon import read_status, status_lines
+    except ImportError:  # a partial install: report no daemon rather than fail `status`
+        return None, []
+    st = read_status(spool)
+    return st, status_lines(st)
+
+
+def register(group: click.Group) -> None:
+    """Add the main server's commands to ``group`` and let ``status`` report the daemon."""
+    for command in (run_cmd, backfill_cmd, serve, export_cmd, demo):
+        group.add_command(command)
+    set_daemon_status(_daemon_status)

@@ -146,10 +146,49 @@ def run_demo(
 ) -> int:
     """Run the demo in ``where`` (replaced).  Returns 0 when every plate was found in place."""
     from spoold.demo.media import generate_demo_clips
-    from spoold.spool import Spool
-    from spoold.spool import inspect as spool_inspect
 
     started = time.monotonic()
+    _lay_out(where)
+    echo("making sample dashcam clips (plates rendered in, GPS along a route) ...")
+    manifest = generate_demo_clips(where / "staging")
+    cfg = where / "spoold.toml"
+    cfg.write_text(_CONFIG.format(tz=manifest.camera_tz))
+    port = port or _free_port()
+    api = f"http://127.0.0.1:{port}"
+    procs = _start(where, cfg, port)
+    echo(
+        f"started: {', '.join(f'{k} (pid {p.pid})' for k, p in procs.items())}; logs in {where / 'logs'}"
+    )
+    _sync_clips(where)
+    plates = manifest.plates()
+    echo(
+        f"{len(manifest.clips)} clips with {len(plates)} plates dropped into {where / 'indoor-nas/dashcam'}"
+    )
+    code = 1
+    try:
+        rows = _wait_for_plates(where, procs, api, manifest, started, timeout, echo)
+        good = [r for r in rows if r["found"] and r["dt_s"] <= 3 and r["dist_m"] <= 60]
+        code = 0 if len(good) == len(plates) else 1
+        _report(rows, len(good), len(plates), started, echo)
+        echo(f"dashboard:  {api}/")
+        echo(
+            f"API:        {api}/api/videos   {api}/api/plates/{plates[0][1].text}/timeline   {api}/metrics"
+        )
+        echo(f"spool:      spoold status --config {cfg}   (or: ls -R {where / 'spool'})")
+        if not exit_when_done:
+            echo("running until Ctrl-C ...")
+            signal.sigwait({signal.SIGINT, signal.SIGTERM})
+    except KeyboardInterrupt:
+        pass
+    finally:
+        _stop(procs)
+    return code
+
+
+def _lay_out(where: Path) -> None:
+    """A fresh demo folder: the NAS and server storage roots, state, logs and the spool."""
+    from spoold.spool import Spool
+
     if where.exists():
         shutil.rmtree(where)
     for d in ("indoor-nas/dashcam", "shed-nas", "server", "state", "logs"):
@@ -157,68 +196,32 @@ def run_demo(
     for root in ("indoor-nas", "shed-nas", "server"):
         (where / root / ".spoold-storage").touch()  # "this share is mounted"
     Spool.init(where / "spool")
-    echo("making sample dashcam clips (plates rendered in, GPS along a route) ...")
-    manifest = generate_demo_clips(where / "staging")
-    cfg = where / "spoold.toml"
-    cfg.write_text(_CONFIG.format(tz=manifest.camera_tz))
-    port = port or _free_port()
-    api = f"http://127.0.0.1:{port}"
+
+
+def _start(where: Path, cfg: Path, port: int) -> dict[str, subprocess.Popen[bytes]]:
+    """The daemon, a Jetson-class and a GPU-class worker and the API, each logging to logs/."""
     py = [sys.executable, "-m", "spoold"]
     common = ["--config", str(cfg)]
-    procs = {
-        "daemon": _spawn([*py, "run", *common], where / "logs/daemon.log", where),
-        "jetson-01": _spawn(
-            [
-                *py,
-                "work",
-                *common,
-                "--class",
-                "jetson",
-                "--device",
-                "jetson-01",
-                "--poll",
-                "0.3",
-                "--max-poll",
-                "1",
-                "--",
-                sys.executable,
-                "-m",
-                "spoold.workers.preprocess",
-            ],
-            where / "logs/jetson-01.log",
-            where,
-        ),
-        "gpu-01": _spawn(
-            [
-                *py,
-                "work",
-                *common,
-                "--class",
-                "gpu",
-                "--device",
-                "gpu-01",
-                "--poll",
-                "0.3",
-                "--max-poll",
-                "1",
-                "--",
-                sys.executable,
-                "-m",
-                "spoold.workers.detect",
-            ],
-            where / "logs/gpu-01.log",
-            where,
-        ),
-        "api": _spawn(
-            [*py, "serve", *common, "--port", str(port), "--workers", "2"],
-            where / "logs/api.log",
-            where,
-        ),
+
+    def worker(device_class: str, device: str, module: str) -> list[str]:
+        return [
+            *py, "work", *common, "--class", device_class, "--device", device,
+            "--poll", "0.3", "--max-poll", "1", "--", sys.executable, "-m", module,
+        ]  # fmt: skip
+
+    commands = {
+        "daemon": [*py, "run", *common],
+        "jetson-01": worker("jetson", "jetson-01", "spoold.workers.preprocess"),
+        "gpu-01": worker("gpu", "gpu-01", "spoold.workers.detect"),
+        "api": [*py, "serve", *common, "--port", str(port), "--workers", "2"],
     }
-    echo(
-        f"started: {', '.join(f'{k} (pid {p.pid})' for k, p in procs.items())}; logs in {where / 'logs'}"
-    )
-    # "Sync" the clips into the NAS inbox: each file appears by rename, as sync tools do.
+    return {
+        name: _spawn(args, where / f"logs/{name}.log", where) for name, args in commands.items()
+    }
+
+
+def _sync_clips(where: Path) -> None:
+    """Move the clips into the NAS inbox; each file appears by rename, as sync tools do."""
     staging = where / "staging"
     for src in sorted(staging.rglob("*")):
         if src.is_file() and src.name != "manifest.json":
@@ -231,68 +234,72 @@ def run_demo(
             dst = where / "indoor-nas/dashcam" / rel
             dst.parent.mkdir(parents=True, exist_ok=True)
             os.rename(src, dst)
-    plates = manifest.plates()
-    echo(
-        f"{len(manifest.clips)} clips with {len(plates)} plates dropped into {where / 'indoor-nas/dashcam'}"
-    )
+
+
+def _wait_for_plates(
+    where: Path,
+    procs: dict[str, subprocess.Popen[bytes]],
+    api: str,
+    manifest: Any,
+    started: float,
+    timeout: float,
+    echo: Echo,
+) -> list[dict[str, Any]]:
+    """Poll the spool and the API, printing progress, until every plate is in the API."""
+    from spoold.spool import Spool
+    from spoold.spool import inspect as spool_inspect
+
     spool = Spool(where / "spool")
+    plates = manifest.plates()
     rows: list[dict[str, Any]] = []
-    code = 1
-    try:
-        deadline = time.monotonic() + timeout
-        last = ""
-        while time.monotonic() < deadline:
-            for name, p in procs.items():
-                if p.poll() is not None:
-                    raise RuntimeError(
-                        f"{name} exited with status {p.returncode}; see {where / 'logs'}"
-                    )
-            st = spool_inspect.status(spool)
-            done = sum(st["complete_by_day"].values())
-            t = st["totals"]
-            rows = check_timeline(api, manifest)
-            found = sum(r["found"] for r in rows)
-            line = (
-                f"  {time.monotonic() - started:5.0f}s  tasks complete {done:3d}  ready {t['ready']:2d}  "
-                f"running {t['claimed']:2d}  failing {t['failing']:2d}  plates in the API {found}/{len(plates)}"
-            )
-            if line.split("s ", 1)[1] != last:
-                echo(line)
-                last = line.split("s ", 1)[1]
-            if found == len(plates):
-                break
-            time.sleep(2)
-        good = [r for r in rows if r["found"] and r["dt_s"] <= 3 and r["dist_m"] <= 60]
-        echo(
-            "\nplate        clip                               seen (UTC)                   Δt s   Δ m"
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        for name, p in procs.items():
+            if p.poll() is not None:
+                raise RuntimeError(
+                    f"{name} exited with status {p.returncode}; see {where / 'logs'}"
+                )
+        st = spool_inspect.status(spool)
+        done = sum(st["complete_by_day"].values())
+        t = st["totals"]
+        rows = check_timeline(api, manifest)
+        found = sum(r["found"] for r in rows)
+        line = (
+            f"  {time.monotonic() - started:5.0f}s  tasks complete {done:3d}  ready {t['ready']:2d}  "
+            f"running {t['claimed']:2d}  failing {t['failing']:2d}  plates in the API {found}/{len(plates)}"
         )
-        for r in rows:
-            if r["found"]:
-                echo(f"{r['plate']:12} {r['clip']:34} {r['seen']:28} {r['dt_s']:5} {r['dist_m']:6}")
-            else:
-                echo(f"{r['plate']:12} {r['clip']:34} NOT FOUND")
-        code = 0 if len(good) == len(plates) else 1
-        echo(
-            f"\n{len(good)}/{len(plates)} rendered plates read at the right place and time "
-            f"in {time.monotonic() - started:.0f} s"
-        )
-        echo(f"dashboard:  {api}/")
-        echo(
-            f"API:        {api}/api/videos   {api}/api/plates/{plates[0][1].text}/timeline   {api}/metrics"
-        )
-        echo(f"spool:      spoold status --config {cfg}   (or: ls -R {where / 'spool'})")
-        if not exit_when_done:
-            echo("running until Ctrl-C ...")
-            signal.sigwait({signal.SIGINT, signal.SIGTERM})
-    except KeyboardInterrupt:
-        pass
-    finally:
-        for p in procs.values():
-            if p.poll() is None:
-                os.killpg(p.pid, signal.SIGTERM)
-        for p in procs.values():
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
-    return code
+        if line.split("s ", 1)[1] != last:
+            echo(line)
+            last = line.split("s ", 1)[1]
+        if found == len(plates):
+            break
+        time.sleep(2)
+    return rows
+
+
+def _report(rows: list[dict[str, Any]], good: int, total: int, started: float, echo: Echo) -> None:
+    """The table of plates: where and when each was seen, and how far from the truth."""
+    echo(
+        "\nplate        clip                               seen (UTC)                   Δt s   Δ m"
+    )
+    for r in rows:
+        if r["found"]:
+            echo(f"{r['plate']:12} {r['clip']:34} {r['seen']:28} {r['dt_s']:5} {r['dist_m']:6}")
+        else:
+            echo(f"{r['plate']:12} {r['clip']:34} NOT FOUND")
+    echo(
+        f"\n{good}/{total} rendered plates read at the right place and time "
+        f"in {time.monotonic() - started:.0f} s"
+    )
+
+
+def _stop(procs: dict[str, subprocess.Popen[bytes]]) -> None:
+    for p in procs.values():
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGTERM)
+    for p in procs.values():
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)

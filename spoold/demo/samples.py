@@ -13,7 +13,7 @@ Public API:
 - :func:`brand_names()` — one realistic relative path per dashcam naming convention.
 - :func:`ffmpeg_exe()`, :func:`video_encoder()` — the ffmpeg used and the encoder chosen.
 
-Encoding costs ~0.1 s per clip, so every distinct clip is encoded once into a cache directory
+Encoding is the slow part, so every distinct clip is encoded once into a cache directory
 (``$SPOOLD_SAMPLES_CACHE`` or ``<tmp>/spoold-samples-<uid>``) and then copied. Copies of the
 same clip are byte-identical and therefore share a video id; pass a different ``seed`` to get
 different content (hue-shifted picture + a comment tag) and hence a different id.

@@ -19,8 +19,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 from schemas.metadata import StageStatus, VideoMeta
+from spoold.logsetup import setup_logging
 from webui_export.index import files as layout
 from webui_export.index.rows import rebuild_video_docs
 from webui_export.index.sightings import rederive_all
@@ -69,71 +71,29 @@ def video_files(
     rng = random.Random(f"{seed}:{video_id}")
     out_dir.mkdir(parents=True, exist_ok=True)
     files: dict[str, Path] = {}
-    dets = []
-    for _ in range(detections):
-        w, h = rng.uniform(0.02, 0.4), rng.uniform(0.02, 0.4)
-        dets.append(
-            {
-                "t": round(rng.uniform(0, duration_s), 3),
-                "label": rng.choice(LABELS),
-                "confidence": round(rng.uniform(0.3, 1.0), 3),
-                "bbox": {
-                    "x": round(rng.uniform(0, 1 - w), 4),
-                    "y": round(rng.uniform(0, 1 - h), 4),
-                    "w": round(w, 4),
-                    "h": round(h, 4),
-                },
-                "track_id": rng.randrange(50),
-            }
-        )
     files["detections"] = _write(
         out_dir / f"{video_id}.detections.json",
-        {"kind": "detections", "video_id": video_id, "model": "yolo-synth-1", "detections": dets},
+        {
+            "kind": "detections",
+            "video_id": video_id,
+            "model": "yolo-synth-1",
+            "detections": _detections(rng, detections, duration_s),
+        },
     )
     if gps_hz is not None and start is not None and not camera_clock_only:
-        points = []
-        lat, lon = origin
-        heading = rng.uniform(0, 360)
-        n = int(duration_s * gps_hz)
-        for i in range(n):
-            t = i / gps_hz
-            heading = (heading + rng.uniform(-10, 10)) % 360
-            speed = rng.uniform(20, 60)
-            step = speed / 3.6 / gps_hz / 111_000
-            lat += step * math.cos(math.radians(heading))
-            lon += step * math.sin(math.radians(heading)) / math.cos(math.radians(lat))
-            points.append(
-                {
-                    "time": (start + timedelta(seconds=t)).isoformat().replace("+00:00", "Z"),
-                    "lat": round(lat, 6),
-                    "lon": round(lon, 6),
-                    "speed_kmh": round(speed, 1),
-                    "heading": round(heading, 1) % 360,
-                    "altitude_m": round(520 + rng.uniform(-5, 5), 1),
-                    "fix": 1,
-                    "t": t,
-                }
-            )
+        points = _gps_points(rng, start, duration_s, gps_hz, origin)
         files["gps"] = _write(
             out_dir / f"{video_id}.gps.json",
             {"kind": "gps", "video_id": video_id, "source": "synth", "points": points},
         )
-    reads = []
-    for spec in plates:
-        for k in range(spec.reads):
-            reads.append(
-                {
-                    "t": round(spec.t + k * spec.every, 3),
-                    "text_raw": spec.raw or spec.text,
-                    "text": spec.text,
-                    "confidence": round(max(0.0, min(1.0, spec.confidence - 0.05 * k)), 3),
-                    "bbox": {"x": 0.4, "y": 0.6, "w": 0.1, "h": 0.05},
-                    "channel": channel,
-                }
-            )
     files["plates"] = _write(
         out_dir / f"{video_id}.plates.json",
-        {"kind": "plates", "video_id": video_id, "reader": "ocr-synth-1", "reads": reads},
+        {
+            "kind": "plates",
+            "video_id": video_id,
+            "reader": "ocr-synth-1",
+            "reads": _plate_reads(plates, channel),
+        },
     )
     video = VideoMeta(
         video_id=video_id,
@@ -155,6 +115,79 @@ def video_files(
         bitrate=20_000_000,
     )
     return video, files
+
+
+def _detections(rng: random.Random, n: int, duration_s: float) -> list[dict[str, Any]]:
+    """``n`` random boxes of :data:`LABELS` over the video."""
+    dets = []
+    for _ in range(n):
+        w, h = rng.uniform(0.02, 0.4), rng.uniform(0.02, 0.4)
+        dets.append(
+            {
+                "t": round(rng.uniform(0, duration_s), 3),
+                "label": rng.choice(LABELS),
+                "confidence": round(rng.uniform(0.3, 1.0), 3),
+                "bbox": {
+                    "x": round(rng.uniform(0, 1 - w), 4),
+                    "y": round(rng.uniform(0, 1 - h), 4),
+                    "w": round(w, 4),
+                    "h": round(h, 4),
+                },
+                "track_id": rng.randrange(50),
+            }
+        )
+    return dets
+
+
+def _gps_points(
+    rng: random.Random,
+    start: datetime,
+    duration_s: float,
+    gps_hz: float,
+    origin: tuple[float, float],
+) -> list[dict[str, Any]]:
+    """A wandering drive from ``origin`` at ``gps_hz`` fixes per second."""
+    points = []
+    lat, lon = origin
+    heading = rng.uniform(0, 360)
+    for i in range(int(duration_s * gps_hz)):
+        t = i / gps_hz
+        heading = (heading + rng.uniform(-10, 10)) % 360
+        speed = rng.uniform(20, 60)
+        step = speed / 3.6 / gps_hz / 111_000
+        lat += step * math.cos(math.radians(heading))
+        lon += step * math.sin(math.radians(heading)) / math.cos(math.radians(lat))
+        points.append(
+            {
+                "time": (start + timedelta(seconds=t)).isoformat().replace("+00:00", "Z"),
+                "lat": round(lat, 6),
+                "lon": round(lon, 6),
+                "speed_kmh": round(speed, 1),
+                "heading": round(heading, 1) % 360,
+                "altitude_m": round(520 + rng.uniform(-5, 5), 1),
+                "fix": 1,
+                "t": t,
+            }
+        )
+    return points
+
+
+def _plate_reads(plates: Sequence[PlateSpec], channel: str) -> list[dict[str, Any]]:
+    """Each plate's reads, confidence falling a little with each read."""
+    reads = []
+    for spec in plates:
+        for k in range(spec.reads):
+            reads.append(
+                {
+                    "t": round(spec.t + k * spec.every, 3),
+                    "text_raw": spec.raw or spec.text,
+                    "text": spec.text,
+                    "confidence": round(max(0.0, min(1.0, spec.confidence - 0.05 * k)), 3),
+                    "bbox": {"x": 0.4, "y": 0.6, "w": 0.1, "h": 0.05},
+                    "channel": channel,
+                }
+            )
+    return reads
 
 
 def pipeline_for(video_id: str, states: dict[str, str] | None = None) -> list[StageStatus]:
@@ -443,7 +476,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--videos", type=int, default=100_000)
     parser.add_argument("--detections-per-video", type=int, default=100)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    setup_logging(logging.INFO)
     result = generate_year(
         args.index_dir, videos=args.videos, detections_per_video=args.detections_per_video
     )

@@ -8,7 +8,7 @@ in server time), or at once when it is this device's own and its process is gone
 host.  Breaking one is a single rename of the claim to a claim of the breaker's, so of two
 breakers exactly one wins.  The winner hands it back if the holder renewed it meanwhile,
 drops it if a newer copy of the task exists (a crash in the middle of a rewrite leaves both),
-and otherwise records the lost attempt and puts the task back (``spool_layout.md`` §5).
+and otherwise records the lost attempt and puts the task back (``spool_layout.md`` §4.7).
 """
 
 from __future__ import annotations

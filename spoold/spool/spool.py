@@ -366,9 +366,15 @@ class Spool:
         return loc, self.read(loc.path)
 
     # ------------------------------------------------------------------ recovery
-    def stale_claims(self, queue: str, device: str | None = None) -> list[Stale]:
-        """Claims in ``queue`` whose holder is gone: (claim, age in server seconds, why)."""
-        return self.recovery.stale_claims(queue, device)
+    def stale_claims(
+        self, queue: str, device: str | None = None
+    ) -> list[tuple[ClaimName, float, AttemptKind]]:
+        """Claims in ``queue`` whose holder is gone: (claim, age in server seconds, why);
+        each is a :class:`~spoold.spool.recovery.Stale`, typed here as the plain tuple."""
+        found: list[tuple[ClaimName, float, AttemptKind]] = [
+            *self.recovery.stale_claims(queue, device)
+        ]
+        return found
 
     def reap(self, queue: str, device: str | None = None) -> int:
         """Break the stale claims of ``queue``; returns how many tasks were put back."""

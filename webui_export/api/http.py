@@ -1,7 +1,12 @@
-"""HTTP plumbing of the read API: the error body, errors, auth, CORS, ETags.
+"""HTTP plumbing of the read API: the error body, errors, request limits, auth, CORS, ETags.
 
 Public API: :func:`error_body`, :class:`ApiError`, :func:`install` (hooks and handlers on an
-app), :func:`etag_for`, :func:`not_modified`.
+app), :func:`etag_for`, :func:`not_modified`, the request limits ``MAX_REQUEST_TARGET``,
+``MAX_HEADER_FIELDS``, ``MAX_HEADER_FIELD_SIZE``.
+
+The limits are the API's own (the OpenAPI document states them, with the 414 and 431 answers):
+the app enforces them and answers in the JSON error shape, and the server in front is
+configured to let every request within them through (see :mod:`webui_export.api.server`).
 """
 
 from __future__ import annotations
@@ -16,6 +21,12 @@ from werkzeug.exceptions import HTTPException
 
 logger = logging.getLogger(__name__)
 
+#: The longest request target (path and query string, as sent) the API reads: room for every
+#: request the OpenAPI document allows (e.g. 50 repeated 64-character filters, percent-encoded).
+MAX_REQUEST_TARGET = 32768
+#: The most header fields a request may carry, and the longest one ("Name: value").
+MAX_HEADER_FIELDS = 100
+MAX_HEADER_FIELD_SIZE = 8190
 #: Paths anyone may read even when an API token is configured.
 PUBLIC_PATHS = frozenset({"/api/openapi.json"})
 ALLOWED_METHODS = "GET, HEAD"
@@ -70,6 +81,39 @@ def not_modified(etag: str) -> Response | None:
     return None
 
 
+def _request_target() -> str:
+    env = request.environ
+    raw = env.get("RAW_URI") or env.get("REQUEST_URI")
+    if isinstance(raw, str):
+        return raw
+    query = env.get("QUERY_STRING") or ""
+    return str(env.get("PATH_INFO") or "") + ("?" + query if query else "")
+
+
+def _over_limits() -> Response | None:
+    """A 414 or 431 JSON answer for a request beyond the documented limits, else None."""
+    target = len(_request_target())
+    if target > MAX_REQUEST_TARGET:
+        return _json_error(
+            414,
+            f"request target of {target} bytes: the API reads at most {MAX_REQUEST_TARGET} "
+            "(path and query string); ask with fewer or shorter filters",
+        )
+    if len(request.headers) > MAX_HEADER_FIELDS:
+        return _json_error(
+            431,
+            f"{len(request.headers)} header fields: the API reads at most {MAX_HEADER_FIELDS}",
+        )
+    for name, value in request.headers.items():
+        if len(name) + 2 + len(value) > MAX_HEADER_FIELD_SIZE:
+            return _json_error(
+                431,
+                f"header field {name!r} is longer than {MAX_HEADER_FIELD_SIZE} bytes "
+                "(name, ': ' and value)",
+            )
+    return None
+
+
 def _cors_origin() -> str | None:
     origins: list[str] = current_app.config["CORS_ORIGINS"]
     origin = request.headers.get("Origin")
@@ -96,6 +140,9 @@ def install(app: Flask) -> None:
 
     @app.before_request
     def _gate() -> Response | None:
+        too_large = _over_limits()
+        if too_large is not None:
+            return too_large
         if request.method == "OPTIONS":
             origin = _cors_origin()
             if origin and request.headers.get("Access-Control-Request-Method") in ("GET", "HEAD"):

@@ -12,11 +12,21 @@ import copy
 from functools import cache
 from typing import Any
 
-from webui_export.api.params import BBOX_PATTERN, CHANNELS, ID_RE, NAME_RE, STATUSES, TIME_PATTERN
+from webui_export.api.http import MAX_HEADER_FIELD_SIZE, MAX_HEADER_FIELDS, MAX_REQUEST_TARGET
+from webui_export.api.params import (
+    BBOX_PATTERN,
+    CHANNELS,
+    DAY_PATTERN,
+    ID_RE,
+    MAX_ITEMS,
+    MAX_VALUE,
+    NAME_RE,
+    PLATE_PATTERN,
+    STATUSES,
+    TIME_PATTERN,
+)
 
 Schema = dict[str, Any]
-
-PLATE_PATTERN = r"^[ ._-]*[A-Za-z0-9]([ ._-]*[A-Za-z0-9]){0,31}[ ._-]*$"
 
 
 def _nullable(schema: Schema) -> Schema:
@@ -298,7 +308,7 @@ def _list(name: str, items: Schema, description: str) -> Schema:
     return _param(
         name,
         "query",
-        {"type": "array", "items": items, "maxItems": 50},
+        {"type": "array", "items": items, "maxItems": MAX_ITEMS},
         description + " (repeat the parameter for several)",
         required=False,
         style="form",
@@ -306,18 +316,25 @@ def _list(name: str, items: Schema, description: str) -> Schema:
     )
 
 
-_NAME = {"type": "string", "pattern": NAME_RE.pattern}
-_TIME_PARAM = {"type": "string", "pattern": TIME_PATTERN}
-_DAY_PARAM = {"type": "string", "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
+def _text(pattern: str | None, max_length: int = MAX_VALUE) -> Schema:
+    """A string parameter: its pattern (applied whole, ASCII: params.Rule) and longest length."""
+    schema: Schema = {"type": "string", "maxLength": max_length}
+    if pattern is not None:
+        schema["pattern"] = pattern
+    return schema
+
+
+_NAME = _text(NAME_RE.pattern, 64)
+_TIME_PARAM = _text(TIME_PATTERN, 35)
+_DAY_PARAM = _text(DAY_PATTERN, 10)
+_PLATE_PARAM = _text(PLATE_PATTERN)
 LIMIT = _q("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "page size (max 1000)")
-NEXT = _q("next", {"type": "string"}, "page token from the previous page's `next`")
-VIDEO_ID = _param(
-    "video_id", "path", {"type": "string", "pattern": ID_RE.pattern}, "video id", required=True
-)
+NEXT = _q("next", _text(r"^[A-Za-z0-9_-]{1,512}$"), "page token from the previous page's `next`")
+VIDEO_ID = _param("video_id", "path", _text(ID_RE.pattern, 151), "video id", required=True)
 PLATE = _param(
     "plate",
     "path",
-    {"type": "string", "pattern": PLATE_PATTERN},
+    _PLATE_PARAM,
     "plate text; spaces, dots, dashes and underscores are ignored, O/0 I/1 B/8 S/5 Z/2 match",
     required=True,
 )
@@ -339,6 +356,11 @@ _COMMON = {
     "304": {"description": "Not modified (If-None-Match matched the ETag)"},
     "400": _error("A bad parameter; the message says which and what is allowed"),
     "401": _error("An API token is configured and the request lacks it"),
+    "414": _error(f"The request target (path and query) is longer than {MAX_REQUEST_TARGET} bytes"),
+    "431": _error(
+        f"More than {MAX_HEADER_FIELDS} header fields, or one longer than "
+        f"{MAX_HEADER_FIELD_SIZE} bytes"
+    ),
     "503": _error("No snapshot published yet, or it changed mid-request; retry"),
 }
 
@@ -359,7 +381,13 @@ def _document() -> Schema:
             "version": "1",
             "description": (
                 "Read-only access to the finalized dashcam metadata index. Lists use keyset "
-                "pagination (`next`); errors are JSON `{ok, error, errors, status}`."
+                "pagination (`next`); errors are JSON `{ok, error, errors, status}`. "
+                "Patterns apply to the whole value with ASCII classes (no trailing newline). "
+                f"Request limits: a request target (path and query string) of at most "
+                f"{MAX_REQUEST_TARGET} bytes (414 beyond), at most {MAX_HEADER_FIELDS} header "
+                f"fields of at most {MAX_HEADER_FIELD_SIZE} bytes each (431 beyond); query "
+                f"values of at most {MAX_VALUE} characters, repeated filters at most "
+                f"{MAX_ITEMS} times."
             ),
         },
         "components": {
@@ -380,7 +408,7 @@ def _document() -> Schema:
                     _q("has_plate", {"type": "boolean"}, "has plate reads (true) or none (false)"),
                     _q(
                         "bbox",
-                        {"type": "string", "pattern": BBOX_PATTERN},
+                        _text(BBOX_PATTERN),
                         "min_lon,min_lat,max_lon,max_lat: a GPS fix inside this box",
                     ),
                     _q("order", {"type": "string", "enum": ["desc", "asc"]}, "by start time"),
@@ -418,7 +446,7 @@ def _document() -> Schema:
             "/api/plates": _get(
                 "Plates by prefix, tolerant of OCR confusions (O/0 I/1 B/8 S/5 Z/2)",
                 [
-                    _q("q", {"type": "string", "pattern": PLATE_PATTERN}, "plate prefix"),
+                    _q("q", _PLATE_PARAM, "plate prefix"),
                     LIMIT,
                     NEXT,
                 ],
@@ -446,8 +474,7 @@ def _document() -> Schema:
                             "description": "OpenAPI 3.1",
                             "content": {"application/json": {"schema": {"type": "object"}}},
                         },
-                        "304": _COMMON["304"],
-                        "400": _COMMON["400"],
+                        **{k: _COMMON[k] for k in ("304", "400", "414", "431")},
                     },
                 }
             },

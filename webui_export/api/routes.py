@@ -30,10 +30,11 @@ from webui_export.api.params import (
     Params,
     encode_token,
     parse_token_time,
+    plate,
     token_time,
 )
 from webui_export.api.pipeline_status import queue_stats
-from webui_export.index.platetext import canonical_plate, normalize_plate, prefix_bounds
+from webui_export.index.platetext import canonical_plate, prefix_bounds
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -86,14 +87,7 @@ def _video_id(video_id: str) -> str:
 
 
 def _plate(text: str, name: str) -> str:
-    normalized = normalize_plate(text)
-    if normalized is None:
-        raise ApiError(
-            400,
-            f"{name}: {text!r} is not a plate: 1-32 letters A-Z and digits (spaces and "
-            "dashes are ignored)",
-        )
-    return normalized
+    return plate(text, name)
 
 
 def _not_found(what: str) -> ApiError:
