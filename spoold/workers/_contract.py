@@ -6,7 +6,8 @@ Public API:
   the reason, printed to stderr by :func:`run_main`, exit status 2.
 - :class:`WorkerEnv` — the environment ``spoold work`` hands a command (:meth:`WorkerEnv.load`):
   the task (``$SPOOLD_TASK_FILE`` or stdin), ``$SPOOLD_RESULT_FILE``, ``$SPOOLD_ROOTS``,
-  ``$SPOOLD_WORKDIR``, ``$SPOOLD_TASK_ID`` and ``$SPOOLD_DEVICE``.
+  ``$SPOOLD_WORKDIR``, ``$SPOOLD_TASK_ID`` and ``$SPOOLD_DEVICE``;
+  :meth:`WorkerEnv.write_output` writes one JSON output on a root and returns its FileRef.
 - :class:`Roots` — storage-root names → local directories; :meth:`Roots.resolve` turns a
   :class:`~schemas.task.FileRef` into a local path and refuses any path that leaves its root
   (``..``, absolute paths, or symlinks pointing outside); :meth:`Roots.output_path` does the
@@ -299,6 +300,15 @@ class WorkerEnv:
 
     def inputs_of_type(self, *types: str | None) -> list[FileRef]:
         return [ref for ref in self.task.inputs if ref.type in types]
+
+    def describe_inputs(self) -> str:
+        """``root:path (type), ...`` of the task's inputs (or ``none``), for error messages."""
+        return ", ".join(f"{r.device}:{r.path} ({r.type})" for r in self.task.inputs) or "none"
+
+    def write_output(self, root: str, rel: str, model: BaseModel, kind: str) -> FileRef:
+        """Write ``model`` as JSON to ``root:rel`` atomically; the FileRef (type ``kind``)."""
+        atomic_write_json(self.roots.output_path(root, rel), model)
+        return FileRef(device=root, path=rel, type=kind)
 
 
 def write_result(env: WorkerEnv, result: WorkResult) -> None:
