@@ -41,6 +41,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from schemas.task import KEY_RE, FileRef, Task, WorkResult, describe_error
+from spoold.spool.fsops import fsync_dir
 
 __all__ = [
     "Roots",
@@ -169,19 +170,6 @@ class Roots:
         return parent / target.name
 
 
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # some network filesystems refuse opening directories
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path``: temp file beside it, fsync, rename over, fsync the directory."""
     path = Path(path)
@@ -197,7 +185,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     finally:
         if tmp.exists():
             tmp.unlink()
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def atomic_write_json(path: Path, model: BaseModel | Mapping[str, Any]) -> None:
@@ -215,7 +203,7 @@ def fsync_tree(path: Path) -> None:
         if child.is_file():
             with open(child, "rb") as f:
                 os.fsync(f.fileno())
-    _fsync_dir(path)
+    fsync_dir(path)
 
 
 def publish_dir(staged: Path, final: Path) -> None:
@@ -235,7 +223,7 @@ def publish_dir(staged: Path, final: Path) -> None:
         if old is not None:
             os.replace(old, final)
         raise WorkerError(f"{final}: cannot publish directory ({exc.strerror or exc})") from None
-    _fsync_dir(final.parent)
+    fsync_dir(final.parent)
     if old is not None:
         if old.is_dir() and not old.is_symlink():
             shutil.rmtree(old, ignore_errors=True)

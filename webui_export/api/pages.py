@@ -24,7 +24,7 @@ from spoold.errors import SpoolError
 from spoold.spool import Spool
 from spoold.spool import inspect as spool_inspect
 from spoold.spool.activity import Completion
-from spoold.spool.core import format_age
+from spoold.spool.display import format_age
 from webui_export.api import queries
 from webui_export.api.db import get_db
 from webui_export.api.metrics import tracker_for
