@@ -639,9 +639,11 @@ def main(argv: list[str] | None = None) -> int:
         nothreads=True,
         direct_io=True,
         hard_remove=True,
-        attr_timeout=0,
-        entry_timeout=0,
-        negative_timeout=0,
+        # The kernel may cache names and attributes: every change goes through this mount,
+        # and a cut rewrites the backing tree only while nothing is mounted.
+        attr_timeout=5,
+        entry_timeout=5,
+        negative_timeout=5,
         fsname="powercut",
     )
     return 0
