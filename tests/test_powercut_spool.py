@@ -3,10 +3,14 @@
 - Issue 19's exact sequence (a finished claim's inode reused as the next temp file), cut
   with every un-synced operation dropped: v1's acknowledged completion record must still be
   v1's, and ``spoold check --repair`` must leave the spool clean.
+- A publish into a queue folder that did not exist yet survives a cut.
 - A storm: one process publishes, claims, completes (with children) and fails tasks while
   the power is cut at random instants; after each cut every acknowledged publish is still
-  there under its own name, no file is misnamed, torn or invalid, and ``check --repair``
-  brings the spool to clean. Completions undone by a cut are counted (re-run work).
+  there (each task an acknowledged publish, completion or failure touched, in some state)
+  under its own name, no file is misnamed or torn, and ``check --repair`` brings the spool
+  to clean. Completions undone by a cut are counted and printed (re-run work): the protocol
+  does not fsync complete/DAY/ (spool_layout.md §6), so they are not asserted.
+- The storm's checker is shown to catch a spool with fsync off.
 """
 
 from __future__ import annotations
@@ -106,6 +110,21 @@ def test_issue19_a_reused_claim_inode_never_replaces_an_acknowledged_record(
     assert after.returncode == 0, (
         f"check --repair:\n{repair.stdout}{repair.stderr}\ncheck:\n{after.stdout}{after.stderr}"
     )
+
+
+def test_a_publish_into_a_new_queue_folder_survives_a_cut(mount: PowerCutMount) -> None:
+    """Issue 19's other case: publish creates pending/Q/ (and its claimed/, deferred/) and
+    fsyncs pending/Q/ only; the new folder's own name lives in pending/."""
+    root = mount.mnt / "spool"
+    spool = Spool.init(root)
+    mount.sync()
+    task = spool.new_task("work", "fresh", "t1", stamp=STAMP)
+    assert spool.publish(task).created
+    spool.close()
+    mount.cut("drop")
+    found = survey(root).get(task.task_id)
+    want = [(f"pending/fresh/{task.task_id}.json", task.task_id)]
+    assert found == want, f"acknowledged publish into a new queue folder; after the cut: {found}"
 
 
 # ---------------------------------------------------------------------- the storm
