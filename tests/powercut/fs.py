@@ -296,23 +296,24 @@ class PowerCutFS(fuse.Operations):  # type: ignore[misc]
         if node not in self.model.content and not self.model.is_dir[node]:
             self.model.content[node] = self._read_live(node)
 
-    def _read_live(self, node: int) -> bytes:
-        path = self._live_path(node)
+    def _read_live(self, node: int, path: str | None = None) -> bytes:
+        path = path or self._live_paths().get(node)
         if path is None:
             return b""
         with open(self._b(path), "rb") as f:
             return f.read()
 
-    def _live_path(self, node: int) -> str | None:
+    def _live_paths(self) -> dict[int, str]:
+        """Node -> its live path (one walk of the live namespace)."""
+        paths: dict[int, str] = {}
         stack: list[tuple[int, str]] = [(Model.ROOT, "")]
         while stack:
             d, prefix = stack.pop()
             for name, child in self.model.live[d].items():
-                if child == node:
-                    return f"{prefix}/{name}"
+                paths[child] = f"{prefix}/{name}"
                 if self.model.is_dir[child]:
-                    stack.append((child, f"{prefix}/{name}"))
-        return None
+                    stack.append((child, paths[child]))
+        return paths
 
     # ---------------------------------------------------------------- reads
     def getattr(self, path: str, fh: int | None = None) -> dict[str, Any]:
@@ -547,35 +548,32 @@ class PowerCutFS(fuse.Operations):  # type: ignore[misc]
         shutil.rmtree(old, ignore_errors=True)
         os.mkdir(new)
         shutil.copystat(self.backing, new)
+        live = self._live_paths()
         placed: dict[int, str] = {}
-        stack: list[tuple[int, str, str]] = [(Model.ROOT, new, "")]
+        stack: list[tuple[int, str]] = [(Model.ROOT, new)]
         while stack:
-            d, dest, rel = stack.pop()
+            d, dest = stack.pop()
             for name, node in dirs.get(d, {}).items():
-                target, live_rel = os.path.join(dest, name), f"{rel}/{name}"
+                target = os.path.join(dest, name)
                 if node in placed:  # a second name: only directories can get here (cycles)
                     continue
                 placed[node] = target
                 if self.model.is_dir[node]:
                     os.mkdir(target)
-                    stack.append((node, target, live_rel))
+                    stack.append((node, target))
                     continue
                 data = self.model.content.get(node)
-                if data is None:
-                    data = self._read_live(node)
+                if data is None:  # unchanged since the mount: the live file holds it
+                    data = self._read_live(node, live[node])
                 for op in writes.get(node, []):
                     data = apply_data(data, op)
                 with open(target, "wb") as f:
                     f.write(data)
         # Keep the mtimes of files still there live (metadata is not modelled).
         for node, target in placed.items():
-            live = self._live_path(node)
-            if live is not None:
-                try:
-                    st = os.lstat(self._b(live))
-                    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
-                except OSError:
-                    pass
+            if node in live:
+                st = os.lstat(self._b(live[node]))
+                os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
         os.rename(self.backing, old)
         os.rename(new, self.backing)
         shutil.rmtree(old)
