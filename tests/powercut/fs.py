@@ -36,8 +36,9 @@ layer writes through and holds the other side, the durable image (old contents o
 changed since their fsync, the durable names): the same semantics, with reads served by
 the backing filesystem. ``POWERCUT_TRACE=FILE`` logs every modelled call to FILE.
 
-Not supported (EPERM): hard links, symlinks, device nodes, rename flags
-(``RENAME_NOREPLACE``/``EXCHANGE``): the spool uses none of them.
+Not supported: hard links, symlinks, device nodes, rename flags (``RENAME_NOREPLACE``,
+``EXCHANGE``) are refused (EPERM, EINVAL); a file unlinked while open can no longer be
+written (libfuse has no path for it: ENOENT). The spool does none of these.
 
 Control socket (one JSON object per line, one reply per line): ``{"cmd": "sync"}`` makes
 everything durable (like ``sync(1)``); ``{"cmd": "cut", "policy": P, "seed": N}`` stops
