@@ -258,7 +258,7 @@ def test_power_cut_storm(mount: PowerCutMount) -> None:
     while cuts < 5 or (cuts < 40 and time.monotonic() < deadline):
         policy = rng.choice(("drop", "prefix", "subset"))
         events = _run_until_cut(
-            mount, root, f"r{cuts}", rng.randrange(1 << 30), policy, rng.uniform(0.05, 0.6)
+            mount, root, f"r{cuts}", rng.randrange(1 << 30), policy, rng.uniform(0.02, 0.4)
         )
         cuts += 1
         ops += len(events)
