@@ -5,7 +5,8 @@ Public API:
 - :class:`GpsExtraction` — what :func:`spoold.workers.gps.extract_gps` found: ``source``
   (``"none"`` until a reader succeeds), ``points``, ``file``, ``notes`` (what was looked at and
   why it gave nothing), ``stats`` (the successful reader's counters);
-  :meth:`GpsExtraction.take` records a reader's success.
+  :meth:`GpsExtraction.take` records a reader's success, :meth:`GpsExtraction.gps_start` the
+  clip start by the receiver's clock (None for :data:`CAMERA_CLOCK_SOURCES`).
 - :class:`ClipClock` — the clip start on the camera's wall clock and the camera's time zone;
   ``start_utc`` (only when both are known) and ``default_day`` (for undated NMEA seconds).
 - :func:`parse_tz(text) <parse_tz>` — ``"UTC"``, ``"+05:30"`` or an IANA name → ``tzinfo``.
@@ -40,6 +41,7 @@ from schemas.metadata import GpsPoint
 from spoold.workers.nmea import Fix, parse_nmea
 
 __all__ = [
+    "CAMERA_CLOCK_SOURCES",
     "MAX_SPEED_KMH",
     "ClipClock",
     "GpsExtraction",
@@ -52,6 +54,11 @@ __all__ = [
     "point_from_fix",
     "read_nmea_text",
 ]
+
+
+#: Sources whose fix times are the camera's wall clock (converted with its time zone), not
+#: time from the GPS receiver: a start derived from them is only as good as the clock.
+CAMERA_CLOCK_SOURCES = frozenset({"70mai", "daylog", "tesla-event-json"})
 
 
 @dataclass
@@ -75,6 +82,17 @@ class GpsExtraction:
         self.source, self.points, self.file = source, points, file
         if stats is not None:
             self.stats = stats
+
+    def gps_start(self) -> datetime | None:
+        """The clip start in UTC by the GPS receiver's clock (first fix time minus its ``t``);
+        None without fixes, or when the source writes the camera's clock
+        (:data:`CAMERA_CLOCK_SOURCES`)."""
+        if self.source in CAMERA_CLOCK_SOURCES:
+            return None
+        first = next((p for p in self.points if p.t is not None), None)
+        if first is None or first.t is None:
+            return None
+        return first.time - timedelta(seconds=first.t)
 
 
 def parse_tz(text: str | None) -> tzinfo | None:
