@@ -8,6 +8,7 @@ Public API:
   of each ``gpmd`` sample, from the track's sample tables.
 - :func:`parse_klv(data) <parse_klv>` — one GPMF payload → nested :class:`Klv` items
   (raises :class:`GpmfError` for a structure that does not fit).
+- :func:`payload_points(payload) <payload_points>` — the fixes of one payload on its own.
 
 GPMF is key-length-value: a 4-byte key, a type byte, a structure size byte and a 16-bit
 repeat count (big endian), the data padded to 4 bytes; type 0 nests (``DEVC`` → ``STRM``).
@@ -40,7 +41,7 @@ from schemas.metadata import GpsPoint
 from spoold.workers.gps_track import make_point
 from spoold.workers.mp4box import Box, child_boxes, top_level_boxes
 
-__all__ = ["GpmfError", "Klv", "gpmf_payloads", "parse_klv", "read_gpmf"]
+__all__ = ["GpmfError", "Klv", "gpmf_payloads", "parse_klv", "payload_points", "read_gpmf"]
 
 MAX_PAYLOAD = 4 * 1024 * 1024
 MAX_MOOV = 64 * 1024 * 1024
@@ -349,6 +350,28 @@ def _point(
     )
 
 
+def _safe_point(
+    key: str, row: tuple[float, datetime | None, list[float], int | None], found: _Found
+) -> GpsPoint | None:
+    """:func:`_point`, None for values no clock or integer can hold (NaN fix, huge days)."""
+    try:
+        return _point(key, *row, found)
+    except (OverflowError, ValueError):
+        return None
+
+
+def payload_points(payload: bytes) -> list[GpsPoint]:
+    """The GPS fixes of one GPMF payload on its own (``t`` from 0 over one second);
+    :class:`GpmfError` when its structure does not fit."""
+    found = _Found()
+    _collect(found, parse_klv(payload), 0.0, 1.0)
+    for key in ("GPS9", "GPS5", "GPRI", "GLPI"):
+        points = [p for r in found.rows[key] if (p := _safe_point(key, r, found)) is not None]
+        if points:
+            return points
+    return []
+
+
 def _read(f: BinaryIO, size: int) -> tuple[_Found, int, str | None]:
     boxes: list[Box] = top_level_boxes(f, size)
     moov = next((b for b in boxes if b.type == b"moov" and not b.truncated), None)
@@ -387,7 +410,7 @@ def read_gpmf(path: Path) -> tuple[list[GpsPoint], str]:
         rows = found.rows[key]
         if not rows:
             continue
-        points = [p for r in rows if (p := _point(key, *r, found)) is not None]
+        points = [p for r in rows if (p := _safe_point(key, r, found)) is not None]
         points.sort(key=lambda p: p.time)
         if points:
             return points, f"{len(points)} GPMF {key} fixes of {len(rows)}{bad}"
