@@ -3,6 +3,7 @@ an inbox's ``tz`` / ``families``, validated at load and used to read clip names.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -134,3 +135,77 @@ def test_mistakes_are_one_line_naming_the_family_and_field(
         load_settings_text(tmp_path, BASE + extra)
     assert line in str(err.value)
     assert str(err.value).startswith(str(tmp_path / "spoold.toml"))
+
+
+# ------------------------------------------------------------------------ the daemon's use
+
+
+def test_ingest_reads_names_with_the_inbox_families(tmp_path: Path) -> None:
+    pytest.importorskip("pymediainfo")
+    from spoold.demo.samples import make_clip
+    from spoold.server.media import describe
+
+    cfg = load_settings_text(tmp_path, BASE + ACME + '[[inbox]]\nname = "cams"\nroot = "nas"\n')
+    box = cfg.inbox_named("cams")
+    make_clip(tmp_path / "nas" / "EVENT" / "ACME_20240915_143027_R.mp4", seconds=1)
+    rel = "EVENT/ACME_20240915_143027_R.mp4"
+    meta = describe("nas", tmp_path / "nas", rel, families=cfg.inbox_families(box))
+    assert (meta.brand, meta.channel, meta.mode) == ("acme", "rear", "event")
+    assert meta.start_local is not None and meta.start_local.isoformat() == "2024-09-15T14:30:27"
+    assert describe("nas", tmp_path / "nas", rel).brand == "generic"  # built-in ones only
+
+
+def test_the_inbox_tz_and_name_time_are_carried_to_the_following_stages() -> None:
+    from schemas.task import FileRef, Task
+    from spoold.server.pipeline import Pipeline
+    from spoold.server.settings import PipelineSettings
+
+    stages = {"preprocess": {"device_class": "jetson", "params": {"camera_tz": "UTC", "rate": 2}}}
+    pipeline = Pipeline(PipelineSettings.model_validate({"stages": stages}))
+    video = FileRef(device="nas", path="EVENT/ACME_20240915_143027_R.mp4", type="video")
+    ingest = Task(
+        task_id="20240915T133027Z-ingest-v1",
+        task_type="ingest",
+        video_id="v1",
+        device_class="server",
+        inputs=[video],
+        outputs=[video],
+        params={"inbox": "cams", "camera_tz": "Europe/London"},
+        result={"start_local": "2024-09-15T14:30:27", "brand": "acme"},
+        created_at="2024-09-15T13:31:00Z",
+    )
+    [spec] = pipeline.followups(ingest)
+    assert spec.params == {
+        "camera_tz": "Europe/London",  # the inbox's zone wins over the stage default
+        "start_local": "2024-09-15T14:30:27",
+        "rate": 2,
+    }
+    ingest.params.pop("camera_tz")
+    [spec] = pipeline.followups(ingest)
+    assert spec.params["camera_tz"] == "UTC"
+
+
+def test_the_daemon_ingests_with_the_configured_family_and_passes_the_inbox_tz(
+    tmp_path: Path,
+) -> None:
+    pytest.importorskip("pymediainfo")
+    from daemon_support import Env, drive
+
+    from spoold.demo.samples import make_clip
+
+    env = Env(tmp_path)
+    env.write_config('tz = "Europe/London"\n' + ACME)  # tz goes to the [[inbox]] table
+    make_clip(env.inbox / "EVENT" / "ACME_20240915_143027_R.mp4", seconds=1, seed=3)
+    daemon = env.daemon()
+    daemon.start()
+    try:
+        drive(daemon, lambda: env.tasks("preprocess"), 20, "the clip's preprocess task")
+    finally:
+        daemon.shutdown()
+    [rec] = env.complete("ingest").values()
+    assert rec["params"]["camera_tz"] == "Europe/London"
+    assert (rec["result"]["brand"], rec["result"]["mode"]) == ("acme", "event")
+    [where] = env.tasks("preprocess").values()
+    pre = json.loads((env.spool_root / where[0]).read_text())
+    assert pre["params"]["camera_tz"] == "Europe/London"
+    assert pre["params"]["start_local"] == "2024-09-15T14:30:27"
