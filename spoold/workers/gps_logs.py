@@ -7,8 +7,9 @@ Public API:
   course`` in the camera's wall clock, a ``#`` line at each camera start.
 - :func:`parse_gpx(text) <parse_gpx>` → fixes (UTC) of every ``trkpt``/``rtept``/``wpt`` with
   a time; :class:`GpsLogError` when the text is not GPX.
-- :func:`find_logs(video, *, day, root=None) <find_logs>` → :class:`LogSearch`: the log files a
-  clip of ``day`` may have its GPS in, and a sentence saying where they were looked for.
+- :func:`find_logs(video, *, days, root=None) <find_logs>` → :class:`LogSearch`: the log files
+  a clip of ``days`` may have its GPS in, and a sentence saying where they were looked for
+  (folders relative to ``root``, the storage root, when given).
 - :func:`read_logs(out, search, clock, duration_s) <read_logs>` — the first log with fixes in
   the clip's window answers ``out`` (sources ``daylog``, ``gpx``, ``nmea-log``); the others
   leave a note.  True when found.
@@ -238,6 +239,14 @@ def _search_dirs(video: Path, root: Path | None) -> list[Path]:
     return list(dict.fromkeys(dirs))
 
 
+def _shown(folder: Path, root: Path | None) -> str:
+    """``folder`` as the notes show it: relative to the storage root when there is one."""
+    if root is None:
+        return str(folder)
+    rel = Path(os.path.realpath(folder)).relative_to(os.path.realpath(root)).as_posix()
+    return f"{rel}/" if rel != "." else "./ (the storage root)"
+
+
 def find_logs(video: Path, *, days: Sequence[date], root: Path | None = None) -> LogSearch:
     """Per-day logs of ``days`` and GPX/NMEA logs near ``video`` (see the module doc)."""
     dat_names = {f"{d:%Y%m%d}.dat".lower() for d in days}
@@ -261,7 +270,7 @@ def find_logs(video: Path, *, days: Sequence[date], root: Path | None = None) ->
             except OSError:
                 continue
     names = ", ".join(sorted(dat_names)) or "YYYYMMDD.dat"
-    where = ", ".join(str(d) for d in dirs) or f"(nothing inside the storage root near {video})"
+    where = ", ".join(_shown(d, root) for d in dirs) or "(no folder inside the storage root)"
     looked = f"per-day logs {names} and *.gpx/*.nmea/*.log in {where}"
     return LogSearch(found[:MAX_LOG_FILES], looked, capped=len(found) > MAX_LOG_FILES)
 

@@ -236,8 +236,9 @@ def _start_local(opts: Options, clip: _Clip) -> datetime | None:
 def _logs(
     env: WorkerEnv, opts: Options, clip: _Clip, start_local: datetime | None
 ) -> tuple[LogSearch | None, float | None]:
-    """GPS logs near the clip (inside its storage root) and the clip's length."""
-    duration = (clip.info.duration_s if clip.info else None) or container_duration(clip.video)
+    """GPS logs near the clip (inside its storage root) and the clip's length: the
+    container's, else what the name says (HiSilicon ``..._180.MP4``)."""
+    duration = container_duration(clip.video) or (clip.info.duration_s if clip.info else None)
     if not opts.logs or start_local is None:
         return None, duration
     search = find_logs(
