@@ -233,6 +233,22 @@ def test_an_nmea_log_in_a_gps_folder_gives_only_the_clip_window(tmp_path: Path) 
     assert max(_near_route(p, MELBOURNE) for p in r.points) < 30.0
 
 
+def test_gpx_times_with_fractions_and_offsets_and_bad_points() -> None:
+    text = (
+        '<gpx version="1.0"><wpt lat="-36.2" lon="144.8">'
+        "<time>2024-01-12T18:11:19.5+11:00</time><speed>10</speed></wpt>"
+        '<trkpt lat="north" lon="144.8"><time>2024-01-12T07:11:20Z</time></trkpt>'
+        '<trkpt lat="-36.2" lon="144.8"><time>yesterday</time></trkpt></gpx>'
+    )
+    [fix] = parse_gpx(text)
+    assert fix.time == datetime(2024, 1, 12, 7, 11, 19, 500000, tzinfo=UTC)
+    assert fix.speed_kmh == 36.0
+    with pytest.raises(GpsLogError, match="not <gpx>"):
+        parse_gpx("<kml/>")
+    with pytest.raises(GpsLogError, match="DTD"):
+        parse_gpx('<!DOCTYPE gpx [<!ENTITY a "aaaa">]><gpx>&a;</gpx>')
+
+
 # ------------------------------------------------------------------------ outliers
 
 

@@ -147,20 +147,29 @@ def _float(value: str | None) -> float | None:
         return None
 
 
+# xsd:dateTime as GPX writers use it (any number of fraction digits, which Python 3.10's
+# fromisoformat does not take): 2024-01-12T07:11:19.5Z, ...+11:00, or no zone (= UTC).
+_ISO_RE = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?"
+    r"(?:([Zz])|([+-])(\d{2}):?(\d{2}))?"
+)
+
+
 def _iso_utc(value: str) -> datetime | None:
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
+    m = _ISO_RE.fullmatch(value.strip())
+    if m is None:
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)  # GPX times are UTC by the standard
     try:
-        return when.astimezone(timezone.utc)
+        y, mo, d, h, mi, sec = (int(m[i]) for i in range(1, 7))
+        when = datetime(y, mo, d, h, mi, sec, tzinfo=timezone.utc)
+        if m[7]:
+            when += timedelta(seconds=float("0." + m[7]))
+        if m[9]:
+            offset = timedelta(hours=int(m[10]), minutes=int(m[11]))
+            when -= offset if m[9] == "+" else -offset
     except (OverflowError, ValueError):
         return None
+    return when
 
 
 def parse_gpx(text: str) -> list[Fix]:
