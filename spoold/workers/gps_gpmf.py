@@ -290,13 +290,16 @@ class _Found:
         default_factory=lambda: {"GPS5": [], "GPS9": [], "GPRI": [], "GLPI": []}
     )
     syst: list[tuple[float, float]] = field(default_factory=list)
+    _keys: list[float] | None = None  # the system times of ``syst``, once sorted
 
     def system_to_utc(self, sys_s: float) -> datetime | None:
         """exiftool's ConvertSystemTime: interpolate between the nearest SYST pairs."""
         if not self.syst:
             return None
-        pairs = sorted(self.syst)
-        keys = [p[0] for p in pairs]
+        if self._keys is None or len(self._keys) != len(self.syst):
+            self.syst.sort()
+            self._keys = [p[0] for p in self.syst]
+        pairs, keys = self.syst, self._keys
         j = min(max(bisect.bisect_right(keys, sys_s), 1), len(pairs) - 1) if len(pairs) > 1 else 0
         i = max(0, j - 1)
         (s0, u0), (s1, u1) = pairs[i], pairs[j]
