@@ -39,13 +39,14 @@ import re
 import stat
 import struct
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
 from schemas.metadata import VideoMeta
-from spoold.dashcam import parse_name
+from spoold.dashcam import Family, parse_name
 from spoold.errors import SpoolError, StorageUnavailable
 
 __all__ = [
@@ -454,9 +455,11 @@ def describe(
     *,
     timeout: float | None = None,
     vehicle: str | None = None,
+    families: Sequence[Family] | None = None,
 ) -> VideoMeta:
     """Everything ingestion records about ``root_path/relpath`` (device = ``root_name``;
-    ``vehicle`` is passed through, ``None`` meaning "same as device").
+    ``vehicle`` is passed through, ``None`` meaning "same as device"; ``families``: the
+    inbox's naming families, default the built-in ones).
 
     Start time: from the file name (``start_source="filename"``, camera wall clock in
     ``start_local``), else the container creation date (``"container"``), else the file's
@@ -476,7 +479,7 @@ def describe(
         raise VideoNotReady(full, "file vanished while being read (renamed or deleted)") from None
     if (st.st_size, st.st_mtime_ns) != (info.size, info.mtime_ns):
         raise VideoNotReady(full, "file changed between probe and fingerprint")
-    name = parse_name(rel)
+    name = parse_name(rel, families)
     start_local: datetime | None = None
     start_utc = info.created_utc
     if name is not None:

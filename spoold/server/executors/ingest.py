@@ -14,10 +14,12 @@ the video as its output and its :class:`schemas.metadata.VideoMeta` as its resul
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from schemas.task import FileRef, Task
+from spoold.dashcam import Family
 from spoold.server import media
 from spoold.server.executors.base import Host, Job, Outcome, fail, tries
 from spoold.server.storage import Storage
@@ -34,18 +36,28 @@ def plan(task: Task, host: Host) -> Job:
         also = tuple(host.find_paths(task.video_id))
     max_tries = host.cfg.ingest.missing_max_attempts
     storage = host.storage
+    inbox = task.params.get("inbox")
+    families = host.cfg.inbox_families(
+        host.cfg.inbox_named(inbox) if isinstance(inbox, str) else None
+    )
     return Job(
         task.inputs[0].device if task.inputs else None,
         f"{task.task_type} of {task.task_id}",
-        lambda: run_ingest(task, storage, max_tries=max_tries, also=also),
+        lambda: run_ingest(task, storage, max_tries=max_tries, also=also, families=families),
         host.cfg.daemon.probe_timeout_s,
     )
 
 
 def run_ingest(
-    task: Task, storage: Storage, *, max_tries: int, also: tuple[FileRef, ...] = ()
+    task: Task,
+    storage: Storage,
+    *,
+    max_tries: int,
+    also: tuple[FileRef, ...] = (),
+    families: Sequence[Family] | None = None,
 ) -> Outcome:
-    """Validate and describe the task's video; see the module docstring."""
+    """Validate and describe the task's video (its name read with ``families``, default the
+    built-in ones); see the module docstring."""
     refs = [r for r in task.inputs if r.type in (None, "video")]
     if not refs:
         return Outcome("complete", result={"rejected": True, "reason": "task has no input video"})
@@ -79,7 +91,11 @@ def run_ingest(
     vehicle = task.params.get("vehicle")
     try:
         meta = media.describe(
-            ref.device, root, ref.path, vehicle=vehicle if isinstance(vehicle, str) else None
+            ref.device,
+            root,
+            ref.path,
+            vehicle=vehicle if isinstance(vehicle, str) else None,
+            families=families,
         )
     except media.VideoRejected as exc:
         return _rejected(task, ref, exc.reason, exc.detail, size=st.st_size)

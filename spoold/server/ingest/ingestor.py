@@ -395,6 +395,9 @@ class Ingestor:
         params["mtime_ns"] = mtime
         if box.settings.vehicle:
             params["vehicle"] = box.settings.vehicle
+        tz = self.cfg.inbox_tz(box.settings)
+        if tz:
+            params["camera_tz"] = tz  # carried to the following stages (Pipeline.followups)
         task = self.spool.new_task(
             self.pipeline.first_type,
             stage.device_class,
