@@ -177,7 +177,10 @@ def run_demo(
         echo(f"spool:      spoold status --config {cfg}   (or: ls -R {where / 'spool'})")
         if not exit_when_done:
             echo("running until Ctrl-C ...")
-            signal.sigwait({signal.SIGINT, signal.SIGTERM})
+            # pause, not sigwait: sigwait ignores signals that have a handler, and the CLI
+            # turns SIGTERM into KeyboardInterrupt so that the finally below stops everything.
+            while True:
+                signal.pause()
     except KeyboardInterrupt:
         pass
     finally:
