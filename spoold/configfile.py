@@ -27,7 +27,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from schemas.task import NAME_RE
 from spoold.errors import ConfigError
@@ -66,6 +73,12 @@ class ApiSettings(BaseModel):
     default_page_size: int = Field(default=50, ge=1)
     max_page_size: int = Field(default=1000, ge=1)
 
+    @model_validator(mode="after")
+    def _pages(self) -> ApiSettings:
+        if self.default_page_size > self.max_page_size:
+            raise ValueError("default_page_size must not exceed max_page_size")
+        return self
+
     def with_env(self, environ: Mapping[str, str]) -> ApiSettings:
         """These settings with the environment's overrides (:data:`API_ENV`) applied."""
         data = self.model_dump()
@@ -81,8 +94,9 @@ class ApiSettings(BaseModel):
             return ApiSettings.model_validate(data)
         except ValidationError as exc:
             err = exc.errors()[0]
-            var = next(v for v, k in API_ENV.items() if k == err["loc"][0])
-            raise ConfigError(f"${var}: {err['msg']}") from None
+            field = err["loc"][0] if err["loc"] else None
+            where = next((f"${v}" for v, k in API_ENV.items() if k == field), "[api]")
+            raise ConfigError(f"{where}: {err['msg']}") from None
 
     def token(self, environ: Mapping[str, str]) -> str | None:
         """The bearer token: ``$SPOOLD_API_TOKEN``, else the content of ``token_file``."""
