@@ -27,14 +27,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from schemas.task import NAME_RE
 from spoold.errors import ConfigError
@@ -73,7 +67,7 @@ class ApiSettings(BaseModel):
     default_page_size: int = Field(default=50, ge=1)
     max_page_size: int = Field(default=1000, ge=1)
 
-    @model_validator(mode="after")
+    @pydantic.model_validator(mode="after")
     def _pages(self) -> ApiSettings:
         if self.default_page_size > self.max_page_size:
             raise ValueError("default_page_size must not exceed max_page_size")
