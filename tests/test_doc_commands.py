@@ -18,6 +18,8 @@ import sys
 import sysconfig
 from pathlib import Path
 
+import spoold
+
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ("pyproject.toml", "README.md", "LICENSE", "spoold.example.toml", "Makefile")
 PACKAGES = ("spoold", "schemas", "webui_export")
@@ -107,3 +109,53 @@ def test_the_readme_install_commands_run_as_printed(tmp_path: Path) -> None:
     sh(inline[0], src, env)
     sh(inline[1], src, env)
     assert str(venv) in sh("python -c 'import spoold; print(spoold.__file__)'", tmp_path, env)
+
+
+DEPLOY_LINES = (
+    'python3 -m venv /opt/spoold && /opt/spoold/bin/pip install "$(ls dist/spoold-*.whl)[server]"',
+    "mkdir -p /etc/spoold && /opt/spoold/bin/spoold config example > /etc/spoold/spoold.toml",
+    'python3 -m venv /opt/spoold && /opt/spoold/bin/pip install "$(ls dist/spoold-*.whl)[workers]"',
+)
+
+
+def test_the_deploy_install_lines_run_as_printed(tmp_path: Path) -> None:
+    """docs/deploy.md's install lines, as root, in a mount namespace where /etc and /opt are
+    overlays onto temporary folders (the host's stay untouched)."""
+    doc = (ROOT / "docs/deploy.md").read_text()
+    for line in DEPLOY_LINES:
+        assert f"\n{line}" in doc, line
+    src = checkout(tmp_path)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    sh("make wheel", src, env)
+    layers = tmp_path / "layers"
+    mounts = []
+    for target in ("/etc", "/opt"):
+        upper, work = layers / f"{target[1:]}-upper", layers / f"{target[1:]}-work"
+        upper.mkdir(parents=True)
+        work.mkdir()
+        opts = f"lowerdir={target},upperdir={upper},workdir={work}"
+        mounts.append(f"mount -t overlay overlay -o {opts} {target}")
+    script = " && ".join([*mounts, *DEPLOY_LINES, "/opt/spoold/bin/spoold --version"])
+    out = subprocess.run(
+        [
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "bash",
+            "-euo",
+            "pipefail",
+            "-c",
+            script,
+        ],
+        cwd=src,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1500,
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert out.stdout.strip().endswith(f"spoold, version {spoold.__version__}")
+    written = layers / "etc-upper/spoold/spoold.toml"
+    assert written.read_text() == (ROOT / "spoold.example.toml").read_text()
+    assert (layers / "opt-upper/spoold/bin/spoold").exists()

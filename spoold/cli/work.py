@@ -175,7 +175,8 @@ def work(
     """
     from spoold.worker.runtime import Worker, command_handler
 
-    setup_logging(logging.INFO, log_format)
+    # INFO at least (a device's log shows every task), more with `spoold -v... work`.
+    setup_logging(min(logging.INFO, logging.getLogger().getEffectiveLevel()), log_format)
     argv = resolve_command(list(command))
     spool, cfg = open_spool(spool_dir, config, lease=lease)
     with device_lock(spool.root, device):

@@ -173,7 +173,7 @@ class Worker:
             len(task.attempts) + 1,
             extra={"event": "task_taken", "task_id": task.task_id, "device": self.device},
         )
-        outcome, detail = "complete", ""
+        outcome, detail = "error", "the worker itself failed (see the traceback)"
         try:
             outcome, detail = self._run_and_record(claim)
             return outcome != "handed-back"
