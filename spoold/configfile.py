@@ -98,12 +98,13 @@ class ApiSettings(BaseModel):
             return environ["SPOOLD_API_TOKEN"]
         if self.token_file is None:
             return None
+        where = f"API token file {self.token_file} ([api] token_file or $SPOOLD_API_TOKEN_FILE)"
         try:
             token = self.token_file.read_text(encoding="utf-8").strip()
         except OSError as exc:
-            raise ConfigError(f"[api] token_file {self.token_file}: {exc.strerror}") from None
+            raise ConfigError(f"{where}: {exc.strerror}") from None
         if not token:
-            raise ConfigError(f"[api] token_file {self.token_file} is empty")
+            raise ConfigError(f"{where} is empty")
         return token
 
 

@@ -173,3 +173,41 @@ def test_sigterm_to_the_demo_stops_every_process_it_started(tmp_path: Path) -> N
     while any(alive(p) for p in family) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert [p for p in family if alive(p)] == [], rest
+
+
+@pytest.mark.parametrize(
+    ("var", "value", "message"),
+    [
+        ("SPOOLD_API_PORT", "abc", "$SPOOLD_API_PORT: Input should be a valid integer"),
+        ("SPOOLD_CORS_ORIGINS", "[1", "$SPOOLD_CORS_ORIGINS: not a JSON list"),
+        ("SPOOLD_MAX_PAGE_SIZE", "10", "[api]: Value error, default_page_size must not exceed"),
+        (
+            "SPOOLD_API_TOKEN_FILE",
+            "/nonexistent/token",
+            "API token file /nonexistent/token ([api] token_file or $SPOOLD_API_TOKEN_FILE): No such",
+        ),
+    ],
+)
+def test_a_bad_environment_override_is_one_line_naming_it(
+    index: Path, var: str, value: str, message: str
+) -> None:
+    out = subprocess.run(
+        [*SPOOLD, "serve", "--index-dir", str(index), "--port", str(free_port())],
+        env=dict(os.environ, **{var: value}),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 1, out.stderr
+    assert out.stderr.startswith(f"Error: {message}") and out.stderr.count("\n") == 1, out.stderr
+
+
+def test_a_host_passing_no_token_leaves_the_environments_in_force(
+    index: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from webui_export.api.app import create_app
+
+    monkeypatch.setenv("SPOOLD_API_TOKEN", "from-env")
+    app = create_app({"INDEX_DIR": str(index), "API_TOKEN": None, "SPOOL_ROOT": None})
+    assert app.config["API_TOKEN"] == "from-env"
+    assert app.test_client().get("/api/videos").status_code == 401
