@@ -1,8 +1,9 @@
-"""The README's install commands run as printed: ``make wheel``, then ``pip install`` of the
-wheel (and of the checkout) into a fresh venv, then ``spoold config example``.
+"""The install commands of the README and docs/deploy.md run as printed: ``make wheel``, then
+``pip install`` of the wheel (and of the checkout) into a fresh venv, then
+``spoold config example``.
 
-They run in a copy of the sources whose ``.venv`` is this one (``make wheel`` builds with it)
-and with a fresh venv's ``pip`` first on ``$PATH``.  That venv sees this venv's third-party
+They run in a copy of the sources whose ``.venv`` has this venv's pip (``make wheel`` builds
+with it) and with a fresh venv's ``pip`` first on ``$PATH``.  That venv sees this venv's third-party
 packages through a ``.pth`` line to a folder of links that leaves out spoold itself, so pip
 finds every dependency installed (no download) and installs spoold only from the wheel or
 the checkout.
@@ -50,8 +51,13 @@ def checkout(tmp_path: Path) -> Path:
         shutil.copy2(ROOT / name, src / name)
     for pkg in PACKAGES:
         shutil.copytree(ROOT / pkg, src / pkg, ignore=shutil.ignore_patterns("__pycache__"))
-    (src / ".venv").symlink_to(Path(sys.prefix))
-    os.utime(src / "pyproject.toml", (0, 0))  # this venv is up to date: make must not reinstall
+    # make's venv: this venv's pip, and an install marker newer than pyproject.toml, so that
+    # make never installs into this venv from the copy.
+    bin_dir = src / ".venv/bin"
+    bin_dir.mkdir(parents=True)
+    (bin_dir / "pip").symlink_to(Path(sys.prefix) / "bin/pip")
+    os.utime(src / "pyproject.toml", (0, 0))
+    (bin_dir / ".installed").touch()
     return src
 
 
