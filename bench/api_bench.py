@@ -39,8 +39,9 @@ sys.path.insert(0, str(REPO))
 
 from schemas.task import ChildSpec, FileRef  # noqa: E402
 from spoold.demo.synth import PlateSpec, generate_year, pipeline_for, video_files  # noqa: E402
-from spoold.server.executors import IndexService, ServerRunner  # noqa: E402
+from spoold.server.executors.index import IndexService  # noqa: E402
 from spoold.server.pipeline import Pipeline  # noqa: E402
+from spoold.server.runner import ServerRunner  # noqa: E402
 from spoold.server.settings import load_settings  # noqa: E402
 from spoold.server.storage import Storage  # noqa: E402
 from spoold.spool import Spool  # noqa: E402
@@ -249,9 +250,7 @@ def daemon_finalize_throughput(
     wake = threading.Event()
     storage = Storage(dict(cfg.storage), threads=cfg.daemon.io_threads, on_done=wake.set)
     storage.wait_checked(10)
-    service = IndexService(
-        cfg.index.dir, storage, dict(cfg.storage), timeout=cfg.daemon.probe_timeout_s, batch=batch
-    )
+    service = IndexService(cfg.index.dir, storage, timeout=cfg.daemon.probe_timeout_s, batch=batch)
     runner = ServerRunner(cfg, spool, storage, Pipeline(cfg.pipeline), index=service)
     started = time.perf_counter()
     while runner.stats.by_type.get("finalize", 0) + runner.stats.failed < count:

@@ -1,15 +1,62 @@
 """Dashcam file-name conventions: what a clip's name and folders say about it.
 
+Names are recognised by a table of *families* that is plain data (one dict per family, the
+same format operators use to add their own), not code per brand.  A family matches a file
+name with a regular expression whose named groups carry the fields; folder hints fill in what
+the name leaves open.  When no family matches, a generic rule still finds a date and time
+written in the name (``YYYYMMDD_hhmmss``, ``YYYYMMDDhhmmss``, ``YYYY_MMDD_hhmmss``,
+``YYYY-MM-DD_hh-mm-ss``, ``YYYY_MM_DD_hhmmss``, ``YYMMDD-hhmmss`` ...), and the result says
+which rule matched (``rule="generic-datetime"``).
+
 Public API:
 
 - :class:`NameInfo` — frozen result: ``brand``, ``start_local``, ``channel``, ``mode``,
-  ``sequence``, ``locked`` (+ ``camera``, the raw camera token).
-- :func:`parse_name(relpath) <parse_name>` → :class:`NameInfo` or ``None`` when no known
-  convention matches (the caller then falls back to the container creation time, then mtime).
-- :data:`CONVENTIONS` — the table of :class:`Convention` (brand, compiled regex, folder hints).
+  ``sequence``, ``locked``, ``camera`` (the raw camera token), ``rule`` (the family or rule
+  that matched) and ``duration_s`` (when the name carries the clip length).
+- :func:`parse_name(relpath, families=None) <parse_name>` → :class:`NameInfo` with a start
+  time, or ``None`` (the caller then falls back to the container creation time, then mtime).
+- :func:`recognise(relpath, families=None) <recognise>` → like :func:`parse_name`, but also
+  returns families whose names hold no time (Garmin ``GRMN0128.MP4``), with
+  ``start_local=None``: brand, mode and lock still come from the name and folders.
+- :data:`FAMILIES` (alias :data:`CONVENTIONS`) — the built-in table of :class:`Family`, in
+  match order; :data:`BUILTIN_FAMILY_DATA` — the same table as plain data.
+- :func:`families_from_data(items, taken=()) <families_from_data>` — validate plain data and
+  build extra families (raises :class:`FamilyError` naming the family and the field).
+- :func:`select_families(names, extra=()) <select_families>` — the families of an inbox
+  configured to a few named families, in that order (unknown names raise
+  :class:`FamilyError`).
+- :func:`render_name(family, start, seq=1, dur=60) <render_name>` — a file name the family
+  would write at ``start`` (from its ``template``), for tests and demos.
 - :func:`is_ignored_name(name) <is_ignored_name>` — temp/partial/OS-junk names never to ingest.
 - :func:`is_video_name(name, patterns) <is_video_name>` — case-insensitive glob match against
   :data:`DEFAULT_VIDEO_PATTERNS` (or the configured patterns), ignored names excluded.
+
+Family data format (a dict per family; TOML ``[[dashcam.families]]`` tables map onto it)::
+
+    name = "acme"                     # required; lower-case letters, digits, "-" and "_"
+    pattern = '''ACME_(?P<y>\\d{4})(?P<mo>\\d{2})(?P<d>\\d{2})_(?P<h>\\d{2})(?P<mi>\\d{2})(?P<s>\\d{2})_(?P<ch>[FR])\\.mp4'''
+    channels = { F = "front", R = "rear" }   # token of group "ch" -> channel
+    modes = { N = "normal", E = "event" }    # token of group "mode" -> mode
+    default_mode = "normal"                  # when neither name nor folder says
+    folders = [                              # folder name (full match, any case) -> hints
+      { match = "EVENT", mode = "event", locked = true },
+      { match = "Park(ing)?", mode = "parking" },
+      { match = "Rear", channel = "rear" },
+    ]
+    template = "ACME_{y:04d}{mo:02d}{d:02d}_{h:02d}{mi:02d}{s:02d}_F.mp4"  # optional
+    source = "https://..."                   # optional: where the convention is documented
+
+``pattern`` must fully match the file name (case-insensitive) and may use only these named
+groups: ``y`` (4 digits, or 2 meaning 20yy), ``mo``, ``d``, ``h``, ``mi``, ``s`` (all six or
+none: a family without them yields no start time), ``seq`` (sequence number), ``ch`` (camera
+token, looked up in ``channels``; a token not listed there means ``"other"``), ``mode`` (mode
+token, looked up in ``modes``) and ``dur`` (clip length in seconds).  Channels are
+``front rear interior left right telephoto other unknown``; modes are ``normal event
+parking manual unknown``.  ``template`` is a :meth:`str.format` string over ``y yy mo d h mi
+s seq dur``; when given it must render a name the pattern matches with the same time.
+Families are tried in order and the first whose pattern matches with a valid date wins, so
+families sharing a pattern (many Novatek-based brands write the same names) are told apart
+only by configuring an inbox to its family (:func:`select_families`).
 
 Names are hints, not truth: ``start_local`` is the camera's wall clock (no time zone, may be
 wrong), and ``locked`` is only set where the path or name says the camera protected the clip.
@@ -20,22 +67,33 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, NamedTuple
+from typing import Any, Literal, get_args
+
+from spoold.errors import ConfigError
 
 __all__ = [
+    "BUILTIN_FAMILY_DATA",
     "CONVENTIONS",
     "DEFAULT_VIDEO_PATTERNS",
+    "FAMILIES",
+    "GENERIC_RULE",
     "Channel",
     "Convention",
+    "Family",
+    "FamilyError",
     "FolderHint",
     "Mode",
     "NameInfo",
+    "families_from_data",
     "is_ignored_name",
     "is_video_name",
     "parse_name",
+    "recognise",
+    "render_name",
+    "select_families",
 ]
 
 Channel = Literal["front", "rear", "interior", "left", "right", "telephoto", "other", "unknown"]
@@ -43,13 +101,21 @@ Mode = Literal["normal", "event", "parking", "manual", "unknown"]
 
 DEFAULT_VIDEO_PATTERNS: tuple[str, ...] = ("*.mp4", "*.mov", "*.MP4", "*.MOV", "*.ts", "*.avi")
 
+GENERIC_RULE = "generic-datetime"
+
+
+class FamilyError(ConfigError):
+    """A dashcam family definition (built-in or from ``spoold.toml``) is invalid."""
+
 
 @dataclass(frozen=True)
 class NameInfo:
     """What a dashcam file name (and its folders) encode."""
 
     brand: str
-    start_local: datetime  # naive: the camera's wall clock, as written in the name
+    # Naive: the camera's wall clock, as written in the name.  ``None`` only from
+    # :func:`recognise` for families whose names hold no time; :func:`parse_name` never.
+    start_local: datetime | None
     channel: Channel = "unknown"
     mode: Mode = "unknown"
     sequence: int | None = None
@@ -57,6 +123,8 @@ class NameInfo:
     # Raw camera token ("F", "left_pillar", "Back"): keeps cameras apart that share a channel
     # (Tesla repeater vs pillar both map to "left").
     camera: str = ""
+    rule: str = ""  # the family (or generic rule) that matched
+    duration_s: int | None = None  # clip length, where the name carries it
 
 
 @dataclass(frozen=True)
@@ -69,234 +137,614 @@ class FolderHint:
     channel: Channel | None = None
 
 
-class _Decoded(NamedTuple):
-    start: datetime
-    channel: Channel | None = None
-    mode: Mode | None = None
-    sequence: int | None = None
-    locked: bool = False
-    camera: str = ""
-
-
 @dataclass(frozen=True)
-class Convention:
-    """One brand's naming rule: the name regex, how to decode a match, and folder hints."""
+class Family:
+    """One naming family: the name regex, token tables, folder hints (see module doc)."""
 
     brand: str
     pattern: re.Pattern[str]
-    folder_hints: tuple[FolderHint, ...]
-    decode: Callable[[re.Match[str]], _Decoded | None]
-    # Mode when neither the name nor a folder says (loop recording for brands whose names
+    folder_hints: tuple[FolderHint, ...] = ()
+    # Keys are case-folded tokens; lookups case-fold the token found in the name.  Left out
+    # of the hash (dicts are not hashable); the pattern already tells families apart.
+    channels: Mapping[str, Channel] = field(default_factory=dict, hash=False)
+    modes: Mapping[str, Mode] = field(default_factory=dict, hash=False)
+    # Mode when neither the name nor a folder says (loop recording for families whose names
     # mark the exceptions; "unknown" where only folders carry the mode).
     default_mode: Mode = "unknown"
+    template: str | None = None
+    source: str = ""
+
+    @property
+    def timed(self) -> bool:
+        """True when names of this family carry a start time."""
+        return "y" in self.pattern.groupindex
 
 
-def _hint(
-    pattern: str, mode: Mode | None = None, locked: bool = False, channel: Channel | None = None
-) -> FolderHint:
-    return FolderHint(re.compile(pattern, re.IGNORECASE), mode, locked, channel)
+Convention = Family  # the name this type had before families became data
+
+# ---------------------------------------------------------------- building families from data
+
+_TIME_GROUPS = ("y", "mo", "d", "h", "mi", "s")
+_GROUPS = frozenset(_TIME_GROUPS) | {"seq", "ch", "mode", "dur"}
+_KEYS = frozenset(
+    {"name", "pattern", "channels", "modes", "default_mode", "folders", "template", "source"}
+)
+_FOLDER_KEYS = frozenset({"match", "mode", "channel", "locked"})
+_NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
+_CHANNELS: frozenset[str] = frozenset(get_args(Channel))
+_MODES: frozenset[str] = frozenset(get_args(Mode))
+# What a template is rendered with when a family is validated.
+_SAMPLE_START = datetime(2024, 9, 15, 14, 30, 27)
 
 
-def _start(m: re.Match[str], century: int = 0) -> datetime | None:
-    """The wall-clock time from the named groups y, mo, d, h, mi, s."""
+def _fail(where: str, what: str) -> FamilyError:
+    return FamilyError(f"dashcam family {where}: {what}")
+
+
+def _regex(where: str, key: str, value: object) -> re.Pattern[str]:
+    if not isinstance(value, str) or not value:
+        raise _fail(where, f"{key} must be a non-empty string (a regular expression)")
+    try:
+        return re.compile(value, re.IGNORECASE)
+    except re.error as exc:
+        raise _fail(where, f"{key} {value!r} is not a valid regular expression: {exc}") from None
+
+
+def _table(where: str, key: str, value: object, allowed: frozenset[str]) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise _fail(where, f"{key} must be a table of token = value, got {type(value).__name__}")
+    out: dict[str, Any] = {}
+    for token, target in value.items():
+        if not isinstance(token, str) or not token:
+            raise _fail(where, f"{key}: token {token!r} must be a non-empty string")
+        if target not in allowed:
+            raise _fail(
+                where, f"{key}.{token} = {target!r} is not one of {', '.join(sorted(allowed))}"
+            )
+        out[token.casefold()] = target
+    return out
+
+
+def _folders(where: str, value: object) -> tuple[FolderHint, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, Sequence) or isinstance(value, str):
+        raise _fail(where, "folders must be a list of tables {match, mode, channel, locked}")
+    hints: list[FolderHint] = []
+    for i, item in enumerate(value):
+        at = f"folders[{i}]"
+        if not isinstance(item, Mapping):
+            raise _fail(where, f"{at} must be a table with a 'match' regex")
+        unknown = sorted(set(item) - _FOLDER_KEYS)
+        if unknown:
+            raise _fail(where, f"{at}: unknown key(s) {', '.join(unknown)}")
+        mode, channel, locked = item.get("mode"), item.get("channel"), item.get("locked", False)
+        if mode is not None and mode not in _MODES:
+            raise _fail(where, f"{at}.mode {mode!r} is not one of {', '.join(sorted(_MODES))}")
+        if channel is not None and channel not in _CHANNELS:
+            raise _fail(
+                where, f"{at}.channel {channel!r} is not one of {', '.join(sorted(_CHANNELS))}"
+            )
+        if not isinstance(locked, bool):
+            raise _fail(where, f"{at}.locked must be true or false")
+        if mode is None and channel is None and not locked:
+            raise _fail(where, f"{at} says nothing: give mode, channel or locked = true")
+        hints.append(
+            FolderHint(_regex(where, f"{at}.match", item.get("match")), mode, locked, channel)
+        )
+    return tuple(hints)
+
+
+def _family(index: int, item: object) -> Family:
+    where = f"#{index + 1}"
+    if not isinstance(item, Mapping):
+        raise _fail(where, f"must be a table, got {type(item).__name__}")
+    name = item.get("name")
+    if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
+        raise _fail(where, f"name {name!r} must be 1-40 of a-z 0-9 - _ (starting a-z 0-9)")
+    where = f"#{index + 1} ({name!r})"
+    unknown = sorted(set(item) - _KEYS)
+    if unknown:
+        raise _fail(
+            where, f"unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(_KEYS))}"
+        )
+    pattern = _regex(where, "pattern", item.get("pattern"))
+    groups = set(pattern.groupindex)
+    extra = sorted(groups - _GROUPS)
+    if extra:
+        raise _fail(
+            where,
+            f"pattern has unknown group(s) {', '.join(extra)}; allowed: {', '.join(sorted(_GROUPS))}",
+        )
+    time_groups = groups & set(_TIME_GROUPS)
+    if time_groups and time_groups != set(_TIME_GROUPS):
+        missing = [g for g in _TIME_GROUPS if g not in time_groups]
+        raise _fail(
+            where,
+            f"pattern lacks group(s) {', '.join(missing)}: give all of y, mo, d, h, mi, s or none",
+        )
+    channels = _table(where, "channels", item.get("channels"), _CHANNELS)
+    modes = _table(where, "modes", item.get("modes"), _MODES)
+    if modes and "mode" not in groups:
+        raise _fail(where, "modes are given but the pattern has no (?P<mode>...) group")
+    if channels and "ch" not in groups:
+        raise _fail(where, "channels are given but the pattern has no (?P<ch>...) group")
+    default_mode = item.get("default_mode", "unknown")
+    if default_mode not in _MODES:
+        raise _fail(
+            where, f"default_mode {default_mode!r} is not one of {', '.join(sorted(_MODES))}"
+        )
+    template, source = item.get("template"), item.get("source", "")
+    if template is not None and not isinstance(template, str):
+        raise _fail(where, "template must be a string")
+    if not isinstance(source, str):
+        raise _fail(where, "source must be a string")
+    fam = Family(
+        brand=name,
+        pattern=pattern,
+        folder_hints=_folders(where, item.get("folders")),
+        channels=channels,
+        modes=modes,
+        default_mode=default_mode,
+        template=template,
+        source=source,
+    )
+    if template is not None:
+        _check_template(where, fam)
+    return fam
+
+
+def _check_template(where: str, fam: Family) -> None:
+    try:
+        rendered = render_name(fam, _SAMPLE_START, seq=7, dur=60)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise _fail(where, f"template {fam.template!r} does not render: {exc!r}") from None
+    info = _match(fam, [], rendered)
+    if info is None:
+        raise _fail(where, f"template renders {rendered!r}, which the pattern does not match")
+    if fam.timed and info.start_local != _SAMPLE_START:
+        raise _fail(
+            where,
+            f"template renders {rendered!r}, read back as {info.start_local} "
+            f"instead of {_SAMPLE_START}",
+        )
+
+
+def families_from_data(items: Iterable[object], taken: Iterable[str] = ()) -> tuple[Family, ...]:
+    """Validate plain family data (format in the module doc) and build the families.
+
+    ``taken`` holds names already in use (by default none; pass ``f.brand for f in
+    FAMILIES`` to keep operator families from shadowing built-in ones).  Raises
+    :class:`FamilyError` naming the family (position and name) and the field at fault.
+    """
+    seen = set(taken)
+    out: list[Family] = []
+    for i, item in enumerate(items):
+        fam = _family(i, item)
+        if fam.brand in seen:
+            raise _fail(f"#{i + 1} ({fam.brand!r})", "name is already used by another family")
+        seen.add(fam.brand)
+        out.append(fam)
+    return tuple(out)
+
+
+def render_name(family: Family, start: datetime, seq: int = 1, dur: int = 60) -> str:
+    """The file name ``family`` writes for a clip starting at ``start`` (from its template)."""
+    if family.template is None:
+        raise ValueError(f"dashcam family {family.brand!r} has no template")
+    return family.template.format(
+        y=start.year,
+        yy=start.year % 100,
+        mo=start.month,
+        d=start.day,
+        h=start.hour,
+        mi=start.minute,
+        s=start.second,
+        seq=seq,
+        dur=dur,
+    )
+
+
+# ---------------------------------------------------------------- the built-in table (data)
+
+_EXT = r"\.(?:mp4|mov)"
+_EXT_TS = r"\.(?:mp4|mov|ts)"
+_YMD = r"(?P<y>\d{4})(?P<mo>\d{2})(?P<d>\d{2})"
+_HMS = r"(?P<h>\d{2})(?P<mi>\d{2})(?P<s>\d{2})"
+_Y_MD = r"(?P<y>\d{4})_(?P<mo>\d{2})(?P<d>\d{2})"  # Novatek's YYYY_MMDD
+_TPL_Y_MD_HMS = "{y:04d}_{mo:02d}{d:02d}_{h:02d}{mi:02d}{s:02d}"
+_TPL_YMD_HMS = "{y:04d}{mo:02d}{d:02d}_{h:02d}{mi:02d}{s:02d}"
+
+# Folders the many Novatek-based cameras use (the name alone does not tell them apart).
+_NOVATEK_FOLDERS: list[dict[str, Any]] = [
+    {"match": "RO", "mode": "event", "locked": True},  # DCIM/Movie/RO = read-only (protected)
+    {"match": "EMR(_s)?|event", "mode": "event", "locked": True},
+    {"match": ".*parking.*|park", "mode": "parking"},
+    {"match": "movie|normal", "mode": "normal"},
+]
+
+
+def _novatek_like(
+    name: str,
+    folders: list[dict[str, Any]],
+    source: str,
+    channels: dict[str, str] | None = None,
+    ext: str = _EXT,
+) -> dict[str, Any]:
+    """Data of a family writing Novatek's single-channel names (``YYYY_MMDD_HHMMSS_NNN``,
+    plus a camera letter where ``channels`` are given)."""
+    ch = "(?P<ch>[" + "".join(channels) + "])?" if channels else ""
+    return {
+        "name": name,
+        "pattern": _Y_MD + "_" + _HMS + r"_(?P<seq>\d{3,6})" + ch + ext,
+        "channels": channels,
+        "default_mode": "normal",
+        "folders": folders,
+        "template": _TPL_Y_MD_HMS + "_{seq:03d}.MP4",
+        "source": source,
+    }
+
+
+BUILTIN_FAMILY_DATA: tuple[dict[str, Any], ...] = (
+    {
+        # 2026_0513_172152_000120F.MP4, ..._000122PF (parking), ..._000123ER (event)
+        "name": "viofo",
+        "pattern": _Y_MD + "_" + _HMS + r"_(?P<seq>\d{3,6})(?P<mode>[PE])?(?P<ch>[FRTI])" + _EXT,
+        "channels": {"F": "front", "R": "rear", "T": "telephoto", "I": "interior"},
+        "modes": {"P": "parking", "E": "event"},
+        "default_mode": "normal",
+        "folders": [
+            {"match": "RO", "mode": "event", "locked": True},
+            {"match": ".*parking.*", "mode": "parking"},
+        ],
+        "template": _TPL_Y_MD_HMS + "_{seq:06d}F.MP4",
+        "source": "https://github.com/jusii/viofosync/blob/main/tests/test_queue_filename_parsing.py",
+    },
+    # Single-channel Novatek names, no camera letter: 2016_1224_094105_116.MP4 (Viofo A119)
+    # and the same on Street Guardian, Rove, Rexing, Xiaomi Yi and many unbranded cameras.
+    _novatek_like(
+        "novatek",
+        _NOVATEK_FOLDERS,
+        "https://github.com/miahi/a119_join/blob/master/a119_join.py",
+        ext=_EXT_TS,
+    ),
+    {
+        # 20181029_131513_NF.mp4: type letter, direction letter, optional L/S upload flag
+        "name": "blackvue",
+        "pattern": _YMD + "_" + _HMS + r"_(?P<mode>[NEPMIOATBRXGDLYF])(?P<ch>[FRIO])[LS]?" + _EXT,
+        # N normal, M manual, P parking motion; every other letter is a triggered recording
+        # (impact, parking impact, overspeed, harsh driving, geofence, driver alerts).
+        "modes": {
+            "N": "normal",
+            "M": "manual",
+            "P": "parking",
+            **{letter: "event" for letter in "EIOATBRXGDLYF"},
+        },
+        "channels": {"F": "front", "R": "rear", "I": "interior", "O": "other"},
+        "template": _TPL_YMD_HMS + "_NF.mp4",
+        "source": "https://github.com/acolomba/blackvuesync/blob/master/test/blackvuesync_test.py",
+    },
+    {
+        # 240915_143027_001_FH.MP4: YYMMDD_hhmmss_seq_<camera F/R><quality H/L>
+        "name": "nextbase",
+        "pattern": r"(?P<y>\d{2})(?P<mo>\d{2})(?P<d>\d{2})_"
+        + _HMS
+        + r"_(?P<seq>\d{3})_(?P<ch>[FRI])[HL]"
+        + _EXT,
+        "channels": {"F": "front", "R": "rear", "I": "interior"},
+        "default_mode": "normal",
+        "folders": [
+            {"match": "protected|event", "mode": "event", "locked": True},
+            {"match": "parking", "mode": "parking"},
+            {"match": "video|normal", "mode": "normal"},
+        ],
+        "template": "{yy:02d}{mo:02d}{d:02d}_{h:02d}{mi:02d}{s:02d}_{seq:03d}_FH.MP4",
+        "source": "https://nextbase.zendesk.com/hc/en-ie/articles/21362518328349-File-Names",
+    },
+    {
+        # NO20191130-120156-000121.MP4 (EV event, PA parking), ..._s.MP4; dual models add F/B
+        "name": "70mai",
+        "pattern": r"(?P<mode>NO|EV|PA)"
+        + _YMD
+        + "-"
+        + _HMS
+        + r"-(?P<seq>\d{6})(?P<ch>[FB])?(?:_s)?"
+        + _EXT,
+        "modes": {"NO": "normal", "EV": "event", "PA": "parking"},
+        "channels": {"F": "front", "B": "rear"},
+        "folders": [
+            {"match": "normal", "mode": "normal"},
+            {"match": "event", "mode": "event"},
+            {"match": "parking", "mode": "parking"},
+            {"match": "front", "channel": "front"},
+            {"match": "back|rear", "channel": "rear"},
+        ],
+        "template": "NO{y:04d}{mo:02d}{d:02d}-{h:02d}{mi:02d}{s:02d}-{seq:06d}.MP4",
+        "source": "https://github.com/mzdun/dashcam-gps/tree/main/extras/mgps-70mai/fuzzer/data",
+    },
+    {
+        # REC_20240915_143027_F.MP4 (also REC_2024_09_15_14_30_27_F.MP4); mode from folder
+        "name": "thinkware",
+        "pattern": r"REC_(?P<y>\d{4})_?(?P<mo>\d{2})_?(?P<d>\d{2})_(?P<h>\d{2})_?(?P<mi>\d{2})_?(?P<s>\d{2})_(?P<ch>[FRI])"
+        + _EXT,
+        "channels": {"F": "front", "R": "rear", "I": "interior"},
+        "folders": [
+            {"match": "cont_rec", "mode": "normal"},
+            {"match": "evt_rec|sos_rec", "mode": "event"},
+            {"match": "manual_rec", "mode": "manual"},
+            {
+                "match": "parking_rec|motion_timelapse_rec|motion_rec|timelapse_rec",
+                "mode": "parking",
+            },
+        ],
+        "template": "REC_" + _TPL_YMD_HMS + "_F.MP4",
+        "source": "https://manualshive.com/ru/manual/thinkware/fa10/1107408?page=14",
+    },
+    {
+        # TeslaCam/RecentClips/2022-04-11_19-12-27-back.mp4 (front, back, left/right_repeater,
+        # left/right_pillar; a camera a later firmware adds parses as "other")
+        "name": "tesla",
+        "pattern": r"(?P<y>\d{4})-(?P<mo>\d{2})-(?P<d>\d{2})_(?P<h>\d{2})-(?P<mi>\d{2})-(?P<s>\d{2})-(?P<ch>[a-z][a-z_]*)"
+        + _EXT,
+        "channels": {
+            "front": "front",
+            "back": "rear",
+            "left_repeater": "left",
+            "right_repeater": "right",
+            "left_pillar": "left",
+            "right_pillar": "right",
+        },
+        "folders": [
+            {"match": "RecentClips", "mode": "normal"},
+            # Saved and Sentry clips are kept until deleted; RecentClips are overwritten.
+            {"match": "SavedClips", "mode": "manual", "locked": True},
+            {"match": "SentryClips", "mode": "event", "locked": True},
+        ],
+        "template": "{y:04d}-{mo:02d}-{d:02d}_{h:02d}-{mi:02d}-{s:02d}-front.mp4",
+        "source": "https://github.com/Lythinari/TeslaCamViewer/blob/main/README.md",
+    },
+    {
+        # Kaiser Bass R50 and unbranded HiSilicon cameras: DCIM/100video/20240112181119_180.MP4
+        # (start, then length in seconds); DCIM/101video/ holds event clips.
+        "name": "hisilicon",
+        "pattern": _YMD + _HMS + r"_(?P<dur>[1-9]\d{0,3})" + _EXT,
+        "folders": [
+            {"match": "100video", "mode": "normal"},
+            {"match": "101video", "mode": "event", "locked": True},
+        ],
+        "template": "{y:04d}{mo:02d}{d:02d}{h:02d}{mi:02d}{s:02d}_{dur:d}.MP4",
+        "source": "https://github.com/jgOhYeah/dashcam-viewer/tree/main/src/demo-files/DCIM",
+    },
+    {
+        # HiSilicon DTCF middleware (Hi3559V200 car cameras): Movie/2024_09_15_143027_07.TS,
+        # EMR/ events, Park/ parking; "_b" folders hold the back camera, "_s" sub-streams.
+        "name": "hisilicon-dtcf",
+        "pattern": r"(?P<y>\d{4})_(?P<mo>\d{2})_(?P<d>\d{2})_"
+        + _HMS
+        + r"_(?P<seq>\d{2})"
+        + _EXT_TS,
+        "folders": [
+            {"match": "Movie(_s)?", "mode": "normal", "channel": "front"},
+            {"match": "EMR(_s)?", "mode": "event", "locked": True, "channel": "front"},
+            {"match": "Park(_s)?", "mode": "parking", "channel": "front"},
+            {"match": "Movie_b(_s)?", "mode": "normal", "channel": "rear"},
+            {"match": "EMR_b(_s)?", "mode": "event", "locked": True, "channel": "rear"},
+            {"match": "Park_b(_s)?", "mode": "parking", "channel": "rear"},
+        ],
+        "template": "{y:04d}_{mo:02d}_{d:02d}_{h:02d}{mi:02d}{s:02d}_{seq:02d}.TS",
+        "source": "https://github.com/LiuyunlongLorin/HI3559v200/blob/master/middleware/component/dtcf/src/hi_dtcf.c",
+    },
+    {
+        # DDPai: DCIM/200video/front/20260307103136_0060.mp4 (start, then 4-digit length in
+        # seconds, the stem its GPS archives share: 20210221181215_0377.git)
+        "name": "ddpai",
+        "pattern": _YMD + _HMS + r"_(?P<dur>0\d{3})" + _EXT,
+        "folders": [
+            {"match": "front", "channel": "front"},
+            {"match": "rear", "channel": "rear"},
+        ],
+        "template": "{y:04d}{mo:02d}{d:02d}{h:02d}{mi:02d}{s:02d}_{dur:04d}.mp4",
+        "source": "https://github.com/lixingcong/ddpai-mini5-gps-parser/blob/main/src/ddpai/tests/ddpai.test.ts",
+    },
+    {
+        # Vantrue: 2017_0101_060101_001A.MP4 (A front, B rear) in Video/Normal, Video/Event
+        "name": "vantrue",
+        "pattern": _Y_MD + "_" + _HMS + r"_(?P<seq>\d{3,6})(?P<ch>[ABC])" + _EXT,
+        "channels": {"A": "front", "B": "rear"},
+        "default_mode": "normal",
+        "folders": [
+            {"match": "normal", "mode": "normal"},
+            {"match": "event", "mode": "event", "locked": True},
+            {"match": "parking", "mode": "parking"},
+        ],
+        "template": _TPL_Y_MD_HMS + "_{seq:03d}A.MP4",
+        "source": "https://www.manualshelf.com/manual/vantrue/2724592931617/user-manual-english-japanese/page-13.html",
+    },
+    {
+        # Mio MiVue: FILE260819-071804F.mp4 (YYMMDD-hhmmss, F/R camera) in F/ and R/ folders
+        "name": "mio",
+        "pattern": r"FILE(?P<y>\d{2})(?P<mo>\d{2})(?P<d>\d{2})-"
+        + _HMS
+        + r"(?:-(?P<seq>\d{6}))?(?P<ch>[FR])?"
+        + _EXT,
+        "channels": {"F": "front", "R": "rear"},
+        "folders": [
+            {"match": "F", "channel": "front"},
+            {"match": "R", "channel": "rear"},
+            {"match": "normal", "mode": "normal"},
+            {"match": "event", "mode": "event", "locked": True},
+            {"match": "parking", "mode": "parking"},
+        ],
+        "template": "FILE{yy:02d}{mo:02d}{d:02d}-{h:02d}{mi:02d}{s:02d}F.mp4",
+        "source": "not found in a citable source; pattern from a third-party viewer's test suite",
+    },
+    {
+        # Garmin Dash Cam: GRMN0128.MP4, no time in the name (container time is used); the
+        # DCIM subfolder says incident-saved, manually saved or unsaved loop video.
+        "name": "garmin",
+        "pattern": r"GRMN(?P<seq>\d{4})\.mp4",
+        "folders": [
+            {"match": r"\d{3}EVE?NT", "mode": "event", "locked": True},
+            {"match": r"\d{3}SAVED", "mode": "manual", "locked": True},
+            {"match": r"\d{3}UNSVD|\d{3}UNSAVED", "mode": "normal"},
+        ],
+        "template": "GRMN{seq:04d}.MP4",
+        "source": "https://www8.garmin.com/manuals/webhelp/GUID-3D42553F-058C-48E4-9E9B-0BF243FDE816/EN-US/GUID-06C87C98-F5DA-4B9E-B971-E000C3086650.html",
+    },
+    # Novatek-based brands whose names are those of the "novatek" family: never reached in
+    # the default order, selected by configuring an inbox to the brand (select_families).
+    _novatek_like(
+        "xiaomi-yi",
+        [{"match": "EMR", "mode": "event", "locked": True}, {"match": "Movie", "mode": "normal"}],
+        "https://github.com/JohnDN90/YiDashCamConcatenate/blob/master/README.md",
+    ),
+    _novatek_like(
+        "rove",
+        # Locked videos (impact while driving or parked) go to RO.
+        [{"match": "RO", "mode": "event", "locked": True}, {"match": "Movie", "mode": "normal"}],
+        "https://www.manualshelf.com/manual/rove/r2-4k/user-manual-english/page-40.html",
+    ),
+    _novatek_like(
+        "street-guardian",
+        [{"match": "RO", "mode": "event", "locked": True}, {"match": "MOVIE", "mode": "normal"}],
+        "not found; Novatek layout assumed (DCIM/MOVIE, DCIM/MOVIE/RO)",
+    ),
+    _novatek_like(
+        "rexing",
+        _NOVATEK_FOLDERS,
+        "not found; Novatek (freeGPS) per exiftool's QuickTimeStream.pl notes on the V1GW-4K",
+        channels={"F": "front", "R": "rear"},
+    ),
+)
+
+# ---------------------------------------------------------------- the generic rule
+
+_VIDEO_EXT_RE = re.compile(r"(?P<stem>.+)\.(?:mp4|mov|ts|avi|mkv|m4v|mts|3gp)", re.IGNORECASE)
+# Tried in order anywhere in the stem; digits may not run on either side of the match.
+_GENERIC_PATTERNS: tuple[re.Pattern[str], ...] = (
+    # 20190101_120000, 20190101120000, 2019_0101_120000, 2019-01-01_12-00-00,
+    # 2019_01_01_120000, 2019-01-01T12:00:00 ...
+    re.compile(
+        r"(?<!\d)(?P<y>(?:19[7-9]|20\d)\d)[-_.]?(?P<mo>\d{2})[-_.]?(?P<d>\d{2})"
+        r"[-_. T]?(?P<h>\d{2})[-_.:]?(?P<mi>\d{2})[-_.:]?(?P<s>\d{2})(?!\d)"
+    ),
+    # 190101_120000, 190101-120000: two-digit year, separator required
+    re.compile(
+        r"(?<!\d)(?P<y>\d{2})(?P<mo>\d{2})(?P<d>\d{2})[-_](?P<h>\d{2})(?P<mi>\d{2})(?P<s>\d{2})(?!\d)"
+    ),
+)
+_W = r"(?:.*[^a-z])?"  # the keyword starts the folder name or follows a non-letter
+_E = r"(?:[^a-z].*)?"  # ... and ends it or is followed by a non-letter
+_GENERIC_HINTS: tuple[FolderHint, ...] = _folders(
+    "(generic rule)",
+    [
+        {"match": _W + words + _E, **hint}
+        for words, hint in (
+            (
+                "(?:event|evt|emr|emergency|sos|crash|impact|locked|protected|ro)",
+                {"mode": "event", "locked": True},
+            ),
+            ("(?:parking|park|parked)", {"mode": "parking"}),
+            ("(?:manual)", {"mode": "manual"}),
+            ("(?:normal|norm|loop|cont|continuous|driving|movie)", {"mode": "normal"}),
+            ("(?:front|forward)", {"channel": "front"}),
+            ("(?:rear|back)", {"channel": "rear"}),
+            ("(?:interior|inside|cabin|inner)", {"channel": "interior"}),
+        )
+    ],
+)
+
+
+def _start(m: re.Match[str]) -> datetime | None:
+    """The wall-clock time from the named groups y, mo, d, h, mi, s (2-digit year = 20yy)."""
+    year = m["y"]
     try:
         return datetime(
-            century + int(m["y"]), int(m["mo"]), int(m["d"]), int(m["h"]), int(m["mi"]), int(m["s"])
+            (2000 if len(year) == 2 else 0) + int(year),
+            int(m["mo"]),
+            int(m["d"]),
+            int(m["h"]),
+            int(m["mi"]),
+            int(m["s"]),
         )
     except ValueError:  # e.g. month 13: digits that merely look like a date
         return None
 
 
-_DATE8 = r"(?P<y>\d{4})(?P<mo>\d{2})(?P<d>\d{2})"
-_TIME6 = r"(?P<h>\d{2})(?P<mi>\d{2})(?P<s>\d{2})"
+def _apply_folders(
+    hints: Sequence[FolderHint],
+    dirs: Sequence[str],
+    mode: Mode | None,
+    channel: Channel | None,
+    camera: str,
+) -> tuple[Mode | None, Channel | None, bool, str]:
+    """Fill mode/channel left open by the name from folders, deepest first; any matching
+    hint with ``locked`` marks the clip locked."""
+    locked = False
+    for folder in reversed(dirs):
+        for hint in hints:
+            if not hint.pattern.fullmatch(folder):
+                continue
+            if mode is None and hint.mode is not None:
+                mode = hint.mode
+            if channel is None and hint.channel is not None:
+                channel = hint.channel
+                camera = camera or folder
+            locked = locked or hint.locked
+    return mode, channel, locked, camera
 
 
-_VIDEO_EXT = r"\.(?:mp4|mov|ts|avi)"
-
-# --- Viofo (Novatek): 2026_0513_172152_000120F.MP4, ..._000122PF, ..._000123ER;
-# older single-channel models: 2019_0101_120000_001.MOV
-_VIOFO_RE = re.compile(
-    r"(?P<y>\d{4})_(?P<mo>\d{2})(?P<d>\d{2})_" + _TIME6 + "_"
-    r"(?P<seq>\d{6}|\d{3})(?P<kind>[PE])?(?P<ch>[FRTI])?" + _VIDEO_EXT,
-    re.IGNORECASE,
-)
-_VIOFO_CH: dict[str, Channel] = {"F": "front", "R": "rear", "T": "telephoto", "I": "interior"}
-_VIOFO_KIND: dict[str, Mode] = {"P": "parking", "E": "event"}
-
-
-def _viofo(m: re.Match[str]) -> _Decoded | None:
-    start = _start(m)
-    if start is None:
+def _match(fam: Family, dirs: Sequence[str], name: str) -> NameInfo | None:
+    m = fam.pattern.fullmatch(name)
+    if m is None:
         return None
-    kind = (m["kind"] or "").upper()
-    ch = (m["ch"] or "").upper()
-    # No channel letter (older single-channel models): the name does not say which camera.
-    return _Decoded(start, _VIOFO_CH.get(ch), _VIOFO_KIND.get(kind), int(m["seq"]), False, ch)
-
-
-# --- BlackVue: 20190101_120000_NF.mp4 (+ optional L/S live/substream flag)
-_BLACKVUE_RE = re.compile(
-    _DATE8
-    + "_"
-    + _TIME6
-    + r"_(?P<type>[NEPMIOATBRXGDLYF])(?P<dir>[FRIO])(?P<flag>[LS])?"
-    + _VIDEO_EXT,
-    re.IGNORECASE,
-)
-# N normal, M manual, P parking motion; every other letter is a triggered recording (impact,
-# parking impact, overspeed, harsh driving, geofence, driver-monitoring alerts) → event.
-_BLACKVUE_MODE: dict[str, Mode] = {"N": "normal", "M": "manual", "P": "parking"}
-_BLACKVUE_CH: dict[str, Channel] = {"F": "front", "R": "rear", "I": "interior", "O": "other"}
-
-
-def _blackvue(m: re.Match[str]) -> _Decoded | None:
-    start = _start(m)
-    if start is None:
+    groups = fam.pattern.groupindex
+    start = _start(m) if fam.timed else None
+    if fam.timed and start is None:
         return None
-    kind, ch = m["type"].upper(), m["dir"].upper()
-    return _Decoded(start, _BLACKVUE_CH[ch], _BLACKVUE_MODE.get(kind, "event"), None, False, ch)
+    token = (m["ch"] or "") if "ch" in groups else ""
+    channel: Channel | None = fam.channels.get(token.casefold(), "other") if token else None
+    mode_token = (m["mode"] or "") if "mode" in groups else ""
+    mode: Mode | None = fam.modes.get(mode_token.casefold()) if mode_token else None
+    mode, channel, locked, camera = _apply_folders(fam.folder_hints, dirs, mode, channel, token)
+    seq = m["seq"] if "seq" in groups else None
+    dur = m["dur"] if "dur" in groups else None
+    return NameInfo(
+        brand=fam.brand,
+        start_local=start,
+        channel=channel or "unknown",
+        mode=mode or fam.default_mode,
+        sequence=int(seq) if seq else None,
+        locked=locked,
+        camera=camera,
+        rule=fam.brand,
+        duration_s=int(dur) if dur else None,
+    )
 
 
-# --- Nextbase: 240915_143027_001_FH.MP4 (YYMMDD_hhmmss_seq_<camera F/R><quality H/L>)
-_NEXTBASE_RE = re.compile(
-    r"(?P<y>\d{2})(?P<mo>\d{2})(?P<d>\d{2})_"
-    + _TIME6
-    + r"_(?P<seq>\d{3})_(?P<cam>[FRI])(?P<q>[HL])"
-    + _VIDEO_EXT,
-    re.IGNORECASE,
-)
-_LETTER_CH: dict[str, Channel] = {"F": "front", "R": "rear", "I": "interior", "B": "rear"}
-
-
-def _nextbase(m: re.Match[str]) -> _Decoded | None:
-    start = _start(m, century=2000)
-    if start is None:
+def _generic(dirs: Sequence[str], name: str) -> NameInfo | None:
+    ext = _VIDEO_EXT_RE.fullmatch(name)
+    if ext is None:
         return None
-    cam = m["cam"].upper()
-    return _Decoded(start, _LETTER_CH[cam], None, int(m["seq"]), False, cam)
-
-
-# --- 70mai: NO20191130-120156-000121.MP4, EV..., PA..., ..._s.MP4; some dual models add F/B
-_70MAI_RE = re.compile(
-    r"(?P<kind>NO|EV|PA)"
-    + _DATE8
-    + "-"
-    + _TIME6
-    + r"-(?P<seq>\d{6})(?P<ch>[FB])?(?:_s)?"
-    + _VIDEO_EXT,
-    re.IGNORECASE,
-)
-_70MAI_MODE: dict[str, Mode] = {"NO": "normal", "EV": "event", "PA": "parking"}
-
-
-def _70mai(m: re.Match[str]) -> _Decoded | None:
-    start = _start(m)
-    if start is None:
-        return None
-    ch = (m["ch"] or "").upper()
-    mode = _70MAI_MODE[m["kind"].upper()]
-    return _Decoded(start, _LETTER_CH.get(ch), mode, int(m["seq"]), False, ch)
-
-
-# --- Thinkware: REC_20240915_143027_F.MP4 (also REC_2024_09_15_14_30_27_F.MP4 on some models)
-_THINKWARE_RE = re.compile(
-    r"REC_(?P<y>\d{4})_?(?P<mo>\d{2})_?(?P<d>\d{2})_(?P<h>\d{2})_?(?P<mi>\d{2})_?(?P<s>\d{2})"
-    r"_(?P<ch>[FRI])" + _VIDEO_EXT,
-    re.IGNORECASE,
-)
-
-
-def _thinkware(m: re.Match[str]) -> _Decoded | None:
-    start = _start(m)
-    if start is None:
-        return None
-    ch = m["ch"].upper()
-    return _Decoded(start, _LETTER_CH[ch], None, None, False, ch)
-
-
-# --- Tesla TeslaCam: 2024-09-15_14-25-00-front.mp4, -back, -left_repeater, -right_pillar ...
-_TESLA_RE = re.compile(
-    r"(?P<y>\d{4})-(?P<mo>\d{2})-(?P<d>\d{2})_(?P<h>\d{2})-(?P<mi>\d{2})-(?P<s>\d{2})"
-    r"-(?P<cam>[a-z][a-z_]*)" + _VIDEO_EXT,
-    re.IGNORECASE,
-)
-_TESLA_CH: dict[str, Channel] = {
-    "front": "front",
-    "back": "rear",
-    "left_repeater": "left",
-    "right_repeater": "right",
-    "left_pillar": "left",
-    "right_pillar": "right",
-}
-
-
-def _tesla(m: re.Match[str]) -> _Decoded | None:
-    start = _start(m)
-    if start is None:
-        return None
-    cam = m["cam"].lower()
-    # A camera added by a later firmware still parses, as "other".
-    return _Decoded(start, _TESLA_CH.get(cam, "other"), None, None, False, cam)
-
-
-CONVENTIONS: tuple[Convention, ...] = (
-    Convention(
-        "viofo",
-        _VIOFO_RE,
-        (
-            _hint("RO", mode="event", locked=True),  # DCIM/Movie/RO = read-only (protected)
-            _hint(r".*parking.*", mode="parking"),
-        ),
-        _viofo,
-        default_mode="normal",
-    ),
-    Convention("blackvue", _BLACKVUE_RE, (), _blackvue, default_mode="unknown"),
-    Convention(
-        "nextbase",
-        _NEXTBASE_RE,
-        (
-            _hint(r"protected|event", mode="event", locked=True),
-            _hint(r"parking", mode="parking"),
-            _hint(r"video|normal", mode="normal"),
-        ),
-        _nextbase,
-        default_mode="normal",
-    ),
-    Convention(
-        "70mai",
-        _70MAI_RE,
-        (
-            _hint("normal", mode="normal"),
-            _hint("event", mode="event"),
-            _hint("parking", mode="parking"),
-            _hint("front", channel="front"),
-            _hint("back|rear", channel="rear"),
-        ),
-        _70mai,
-    ),
-    Convention(
-        "thinkware",
-        _THINKWARE_RE,
-        (
-            _hint("cont_rec", mode="normal"),
-            _hint("evt_rec|sos_rec", mode="event"),
-            _hint("manual_rec", mode="manual"),
-            _hint("parking_rec|motion_timelapse_rec|motion_rec|timelapse_rec", mode="parking"),
-        ),
-        _thinkware,
-    ),
-    Convention(
-        "tesla",
-        _TESLA_RE,
-        (
-            _hint("RecentClips", mode="normal"),
-            # Saved and Sentry clips are kept until deleted; RecentClips are overwritten.
-            _hint("SavedClips", mode="manual", locked=True),
-            _hint("SentryClips", mode="event", locked=True),
-        ),
-        _tesla,
-    ),
-)
+    stem = ext["stem"]
+    for pattern in _GENERIC_PATTERNS:
+        for m in pattern.finditer(stem):
+            start = _start(m)
+            if start is None:
+                continue
+            mode, channel, locked, camera = _apply_folders(_GENERIC_HINTS, dirs, None, None, "")
+            return NameInfo(
+                brand="generic",
+                start_local=start,
+                channel=channel or "unknown",
+                mode=mode or "unknown",
+                locked=locked,
+                camera=camera,
+                rule=GENERIC_RULE,
+            )
+    return None
 
 
 def _split(relpath: str) -> tuple[list[str], str]:
@@ -307,46 +755,48 @@ def _split(relpath: str) -> tuple[list[str], str]:
     return parts[:-1], parts[-1]
 
 
-def parse_name(relpath: str) -> NameInfo | None:
-    """Decode a clip's relative path with the first matching convention, or return ``None``.
+FAMILIES: tuple[Family, ...] = families_from_data(BUILTIN_FAMILY_DATA)
+CONVENTIONS = FAMILIES
 
-    The name decides first (e.g. Viofo ``E``/``P``, BlackVue type letter, 70mai prefix);
-    folders only fill in what the name leaves open (deepest folder first), and any folder
-    hint with ``locked`` marks the clip locked.
+
+def select_families(names: Iterable[str], extra: Iterable[Family] = ()) -> tuple[Family, ...]:
+    """The families called ``names`` (built-in or in ``extra``), in the order given."""
+    known = {f.brand: f for f in (*FAMILIES, *extra)}
+    out: list[Family] = []
+    for name in names:
+        if name not in known:
+            raise FamilyError(
+                f"dashcam family {name!r} is not known; known: {', '.join(sorted(known))}"
+            )
+        out.append(known[name])
+    return tuple(out)
+
+
+def recognise(relpath: str, families: Sequence[Family] | None = None) -> NameInfo | None:
+    """Decode a clip's relative path with the first matching family, else the generic rule.
+
+    ``families`` defaults to :data:`FAMILIES`.  The name decides first (Viofo ``E``/``P``,
+    BlackVue type letter, 70mai prefix ...); folders only fill in what the name leaves open
+    (deepest folder first).  A family whose names hold no time (Garmin) yields
+    ``start_local=None``; ``None`` means neither a family nor a date in the name.
     """
     dirs, name = _split(relpath)
     if not name:
         return None
-    for conv in CONVENTIONS:
-        m = conv.pattern.fullmatch(name)
-        if m is None:
-            continue
-        dec = conv.decode(m)
-        if dec is None:
-            continue
-        mode, channel, locked = dec.mode, dec.channel, dec.locked
-        camera = dec.camera
-        for folder in reversed(dirs):
-            for hint in conv.folder_hints:
-                if not hint.pattern.fullmatch(folder):
-                    continue
-                if mode is None and hint.mode is not None:
-                    mode = hint.mode
-                if channel is None and hint.channel is not None:
-                    channel = hint.channel
-                    camera = camera or folder
-                locked = locked or hint.locked
-        return NameInfo(
-            brand=conv.brand,
-            start_local=dec.start,
-            channel=channel or "unknown",
-            mode=mode or conv.default_mode,
-            sequence=dec.sequence,
-            locked=locked,
-            camera=camera,
-        )
-    return None
+    for fam in FAMILIES if families is None else families:
+        info = _match(fam, dirs, name)
+        if info is not None:
+            return info
+    return _generic(dirs, name)
 
+
+def parse_name(relpath: str, families: Sequence[Family] | None = None) -> NameInfo | None:
+    """:func:`recognise`, but only when the name gives a start time (else ``None``)."""
+    info = recognise(relpath, families)
+    return info if info is not None and info.start_local is not None else None
+
+
+# ---------------------------------------------------------------- ignored / video names
 
 _IGNORED_SUFFIXES = (
     ".part",  # curl, wget, Firefox, many download managers

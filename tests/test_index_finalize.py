@@ -14,7 +14,8 @@ from schemas.task import FileRef
 from spoold.demo.synth import PlateSpec, pipeline_for, video_files
 from webui_export.errors import FinalizeError
 from webui_export.index import files as layout
-from webui_export.index.writer import Indexer, resolve_outputs
+from webui_export.index.validate import resolve_outputs
+from webui_export.index.writer import Indexer
 
 START = datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc)
 REPO = Path(__file__).resolve().parents[1]

@@ -14,7 +14,7 @@ from daemon_support import Env, drive
 from schemas.task import FileRef
 from spoold.demo import samples
 from spoold.server import media
-from spoold.server.executors import run_ingest
+from spoold.server.executors.ingest import run_ingest
 from spoold.server.storage import Storage
 from spoold.spool import Spool
 

@@ -30,12 +30,10 @@ from spoold.server.media import (
     REASON_NOT_MEDIA,
     REASON_TRUNCATED,
     REASON_ZERO_TAIL,
-    StabilityTracker,
     VideoNotReady,
     VideoRejected,
     describe,
     fingerprint,
-    is_stable,
     probe,
 )
 
@@ -317,41 +315,3 @@ def test_real_gopro_clip_has_container_start() -> None:
     assert (meta.brand, meta.start_source) == ("generic", "container")
     assert meta.start_utc == datetime(2017, 4, 17, 19, 27, 57, tzinfo=timezone.utc)
     assert (meta.width, meta.height) == (854, 480)
-
-
-# ---------------------------------------------------------------- stability
-
-
-def test_growing_file_is_not_stable_until_the_window_passes(tmp_path: Path) -> None:
-    path = tmp_path / "growing.mp4"
-    path.write_bytes(b"\0" * 1000)
-    tracker = StabilityTracker(window_s=5)
-
-    assert not tracker.observe(path, now=0.0)  # first sight: no history yet
-    assert not tracker.observe(path, now=3.0)
-    with path.open("ab") as f:
-        f.write(b"\1" * 1000)  # still being copied
-    assert not tracker.observe(path, now=4.0)  # changed: the window restarts
-    assert not tracker.observe(path, now=8.9)
-    assert tracker.unchanged_for(path, now=8.9) == pytest.approx(4.9)
-    assert tracker.observe(path, now=9.0)
-
-
-def test_tracker_forgets_vanished_files(tmp_path: Path) -> None:
-    path = tmp_path / "gone.mp4"
-    path.write_bytes(b"x")
-    tracker = StabilityTracker(window_s=1)
-    tracker.observe(path, now=0.0)
-    path.unlink()
-    with pytest.raises(FileNotFoundError):
-        tracker.observe(path, now=5.0)
-    assert len(tracker) == 0
-
-
-def test_is_stable_by_last_change_time(tmp_path: Path) -> None:
-    path = tmp_path / "clip.mp4"
-    path.write_bytes(b"x")
-    st = path.stat()
-    changed = max(st.st_mtime, st.st_ctime)
-    assert not is_stable(path, 10, now=changed + 9)
-    assert is_stable(path, 10, now=changed + 10)

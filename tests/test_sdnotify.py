@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from daemon_support import Env, cli_cmd
 
 from spoold.server.sdnotify import Notifier
 
@@ -83,3 +86,36 @@ def test_a_vanished_manager_is_reported_once_not_raised(
     assert not n.watchdog()
     warnings = [r for r in caplog.records if "notify socket" in r.getMessage()]
     assert len(warnings) == 1
+
+
+def test_spoold_run_tells_systemd_ready_watchdog_and_stopping(tmp_path: Path) -> None:
+    """The real daemon under a fake systemd: READY=1 once it holds the spool, WATCHDOG=1 at
+    least every WatchdogSec/2, STOPPING=1 on SIGTERM (deploy/systemd/spoold.service is
+    Type=notify with WatchdogSec=)."""
+    env = Env(tmp_path)
+    sock_path = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(sock_path))
+    sock.settimeout(30)
+    proc_env = {**os.environ, "NOTIFY_SOCKET": str(sock_path), "WATCHDOG_USEC": "2000000"}
+    with open(tmp_path / "daemon.log", "wb") as log:
+        proc = subprocess.Popen(
+            cli_cmd("run", "--config", str(env.config)),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=tmp_path,
+            env=proc_env,
+        )
+    try:
+        got: list[str] = []
+        while got.count("WATCHDOG=1") < 3:
+            got.extend(sock.recv(4096).decode().splitlines())
+        assert got.index("READY=1") < got.index("WATCHDOG=1"), got
+        proc.send_signal(signal.SIGTERM)
+        while "STOPPING=1" not in got:
+            got.extend(sock.recv(4096).decode().splitlines())
+        assert proc.wait(30) == 0, (tmp_path / "daemon.log").read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        sock.close()

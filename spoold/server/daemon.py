@@ -12,7 +12,8 @@ root's threads, see :mod:`spoold.server.storage`):
 3. ingestion: scans, stability, fingerprints, ingest tasks (:mod:`spoold.server.ingest`);
 4. chaining: follow-ups of completed tasks (:class:`spoold.server.pipeline.Chainer`);
 5. periodic utility tasks (``cleanup``, ``index``), one per period, deterministic ids;
-6. server tasks, claimed and run like on any device (:mod:`spoold.server.executors`);
+6. server tasks, claimed and run like on any device (:mod:`spoold.server.runner`,
+   :mod:`spoold.server.executors`);
 7. ``SPOOL/daemon/status.json`` for ``spoold status``, and the local cache file.
 
 Everything that matters is in the spool, written by its atomic verbs, so a SIGKILL at any
@@ -42,12 +43,14 @@ from typing import Any
 
 from schemas.task import make_task_id, parse_task_id
 from spoold.errors import SpoolError
-from spoold.server.executors import IndexService, ServerRunner
+from spoold.server.executors.index import IndexService
 from spoold.server.ingest import Ingestor
 from spoold.server.pipeline import Chainer, Pipeline
+from spoold.server.runner import ServerRunner
+from spoold.server.sdnotify import Notifier
 from spoold.server.settings import DaemonConfig
 from spoold.server.storage import Storage
-from spoold.spool import Spool, fsops, pid_alive, queue_name
+from spoold.spool import Spool, pid_alive, queue_name
 from spoold.spool.lease import DaemonLease, DaemonLeaseLost
 from spoold.worker.runtime import sweep_scratch
 
@@ -174,7 +177,6 @@ class Daemon:
         self.index = IndexService(
             cfg.index.dir,
             self.storage,
-            dict(cfg.storage),
             publish_interval=cfg.index.publish_interval_s,
             timeout=d.probe_timeout_s,
             batch=cfg.index.finalize_batch,
@@ -240,18 +242,27 @@ class Daemon:
 
     def run(self) -> None:
         """Start, loop until stopped, shut down.  Raises DaemonRunning / DaemonLeaseLost."""
+        # systemd (Type=notify, WatchdogSec=): READY once started, WATCHDOG after every pass,
+        # so a daemon whose loop hangs is restarted; a no-op when not run by systemd.
+        notifier = Notifier.from_env()
+        watchdog_s = notifier.watchdog_interval_s
         self.start()
+        notifier.ready(status=f"holding the spool {self.spool.root}")
         lost = False
         try:
             while not self.stop_event.is_set():
                 self.wake.clear()
                 rep = self.tick()
-                self.wake.wait(rep.next_wake_s)
+                notifier.watchdog()
+                wait = rep.next_wake_s if watchdog_s is None else min(rep.next_wake_s, watchdog_s)
+                self.wake.wait(wait)
         except DaemonLeaseLost:
             lost = True
             raise
         finally:
+            notifier.stopping()
             self.shutdown(release=not lost)
+            notifier.close()
 
     def shutdown(self, *, release: bool = True) -> None:
         if not self.started:
@@ -497,14 +508,10 @@ class Daemon:
         }
 
     def _write_status(self, state: str) -> None:
-        folder = self.lease.dir
-        tmp = folder / f".status.{os.getpid()}.tmp"
         try:
-            fsops.unlink(tmp)
-            fsops.write_new(tmp, json.dumps(self.status(state), indent=1).encode(), fsync=False)
-            fsops.rename(tmp, folder / "status.json", dst_unique=False)
+            self.lease.write_file("status.json", json.dumps(self.status(state), indent=1).encode())
         except OSError as exc:
-            log.warning("cannot write %s: %s", folder / "status.json", exc)
+            log.warning("cannot write %s: %s", self.lease.dir / "status.json", exc)
 
 
 def read_status(spool: Spool, lease_s: float | None = None) -> dict[str, Any] | None:

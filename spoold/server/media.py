@@ -9,8 +9,6 @@ Public API:
   while being probed: try again later) or :class:`ProbeTimeout` (mediainfo did not answer).
 - :func:`describe(root_name, root_path, relpath, *, timeout=None, vehicle=None) <describe>` →
   :class:`schemas.metadata.VideoMeta`: fingerprint + probe + :func:`spoold.dashcam.parse_name`.
-- :func:`is_stable(path, window_s, now=None) <is_stable>` and :class:`StabilityTracker`:
-  "has this file stopped changing?".
 - Reasons (``VideoRejected.reason``): :data:`REASON_EMPTY`, :data:`REASON_NOT_MEDIA`,
   :data:`REASON_TRUNCATED`, :data:`REASON_ZERO_TAIL`, :data:`REASON_NO_VIDEO`,
   :data:`REASON_NO_DURATION`, :data:`REASON_NO_PICTURE_SIZE`.
@@ -28,7 +26,7 @@ the MP4 box headers itself (a few small reads) and reads the ``moov`` index:
 - not detected: a zero tail confined to the final metadata box (``udta``; playback unaffected)
   or to fewer than 8 bytes of the last table, and zero tails of faststart files (``moov``
   first; dashcams never write those). The fingerprint still differs from the complete file's,
-  and the caller's size/mtime stability window is the other guard.
+  and the caller's stability window (:mod:`spoold.server.ingest.stability`) is the other guard.
 
 A 0-byte file, a text file and a truncated copy are rejected with their own reasons.
 """
@@ -41,8 +39,6 @@ import re
 import stat
 import struct
 import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path, PurePosixPath
@@ -64,12 +60,10 @@ __all__ = [
     "REASON_ZERO_TAIL",
     "MediaInfoResult",
     "ProbeTimeout",
-    "StabilityTracker",
     "VideoNotReady",
     "VideoRejected",
     "describe",
     "fingerprint",
-    "is_stable",
     "probe",
 ]
 
@@ -512,65 +506,3 @@ def describe(
         fps=info.fps,
         bitrate=info.bitrate,
     )
-
-
-# --------------------------------------------------------------------------- stability
-
-
-def is_stable(path: StrPath, window_s: float, now: float | None = None) -> bool:
-    """True when the file's last change (max of mtime and ctime) is at least ``window_s``
-    seconds before ``now`` (default: ``time.time()``).
-
-    Stateless, but compares our clock with the file server's: on a NAS prefer
-    :class:`StabilityTracker`. ctime counts too because copy tools may set mtime back to the
-    source's while still writing; nobody can set ctime.
-    """
-    st = os.stat(path)
-    changed = max(st.st_mtime, st.st_ctime)
-    return (time.time() if now is None else now) - changed >= window_s
-
-
-class StabilityTracker:
-    """Remembers (size, mtime, ctime) per path; a file is stable once the same signature has
-    been seen for ``window_s`` seconds of *our* clock (no NAS clock comparison)."""
-
-    def __init__(self, window_s: float, *, clock: Callable[[], float] = time.monotonic) -> None:
-        self.window_s = window_s
-        self._clock = clock
-        self._seen: dict[str, tuple[tuple[int, int, int], float]] = {}
-
-    def observe(
-        self, path: StrPath, *, now: float | None = None, st: os.stat_result | None = None
-    ) -> bool:
-        """Record the file's current signature; True if unchanged for the whole window.
-
-        ``st`` lets the caller reuse a stat it already did; a vanished file is forgotten and
-        its ``FileNotFoundError`` re-raised.
-        """
-        key = os.fspath(path)
-        if st is None:
-            try:
-                st = os.stat(key)
-            except FileNotFoundError:
-                self._seen.pop(key, None)
-                raise
-        sig = (st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-        t = self._clock() if now is None else now
-        prev = self._seen.get(key)
-        if prev is None or prev[0] != sig:
-            self._seen[key] = (sig, t)
-            return self.window_s <= 0
-        return t - prev[1] >= self.window_s
-
-    def unchanged_for(self, path: StrPath, *, now: float | None = None) -> float | None:
-        """Seconds since the last observed change, or None if never observed."""
-        prev = self._seen.get(os.fspath(path))
-        if prev is None:
-            return None
-        return (self._clock() if now is None else now) - prev[1]
-
-    def forget(self, path: StrPath) -> None:
-        self._seen.pop(os.fspath(path), None)
-
-    def __len__(self) -> int:
-        return len(self._seen)

@@ -1,7 +1,6 @@
 """Turning one video's validated outputs into the rows of the index's tables.
 
-Public API: :func:`video_row`, :func:`video_tables`, :func:`rebuild_video_docs`,
-:func:`utc_naive`, ``EPOCH``.
+Public API: :func:`video_row`, :func:`video_tables`, :func:`rebuild_video_docs`, ``EPOCH``.
 
 Pure except :func:`rebuild_video_docs` (which reads and writes the live database).
 """
@@ -15,10 +14,10 @@ from typing import Any
 
 import duckdb
 
-from schemas.metadata import StageStatus, VideoMeta
+from schemas.metadata import GpsPoint, PlateRead, StageStatus, VideoMeta
 from webui_export.index.arrow import pa
 from webui_export.index.platetext import canonical_plate
-from webui_export.index.shapes import pipeline_json, video_json
+from webui_export.index.shapes import pipeline_json, utc_naive, video_json
 from webui_export.index.validate import Outputs
 
 EPOCH = datetime(1970, 1, 1)
@@ -40,86 +39,75 @@ def video_tables(
         tbl = outputs.detections
         out.append(("detections", tbl.add_column(0, "video_key", pa.repeat(k, tbl.num_rows))))
     if outputs.gps:
-        fixes = outputs.gps
-        out.append(
-            (
-                "gps_points",
-                pa.table(
-                    {
-                        "video_key": pa.repeat(k, len(fixes)),
-                        "seq": pa.array(range(len(fixes)), pa.int32()),
-                        "time": pa.array([utc_naive(p.time) for p in fixes], pa.timestamp("us")),
-                        "t": pa.array([p.t for p in fixes], pa.float64()),
-                        "lat": pa.array([p.lat for p in fixes], pa.float64()),
-                        "lon": pa.array([p.lon for p in fixes], pa.float64()),
-                        "speed_kmh": pa.array([p.speed_kmh for p in fixes], pa.float32()),
-                        "heading": pa.array([p.heading for p in fixes], pa.float32()),
-                        "altitude_m": pa.array([p.altitude_m for p in fixes], pa.float32()),
-                        "fix": pa.array([p.fix for p in fixes], pa.int16()),
-                    }
-                ),
-            )
-        )
+        out.append(("gps_points", _gps_table(k, outputs.gps)))
     if outputs.plates:
-        reads = outputs.plates
-        base: datetime = row["sort_ts"]
-        out.append(
-            (
-                "plate_reads",
-                pa.table(
-                    {
-                        "video_key": pa.repeat(k, len(reads)),
-                        "seq": pa.array(range(len(reads)), pa.int32()),
-                        "t": pa.array([r.t for r in reads], pa.float64()),
-                        "ts": pa.array(
-                            [base + timedelta(seconds=r.t) for r in reads], pa.timestamp("us")
-                        ),
-                        "text_raw": pa.array([r.text_raw for r in reads], pa.string()),
-                        "text": pa.array([r.text for r in reads], pa.string()),
-                        "canon": pa.array([canonical_plate(r.text) for r in reads], pa.string()),
-                        "confidence": pa.array([r.confidence for r in reads], pa.float32()),
-                        "x": pa.array([r.bbox.x for r in reads], pa.float32()),
-                        "y": pa.array([r.bbox.y for r in reads], pa.float32()),
-                        "w": pa.array([r.bbox.w for r in reads], pa.float32()),
-                        "h": pa.array([r.bbox.h for r in reads], pa.float32()),
-                        "channel": pa.array(
-                            [video.channel if r.channel == "unknown" else r.channel for r in reads],
-                            pa.string(),
-                        ),
-                    }
-                ),
-            )
-        )
+        out.append(("plate_reads", _plates_table(k, outputs.plates, row["sort_ts"], video)))
     out.append(("video_docs", _video_doc(key, {**row, "video_key": key}, pipeline)))
     if pipeline:
-        out.append(
-            (
-                "stages",
-                pa.table(
-                    {
-                        "video_key": pa.repeat(k, len(pipeline)),
-                        "seq": pa.array(range(len(pipeline)), pa.int32()),
-                        "stage": pa.array([s.stage for s in pipeline], pa.string()),
-                        "state": pa.array([s.state for s in pipeline], pa.string()),
-                        "task_id": pa.array([s.task_id for s in pipeline], pa.string()),
-                        "device": pa.array([s.device for s in pipeline], pa.string()),
-                        "updated_at": pa.array(
-                            [utc_naive(s.updated_at) if s.updated_at else None for s in pipeline],
-                            pa.timestamp("us"),
-                        ),
-                        "error": pa.array([s.error for s in pipeline], pa.string()),
-                    }
-                ),
-            )
-        )
+        out.append(("stages", _stages_table(k, pipeline)))
     return out
 
 
-def utc_naive(when: datetime) -> datetime:
-    """A datetime as naive UTC (DuckDB TIMESTAMP); naive input is taken to be UTC already."""
-    if when.tzinfo is None:
-        return when
-    return when.astimezone(timezone.utc).replace(tzinfo=None)
+def _gps_table(k: pa.Scalar, fixes: Sequence[GpsPoint]) -> pa.Table:
+    return pa.table(
+        {
+            "video_key": pa.repeat(k, len(fixes)),
+            "seq": pa.array(range(len(fixes)), pa.int32()),
+            "time": pa.array([utc_naive(p.time) for p in fixes], pa.timestamp("us")),
+            "t": pa.array([p.t for p in fixes], pa.float64()),
+            "lat": pa.array([p.lat for p in fixes], pa.float64()),
+            "lon": pa.array([p.lon for p in fixes], pa.float64()),
+            "speed_kmh": pa.array([p.speed_kmh for p in fixes], pa.float32()),
+            "heading": pa.array([p.heading for p in fixes], pa.float32()),
+            "altitude_m": pa.array([p.altitude_m for p in fixes], pa.float32()),
+            "fix": pa.array([p.fix for p in fixes], pa.int16()),
+        }
+    )
+
+
+def _plates_table(
+    k: pa.Scalar, reads: Sequence[PlateRead], base: datetime, video: VideoMeta
+) -> pa.Table:
+    """Plate reads, timed from the video's start ``base``; a read of channel ``unknown``
+    takes the video's."""
+    return pa.table(
+        {
+            "video_key": pa.repeat(k, len(reads)),
+            "seq": pa.array(range(len(reads)), pa.int32()),
+            "t": pa.array([r.t for r in reads], pa.float64()),
+            "ts": pa.array([base + timedelta(seconds=r.t) for r in reads], pa.timestamp("us")),
+            "text_raw": pa.array([r.text_raw for r in reads], pa.string()),
+            "text": pa.array([r.text for r in reads], pa.string()),
+            "canon": pa.array([canonical_plate(r.text) for r in reads], pa.string()),
+            "confidence": pa.array([r.confidence for r in reads], pa.float32()),
+            "x": pa.array([r.bbox.x for r in reads], pa.float32()),
+            "y": pa.array([r.bbox.y for r in reads], pa.float32()),
+            "w": pa.array([r.bbox.w for r in reads], pa.float32()),
+            "h": pa.array([r.bbox.h for r in reads], pa.float32()),
+            "channel": pa.array(
+                [video.channel if r.channel == "unknown" else r.channel for r in reads],
+                pa.string(),
+            ),
+        }
+    )
+
+
+def _stages_table(k: pa.Scalar, pipeline: Sequence[StageStatus]) -> pa.Table:
+    return pa.table(
+        {
+            "video_key": pa.repeat(k, len(pipeline)),
+            "seq": pa.array(range(len(pipeline)), pa.int32()),
+            "stage": pa.array([s.stage for s in pipeline], pa.string()),
+            "state": pa.array([s.state for s in pipeline], pa.string()),
+            "task_id": pa.array([s.task_id for s in pipeline], pa.string()),
+            "device": pa.array([s.device for s in pipeline], pa.string()),
+            "updated_at": pa.array(
+                [utc_naive(s.updated_at) if s.updated_at else None for s in pipeline],
+                pa.timestamp("us"),
+            ),
+            "error": pa.array([s.error for s in pipeline], pa.string()),
+        }
+    )
 
 
 def _video_doc(key: int, row: Mapping[str, Any], pipeline: Sequence[StageStatus]) -> pa.Table:

@@ -1,6 +1,6 @@
 """The JSON shapes of the API, shared by the writer (which precomputes some) and the readers.
 
-Public API: :func:`iso_utc`, :func:`iso_local`, :func:`timeline_time`, :func:`video_json`,
+Public API: :func:`utc_naive`, :func:`iso_utc`, :func:`iso_local`, :func:`timeline_time`, :func:`video_json`,
 :func:`pipeline_json`, :func:`sighting_json`, ``STATES``.
 
 A video's detail document and each sighting's timeline entry are built once, when the writer
@@ -12,10 +12,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 STATES = ("complete", "pending", "running", "failed", "skipped")
+
+
+def utc_naive(when: datetime) -> datetime:
+    """A datetime as naive UTC (DuckDB TIMESTAMP); naive input is taken to be UTC already."""
+    if when.tzinfo is None:
+        return when
+    return when.astimezone(timezone.utc).replace(tzinfo=None)
 
 
 def iso_utc(ts: datetime | None) -> str | None:

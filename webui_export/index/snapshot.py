@@ -15,6 +15,7 @@ import os
 import shutil
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -37,6 +38,26 @@ def _install(moves: list[tuple[Path, Path]]) -> list[Path]:
     return [final for _, final in moves]
 
 
+@dataclass
+class _Publish:
+    """One publish in progress: where it stages, what it wrote and what it retired."""
+
+    con: duckdb.DuckDBPyConnection
+    db_dir: Path
+    old: Manifest | None
+    generation: int
+    staging: Path
+    wall: float
+    retired: list[tuple[str, float]]
+    written: list[Path] = field(default_factory=list)
+
+    def retire(self, paths: Iterable[str]) -> None:
+        self.retired.extend((p, self.wall) for p in paths)
+
+    def install(self, moves: list[tuple[Path, Path]]) -> None:
+        self.written += _install(moves)
+
+
 def write_snapshot(
     con: duckdb.DuckDBPyConnection,
     db_dir: Path,
@@ -55,89 +76,20 @@ def write_snapshot(
     staging = db_dir / layout.SNAPSHOT_DIR / f".staging-g{generation:08d}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    written: list[Path] = []
-    retired = list(old.retired) if old else []
-    wall = time.time()
+    pub = _Publish(
+        con, db_dir, old, generation, staging, time.time(), list(old.retired) if old else []
+    )
     new_blocks = {t: dict(old.blocks.get(t, {})) if old else {} for t in BLOCK_TABLES}
     for table in BLOCK_TABLES if blocks else ():
-        out = staging / table
-        out.mkdir()
-        for n, (first, last) in enumerate(_runs(blocks)):
-            # the key range lets DuckDB skip row groups by their min/max video_key
-            con.execute(
-                f"COPY (SELECT *, video_key // $bs AS block FROM {table}"
-                " WHERE video_key BETWEEN $lo AND $hi ORDER BY video_key, seq)"
-                " TO $out (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 2048,"
-                " PARTITION_BY (block))",
-                {
-                    "bs": block_size,
-                    "lo": first * block_size,
-                    "hi": (last + 1) * block_size - 1,
-                    "out": f"{out}/{n}",
-                },
-            )
-        for block in blocks:
-            parts = sorted(out.glob(f"*/block={block}/*.parquet"))
-            if old:
-                retired.extend((p, wall) for p in old.block_paths(table, block))
-            written += _install(
-                [
-                    (p, db_dir / layout.block_file(table, block, generation, i))
-                    for i, p in enumerate(parts)
-                ]
-            )
-            if parts:
-                new_blocks[table][block] = (generation, len(parts))
-            else:
-                new_blocks[table].pop(block, None)
+        _write_blocks(pub, table, blocks, block_size, new_blocks[table])
     new_parts = {t: dict(old.parts.get(t, {})) if old else {} for t in PART_TABLES}
     for table in PART_TABLES:
-        wanted = sorted(dirty_parts.get(table, set()))
-        if old is None or not new_parts[table]:
-            wanted = sorted({*wanted, EMPTY_PART})
-        if not wanted:
-            continue
-        select, expr, order = PARTITION_SQL[table]
-        out = staging / "parts" / table
-        out.mkdir(parents=True)
-        con.execute(
-            f"COPY (SELECT * FROM (SELECT *, {expr} AS part FROM ({select}))"
-            f" WHERE list_contains($parts, part) ORDER BY {order})"
-            " TO $out (FORMAT parquet, COMPRESSION lz4, ROW_GROUP_SIZE 2048, PARTITION_BY (part))",
-            {"parts": wanted, "out": str(out)},
-        )
-        for name in wanted:
-            files = sorted(out.glob(f"part={name}/*.parquet"))
-            if old:
-                retired.extend((p, wall) for p in old.part_paths(table, name))
-            written += _install(
-                [
-                    (f, db_dir / layout.part_file(table, name, generation, i))
-                    for i, f in enumerate(files)
-                ]
-            )
-            if files:
-                new_parts[table][name] = (generation, len(files))
-            else:
-                new_parts[table].pop(name, None)
-        if not new_parts[table]:  # no rows at all: an empty file with the table's columns
-            final = db_dir / layout.part_file(table, EMPTY_PART, generation, 0)
-            final.parent.mkdir(parents=True, exist_ok=True)
-            con.execute(
-                f"COPY (SELECT * FROM ({select}) WHERE false) TO $out (FORMAT parquet)",
-                {"out": str(final)},
-            )
-            written.append(final)
-            new_parts[table][EMPTY_PART] = (generation, 1)
-        elif EMPTY_PART in new_parts[table] and len(new_parts[table]) > 1:
-            if old:
-                retired.extend((p, wall) for p in old.part_paths(table, EMPTY_PART))
-            new_parts[table].pop(EMPTY_PART)
-    for path in written:
+        _write_parts(pub, table, dirty_parts.get(table, set()), new_parts[table])
+    for path in pub.written:
         fsync_file(path)
-    for directory in {p.parent for p in written}:
+    for directory in {p.parent for p in pub.written}:
         layout.fsync_dir(directory)
-    kept, pruned = prune_retired(db_dir, retired, wall, keep_retired_s)
+    kept, pruned = prune_retired(db_dir, pub.retired, pub.wall, keep_retired_s)
     counts = {}
     for table in _COUNTED:
         row = con.execute(f"SELECT count(*) FROM {table}").fetchone()
@@ -154,6 +106,94 @@ def write_snapshot(
     layout.write_manifest(db_dir, manifest)
     shutil.rmtree(staging, ignore_errors=True)
     return manifest, pruned
+
+
+def _write_blocks(
+    pub: _Publish,
+    table: str,
+    blocks: list[int],
+    block_size: int,
+    current: dict[int, tuple[int, int]],
+) -> None:
+    """Write ``table``'s rows of the dirty ``blocks``; update ``current`` (block -> files)."""
+    out = pub.staging / table
+    out.mkdir()
+    for n, (first, last) in enumerate(_runs(blocks)):
+        # the key range lets DuckDB skip row groups by their min/max video_key
+        pub.con.execute(
+            f"COPY (SELECT *, video_key // $bs AS block FROM {table}"
+            " WHERE video_key BETWEEN $lo AND $hi ORDER BY video_key, seq)"
+            " TO $out (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 2048,"
+            " PARTITION_BY (block))",
+            {
+                "bs": block_size,
+                "lo": first * block_size,
+                "hi": (last + 1) * block_size - 1,
+                "out": f"{out}/{n}",
+            },
+        )
+    for block in blocks:
+        parts = sorted(out.glob(f"*/block={block}/*.parquet"))
+        if pub.old:
+            pub.retire(pub.old.block_paths(table, block))
+        pub.install(
+            [
+                (p, pub.db_dir / layout.block_file(table, block, pub.generation, i))
+                for i, p in enumerate(parts)
+            ]
+        )
+        if parts:
+            current[block] = (pub.generation, len(parts))
+        else:
+            current.pop(block, None)
+
+
+def _write_parts(
+    pub: _Publish, table: str, dirty: set[str], current: dict[str, tuple[int, int]]
+) -> None:
+    """Write ``table``'s dirty partitions; update ``current`` (partition -> files).  A table
+    without rows gets one empty file with its columns (:data:`EMPTY_PART`)."""
+    wanted = sorted(dirty)
+    if pub.old is None or not current:
+        wanted = sorted({*wanted, EMPTY_PART})
+    if not wanted:
+        return
+    select, expr, order = PARTITION_SQL[table]
+    out = pub.staging / "parts" / table
+    out.mkdir(parents=True)
+    pub.con.execute(
+        f"COPY (SELECT * FROM (SELECT *, {expr} AS part FROM ({select}))"
+        f" WHERE list_contains($parts, part) ORDER BY {order})"
+        " TO $out (FORMAT parquet, COMPRESSION lz4, ROW_GROUP_SIZE 2048, PARTITION_BY (part))",
+        {"parts": wanted, "out": str(out)},
+    )
+    for name in wanted:
+        files = sorted(out.glob(f"part={name}/*.parquet"))
+        if pub.old:
+            pub.retire(pub.old.part_paths(table, name))
+        pub.install(
+            [
+                (f, pub.db_dir / layout.part_file(table, name, pub.generation, i))
+                for i, f in enumerate(files)
+            ]
+        )
+        if files:
+            current[name] = (pub.generation, len(files))
+        else:
+            current.pop(name, None)
+    if not current:  # no rows at all: an empty file with the table's columns
+        final = pub.db_dir / layout.part_file(table, EMPTY_PART, pub.generation, 0)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        pub.con.execute(
+            f"COPY (SELECT * FROM ({select}) WHERE false) TO $out (FORMAT parquet)",
+            {"out": str(final)},
+        )
+        pub.written.append(final)
+        current[EMPTY_PART] = (pub.generation, 1)
+    elif EMPTY_PART in current and len(current) > 1:
+        if pub.old:
+            pub.retire(pub.old.part_paths(table, EMPTY_PART))
+        current.pop(EMPTY_PART)
 
 
 def prune_retired(

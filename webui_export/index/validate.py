@@ -1,6 +1,10 @@
-"""Load and check a video's worker output files before anything is written to the index.
+"""Worker output files of a finalize task: where they are, and whether they are valid.
 
-Public API: :func:`load_outputs`, :class:`Outputs`, :func:`describe`, ``OUTPUT_KINDS``,
+The one place that validates worker outputs, for the index (:func:`load_outputs`, before
+anything is written) and for a daemon without an index (:func:`check_outputs`).
+
+Public API: :func:`resolve_outputs`, :func:`load_outputs`, :func:`check_outputs`,
+:class:`Outputs`, :func:`describe`, :func:`derive_typeddict`, ``OUTPUT_KINDS``,
 ``MAX_FILE_BYTES``.
 
 Every problem becomes a :class:`~webui_export.errors.FinalizeError` whose message starts with
@@ -12,8 +16,8 @@ the file's path and says what is wrong, e.g.::
 
 The models in :mod:`schemas.metadata` are the contract.  A detections file holds thousands of
 rows, so it is checked by a validator *derived* from those models (same fields, constraints and
-config, but producing plain dicts instead of model instances: about twice as fast); if it
-rejects a file, the model itself is run to word the error.  A model that gains a custom
+config, but producing plain dicts instead of model instances, which is faster); if it rejects a
+file, the model itself is run to word the error.  A model that gains a custom
 validator makes the derivation refuse, and the model is used directly.
 """
 
@@ -21,9 +25,8 @@ from __future__ import annotations
 
 import types
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Any, Union, cast, get_args, get_origin
 
@@ -36,11 +39,12 @@ from schemas.metadata import (
     GpsTrackFile,
     PlateRead,
     PlatesFile,
-    VideoMeta,
 )
+from schemas.task import FileRef
 from webui_export.errors import FinalizeError
 from webui_export.index.arrow import pa, pc
 from webui_export.index.platetext import canonical_plate
+from webui_export.index.shapes import utc_naive
 
 #: ``FileRef.type`` -> the model its file must validate against.
 OUTPUT_KINDS: dict[str, type[BaseModel]] = {
@@ -49,7 +53,7 @@ OUTPUT_KINDS: dict[str, type[BaseModel]] = {
     "plates": PlatesFile,
 }
 #: A metadata file larger than this is refused rather than read into memory.
-MAX_FILE_BYTES = 256 * 1024 * 1024
+MAX_FILE_BYTES = 64 << 20
 _MAX_REPORTED = 3
 
 _BBOX = pa.struct(
@@ -87,27 +91,70 @@ class Outputs:
         return 0 if self.detections is None else self.detections.num_rows
 
 
-def load_outputs(video: VideoMeta, files: Mapping[str, Path]) -> Outputs:
-    """Validate every file in ``files`` (kind -> path) for ``video``; raise FinalizeError."""
+def resolve_outputs(
+    outputs: Iterable[FileRef], roots: Mapping[str, Path] | Callable[[FileRef], Path]
+) -> dict[str, Path]:
+    """Map a finalize task's metadata outputs to local paths: ``{type: path}``.
+
+    ``roots`` maps a storage device to its folder (``root / ref.path``), or is a function
+    giving a ref's local path (its errors propagate).  Outputs of other types (video,
+    keyframes, ...) are ignored.  An unknown storage device or two outputs of one type raise
+    :class:`FinalizeError`.
+    """
+    files: dict[str, Path] = {}
+    for ref in outputs:
+        if ref.type not in OUTPUT_KINDS:
+            continue
+        if callable(roots):
+            path = roots(ref)
+        elif ref.device in roots:
+            path = roots[ref.device] / ref.path
+        else:
+            raise FinalizeError(
+                f"{ref.device}:{ref.path}: unknown storage device {ref.device!r} "
+                f"(known: {', '.join(sorted(roots)) or 'none'})"
+            )
+        if ref.type in files:
+            raise FinalizeError(f"two {ref.type} outputs: {files[ref.type]} and {path}")
+        files[ref.type] = path
+    return files
+
+
+def check_outputs(video_id: str, files: Mapping[str, Path]) -> list[str]:
+    """Validate each file of ``files`` (kind -> path) on its own: what is wrong with each
+    (one message per invalid file, as :func:`load_outputs` words it); empty when all are valid.
+    """
+    problems = []
+    for kind, path in files.items():
+        try:
+            load_outputs(video_id, {kind: path})
+        except FinalizeError as exc:
+            problems.append(str(exc))
+    return problems
+
+
+def load_outputs(video_id: str, files: Mapping[str, Path]) -> Outputs:
+    """Validate every file in ``files`` (kind -> path) for video ``video_id``; the outputs as
+    columns.  Raises :class:`FinalizeError` (the first problem found)."""
     unknown = sorted(set(files) - set(OUTPUT_KINDS))
     if unknown:
         raise FinalizeError(
-            f"video {video.video_id}: unknown output type(s) {', '.join(map(repr, unknown))}; "
+            f"video {video_id}: unknown output type(s) {', '.join(map(repr, unknown))}; "
             f"expected {', '.join(OUTPUT_KINDS)}"
         )
     out = Outputs()
     offsets = [0.0]
     if "detections" in files:
-        out.detections, out.detector, out.labels = _detections(files["detections"], video)
+        out.detections, out.detector, out.labels = _detections(files["detections"], video_id)
         if out.detections.num_rows:
             offsets.append(float(pc.max(out.detections["t"]).as_py()))
     if "gps" in files:
-        gps = _validated(files["gps"], GpsTrackFile, video)
-        out.gps = sorted(gps.points, key=lambda p: _utc_naive(p.time))
+        gps = _validated(files["gps"], GpsTrackFile, video_id)
+        out.gps = sorted(gps.points, key=lambda p: utc_naive(p.time))
         out.gps_source = gps.source
         offsets += [p.t for p in out.gps if p.t is not None]
     if "plates" in files:
-        plates = _validated(files["plates"], PlatesFile, video)
+        plates = _validated(files["plates"], PlatesFile, video_id)
         out.plates = sorted(plates.reads, key=lambda r: r.t)
         out.plate_reader = plates.reader
         offsets += [r.t for r in out.plates]
@@ -135,36 +182,36 @@ def _read(path: Path) -> bytes:
         raise FinalizeError(f"{path}: cannot read ({exc.strerror or exc})") from exc
 
 
-def _validated(path: Path, model: type[Any], video: VideoMeta, raw: bytes | None = None) -> Any:
+def _validated(path: Path, model: type[Any], video_id: str, raw: bytes | None = None) -> Any:
     raw = _read(path) if raw is None else raw
     try:
         doc = model.model_validate_json(raw)
     except ValidationError as exc:
         raise FinalizeError(f"{path}: {describe(exc)}") from None
-    _check_video(path, doc.video_id, video)
+    _check_video(path, doc.video_id, video_id)
     return doc
 
 
-def _check_video(path: Path, file_video: object, video: VideoMeta) -> None:
-    if file_video != video.video_id:
+def _check_video(path: Path, file_video: object, video_id: str) -> None:
+    if file_video != video_id:
         raise FinalizeError(
-            f"{path}: is for video {file_video!r}, but the task finalizes {video.video_id!r}"
+            f"{path}: is for video {file_video!r}, but the task finalizes {video_id!r}"
         )
 
 
-def _detections(path: Path, video: VideoMeta) -> tuple[pa.Table, str | None, dict[str, int]]:
+def _detections(path: Path, video_id: str) -> tuple[pa.Table, str | None, dict[str, int]]:
     raw = _read(path)
     if _FAST_DETECTIONS is None:
-        model_doc = _validated(path, DetectionsFile, video, raw)
+        model_doc = _validated(path, DetectionsFile, video_id, raw)
         rows: list[Any] = [d.model_dump() for d in model_doc.detections]
         model: str | None = model_doc.model
     else:
         try:
             doc = _FAST_DETECTIONS.validate_json(raw)
         except ValidationError:
-            _validated(path, DetectionsFile, video, raw)  # words the error
+            _validated(path, DetectionsFile, video_id, raw)  # words the error
             raise FinalizeError(f"{path}: does not validate") from None  # pragma: no cover
-        _check_video(path, doc["video_id"], video)
+        _check_video(path, doc["video_id"], video_id)
         rows, model = doc["detections"], doc.get("model")
     table = pa.Table.from_struct_array(pa.array(rows, type=_DETECTION)).flatten()
     table = table.take(pc.sort_indices(table, [("t", "ascending")]))  # stable: ties keep order
@@ -172,12 +219,6 @@ def _detections(path: Path, video: VideoMeta) -> tuple[pa.Table, str | None, dic
     table = table.add_column(0, "seq", pa.array(range(table.num_rows), pa.int32()))
     labels = Counter(table["label"].to_pylist())
     return table, model, dict(labels.most_common())
-
-
-def _utc_naive(when: datetime) -> datetime:
-    if when.tzinfo is None:
-        return when
-    return when.astimezone(timezone.utc).replace(tzinfo=None)
 
 
 def describe(exc: ValidationError) -> str:

@@ -13,7 +13,9 @@ Daemon-facing API (this module never imports Flask)::
     indexer.publish()               # publish a snapshot now -> generation (None: nothing new)
     indexer.maintain()              # the index-maintenance utility task -> MaintenanceReport
     indexer.close()                 # or use ``with Indexer(db_dir) as indexer:``
-    files = resolve_outputs(task.outputs, {"server": Path("/srv/spoold-storage")})
+
+A finalize task's outputs become ``files`` with
+:func:`webui_export.index.validate.resolve_outputs`, which also holds the validation rules.
 
 Re-finalizing a video replaces its rows (one transaction: delete, insert, re-derive the
 sightings around it).  Readers never open ``live.duckdb``: :meth:`Indexer.publish` writes
@@ -26,7 +28,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -36,7 +38,6 @@ from typing import Any
 import duckdb
 
 from schemas.metadata import StageStatus, VideoMeta
-from schemas.task import FileRef
 from webui_export.errors import FinalizeError, IndexLocked, IndexWriteFailed
 from webui_export.index import files as layout
 from webui_export.index.arrow import pa
@@ -50,7 +51,7 @@ from webui_export.index.files import (
 from webui_export.index.rows import video_row, video_tables
 from webui_export.index.sightings import DEFAULT_GAP_S, DEFAULT_GPS_WINDOW_S, rederive_around
 from webui_export.index.snapshot import fsync_file, prune_orphans, prune_retired, write_snapshot
-from webui_export.index.validate import OUTPUT_KINDS, Outputs, load_outputs
+from webui_export.index.validate import Outputs, load_outputs
 
 logger = logging.getLogger(__name__)
 
@@ -109,28 +110,6 @@ def _merge_spans(
         else:
             merged.append((timeline, lo, hi))
     return merged
-
-
-def resolve_outputs(outputs: Iterable[FileRef], roots: Mapping[str, Path]) -> dict[str, Path]:
-    """Map a finalize task's metadata outputs to local paths: ``{type: root / path}``.
-
-    Outputs of other types (video, keyframes, ...) are ignored.  An unknown storage device or
-    two outputs of one type raise :class:`FinalizeError`.
-    """
-    files: dict[str, Path] = {}
-    for ref in outputs:
-        if ref.type not in OUTPUT_KINDS:
-            continue
-        if ref.device not in roots:
-            raise FinalizeError(
-                f"{ref.device}:{ref.path}: unknown storage device {ref.device!r} "
-                f"(known: {', '.join(sorted(roots)) or 'none'})"
-            )
-        path = roots[ref.device] / ref.path
-        if ref.type in files:
-            raise FinalizeError(f"two {ref.type} outputs: {files[ref.type]} and {path}")
-        files[ref.type] = path
-    return files
 
 
 class Indexer:
@@ -239,7 +218,7 @@ class Indexer:
                 results[i] = FinalizeError(f"video {video.video_id}: given twice in one batch")
                 continue
             try:
-                outputs = load_outputs(video, files)
+                outputs = load_outputs(video.video_id, files)
                 row = video_row(video, outputs, pipeline)
             except FinalizeError as exc:
                 results[i] = exc

@@ -1,50 +1,26 @@
-"""Ingestion: find new videos in the inbox folders and publish one ingest task per video.
+"""The ingestor: every inbox, the video index and the publication of ingest tasks.
 
 Public API: :class:`Ingestor` (``tick``, ``root_changed``, ``stop_watching``,
-``rebuild_index``, ``export_state``, ``import_state``, ``idle``, ``find_paths``, ``summary``),
-:class:`Inbox`, :class:`VideoIndex`, :class:`IngestReport`.  The listing and fingerprinting
-themselves are :mod:`spoold.server.scan`.
+``rebuild_index``, ``export_state``, ``import_state``, ``idle``, ``find_paths``, ``summary``,
+``unstable_count``), :class:`IngestReport`.
 
-How a video is found, and why it is found exactly once:
-
-- **The listing is the truth; watchdog events are hints.**  Each inbox is listed
-  incrementally every ``scan_interval_s``: a folder whose mtime did not change is not listed
-  again (one ``stat``), so an idle tree of 100,000 files costs a few hundred ``stat`` calls.
-  Every ``full_scan_interval_s``, at start and after an outage, every folder is listed and
-  every file stat'ed.  A watchdog observer (``watch = native`` on a local disk, ``polling``
-  if asked) only marks folders dirty and wakes the loop early: inotify never sees changes
-  made by other NFS/SMB clients, so ``auto`` picks ``scan`` (no observer) on network mounts.
-- Temp and partial names (dotfiles, ``*.part``, ``*.tmp``, rsync ``.name.XXXXXX``, Syncthing,
-  Resilio ``*.!sync``...) and names not matching ``include`` are never looked at; a sync
-  tool's rename into the final name simply shows up in the next listing.
-- A file is *ready* when its size, mtime and ctime stayed the same for ``stable_s`` seconds of
-  our own clock (the rule of :class:`spoold.server.media.StabilityTracker`, kept in a compact
-  per-inbox table: a cold start may see 100,000 new files at once), then it is fingerprinted
-  (:func:`spoold.server.media.fingerprint`: size + hashes of head and tail) into its video id.
-- :class:`VideoIndex` maps video id → ingest task id and is rebuilt from the spool's task
-  names at start, so a renamed or copied file, a second pass or a restart never publishes a
-  second ingest task.  The task id is ``make_task_id(first-seen stamp, first stage, video_id)``.
-- Fingerprints are cached by (path, size, mtime) and saved in the daemon's local state file,
-  so a restart does not read 100,000 heads and tails again.
-
-All filesystem work on an inbox runs in its storage root's threads
-(:class:`spoold.server.storage.Storage`): a hung share delays its inbox only.
+Each pass (:meth:`Ingestor.tick`) collects the scans and fingerprint batches that returned,
+starts the next ones in each inbox's root threads, and publishes one ingest task per new video
+in the ``(spool)`` lane.  The rules it follows are in :mod:`spoold.server.ingest`.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
-import os
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from schemas.task import FileRef, Task, parse_task_id
-from spoold.dashcam import is_ignored_name, is_video_name
+from schemas.task import FileRef, Task
 from spoold.errors import SpoolError, StorageUnavailable
+from spoold.server.ingest.inbox import Inbox
+from spoold.server.ingest.videos import VideoIndex
 from spoold.server.pipeline import Pipeline
 from spoold.server.scan import (
     DirInfo,
@@ -54,7 +30,7 @@ from spoold.server.scan import (
     join,
     scan_inbox,
 )
-from spoold.server.settings import DaemonConfig, InboxSettings, match_any
+from spoold.server.settings import DaemonConfig
 from spoold.server.storage import Call, Storage
 from spoold.spool import Spool
 
@@ -74,185 +50,6 @@ def _publish_all(spool: Spool, tasks: list[Task]) -> list[tuple[Task, bool, str 
     return out
 
 
-# --------------------------------------------------------------------------- the index
-class VideoIndex:
-    """video id → ingest task id, rebuilt from the spool (task names carry the video id)."""
-
-    def __init__(self) -> None:
-        self._ids: dict[str, str] = {}
-
-    def __len__(self) -> int:
-        return len(self._ids)
-
-    def __contains__(self, video_id: object) -> bool:
-        return video_id in self._ids
-
-    def get(self, video_id: str) -> str | None:
-        return self._ids.get(video_id)
-
-    def add(self, video_id: str, task_id: str) -> None:
-        self._ids.setdefault(video_id, task_id)
-
-    def discard(self, video_id: str, task_id: str) -> None:
-        if self._ids.get(video_id) == task_id:
-            del self._ids[video_id]
-
-    def rebuild(self, spool: Spool, task_type: str) -> int:
-        """Read every task *name* (no file content) in pending/ and complete/."""
-        self._ids.clear()
-        for q in spool.queues():
-            self._add(spool.task_ids(q, task_type=task_type))
-        for day in spool.complete_days():
-            self._add(spool.completed_ids(day, task_type=task_type))
-        return len(self._ids)
-
-    def refresh(self, spool: Spool, task_type: str, queue: str) -> None:
-        """Add first-stage tasks someone else published into ``queue`` (cheap: one queue)."""
-        self._add(spool.task_ids(queue, task_type=task_type))
-
-    def _add(self, task_ids: set[str]) -> None:
-        for task_id in task_ids:
-            key = parse_task_id(task_id)[2]
-            # Two tasks for one video (hand-made): the oldest stamp is the video's.
-            prev = self._ids.get(key)
-            if prev is None or task_id < prev:
-                self._ids[key] = task_id
-
-
-# --------------------------------------------------------------------------- one inbox
-class _Hints:
-    """What a watchdog observer reports: folders to look at again (thread-safe)."""
-
-    def __init__(self, base: Path, wake: Callable[[], None]) -> None:
-        self.base = base
-        self.wake = wake
-        self.lock = threading.Lock()
-        self.dirs: set[str] = set()
-
-    def add(self, path: str, *, is_dir: bool) -> None:
-        try:
-            rel = os.path.relpath(path, self.base)
-        except ValueError:
-            return
-        if rel.startswith(".."):
-            return
-        parent = os.path.dirname(rel)
-        with self.lock:
-            self.dirs.add("" if parent in ("", ".") else parent)
-            if is_dir and rel != ".":
-                self.dirs.add(rel)
-        self.wake()
-
-    def put_back(self, dirs: frozenset[str]) -> None:
-        with self.lock:
-            self.dirs |= dirs
-
-    def take(self) -> frozenset[str]:
-        with self.lock:
-            out, self.dirs = frozenset(self.dirs), set()
-        return out
-
-
-def _make_handler(hints: _Hints) -> Any:
-    from watchdog.events import FileSystemEvent, FileSystemEventHandler
-
-    wanted = {"created", "deleted", "modified", "moved", "closed"}
-
-    class Handler(FileSystemEventHandler):
-        # Hints only: the event says which folder to list again, never what to ingest.
-        def on_any_event(self, event: FileSystemEvent) -> None:
-            if event.event_type not in wanted:
-                return
-            hints.add(os.fsdecode(event.src_path), is_dir=event.is_directory)
-            dest = getattr(event, "dest_path", "")
-            if dest:
-                hints.add(os.fsdecode(dest), is_dir=event.is_directory)
-
-    return Handler()
-
-
-class Inbox:
-    """One configured inbox folder: its cached tree, unstable files, scan and observer."""
-
-    def __init__(
-        self, cfg: DaemonConfig, settings: InboxSettings, wake: Callable[[], None]
-    ) -> None:
-        self.settings = settings
-        self.label = settings.label
-        self.root = settings.root
-        self.prefix = settings.path
-        self.root_path = cfg.storage[settings.root]
-        self.base = self.root_path / settings.path if settings.path else self.root_path
-        ing = cfg.ingest
-        self.include = settings.include or ing.include
-        self.ignore = [*ing.ignore, *settings.ignore]
-        self.stable_s = ing.stable_s if settings.stable_s is None else settings.stable_s
-        self.scan_interval = ing.scan_interval_s
-        self.full_interval = ing.full_scan_interval_s
-        self.poll_interval = settings.poll_interval_s or ing.poll_interval_s
-        self.watch_mode = settings.watch  # resolved when the observer starts (auto)
-        self.dirs: dict[str, DirInfo] = {}
-        # Files without a video id yet: their signature and since when (our clock) it held.
-        # (media.StabilityTracker's rule, kept compact: 100,000 new files at a cold start.)
-        self.unstable: dict[str, tuple[int, int, int, float]] = {}
-        self.ready: dict[str, tuple[int, int]] = {}  # stable, waiting for a fingerprint
-        self.hints = _Hints(self.base, wake)
-        self.scan_call: Call[ScanResult] | None = None
-        self.fp_call: Call[list[tuple[str, int, int, str | None, str | None]]] | None = None
-        self.next_scan = -1e18
-        self.next_full = -1e18
-        self.next_recheck = -1e18
-        self.scans = 0
-        self.problem: str | None = None
-        self.observer: Any = None
-        self.observer_call: Call[Any] | None = None
-        self.dirty = False
-
-    # ---------------------------------------------------------------- names
-    def accept_dir(self, name: str) -> bool:
-        return not is_ignored_name(name) and not match_any(name, self.ignore)
-
-    def accept_file(self, name: str) -> bool:
-        return is_video_name(name, self.include) and not match_any(name, self.ignore)
-
-    def ref_path(self, rel: str) -> str:
-        """``rel`` (inside the inbox) as a path relative to the storage root."""
-        return f"{self.prefix}/{rel}" if self.prefix else rel
-
-    def files(self) -> int:
-        return sum(len(d.files) for d in self.dirs.values())
-
-    # ---------------------------------------------------------------- observer
-    def observer_alive(self) -> bool:
-        obs = self.observer
-        if obs is None:
-            return False
-        return bool(obs.is_alive()) and all(e.is_alive() for e in obs.emitters)
-
-    def start_observer(self) -> Any:
-        """Start the watchdog observer (storage thread: it walks the tree)."""
-        from watchdog.observers import Observer
-        from watchdog.observers.polling import PollingObserver
-
-        mode = effective_watch(self.watch_mode, self.base)
-        if mode == "scan":
-            return "scan"
-        obs = PollingObserver(timeout=self.poll_interval) if mode == "polling" else Observer()
-        obs.daemon = True
-        obs.schedule(_make_handler(self.hints), str(self.base), recursive=True)
-        obs.start()
-        return obs
-
-    def stop_observer(self) -> None:
-        obs, self.observer = self.observer, None
-        if obs is not None and obs != "scan":
-            try:
-                obs.stop()  # no join: a hung share must not block the loop
-            except Exception as exc:
-                log.debug("stopping the observer of %s: %s", self.label, exc)
-
-
-# --------------------------------------------------------------------------- all inboxes
 @dataclass
 class IngestReport:
     scanned: int = 0
@@ -530,19 +327,13 @@ class Ingestor:
             if cur[2] is not None and cur[:2] == sig[:2]:
                 continue  # fingerprinted while this scan ran
             d.files[name] = (sig[0], sig[1], None)
-            prev = box.unstable.get(relpath)
-            if prev is None or prev[:3] != sig:
-                box.unstable[relpath] = (*sig, now)
-                since = now
-            else:
-                since = prev[3]
-            if now - since >= box.stable_s:
+            if box.unstable.see(relpath, sig, now=now):
                 box.ready[relpath] = (sig[0], sig[1])
             else:
                 box.ready.pop(relpath, None)
 
     def _forget(self, box: Inbox, relpath: str) -> None:
-        box.unstable.pop(relpath, None)
+        box.unstable.forget(relpath)
         box.ready.pop(relpath, None)
 
     def _apply_fingerprints(
@@ -567,9 +358,7 @@ class Ingestor:
                     self._forget(box, rel)
                 elif why != "changed":
                     log.warning("inbox %s: cannot read %s: %s", box.label, rel, why)
-                entry = box.unstable.get(rel)
-                if entry is not None:  # start its window again
-                    box.unstable[rel] = (*entry[:3], now)
+                box.unstable.restart(rel, now=now)
                 continue
             rep.fingerprinted += 1
             parent, _, name = rel.rpartition("/")
@@ -577,7 +366,7 @@ class Ingestor:
             if d is not None and d.files.get(name, (0, 0, None))[:2] == (size, mtime):
                 d.files[name] = (size, mtime, vid)
                 box.dirty = True
-            box.unstable.pop(rel, None)
+            box.unstable.forget(rel)
             if vid in self.index:
                 rep.duplicates += 1
                 if log.isEnabledFor(logging.DEBUG):

@@ -1,0 +1,38 @@
+"""Ingestion: find new videos in the inbox folders and publish one ingest task per video.
+
+Public API: :class:`Ingestor` and :class:`IngestReport` (:mod:`.ingestor`).  The package:
+:mod:`.ingestor` (every inbox, the pass, publication), :mod:`.inbox` (one inbox folder),
+:mod:`.watch` (watchdog hints), :mod:`.stability` (has a file stopped changing?),
+:mod:`.videos` (video id -> ingest task id).  The listing and fingerprinting themselves are
+:mod:`spoold.server.scan`; validating an ingested video is the ``ingest`` executor
+(:mod:`spoold.server.executors.ingest`).
+
+How a video is found, and why it is found exactly once:
+
+- **The listing is the truth; watchdog events are hints.**  Each inbox is listed
+  incrementally every ``scan_interval_s``: a folder whose mtime did not change is not listed
+  again (one ``stat``), so an idle tree of 100,000 files costs a few hundred ``stat`` calls.
+  Every ``full_scan_interval_s``, at start and after an outage, every folder is listed and
+  every file stat'ed.  A watchdog observer (``watch = native`` on a local disk, ``polling``
+  if asked) only marks folders dirty and wakes the loop early: inotify never sees changes
+  made by other NFS/SMB clients, so ``auto`` picks ``scan`` (no observer) on network mounts.
+- Temp and partial names (dotfiles, ``*.part``, ``*.tmp``, rsync ``.name.XXXXXX``, Syncthing,
+  Resilio ``*.!sync``...) and names not matching ``include`` are never looked at; a sync
+  tool's rename into the final name simply shows up in the next listing.
+- A file is *ready* when its size, mtime and ctime stayed the same for ``stable_s`` seconds of
+  our own clock (:class:`~spoold.server.ingest.stability.StabilityTracker`, one per inbox),
+  then it is fingerprinted (:func:`spoold.server.media.fingerprint`: size + hashes of head
+  and tail) into its video id.
+- :class:`~spoold.server.ingest.videos.VideoIndex` maps video id → ingest task id and is
+  rebuilt from the spool's task names at start, so a renamed or copied file, a second pass or
+  a restart never publishes a second ingest task.  The task id is ``make_task_id(first-seen stamp, first stage, video_id)``.
+- Fingerprints are cached by (path, size, mtime) and saved in the daemon's local state file,
+  so a restart does not read 100,000 heads and tails again.
+
+All filesystem work on an inbox runs in its storage root's threads
+(:class:`spoold.server.storage.Storage`): a hung share delays its inbox only.
+"""
+
+from spoold.server.ingest.ingestor import Ingestor, IngestReport
+
+__all__ = ["IngestReport", "Ingestor"]
