@@ -11,19 +11,27 @@ it did not repair.  What ``status`` says about the daemon comes from the provide
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
-from schemas.task import FileRef, describe_error, sanitize_key, task_json_schema
+from schemas.task import (
+    FileRef,
+    describe_error,
+    parse_task_id,
+    sanitize_key,
+    task_json_schema,
+)
 from spoold.cli.app import cli, echo_json, echo_table, fail_cleanly, open_spool, spool_options
+from spoold.cli.isotime import iso8601_option
 from spoold.configfile import resolve_spool_root
-from spoold.spool import Spool
+from spoold.spool import Spool, queue_name
 from spoold.spool import inspect as spool_inspect
 from spoold.spool.display import format_age
 
@@ -49,13 +57,29 @@ def set_daemon_status(provider: DaemonStatus) -> None:
     show_default=True,
     help="Seconds without heartbeat before a claim counts as abandoned (for devices that do not state their own).",
 )
+@click.option(
+    "--parents",
+    is_flag=True,
+    help="Also create the folders above DIRECTORY (by default a missing parent is refused: "
+    "an unmounted share must not silently become a local spool).",
+)
 @fail_cleanly
-def init(directory: str | None, spool_dir: str | None, config: str | None, lease: float) -> None:
-    """Create a spool (idempotent).
+def init(
+    directory: str | None, spool_dir: str | None, config: str | None, lease: float, parents: bool
+) -> None:
+    """Create a spool (idempotent).  The folder above it must exist unless --parents is given.
 
     Example: spoold init /srv/spool
     """
     root, _ = resolve_spool_root(directory or spool_dir, config)
+    parent = root.absolute().parent
+    if not parents and not parent.is_dir():
+        raise click.ClickException(
+            f"{parent} does not exist: is the share mounted? "
+            f"(pass --parents to create it and the spool inside it)"
+        )
+    if parents:
+        parent.mkdir(parents=True, exist_ok=True)
     spool = Spool.init(root, default_lease=lease)
     click.echo(f"spool ready at {spool.root}")
 
@@ -262,13 +286,70 @@ def _parse_inputs(values: tuple[str, ...]) -> list[FileRef]:
     return refs
 
 
+def _identity_key(
+    task_type: str,
+    device_class: str,
+    device: str | None,
+    video: str | None,
+    inputs: list[FileRef],
+    params: dict[str, Any],
+) -> str:
+    """The id key that ``submit`` derives from its arguments: ``VIDEO.DIGEST`` (``DIGEST``
+    without ``--video``), DIGEST = 12 hex digits of SHA-256 over type, class, device, video,
+    inputs and params; ``--not-before`` is not part of it (a new time is not a new task)."""
+    ident = {
+        "type": task_type,
+        "class": device_class,
+        "device": device,
+        "video": video,
+        "inputs": [i.model_dump(mode="json") for i in inputs],
+        "params": params,
+    }
+    blob = json.dumps(ident, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    digest = hashlib.sha256(blob.encode()).hexdigest()[:12]
+    return f"{sanitize_key(video)[:130]}.{digest}" if video else digest
+
+
+def _existing(spool: Spool, queue: str, task_type: str, key: str) -> str | None:
+    """The id of a task of ``task_type`` with ``key`` in ``queue`` or complete (any stamp)."""
+
+    def same(task_id: str) -> bool:
+        return parse_task_id(task_id)[2] == key
+
+    for task_id in sorted(spool.task_ids(queue, task_type=task_type)):
+        if same(task_id):
+            return task_id
+    for day in reversed(spool.complete_days()):  # newest first: a repeat is usually recent
+        for task_id in sorted(spool.completed_ids(day, task_type=task_type)):
+            if same(task_id):
+                return task_id
+    return None
+
+
+def _parse_params(params: tuple[str, ...]) -> dict[str, Any]:
+    parsed: dict[str, Any] = {}
+    for p in params:
+        k, sep, v = p.partition("=")
+        if not sep or not k:
+            raise click.BadParameter(f"{p!r}: want KEY=VALUE", param_hint="--param")
+        try:
+            parsed[k] = json.loads(v)
+        except json.JSONDecodeError:
+            parsed[k] = v
+    return parsed
+
+
 @cli.command()
 @spool_options
 @click.option("--type", "task_type", required=True, help="Task type (stage), e.g. preprocess.")
 @click.option("--class", "device_class", required=True, help="Device class that may run it.")
 @click.option("--device", help="Pin to one device (data locality).")
-@click.option("--video", help="Video id the task belongs to (also its id key).")
-@click.option("--key", help="Id key, when there is no video (default: the video id).")
+@click.option("--video", help="Video id the task belongs to (the start of its id key).")
+@click.option(
+    "--key",
+    help="The task's identity, instead of the one derived from the arguments: a repeat "
+    "with the same --type and --key (same class and device) is a no-op, whatever else differs.",
+)
 @click.option(
     "--input",
     "inputs",
@@ -285,8 +366,10 @@ def _parse_inputs(values: tuple[str, ...]) -> list[FileRef]:
 )
 @click.option(
     "--not-before",
-    type=click.DateTime(["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%SZ"]),
-    help="UTC time before which nobody may claim it.",
+    metavar="ISO-8601",
+    callback=iso8601_option,
+    help="Time before which nobody may claim it: any ISO 8601 form (2026-12-06T15:45+05:30, "
+    "20261206T101500Z, 2026-12-06, ...); UTC when it has no offset.",
 )
 @fail_cleanly
 def submit(
@@ -301,36 +384,45 @@ def submit(
     params: tuple[str, ...],
     not_before: datetime | None,
 ) -> None:
-    """Publish a new task and print its id (a no-op that prints the same id if it exists).
+    """Publish a new task and print its id; a repeat is a no-op that prints the same id.
+
+    A task's identity is its type, class, device, video, inputs and params (its id key is
+    VIDEO.DIGEST of them), or --type with --key when given.  If a task with that identity is
+    pending or complete, nothing is published and its id is printed (run a complete task
+    again with `spoold requeue ID`).  Two submits of one new task at the same instant may
+    both publish.
 
     Example: spoold submit --type detect --class gpu --video v3fa9c2 --input indoor-nas:cam/a.mp4:video
     """
-    if not (video or key):
-        raise click.UsageError("give --video or --key")
     spool, _ = open_spool(spool_dir, config)
-    parsed: dict[str, Any] = {}
-    for p in params:
-        k, sep, v = p.partition("=")
-        if not sep or not k:
-            raise click.BadParameter(f"{p!r}: want KEY=VALUE", param_hint="--param")
-        try:
-            parsed[k] = json.loads(v)
-        except json.JSONDecodeError:
-            parsed[k] = v
+    parsed = _parse_params(params)
+    refs = _parse_inputs(inputs)
+    ident = (
+        sanitize_key(key)
+        if key
+        else _identity_key(task_type, device_class, device, video, refs, parsed)
+    )
     try:
         task = spool.new_task(
             task_type,
             device_class,
-            sanitize_key(key or video or ""),
+            ident,
             device=device,
             video_id=video,
-            inputs=_parse_inputs(inputs),
+            inputs=refs,
             params=parsed,
-            not_before=not_before.replace(tzinfo=timezone.utc) if not_before else None,
+            not_before=not_before,
         )
     except ValueError as exc:
         msg = describe_error(exc.errors()[0]) if hasattr(exc, "errors") else str(exc)
         raise click.UsageError(msg) from None
+    found = _existing(spool, queue_name(device_class, device), task_type, ident)
+    if found is not None:
+        loc = spool.locate(found)
+        where = f"{loc.state}, {spool.layout.rel(loc.path)}" if loc else "just moved"
+        click.echo(f"exists already ({where})", err=True)
+        click.echo(found)
+        return
     res = spool.publish(task)
     if not res.created:
         click.echo(
