@@ -488,6 +488,8 @@ def unfinished(path: StrPath) -> tuple[str, str] | None:
         head = f.read(8)
         if len(head) < 8:
             return (REASON_TRUNCATED, f"{size} bytes: not even one MP4 box header yet")
+        if _all_zero(head):  # pre-allocated, nothing (or only a middle part) written yet
+            return (REASON_ZERO_TAIL, f"zero bytes from offset 0 of {size}")
         if _is_mp4(head):
             found = _mp4_layout_problem(f, size)
             if found is None and not _has_moov(f, size):
