@@ -92,6 +92,10 @@ def faststart(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[str, bytes
 
 # ---------------------------------------------------------------- 1. zero-filled tails
 
+MANY = settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
 
 def test_complete_faststart_clips_are_valid(
     faststart: list[tuple[str, bytes]], tmp_path: Path
@@ -103,9 +107,7 @@ def test_complete_faststart_clips_are_valid(
         assert media.probe(p).duration_s > 0
 
 
-@settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@MANY
 @given(which=st.integers(0, 10), frac=st.floats(0.0, 1.0))
 def test_a_faststart_copy_whose_media_data_ends_in_zeros_is_unfinished(
     faststart: list[tuple[str, bytes]], tmp_path: Path, which: int, frac: float
@@ -126,9 +128,7 @@ def test_a_faststart_copy_whose_media_data_ends_in_zeros_is_unfinished(
     assert exc.value.reason == media.REASON_ZERO_TAIL
 
 
-@settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@MANY
 @given(which=st.integers(0, 10), cut=st.floats(0.0, 0.999))
 def test_every_prefix_of_a_clip_is_unfinished(
     faststart: list[tuple[str, bytes]], tmp_path: Path, which: int, cut: float

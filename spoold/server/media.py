@@ -32,8 +32,7 @@ the MP4 box headers itself (a few small reads) and reads the ``moov`` index:
   each video track must not be zero fill: its first 8 bytes are a NAL length or start code,
   never all zero, and an H.264/H.265 sample never ends in a 0 byte (else
   :data:`REASON_ZERO_TAIL`);
-- a top-level box that runs past the end of the file before a complete ``moov`` →
-  :data:`REASON_TRUNCATED`;
+- a top-level box that runs past the end of the file → :data:`REASON_TRUNCATED`;
 - zeros *after* a complete ``moov`` and its media data are padding: the clip plays, accepted;
 - MPEG-TS and AVI: a last 64 KiB that is all zero → :data:`REASON_ZERO_TAIL`;
 - not detected: a zero tail confined to the final metadata box (``udta``; playback
@@ -431,9 +430,7 @@ def _mp4_layout_problem(f: BinaryIO, size: int) -> tuple[str, str] | None:
             box = size - pos
         if box < hlen:
             return None  # odd: mediainfo's verdicts cover it
-        if pos + box > size:
-            if moov_done:
-                return None  # a cut trailing box after a complete index: the clip plays
+        if pos + box > size:  # a copy still under way looks the same (mediainfo agrees)
             return (
                 REASON_TRUNCATED,
                 f"box {typ.decode('latin-1')!r} at offset {pos} needs {box} bytes, "
