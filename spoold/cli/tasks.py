@@ -28,6 +28,7 @@ from schemas.task import (
     sanitize_key,
     task_json_schema,
 )
+from spoold.cli import lookup
 from spoold.cli.app import cli, echo_json, echo_table, fail_cleanly, open_spool, spool_options
 from spoold.cli.isotime import iso8601_option
 from spoold.configfile import resolve_spool_root
@@ -89,12 +90,14 @@ def init(
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @fail_cleanly
 def status(spool_dir: str | None, config: str | None, as_json: bool) -> None:
-    """Counts per queue and task type, oldest pending age, claims and failing tasks.
+    """Counts per queue and task type, oldest pending age, claims, failing tasks and
+    rejected files (from the spool's complete ingest records).
 
     Example: spoold status --spool /srv/spool
     """
     spool, _ = open_spool(spool_dir, config)
     st = spool_inspect.status(spool)
+    st["rejected"] = len(lookup.rejections(spool))  # from the spool: survives restarts
     daemon_lines: list[str] = []
     st["daemon"] = None
     if _daemon_status is not None:  # the daemon's state (lease, storage outages)
@@ -129,6 +132,8 @@ def status(spool_dir: str | None, config: str | None, as_json: bool) -> None:
         f"({t['stale']} stale), {t['failing']} failing, {t['invalid']} invalid"
     )
     click.echo(f"complete: {done}")
+    if st["rejected"]:
+        click.echo(f"rejected: {st['rejected']} file(s) (spoold ls --rejected shows why)")
     for line in daemon_lines:
         click.echo(line)
     for q in st["queues"]:
@@ -174,6 +179,17 @@ def _wanted(
 @click.option("--type", "task_type", help="Only this task type.")
 @click.option("--video", help="Only tasks of this video id.")
 @click.option("--failing", is_flag=True, help="Only tasks with failed attempts.")
+@click.option(
+    "--rejected",
+    is_flag=True,
+    help="Only rejected files (the latest ingest record of each file), with their reasons.",
+)
+@click.option(
+    "--path",
+    "path_glob",
+    metavar="[DEVICE:]GLOB",
+    help="Only tasks with an input at this path (a glob, a file or a folder).",
+)
 @click.option("--limit", type=click.IntRange(min=1), default=200, show_default=True)
 @click.option(
     "--json", "as_json", is_flag=True, help="Machine-readable output (one object per task)."
@@ -187,24 +203,36 @@ def ls_cmd(
     task_type: str | None,
     video: str | None,
     failing: bool,
+    rejected: bool,
+    path_glob: str | None,
     limit: int,
     as_json: bool,
 ) -> None:
     """List tasks, pending ones in claim order, then complete ones newest day first.
 
-    Example: spoold ls --class jetson --failing
+    --path looks at pending and complete tasks and shows each one's video id and outcome
+    (--json: also its inputs).  --rejected lists rejected files with their reasons.
+
+    Example: spoold ls --class jetson --failing; spoold ls --path 'cams/Record/*.mp4'
     """
     spool, _ = open_spool(spool_dir, config)
+    if rejected:
+        _ls_rejected(spool, limit, as_json)
+        return
     out: list[dict[str, Any]] = []
-    entries = spool_inspect.iter_entries(
-        spool, pending=state in ("pending", "all"), complete=state in ("complete", "all")
-    )
+    if path_glob is not None:
+        entries = iter(lookup.tasks_for_path(spool, path_glob))
+    else:
+        entries = spool_inspect.iter_entries(
+            spool, pending=state in ("pending", "all"), complete=state in ("complete", "all")
+        )
     for e in entries:
         t = e.task
         if not _wanted(e, device_class, task_type, video, failing):
             continue
         out.append(
-            {
+            (lookup.task_row(e) if path_glob is not None else {})
+            | {
                 "task_id": e.task_id,
                 "state": e.state,
                 "where": e.where,
@@ -219,6 +247,12 @@ def ls_cmd(
             break
     if as_json:
         echo_json(out)
+        return
+    if path_glob is not None:
+        echo_table(
+            [("WHERE", "VIDEO", "OUTCOME", "TASK")]
+            + [(r["where"], r["video_id"] or "-", r["outcome"], r["task_id"]) for r in out]
+        )
         return
     rows = [("WHERE", "QUEUE", "ATTEMPTS", "TASK")]
     for r in out:
@@ -236,17 +270,74 @@ def ls_cmd(
     echo_table(rows)
 
 
+def _ls_rejected(spool: Spool, limit: int, as_json: bool) -> None:
+    """``spoold ls --rejected``: each rejected file with its reason."""
+    rows = lookup.rejections(spool)[:limit]
+    if as_json:
+        echo_json(rows)
+        return
+    echo_table(
+        [("FILE", "REASON", "TASK")]
+        + [
+            (
+                f"{r['device']}:{r['path']}",
+                str(r["reason"]) + (f" ({r['detail']})" if r["detail"] else ""),
+                r["task_id"],
+            )
+            for r in rows
+        ]
+    )
+
+
+def _show_path(spool: Spool, pattern: str, as_json: bool) -> None:
+    """``spoold show PATH``: every task of the file(s) at ``pattern``."""
+    entries = lookup.tasks_for_path(spool, pattern)
+    if not entries:
+        raise click.ClickException(
+            f"{pattern}: neither a task id nor the path of any task's input "
+            "(give it as in the task: [storage-root:]path relative to the root, or a glob)"
+        )
+    if as_json:
+        echo_json(
+            [
+                {
+                    "location": {
+                        "state": e.state,
+                        "where": e.where,
+                        "queue": e.queue,
+                        "path": spool.layout.rel(e.path),
+                    },
+                    **lookup.task_row(e),
+                    "task": json.loads(e.task.to_json()) if e.task else None,
+                }
+                for e in entries
+            ]
+        )
+        return
+    for e in entries:
+        row = lookup.task_row(e)
+        click.echo(f"# {e.task_id}: video {row['video_id']}, {row['outcome']} ({e.where})")
+        if e.task is not None:
+            click.echo(e.task.to_json().decode(), nl=False)
+
+
 @cli.command()
 @click.argument("task_id")
 @spool_options
 @click.option("--json", "as_json", is_flag=True, help="Print {location, task} as JSON.")
 @fail_cleanly
 def show(task_id: str, spool_dir: str | None, config: str | None, as_json: bool) -> None:
-    """Print one task: where it is and its record.
+    """Print one task: where it is and its record.  Given a file's path ([ROOT:]PATH or a
+    glob) instead of a task id, print every task of that file, with video id and outcome.
 
-    Example: spoold show 20261125T101530Z-detect-clip1
+    Example: spoold show 20261125T101530Z-detect-clip1; spoold show cams/Record/a.mp4
     """
     spool, _ = open_spool(spool_dir, config)
+    try:
+        parse_task_id(task_id)
+    except ValueError:
+        _show_path(spool, task_id, as_json)
+        return
     try:
         loc, task = spool.get(task_id)
     except ValueError as exc:

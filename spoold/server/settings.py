@@ -180,6 +180,12 @@ class IngestSettings(_Section):
         description="file or folder names (globs) never looked at, besides temp files",
     )
     missing_max_attempts: int = Field(default=3, ge=1)
+    incomplete_reject_s: float = Field(
+        default=3600.0,
+        gt=0,
+        description="an unfinished-looking file (truncated, zero tail...) unchanged this long "
+        "is rejected; until then it is held and looked at again (a copy may have stalled)",
+    )
 
 
 class InboxSettings(_Section):

@@ -411,6 +411,12 @@ def _document() -> Schema:
                         _text(BBOX_PATTERN),
                         "min_lon,min_lat,max_lon,max_lat: a GPS fix inside this box",
                     ),
+                    _q(
+                        "path",
+                        _text(None),
+                        "the file's path on its storage root: a prefix (cams/2024/), or a "
+                        "glob when it has * ? or [...] (cams/*/REC_*.MP4; * crosses folders)",
+                    ),
                     _q("order", {"type": "string", "enum": ["desc", "asc"]}, "by start time"),
                     LIMIT,
                     NEXT,
