@@ -183,13 +183,16 @@ def test_an_idle_poll_costs_one_stat_per_queue_folder(tmp_path: Path, monkeypatc
     assert c is not None
     c.complete()
     assert spool.claim("jetson", "j1") is None
+    spool.clock_offset += 3600  # even long after the last reap: nothing changed, nothing to reap
+    # The listing above was taken within the same second as the queue's last change, so it is
+    # not trusted ("racy", see the next test): the first look after that lists once more.
+    assert spool.claim("jetson", "j1") is None
     calls: list[str] = []
     for name in ("scandir", "stat", "listdir", "open", "utime"):
         real = getattr(os, name)
         monkeypatch.setattr(
             os, name, lambda *a, _n=name, _r=real, **k: calls.append(_n) or _r(*a, **k)
         )
-    spool.clock_offset += 3600  # even long after the last reap: nothing changed, nothing to reap
     for _ in range(5):
         assert spool.claim("jetson", "j1") is None
     assert calls == ["stat"] * 10
@@ -257,3 +260,23 @@ def test_an_empty_class_queue_always_looks_at_the_pinned_queue(tmp_path: Path) -
     spool.publish(task(spool, "pinned", device="jetson-01"))
     c = spool.claim("jetson", "jetson-01")  # at once: nothing else to do, so it looks
     assert c is not None and c.task_id.endswith("-pinned")
+
+
+def test_a_task_published_in_the_same_mtime_tick_as_the_listing_is_seen(tmp_path: Path) -> None:
+    """Shares with whole-second folder mtimes (sshfs): an idle worker listed the queue, then a
+    task arrived within the same second, so the doorbell (the folder's mtime) did not change.
+    The worker must not wait for the 10-minute backstop re-list to see it."""
+    publisher = new_spool(tmp_path)
+    publisher.publish(task(publisher, "first"))
+    first = publisher.claim("jetson", "j0")
+    assert first is not None
+    first.complete()
+    qdir = publisher.root / "pending" / "jetson"
+    tick = int(time.time()) * 1_000_000_000  # the folder's mtime, in whole seconds
+    os.utime(qdir, ns=(tick, tick))
+    idle = Spool(publisher.root)
+    assert idle.claim("jetson", "j1") is None  # listed: empty, at mtime `tick`
+    publisher.publish(task(publisher, "second"))
+    os.utime(qdir, ns=(tick, tick))  # what a whole-second mtime share shows
+    got = idle.claim("jetson", "j1")
+    assert got is not None and got.task_id.endswith("-second")

@@ -14,7 +14,7 @@ import pytest
 
 from spoold.spool import Spool, fsops, host
 from spoold.spool.display import format_age
-from spoold.spool.lease import DaemonLease, lease_host
+from spoold.spool.lease import DaemonLease, DaemonLeaseLost, lease_host
 
 
 def test_the_lease_spells_the_one_host_name_lower_case_and_safe(
@@ -67,11 +67,13 @@ def test_fsync_dir_raises_a_real_io_error_and_a_missing_folder(
 
 def test_daemon_files_are_replaced_whole_and_never_lease_files(tmp_path: Path) -> None:
     lease = DaemonLease(Spool.init(tmp_path / "spool"))
-    lease.dir.mkdir()
+    lease.acquire()
     lease.write_file("status.json", b'{"state": "starting"}')
     lease.write_file("status.json", b'{"state": "running"}')
     assert (lease.dir / "status.json").read_bytes() == b'{"state": "running"}'
-    assert sorted(os.listdir(lease.dir)) == ["status.json"]  # no temp file left
+    assert sorted(n for n in os.listdir(lease.dir) if not n.endswith(".lease")) == [
+        "status.json"
+    ]  # no temp file left
     for name in ("free.lease", "../status.json", ".hidden"):
         with pytest.raises(ValueError):
             lease.write_file(name, b"x")
@@ -88,3 +90,19 @@ def test_ages_read_in_one_unit() -> None:
         "47h",
         "2d",
     ]
+
+
+def test_a_daemon_that_lost_its_lease_never_writes_its_successors_status(tmp_path: Path) -> None:
+    """A daemon cut off from the share past its lease: the successor took the lease (the old
+    lease file is gone) and wrote its status; the old one's late write is fenced off."""
+    lease = DaemonLease(Spool.init(tmp_path / "spool"))
+    lease.acquire()
+    lease.write_file("status.json", b'{"host": "a"}')
+    lease.path.unlink()  # what the successor's takeover does to a stale lease
+    (lease.dir / "status.json").write_bytes(b'{"host": "b"}')
+    with pytest.raises(DaemonLeaseLost):
+        lease.write_file("status.json", b'{"host": "a", "state": "stopped"}')
+    assert (lease.dir / "status.json").read_bytes() == b'{"host": "b"}'
+    assert not [n for n in os.listdir(lease.dir) if n.endswith(".tmp")]
+    with pytest.raises(DaemonLeaseLost):  # and once lost, it writes nothing at all
+        lease.write_file("status.json", b"{}")

@@ -273,8 +273,8 @@ class Daemon:
         self.runner.shutdown(self.cfg.daemon.shutdown_grace_s)
         self.index.close(self.cfg.daemon.shutdown_grace_s)
         self._save_state()
-        self._write_status("stopped")
-        if release:
+        if release:  # a daemon that lost the lease writes nothing more into SPOOL/daemon/
+            self._write_status("stopped")
             self.lease.release()
         self.spool.close()
         log.info("daemon stopped", extra={"event": "daemon.stopped"})

@@ -24,7 +24,7 @@ from spoold.spool import fsops
 from spoold.spool.claim import Claim, ClaimTokens
 from spoold.spool.lander import Lander
 from spoold.spool.layout import CLAIMED, ClaimName, queue_name
-from spoold.spool.lister import Candidate, Lister
+from spoold.spool.lister import RACY_SIGNATURE, Candidate, Lister
 from spoold.spool.policy import Policy
 from spoold.spool.recovery import MakeClaim, Recovery
 from spoold.spool.taskfile import read_task
@@ -101,7 +101,8 @@ class Claimer:
         first = view.reaped_at < -1e17
         if not first and mono - view.reaped_at <= min(self.policy.lease / 3, 10.0):
             return 0
-        if not first and not view.claims_seen and view.reaped_sig == view.signature:
+        unchanged = view.reaped_sig == view.signature != RACY_SIGNATURE
+        if not first and not view.claims_seen and unchanged:
             return 0
         view.reaped_at = mono
         view.reaped_sig = view.signature

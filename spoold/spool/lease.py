@@ -212,13 +212,24 @@ class DaemonLease:
         rename; no fsync: these files describe the running daemon and are rewritten often).
 
         For the daemon's published state (``status.json``); never a lease file.  Raises
-        :class:`OSError` when the spool refuses the write (the caller decides how loud).
+        :class:`OSError` when the spool refuses the write (the caller decides how loud), and
+        :class:`DaemonLeaseLost` when this daemon does not hold the lease (any more): only the
+        holder writes, and the lease is renewed between the temp file and the rename (the
+        fence), so a daemon cut off from the share cannot overwrite its successor's status
+        when the link heals.
         """
         if Path(name).name != name or name.startswith(".") or name.endswith(".lease"):
             raise ValueError(f"{name!r}: not a daemon file name (a plain name, not a lease)")
+        if not self.held:
+            raise DaemonLeaseLost(f"not writing {name}: this daemon does not hold {self.dir}")
         tmp = self.dir / f".{Path(name).stem}.{os.getpid()}.tmp"
         fsops.unlink(tmp)
         fsops.write_new(tmp, data, fsync=False)
+        try:
+            self.heartbeat()
+        except DaemonLeaseLost:
+            fsops.unlink(tmp)
+            raise
         fsops.rename(tmp, self.dir / name, dst_unique=False)
 
     def release(self) -> None:

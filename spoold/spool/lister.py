@@ -37,6 +37,11 @@ log = logging.getLogger(__name__)
 #: A claim candidate: (queue, file name, path, from deferred/).  A tuple of strs, not
 #: objects: one is built per claim attempt, and under contention most attempts lose.
 Candidate = tuple[str, str, str, bool]
+#: Seconds after a folder's change within which a listing may have missed another change in
+#: the same mtime tick (whole seconds on sshfs; 2 s on FAT-backed shares).
+RACY_S = 2.5
+#: The signature of a listing that may have missed a change: equal to no folder mtime.
+RACY_SIGNATURE = -1
 #: A head of a queue listing: (name, queue, from deferred/).
 _Head = tuple[str, str, bool]
 
@@ -117,7 +122,11 @@ class Lister:
             and not self._bad_edited(queue)
         ):
             return view
-        view.signature = sig
+        # A listing taken within RACY_S of the folder's last change may have missed a second
+        # change in the same mtime tick (sshfs and FAT-backed shares keep whole seconds): such
+        # a signature is not trusted, so the next look lists again (git's "racy" index rule).
+        racy = self.now() - sig / 1e9 < RACY_S
+        view.signature = RACY_SIGNATURE if racy else sig
         view.listed_at = mono
         view.misses = 0
         view.ready = self._list_ready(qdir)
