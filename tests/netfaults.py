@@ -9,7 +9,9 @@ Public API:
   server namespaces except those of the connections it is told to keep (both directions), and
   heals on exit;
 - :func:`readonly_view`: a read-only-switchable bind mount of a folder of a client mount;
-- :func:`restart_nfs_server`, :func:`restart_smb_server`: kill the NAS service and start it again.
+- :func:`restart_nfs_server`, :func:`restart_smb_server`: kill the NAS service and start it again;
+- :class:`Fleet`, :func:`publish_tasks`: `spoold work` devices running ``hold_run.sh`` and the
+  tasks they drain; :func:`write_figures`: a test's figures for docs/reliability.md.
 
 Why a filter and not ``ip link set down`` or ``tc netem``: both client mounts of the rig share
 one veth pair, so downing the link cuts both "hosts"; and this kernel has no ``sch_netem``,
@@ -29,12 +31,25 @@ import re
 import signal
 import subprocess
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from netshare import REPO, Share, is_mounted, mount, netshare_state, umount, unavailable, wait_for
+from netshare import (
+    REPO,
+    Share,
+    SpooldWork,
+    is_mounted,
+    mount,
+    netshare_state,
+    umount,
+    unavailable,
+    wait_for,
+)
+
+from spoold.spool import Spool
 
 
 @dataclass(frozen=True)
@@ -232,6 +247,112 @@ def restart_smb_server(ns: Netns, down_s: float) -> float:
     _respawn(pf, ["nsenter", f"--net=/run/netns/{ns.srv}", *cmdline])
     wait_for(lambda: _port_open(ns, 445), 60, "smbd to listen again on 445", poll=0.1)
     return time.monotonic() - t0
+
+
+# ------------------------------------------------------------------ devices
+
+STAMP = "20260101T000000Z"
+DAY = "2026-01-01"
+HOLD_RUN = Path(__file__).parent / "procs_netshare" / "hold_run.sh"
+
+
+@dataclass
+class Fleet:
+    """One test's `spoold work` processes (COMMAND: ``procs_netshare/hold_run.sh``), their run
+    log, and the spool as the NAS sees it (for judging)."""
+
+    server: Path  # the spool on the NAS itself (judging only)
+    tmp: Path
+    lease_s: float
+    workers: dict[str, SpooldWork] = field(default_factory=dict)
+
+    @property
+    def runlog(self) -> Path:
+        return self.tmp / "runs.log"
+
+    def start(self, name: str, device: str, root: Path, hold_s: float) -> SpooldWork:
+        env = dict(os.environ, RUNLOG=str(self.runlog), HOLD_S=str(hold_s))
+        # Each host its own config naming its own mount: reading the config resolves the
+        # spool root, and a path on the cut-off mount would hang host-b too.
+        cfg = self.tmp / f"spoold-{device}.toml"
+        cfg.write_text(f'[spool]\nroot = "{root}"\nbackoff_base_s = 0.5\nbackoff_max_s = 2.0\n')
+        args = [
+            "--spool", str(root), "--config", str(cfg), "--class", "cpu",
+            "--device", device, "--poll", "0.1", "--max-poll", "0.5", "--lease", str(self.lease_s),
+            "--", "/bin/sh", str(HOLD_RUN),
+        ]  # fmt: skip
+        w = SpooldWork(args, self.tmp / f"{name}.log", env=env)
+        self.workers[name] = w
+        return w
+
+    def runs(self) -> list[tuple[str, str, str]]:
+        """(task id, device, worker pid) per run of the COMMAND."""
+        try:
+            text = self.runlog.read_text()
+        except FileNotFoundError:
+            return []
+        return [(f[0], f[1], f[2]) for ln in text.splitlines() if len(f := ln.split()) == 3]
+
+    def done(self) -> set[str]:
+        try:
+            names = os.listdir(self.server / "complete" / DAY)
+        except FileNotFoundError:
+            return set()
+        return {n[: -len(".json")] for n in names if n.endswith(".json")}
+
+    def pending(self) -> list[str]:
+        out = []
+        for dirpath, _dirs, files in os.walk(self.server / "pending"):
+            out += [os.path.join(dirpath, n) for n in files if n.endswith(".json")]
+        return sorted(out)
+
+    def describe_pending(self) -> str:
+        """What is left in pending/ on the NAS, with ages, for a failure message."""
+        now = time.time()
+        rows = []
+        for path in self.pending():
+            try:
+                age = f"{now - os.stat(path).st_mtime:.1f} s"
+            except OSError as exc:
+                age = str(exc)
+            rows.append(f"  {os.path.relpath(path, self.server)}  (mtime {age} ago)")
+        return "\n".join(rows) or "  (nothing)"
+
+    def wait_done(self, want: set[str], timeout: float) -> None:
+        """Wait until exactly ``want`` is complete; on timeout say what is left where."""
+        try:
+            wait_for(lambda: self.done() == want, timeout, "every task to complete")
+        except AssertionError as exc:
+            raise AssertionError(
+                f"{exc}; not complete: {sorted(want - self.done())}; pending/ on the NAS:\n"
+                + self.describe_pending()
+            ) from None
+
+    def log_of(self, *names: str) -> str:
+        return "".join(self.workers[n].output() for n in names)
+
+    def completions(self) -> Counter[str]:
+        """How many workers logged the completion of each task."""
+        return Counter(
+            m
+            for w in self.workers.values()
+            for m in re.findall(r": (\S+): complete$", w.output(), re.M)
+        )
+
+
+def publish(spool: Spool, prefix: str, n: int) -> set[str]:
+    return {
+        spool.publish(spool.new_task("ingest", "cpu", f"{prefix}{i:02d}", stamp=STAMP)).task_id
+        for i in range(n)
+    }
+
+
+def publish_tasks(spool: Spool, prefix: str, n: int) -> set[str]:
+    """``n`` cpu tasks with ids ``STAMP-ingest-PREFIXnn``; their ids."""
+    return {
+        spool.publish(spool.new_task("ingest", "cpu", f"{prefix}{i:02d}", stamp=STAMP)).task_id
+        for i in range(n)
+    }
 
 
 # ------------------------------------------------------------------ figures

@@ -1,6 +1,6 @@
 """Daemon failover across two hosts over the share: the standby takes over, never two at once.
 
-Two "hosts" on the nfs share (``../shared/netshare``): host-a's ``spoold run`` works through
+Two "hosts" on the nfs and on the smb share (``../shared/netshare``): host-a's ``spoold run`` works through
 client mount A, host-b's through client mount B; each runs in a UTS namespace of its own with
 its own hostname (``unshare --uts``), so the daemon lease (``spoold.spool.lease``) sees two
 hosts and host-b cannot use the "holder's pid is gone from this host" shortcut: it must wait
@@ -55,9 +55,9 @@ START_SLACK_S = 15.0  # a `spoold run` start on this busy 2-core VM (imports, fi
 CLIPS = 3  # per batch: one before the fault, one during it
 
 
-@pytest.fixture(scope="module")
-def share() -> Iterator[Share]:
-    yield from share_fixture("nfs")
+@pytest.fixture(scope="module", params=["nfs", "smb"])
+def share(request: pytest.FixtureRequest) -> Iterator[Share]:
+    yield from share_fixture(request.param)
 
 
 def config(host_root: Path, state: Path) -> str:
@@ -229,8 +229,15 @@ def test_the_standby_daemon_takes_over_within_the_lease_and_never_runs_beside_th
             a.start()
             wait_for(lambda: completed_ingests(srv_spool) == CLIPS, 120, "host-a to ingest")
             b.supervise()
-            wait_for(lambda: 1 in b.exits, 60, "host-b to be refused while host-a holds")
-            assert watch.first("host-b") is None
+            wait_for(
+                lambda: 1 in b.exits or watch.first("host-b"), 60, "host-b to be refused or start"
+            )
+            time.sleep(0.5)  # let the watcher sample what host-b wrote, if it started
+            assert watch.first("host-b") is None and a.proc is not None and a.proc.poll() is None, (
+                "host-b's spoold run took the lease while host-a's was running; lease folder on "
+                f"the NAS: {sorted(os.listdir(srv_spool / 'daemon'))}; host-b's log:\n"
+                + b.output()[-2000:]
+            )
             t_fault = time.time()
             if fault == "kill":
                 assert a.proc is not None

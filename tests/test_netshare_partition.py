@@ -34,33 +34,31 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from netfaults import (
+    Fleet,
     client_pid,
     client_ports,
     dropped_packets,
     isolate,
+    publish_tasks,
     readonly_view,
     rig_netns,
     write_figures,
 )
-from netshare import Share, ShareDir, SpooldWork, share_fixture, wait_for
+from netshare import Share, ShareDir, share_fixture, wait_for
 
 from spoold.spool import Spool
 
 pytestmark = [pytest.mark.netshare, pytest.mark.slow]
 
-STAMP = "20260101T000000Z"
-DAY = "2026-01-01"
 LEASE_S = 4
 TASKS = 8  # published before the fault
 AFTER = 4  # published after it heals: host-a alone must drain them
 HOLD_A_S = 2.0  # how long host-a's command holds a task (the fault starts meanwhile)
 FAULT_MIN_S = 3 * LEASE_S  # the fault lasts at least this long (and until host-b is done)
-HOLD_RUN = Path(__file__).parent / "procs_netshare" / "hold_run.sh"
 
 
 @pytest.fixture(scope="module")
@@ -68,71 +66,11 @@ def share() -> Iterator[Share]:
     yield from share_fixture("nfs")
 
 
-@dataclass
-class Run:
-    """One test's workers, run log and the spool's folders."""
-
-    root_a: Path  # the spool as host-a sees it
-    root_b: Path  # ... host-b
-    server: Path  # ... the NAS itself (judging only)
-    tmp: Path
-    workers: dict[str, SpooldWork] = field(default_factory=dict)
-
-    @property
-    def runlog(self) -> Path:
-        return self.tmp / "runs.log"
-
-    def start(self, name: str, device: str, root: Path, hold_s: float) -> SpooldWork:
-        env = dict(os.environ, RUNLOG=str(self.runlog), HOLD_S=str(hold_s))
-        # Each host its own config naming its own mount: reading the config resolves the
-        # spool root, and a path on the cut-off mount would hang host-b too.
-        cfg = self.tmp / f"spoold-{device}.toml"
-        cfg.write_text(f'[spool]\nroot = "{root}"\nbackoff_base_s = 0.5\nbackoff_max_s = 2.0\n')
-        args = [
-            "--spool", str(root), "--config", str(cfg), "--class", "cpu",
-            "--device", device, "--poll", "0.1", "--max-poll", "0.5", "--lease", str(LEASE_S),
-            "--", "/bin/sh", str(HOLD_RUN),
-        ]  # fmt: skip
-        w = SpooldWork(args, self.tmp / f"{name}.log", env=env)
-        self.workers[name] = w
-        return w
-
-    def runs(self) -> list[tuple[str, str, str]]:
-        try:
-            text = self.runlog.read_text()
-        except FileNotFoundError:
-            return []
-        return [tuple(ln.split()) for ln in text.splitlines() if ln.strip()]  # type: ignore[misc]
-
-    def done(self) -> set[str]:
-        try:
-            names = os.listdir(self.server / "complete" / DAY)
-        except FileNotFoundError:
-            return set()
-        return {n[: -len(".json")] for n in names if n.endswith(".json")}
-
-    def pending(self) -> list[str]:
-        out = []
-        for dirpath, _dirs, files in os.walk(self.server / "pending"):
-            out += [os.path.join(dirpath, n) for n in files if n.endswith(".json")]
-        return sorted(out)
-
-    def log_of(self, *names: str) -> str:
-        return "".join(self.workers[n].output() for n in names)
-
-
-def publish(spool: Spool, prefix: str, n: int) -> set[str]:
-    return {
-        spool.publish(spool.new_task("ingest", "cpu", f"{prefix}{i:02d}", stamp=STAMP)).task_id
-        for i in range(n)
-    }
-
-
-def held_by_a(run: Run) -> set[str]:
+def held_by_a(run: Fleet) -> set[str]:
     return {tid for tid, device, _pid in run.runs() if device == "host-a"}
 
 
-def judge(run: Run, want: set[str], held: set[str]) -> dict[str, object]:
+def judge(run: Fleet, want: set[str], held: set[str]) -> dict[str, object]:
     """The invariants, from the server's export dir; returns the run counts for the figures."""
     assert run.done() == want, (
         f"lost: {sorted(want - run.done())}; unexpected: {sorted(run.done() - want)}"
@@ -152,9 +90,7 @@ def judge(run: Run, want: set[str], held: set[str]) -> dict[str, object]:
     assert set(runs) == want, "a task never ran, or an unknown one did"
     reruns = {t: n for t, n in runs.items() if n > 1}
     assert set(reruns) <= held, f"re-run with no fault behind it: {reruns}"
-    completions = Counter(
-        m for w in run.workers.values() for m in re.findall(r": (\S+): complete$", w.output(), re.M)
-    )
+    completions = run.completions()
     assert all(n == 1 for n in completions.values()), f"completed twice: {completions}"
     a_log = run.log_of("a1", "a2")
     for tid in held:
@@ -170,8 +106,8 @@ def survive(
     drain AFTER new tasks alone.  Checks every invariant; returns the figures."""
     assert d.server is not None, "the partition tests judge from the export dir"
     spool = Spool.init(d.a, default_lease=LEASE_S)
-    want = publish(spool, "p", TASKS)
-    run = Run(root_a, d.b, d.server, tmp)
+    want = publish_tasks(spool, "p", TASKS)
+    run = Fleet(d.server, tmp, LEASE_S)
     try:
         for name in ("a1", "a2"):
             run.start(name, "host-a", root_a, HOLD_A_S)
@@ -202,7 +138,7 @@ def survive(
         learned_s = time.monotonic() - heal_t0
         for name in ("b1", "b2"):
             assert run.workers[name].stop() == 0, run.workers[name].output()
-        after = publish(spool, "after", AFTER)
+        after = publish_tasks(spool, "after", AFTER)
         wait_for(lambda: after <= run.done(), 90, "host-a alone to drain the tasks published after")
         drained_s = time.monotonic() - heal_t0
         for name in ("a1", "a2"):
