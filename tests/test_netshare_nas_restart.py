@@ -30,15 +30,8 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+import netfaults
 import pytest
-from netfaults import (
-    Fleet,
-    publish_tasks,
-    restart_nfs_server,
-    restart_smb_server,
-    rig_netns,
-    write_figures,
-)
 from netshare import Share, python_cmd, share_fixture, wait_for
 
 from spoold.spool import Spool
@@ -60,14 +53,14 @@ def share(request: pytest.FixtureRequest) -> Iterator[Share]:
 def test_devices_drain_every_task_exactly_once_while_the_nas_service_restarts(
     share: Share, tmp_path: Path
 ) -> None:
-    ns = rig_netns(share)
-    restart = restart_nfs_server if share.type == "nfs" else restart_smb_server
+    ns = netfaults.rig_netns(share)
+    restart = netfaults.restart_nfs_server if share.type == "nfs" else netfaults.restart_smb_server
     with share.scratch("nas-restart") as d:
         assert d.server is not None, "the NAS-restart test judges from the export dir"
         spool = Spool.init(d.a, default_lease=LEASE_S)
-        want = publish_tasks(spool, "n", TASKS)
+        want = netfaults.publish_tasks(spool, "n", TASKS)
         spool.close()
-        fleet = Fleet(d.server, tmp_path, LEASE_S)
+        fleet = netfaults.Fleet(d.server, tmp_path, LEASE_S)
         downs: list[float] = []
         recovered: list[float] = []
         started = time.monotonic()
@@ -117,7 +110,7 @@ def test_devices_drain_every_task_exactly_once_while_the_nas_service_restarts(
         runs = Counter(tid for tid, _dev, _pid in fleet.runs())
         assert set(runs) == want, "a task never ran, or an unknown one did"
         logs = "".join(w.output() for w in fleet.workers.values())
-        write_figures(
+        netfaults.write_figures(
             "nas-restart",
             {
                 "fault": "NAS service SIGKILLed and restarted",
