@@ -9,7 +9,7 @@ Public API:
   server namespaces except those of the connections it is told to keep (both directions), and
   heals on exit;
 - :func:`readonly_view`: a read-only-switchable bind mount of a folder of a client mount;
-- :func:`restart_nfs_server`, :func:`restart_smb_server`: kill the NAS service and start it again;
+- :func:`restart_nfs_server`, :func:`restart_server`: kill the NAS service and start it again;
 - :class:`Fleet`, :func:`publish_tasks`: `spoold work` devices running ``hold_run.sh`` and the
   tasks they drain; :func:`write_figures`: a test's figures for docs/reliability.md.
 
@@ -87,10 +87,12 @@ def _run(*cmd: str) -> str:
 
 def _descendants(pid: int) -> set[int]:
     out = {pid}
-    try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:
-        return out
+    children: list[str] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):  # any thread may have forked (sshfs)
+        try:
+            children += (task / "children").read_text().split()
+        except OSError:
+            continue
     for c in children:
         out |= _descendants(int(c))
     return out
@@ -102,9 +104,27 @@ def client_pid(share: Share, index: int) -> int:
     return int(pf.read_text().split()[0])
 
 
+def _socketpair_peers(ns: Netns, pids: set[int]) -> set[int]:
+    """Processes joined to ``pids`` by a unix socket pair: sshfs double-forks its ssh (its
+    parent is then init), and talks SFTP to it over one."""
+    out = _run("ip", "netns", "exec", ns.cli, "ss", "-xpH")
+    owners: dict[str, set[int]] = {}
+    peer_of: dict[str, str] = {}
+    for line in out.splitlines():
+        f = line.split()
+        if len(f) >= 8 and f[4] == "*" and f[6] == "*":
+            owners[f[5]] = {int(p) for p in re.findall(r"pid=(\d+)", line)}
+            peer_of[f[5]] = f[7]
+    return {
+        p for inode, own in owners.items() if own & pids for p in owners.get(peer_of[inode], ())
+    }
+
+
 def client_ports(ns: Netns, pid: int) -> set[int]:
-    """Local ports of the established TCP connections of ``pid`` (and its children)."""
+    """Local ports of the established TCP connections of client ``pid``: its own, its
+    children's, and those of a helper it talks to over a socket pair (sshfs's ssh)."""
     pids = _descendants(pid)
+    pids |= _socketpair_peers(ns, pids)
     out = _run("ip", "netns", "exec", ns.cli, "ss", "-tnpH", "state", "established")
     ports = set()
     for line in out.splitlines():
@@ -234,18 +254,28 @@ def restart_nfs_server(ns: Netns, down_s: float) -> float:
     return time.monotonic() - t0
 
 
-def restart_smb_server(ns: Netns, down_s: float) -> float:
-    """SIGKILL smbd and its children (pid from the rig's ``smb/run/server.pid``), keep it down
-    ``down_s`` seconds, start it again with the same command line in the server namespace."""
-    pf = netshare_state() / "smb" / "run" / "server.pid"
-    old = _pid_file(pf)
-    cmdline = [a.decode() for a in Path(f"/proc/{old}/cmdline").read_bytes().split(b"\0")[:-1]]
+def _server_argv(share_type: str, state: Path) -> tuple[list[str], int]:
+    """The server's command line and port, as up.sh starts it (not read from /proc: sshd
+    rewrites its process title)."""
+    if share_type == "smb":
+        conf = str(state / "smb.conf")
+        return ["smbd", "-F", "--no-process-group", "-s", conf, "--debug-stdout", "-d", "1"], 445
+    return ["/usr/sbin/sshd", "-D", "-e", "-f", str(state / "sshd_config")], 22
+
+
+def restart_server(share_type: str, ns: Netns, down_s: float) -> float:
+    """SIGKILL the file server of ``share_type`` and its children (smbd, or sshd and its
+    per-session children; pid from the rig's ``TYPE/run/server.pid``), keep it down ``down_s``
+    seconds, start it again in the server namespace.  Returns the seconds it was not
+    serving.  (nfs: :func:`restart_nfs_server`.)"""
+    state = netshare_state() / share_type
+    argv, port = _server_argv(share_type, state)
     t0 = time.monotonic()
-    _kill_tree(old)
-    wait_for(lambda: not _port_open(ns, 445), 10, "smbd to stop listening")
+    _kill_tree(_pid_file(state / "run" / "server.pid"))
+    wait_for(lambda: not _port_open(ns, port), 10, f"the {share_type} server to stop listening")
     time.sleep(down_s)
-    _respawn(pf, ["nsenter", f"--net=/run/netns/{ns.srv}", *cmdline])
-    wait_for(lambda: _port_open(ns, 445), 60, "smbd to listen again on 445", poll=0.1)
+    _respawn(state / "run" / "server.pid", ["nsenter", f"--net=/run/netns/{ns.srv}", *argv])
+    wait_for(lambda: _port_open(ns, port), 60, f"the {share_type} server to listen on {port}")
     return time.monotonic() - t0
 
 

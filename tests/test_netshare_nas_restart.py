@@ -1,12 +1,12 @@
 """The NAS restarts its file service mid-drain: devices ride it out, nothing lost or doubled.
 
-Per share type (nfs: ganesha and its rpcbind; smb: smbd), while four real ``spoold work``
+Per share type (nfs: ganesha and its rpcbind; smb: smbd; sshfs: sshd and its sessions), while four real ``spoold work``
 processes (two per client mount, i.e. two per "host") drain TASKS tasks, the server process
 is SIGKILLed (pid from the rig's pid files under ``$NETSHARE_STATE/TYPE/run``), kept down
 DOWN_S seconds and started again with the same command line, RESTARTS times.  The clients
 keep their mounts: NFSv3 is stateless (nfs_fuse.py's libnfs reconnects and its calls wait for
 the server), SMB loses its session and every open handle (smbnetfs reconnects; calls in
-flight fail with EIO and the like).  Judged from the export dir at the end:
+flight fail with EIO and the like); sshfs loses its SSH session (``-o reconnect``).  Judged from the export dir at the end:
 
 - every task is in ``complete/`` exactly once, its record parses and names the device whose
   run it reports; nothing is left pending; no worker logged the completion of a task another
@@ -45,7 +45,7 @@ DOWN_S = 2.0
 ERRORS = re.compile(r" (WARNING|ERROR) ")
 
 
-@pytest.fixture(scope="module", params=["nfs", "smb"])
+@pytest.fixture(scope="module", params=["nfs", "smb", "sshfs"])
 def share(request: pytest.FixtureRequest) -> Iterator[Share]:
     yield from share_fixture(request.param)
 
@@ -54,7 +54,12 @@ def test_devices_drain_every_task_exactly_once_while_the_nas_service_restarts(
     share: Share, tmp_path: Path
 ) -> None:
     ns = netfaults.rig_netns(share)
-    restart = netfaults.restart_nfs_server if share.type == "nfs" else netfaults.restart_smb_server
+
+    def restart(ns: netfaults.Netns, down_s: float) -> float:
+        if share.type == "nfs":
+            return netfaults.restart_nfs_server(ns, down_s)
+        return netfaults.restart_server(share.type, ns, down_s)
+
     with share.scratch("nas-restart") as d:
         assert d.server is not None, "the NAS-restart test judges from the export dir"
         spool = Spool.init(d.a, default_lease=LEASE_S)

@@ -1,8 +1,9 @@
 """A device cut off from the NAS while it holds claims, and one that can read but not write.
 
-Two client hosts on the nfs share (the rig's correctness share, ``../shared/netshare``):
-host-a's ``spoold work`` processes run on client mount A, host-b's on client mount B.  Both
-mounts' FUSE clients live in the one client network namespace, so the cut is not a downed
+Two client hosts on the nfs and on the sshfs share (``../shared/netshare``):
+host-a's ``spoold work`` processes run on client mount A, host-b's on client mount B.  (smb
+is left out: its mounts list ``@`` as ``%40``, so no SMB host can break a claim at all, see
+docs/reliability.md.)  Both mounts' FUSE clients live in the one client network namespace, so the cut is not a downed
 link (that would cut both hosts) but a blackhole of every packet between the namespaces except
 host-b's TCP connection (``tests/netfaults.py``: htb + u32, this kernel has no netem).  Each
 test runs one fault, then judges only from the server's export dir:
@@ -61,9 +62,9 @@ HOLD_A_S = 2.0  # how long host-a's command holds a task (the fault starts meanw
 FAULT_MIN_S = 3 * LEASE_S  # the fault lasts at least this long (and until host-b is done)
 
 
-@pytest.fixture(scope="module")
-def share() -> Iterator[Share]:
-    yield from share_fixture("nfs")
+@pytest.fixture(scope="module", params=["nfs", "sshfs"])
+def share(request: pytest.FixtureRequest) -> Iterator[Share]:
+    yield from share_fixture(request.param)
 
 
 def held_by_a(run: Fleet) -> set[str]:
@@ -82,8 +83,11 @@ def judge(run: Fleet, want: set[str], held: set[str]) -> dict[str, object]:
         assert rec.task_id == tid and rec.completed_at is not None
         if tid in held:  # broken after the lease, completed by host-b: host-a clobbered nothing
             assert (rec.completed_by, rec.result) == ("host-b", {"by": "host-b"}), rec
-            kinds = [(a.kind, a.device) for a in rec.attempts]
-            assert any(k == "lease-expired" for k, _ in kinds), f"{tid}: attempts {kinds}"
+            expired = [a.error for a in rec.attempts if a.kind == "lease-expired"]
+            assert expired, f"{tid}: no lease-expired attempt in {rec.attempts}"
+            # broken only once host-a had gone a whole lease without a heartbeat (server time)
+            ages = [int(m) for e in expired for m in re.findall(r"no heartbeat for (\d+) s", e)]
+            assert ages and min(ages) >= LEASE_S, f"{tid}: broken early: {expired}"
         else:
             assert rec.result == {"by": rec.completed_by}, rec
     runs = Counter(tid for tid, _dev, _pid in run.runs())
@@ -99,7 +103,11 @@ def judge(run: Fleet, want: set[str], held: set[str]) -> dict[str, object]:
 
 
 def survive(
-    d: ShareDir, root_a: Path, tmp: Path, fault: Callable[[], AbstractContextManager[None]]
+    share: Share,
+    d: ShareDir,
+    root_a: Path,
+    tmp: Path,
+    fault: Callable[[], AbstractContextManager[None]],
 ) -> dict[str, object]:
     """Publish TASKS; host-a (on ``root_a``) takes two; ``fault()`` starts; host-b drains
     everything; the fault lasts FAULT_MIN_S at least, then ends; host-a must come back and
@@ -123,7 +131,6 @@ def survive(
             fault_s = time.monotonic() - t0
             a_during = run.log_of("a1", "a2")
         heal_t0 = time.monotonic()
-        assert broken_s > LEASE_S, f"host-b broke live claims after {broken_s:.1f} s"
         assert not re.search(r": complete$", a_during, re.M), "host-a wrote during the fault"
         for name in ("a1", "a2"):  # a device rides the fault out, it does not exit
             assert run.workers[name].alive(), run.workers[name].output()
@@ -149,7 +156,7 @@ def survive(
     counts = judge(run, want | after, held)
     spool.close()
     return {
-        "share": "nfs",
+        "share": share.type,
         "lease_s": LEASE_S,
         "tasks": len(want | after),
         "claims_held_when_cut": len(held),
@@ -180,7 +187,7 @@ def test_a_device_cut_off_past_its_lease_loses_its_claims_and_clobbers_nothing(
             dropped.append(dropped_packets(ns))
 
     with share.scratch("partition") as d:
-        figures = survive(d, d.a, tmp_path, cut)
+        figures = survive(share, d, d.a, tmp_path, cut)
     assert dropped[0] > 0, "the blackhole dropped nothing: host-a was never cut off"
     write_figures(
         "partition",
@@ -205,7 +212,7 @@ def test_a_device_that_can_read_but_not_write_loses_its_claims_and_clobbers_noth
             finally:
                 view.flip(readonly=False)
 
-        figures = survive(d, view.path, tmp_path, readonly)
+        figures = survive(share, d, view.path, tmp_path, readonly)
     assert read_ok == [True]
     assert figures["host_a_errors_logged_during_fault"], "host-a never met the read-only share"
     write_figures("readonly", {"fault": "host-a's mount read-only", **figures})
