@@ -1,6 +1,6 @@
 """Daemon failover across two hosts over the share: the standby takes over, never two at once.
 
-Two "hosts" on the nfs and on the smb share (``../shared/netshare``): host-a's ``spoold run`` works through
+Two "hosts" on the nfs, smb and sshfs shares (``../shared/netshare``): host-a's ``spoold run`` works through
 client mount A, host-b's through client mount B; each runs in a UTS namespace of its own with
 its own hostname (``unshare --uts``), so the daemon lease (``spoold.spool.lease``) sees two
 hosts and host-b cannot use the "holder's pid is gone from this host" shortcut: it must wait
@@ -55,7 +55,7 @@ START_SLACK_S = 15.0  # a `spoold run` start on this busy 2-core VM (imports, fi
 CLIPS = 3  # per batch: one before the fault, one during it
 
 
-@pytest.fixture(scope="module", params=["nfs", "smb"])
+@pytest.fixture(scope="module", params=["nfs", "smb", "sshfs"])
 def share(request: pytest.FixtureRequest) -> Iterator[Share]:
     yield from share_fixture(request.param)
 
