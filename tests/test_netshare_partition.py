@@ -1,0 +1,218 @@
+"""A device cut off from the NAS while it holds claims, and one that can read but not write.
+
+Two client hosts on the nfs and on the sshfs share (``../shared/netshare``):
+host-a's ``spoold work`` processes run on client mount A, host-b's on client mount B.  (smb
+is left out: its mounts list ``@`` as ``%40``, so no SMB host can break a claim at all, see
+docs/reliability.md.)  Both mounts' FUSE clients live in the one client network namespace, so the cut is not a downed
+link (that would cut both hosts) but a blackhole of every packet between the namespaces except
+host-b's TCP connection (``tests/netfaults.py``: htb + u32, this kernel has no netem).  Each
+test runs one fault, then judges only from the server's export dir:
+
+- every task is in ``complete/`` exactly once and nothing is left pending;
+- the tasks host-a held when it was cut off were broken by host-b after the lease (an attempt
+  of kind ``lease-expired`` in the record) and completed by host-b: the record says so,
+  so host-a clobbered nothing when it came back;
+- host-a learned it lost (``lost the claim`` in its log, never ``complete`` for those tasks),
+  stayed up, and drains new tasks once healed; every other task ran exactly once.
+
+The one-way fault ("reads work, writes do not") has no packet-level stand-in on this rig: NFS
+reads and writes share one TCP connection per mount, so dropping one direction (or only the
+segments carrying WRITE/CREATE/RENAME/SETATTR calls) stalls the whole stream behind the first
+dropped segment and reads hang too.  It is injected as a read-only remount of the bind mount
+host-a works through (``mount -o remount,bind,ro``): reads reach the NAS, every write gets
+EROFS, as with a NAS that turned its export read-only or a full/quota-limited volume.
+
+Figures (cut length, when the claims were broken, time for host-a to learn it lost and to
+complete work again, runs per task) go to ``test-output/netshare/partition-KIND.json`` and
+``partition-runs.jsonl`` (docs/reliability.md quotes them).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+
+import pytest
+from netfaults import (
+    Fleet,
+    client_pid,
+    client_ports,
+    dropped_packets,
+    isolate,
+    publish_tasks,
+    readonly_view,
+    rig_netns,
+    write_figures,
+)
+from netshare import Share, ShareDir, share_fixture, wait_for
+
+from spoold.spool import Spool
+
+pytestmark = [pytest.mark.netshare, pytest.mark.slow]
+
+LEASE_S = 4
+TASKS = 8  # published before the fault
+AFTER = 4  # published after it heals: host-a alone must drain them
+HOLD_A_S = 2.0  # how long host-a's command holds a task (the fault starts meanwhile)
+FAULT_MIN_S = 3 * LEASE_S  # the fault lasts at least this long (and until host-b is done)
+
+
+@pytest.fixture(scope="module", params=["nfs", "sshfs"])
+def share(request: pytest.FixtureRequest) -> Iterator[Share]:
+    yield from share_fixture(request.param)
+
+
+def held_by_a(run: Fleet) -> set[str]:
+    return {tid for tid, device, _pid in run.runs() if device == "host-a"}
+
+
+def judge(run: Fleet, want: set[str], held: set[str]) -> dict[str, object]:
+    """The invariants, from the server's export dir; returns the run counts for the figures."""
+    assert run.done() == want, (
+        f"lost: {sorted(want - run.done())}; unexpected: {sorted(run.done() - want)}"
+    )
+    assert run.pending() == [], f"left in pending/: {run.pending()}"
+    spool = Spool(run.server)
+    for tid in sorted(want):
+        rec = spool.read(spool.layout.completed(tid))
+        assert rec.task_id == tid and rec.completed_at is not None
+        if tid in held:  # broken after the lease, completed by host-b: host-a clobbered nothing
+            assert (rec.completed_by, rec.result) == ("host-b", {"by": "host-b"}), rec
+            expired = [a.error for a in rec.attempts if a.kind == "lease-expired"]
+            assert expired, f"{tid}: no lease-expired attempt in {rec.attempts}"
+            # broken only once host-a had gone a whole lease without a heartbeat (server time)
+            ages = [int(m) for e in expired for m in re.findall(r"no heartbeat for (\d+) s", e)]
+            assert ages and min(ages) >= LEASE_S, f"{tid}: broken early: {expired}"
+        else:
+            assert rec.result == {"by": rec.completed_by}, rec
+    runs = Counter(tid for tid, _dev, _pid in run.runs())
+    assert set(runs) == want, "a task never ran, or an unknown one did"
+    reruns = {t: n for t, n in runs.items() if n > 1}
+    assert set(reruns) <= held, f"re-run with no fault behind it: {reruns}"
+    completions = run.completions()
+    assert all(n == 1 for n in completions.values()), f"completed twice: {completions}"
+    a_log = run.log_of("a1", "a2")
+    for tid in held:
+        assert not re.search(rf"{re.escape(tid)}: complete$", a_log, re.M), f"{tid} by host-a"
+    return {"runs": sum(runs.values()), "tasks_rerun": len(reruns)}
+
+
+def survive(
+    share: Share,
+    d: ShareDir,
+    root_a: Path,
+    tmp: Path,
+    fault: Callable[[], AbstractContextManager[None]],
+) -> dict[str, object]:
+    """Publish TASKS; host-a (on ``root_a``) takes two; ``fault()`` starts; host-b drains
+    everything; the fault lasts FAULT_MIN_S at least, then ends; host-a must come back and
+    drain AFTER new tasks alone.  Checks every invariant; returns the figures."""
+    assert d.server is not None, "the partition tests judge from the export dir"
+    spool = Spool.init(d.a, default_lease=LEASE_S)
+    want = publish_tasks(spool, "p", TASKS)
+    run = Fleet(d.server, tmp, LEASE_S)
+    try:
+        for name in ("a1", "a2"):
+            run.start(name, "host-a", root_a, HOLD_A_S)
+        wait_for(lambda: len(held_by_a(run)) == 2, 60, "host-a to hold two claims")
+        held = held_by_a(run)
+        t0 = time.monotonic()
+        with fault():
+            for name in ("b1", "b2"):
+                run.start(name, "host-b", d.b, 0.2)
+            wait_for(lambda: run.done() == want, 120, "host-b to complete every task")
+            broken_s = time.monotonic() - t0
+            time.sleep(max(0.0, FAULT_MIN_S - broken_s))
+            fault_s = time.monotonic() - t0
+            a_during = run.log_of("a1", "a2")
+        heal_t0 = time.monotonic()
+        assert not re.search(r": complete$", a_during, re.M), "host-a wrote during the fault"
+        for name in ("a1", "a2"):  # a device rides the fault out, it does not exit
+            assert run.workers[name].alive(), run.workers[name].output()
+        lost_seen = set()
+        for tid in held:  # back on the network, host-a learns it lost (a read-only host-a
+            # cannot even try its fence: it already gave the claim up on EROFS)
+            if "Read-only file system" in a_during:
+                continue
+            pat = rf"{re.escape(tid)}: lost the claim"
+            wait_for(lambda p=pat: re.search(p, run.log_of("a1", "a2")), 120, f"host-a: {pat}")
+            lost_seen.add(tid)
+        learned_s = time.monotonic() - heal_t0
+        for name in ("b1", "b2"):
+            assert run.workers[name].stop() == 0, run.workers[name].output()
+        after = publish_tasks(spool, "after", AFTER)
+        wait_for(lambda: after <= run.done(), 90, "host-a alone to drain the tasks published after")
+        drained_s = time.monotonic() - heal_t0
+        for name in ("a1", "a2"):
+            assert run.workers[name].stop() == 0, run.workers[name].output()
+    finally:
+        for w in run.workers.values():
+            w.stop()
+    counts = judge(run, want | after, held)
+    spool.close()
+    return {
+        "share": share.type,
+        "lease_s": LEASE_S,
+        "tasks": len(want | after),
+        "claims_held_when_cut": len(held),
+        "fault_s": round(fault_s, 1),
+        "all_done_s_after_fault_start": round(broken_s, 1),
+        "host_a_errors_logged_during_fault": len(re.findall(r" (WARNING|ERROR) ", a_during)),
+        "host_a_lease_lost_seen": len(lost_seen),
+        "host_a_learned_it_lost_s_after_heal": round(learned_s, 1) if lost_seen else None,
+        "host_a_drained_new_tasks_s_after_heal": round(drained_s, 1),
+        **counts,
+        "lost": 0,
+        "completed_twice": 0,
+    }
+
+
+def test_a_device_cut_off_past_its_lease_loses_its_claims_and_clobbers_nothing(
+    share: Share, tmp_path: Path
+) -> None:
+    ns = rig_netns(share)
+    keep = client_ports(ns, client_pid(share, 2))
+    assert keep, "host-b's mount has no TCP connection to the NAS"
+    dropped: list[int] = []
+
+    @contextmanager
+    def cut() -> Iterator[None]:
+        with isolate(ns, keep):
+            yield
+            dropped.append(dropped_packets(ns))
+
+    with share.scratch("partition") as d:
+        figures = survive(share, d, d.a, tmp_path, cut)
+    assert dropped[0] > 0, "the blackhole dropped nothing: host-a was never cut off"
+    write_figures(
+        "partition",
+        {"fault": "host-a cut off (100 % loss)", "packets_dropped": dropped[0], **figures},
+    )
+
+
+def test_a_device_that_can_read_but_not_write_loses_its_claims_and_clobbers_nothing(
+    share: Share, tmp_path: Path
+) -> None:
+    rig_netns(share)  # root and the rig (the bind mount needs root)
+    with share.scratch("readonly") as d, readonly_view(d.a, tmp_path / "view-a") as view:
+        read_ok: list[bool] = []
+
+        @contextmanager
+        def readonly() -> Iterator[None]:
+            view.flip(readonly=True)
+            try:
+                # host-a still reads the share; only its writes fail
+                read_ok.append(bool(os.listdir(view.path / "pending" / "cpu")))
+                yield
+            finally:
+                view.flip(readonly=False)
+
+        figures = survive(share, d, view.path, tmp_path, readonly)
+    assert read_ok == [True]
+    assert figures["host_a_errors_logged_during_fault"], "host-a never met the read-only share"
+    write_figures("readonly", {"fault": "host-a's mount read-only", **figures})
