@@ -39,6 +39,11 @@ REQUESTS = [
     ("/api/stats", "/api/stats"),
     ("/api/stats?from_day=2026-11-20&to_day=2026-11-26", "/api/stats"),
     ("/api/openapi.json", "/api/openapi.json"),
+    ("/api/videos/car1_f_0001/sightings", "/api/videos/{video_id}/sightings"),
+    ("/api/videos/missing/sightings", "/api/videos/{video_id}/sightings"),
+    ("/api/media-signature", "/api/media-signature"),
+    ("/api/media/server/videos/car1/car1_f_0001.MP4", "/api/media/{root}/{path}"),
+    ("/api/media/server/videos/../x.mp4", "/api/media/{root}/{path}"),
 ]  # fmt: skip
 
 

@@ -51,7 +51,7 @@ def test_a_stale_listing_never_causes_a_wrong_claim(tmp_path: Path) -> None:
     a = new_spool(tmp_path)
     b = Spool(a.root)
     a.publish(task(a))
-    b._view("jetson")  # B caches the listing
+    b.lister.view("jetson")  # B caches the listing
     assert a.claim("jetson", "jetson-01") is not None
     assert b.claim("jetson", "jetson-02") is None
 

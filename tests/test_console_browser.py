@@ -1,4 +1,4 @@
-"""The operator's console in a real headless Chromium: pages render the pipeline's data.
+"""The operator's console in a real headless Chromium: the panel renders the pipeline's data.
 
 Screenshots land in ``test-output/screenshots/`` (kept by CI as artifacts).  Needs Debian's
 ``chromium`` (``.ci/run`` installs it) and the ``playwright`` package; with ``CI=true`` a
@@ -7,36 +7,19 @@ missing browser fails the test instead of skipping it.
 
 from __future__ import annotations
 
-import os
-import shutil
-import threading
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from spoolkit import new_spool, task
-from werkzeug.serving import make_server
+from webui_support import launch, need_browser, serve
 
 from spoold.demo.synth import build_demo_index
-from webui_export.api.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "test-output" / "screenshots"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-def _need_browser() -> None:
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        reason = "the playwright package is not installed"
-    else:
-        reason = "" if CHROMIUM else "Debian's chromium is not installed (apt-get install chromium)"
-    if reason:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"browser test cannot run in CI: {reason}")
-        pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +30,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     for key in ("a", "b", "c"):
         spool.publish(task(spool, key))
     spool.publish(task(spool, "d", task_type="detect", device_class="gpu"))
+    spool.publish(task(spool, "e", task_type="ocr", device_class="cpu"))  # no cpu device at all
     failing = spool.claim("gpu", "gpu-4090")
     assert failing is not None
     failing.fail("CUDA error: out of memory")
@@ -60,33 +44,18 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     claim = spool.claim("server", "server")
     assert claim is not None
     claim.complete(result={"rejected": True, "reason": "file is truncated (mediainfo IsTruncated)"})
-    app = create_app({"INDEX_DIR": demo.index_dir, "SPOOL_ROOT": spool.root})
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}"
-    httpd.shutdown()
+    with serve({"INDEX_DIR": demo.index_dir, "SPOOL_ROOT": spool.root, "TILE_URL": ""}) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def page(server: str) -> Iterator[Any]:
-    _need_browser()
+    need_browser()
     from playwright.sync_api import sync_playwright
 
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
+        browser = launch(pw)
         pg = browser.new_page(viewport={"width": 1280, "height": 1000})
         yield pg
         browser.close()
@@ -101,24 +70,58 @@ def _colourful(png: Path) -> int:
 
 def test_the_overview_shows_queues_failures_and_videos(page: Any, server: str) -> None:
     page.goto(server + "/")
+    page.locator("#queues table").wait_for()
     text = page.inner_text("main")
     assert "jetson" in text and "preprocess" in text  # queue rows
     assert "CUDA error: out of memory" in text  # failing task with its last error
     assert "file is truncated (mediainfo IsTruncated)" in text  # a rejected video
-    assert page.locator("#recent tbody tr a, #recent tr a").count() >= 5  # finalized videos
+    assert page.locator("#recent tbody tr a").count() >= 5  # finalized videos
     shot = SHOTS / "overview.png"
     page.screenshot(path=str(shot), full_page=True)
     assert _colourful(shot) > 20  # a rendered page, not a blank one
 
 
+def test_the_overview_shows_devices_and_when_failing_tasks_retry(page: Any, server: str) -> None:
+    page.goto(server + "/")
+    page.locator("#devices table").wait_for()
+    devices = page.locator("#devices tbody").inner_text()
+    # jetson-01 runs a preprocess task now; the daemon ("server") completed the ingest
+    jetson = page.locator("#devices tbody tr", has_text="jetson-01").inner_text()
+    assert "-preprocess-" in jetson and "ago" in jetson
+    assert "server" in devices
+    failing = page.locator("#failing tbody tr", has_text="CUDA error").inner_text()
+    assert re.search(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", failing)  # the retry time
+    # ready work that no live device serves is flagged; jetson-01 serves the jetson queue
+    assert "no live device" in page.locator("#queues tr", has_text="ocr").inner_text()
+    assert "no live device" not in page.locator("#queues tr", has_text="preprocess").inner_text()
+
+
+def test_the_overview_refreshes_in_place_keeping_the_scroll(page: Any, server: str) -> None:
+    page.set_viewport_size({"width": 390, "height": 500})
+    page.goto(server + "/")
+    page.locator("#recent table").wait_for()
+    page.evaluate("() => window.scrollTo(0, 400)")
+    before = page.locator("#panel-stamp").inner_text()
+    page.wait_for_timeout(1100)  # the stamp has one-second resolution
+    # what the 10 s timer does (a real click would scroll to the button first)
+    page.evaluate("() => document.getElementById('refresh-now').click()")
+    page.wait_for_function(
+        "(before) => document.getElementById('panel-stamp').textContent.trim() !== before",
+        arg=before,
+    )
+    assert page.evaluate("() => window.scrollY") == 400
+    assert page.evaluate(
+        "() => document.documentElement.scrollWidth <= document.documentElement.clientWidth"
+    )
+    page.set_viewport_size({"width": 1280, "height": 1000})
+
+
 def test_a_video_page_draws_its_track_and_lists_sightings(page: Any, server: str) -> None:
     page.goto(server + "/")
-    page.locator("#recent a").first.click()
-    page.wait_for_selector("#track")
+    page.locator("#recent tbody a").first.click()
+    page.locator("#meta dt").first.wait_for()
     assert page.locator("#meta").inner_text()
-    points = page.locator("#track polyline")
-    if points.count():
-        assert len(points.get_attribute("points").split()) > 2
+    page.locator("#stages tbody tr").first.wait_for()
     shot = SHOTS / "video.png"
     page.screenshot(path=str(shot), full_page=True)
     assert _colourful(shot) > 20
@@ -126,8 +129,9 @@ def test_a_video_page_draws_its_track_and_lists_sightings(page: Any, server: str
 
 def test_a_video_with_plates_shows_them_on_the_page(page: Any, server: str) -> None:
     page.goto(server + "/videos/car1_f_0001")
-    assert page.locator("#sightings tr").count() >= 2  # header + at least one sighting
-    assert page.locator("#track polyline").count() == 1
+    page.locator("#plates tbody tr").nth(1).wait_for()  # two sightings: AB123 and XY999
+    page.locator("path.track-segment").first.wait_for(state="attached")
+    assert page.locator("path.track-segment").count() == 59  # 60 fixes
     page.screenshot(path=str(SHOTS / "video-with-plates.png"), full_page=True)
 
 

@@ -245,7 +245,7 @@ def test_concurrent_breakers_of_two_stale_claims_keep_one_copy(tmp_path: Path) -
     def breaker(name: str, cn: ClaimName | None) -> None:
         assert cn is not None
         s = Spool(root, free_retries=100)
-        real_claims_of = s._claims_of
+        real_claims_of = s.finder.claims_of
 
         def claims_of(queue: str, task_id: str) -> list[ClaimName]:
             # Both breakers have renamed their claim and listed the other's before either
@@ -254,7 +254,7 @@ def test_concurrent_breakers_of_two_stale_claims_keep_one_copy(tmp_path: Path) -
             barrier.wait()
             return found
 
-        s._claims_of = claims_of  # type: ignore[method-assign]
+        s.finder.claims_of = claims_of  # type: ignore[method-assign]
         try:
             s.break_claim(DEVICE_CLASS, cn, "worker-died", 0.0, breaker=name)
         except BaseException as exc:  # surfaced below

@@ -239,13 +239,13 @@ def test_a_claim_renewed_while_being_judged_stale_is_handed_back(tmp_path: Path)
     holder.clock_offset = breaker.clock_offset = 5.0  # 5 s pass without a heartbeat
     [(stale, age, kind)] = breaker.stale_claims("cpu")
     outcome: list[bool] = []
-    land = holder._land
+    land = holder.lander.land
 
     def land_after_the_breaker_renamed(data: bytes, dest: Path, *, durable_dir: bool) -> None:
         outcome.append(breaker.break_claim("cpu", stale, kind, age, breaker="w1"))
         land(data, dest, durable_dir=durable_dir)
 
-    holder._land = land_after_the_breaker_renamed  # type: ignore[method-assign]
+    holder.lander.land = land_after_the_breaker_renamed  # type: ignore[method-assign]
     claim.complete()
 
     assert outcome == [False], "the breaker put back a task whose holder was completing it"
@@ -264,14 +264,14 @@ def test_republishing_a_task_that_completes_meanwhile_adds_no_copy(tmp_path: Pat
     claim = Spool(root, fsync=False).claim("cpu", "w0")
     assert claim is not None
     publisher = Spool(root, fsync=False)
-    claims_of = publisher._claims_of
+    claims_of = publisher.finder.claims_of
 
     def complete_while_listing(queue: str, task_id: str) -> list[Any]:
         if not claim.done:
             claim.complete()  # right between the publisher's look at complete/ and claimed/
         return claims_of(queue, task_id)
 
-    publisher._claims_of = complete_while_listing  # type: ignore[method-assign]
+    publisher.finder.claims_of = complete_while_listing  # type: ignore[method-assign]
     published = publisher.publish(child)
 
     assert not published.created and published.location.state == "complete"

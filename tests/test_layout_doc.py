@@ -3,6 +3,7 @@ package may move spool files."""
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -12,17 +13,66 @@ from spoold.worker.runtime import command_handler
 ROOT = Path(__file__).resolve().parent.parent
 DOC = (ROOT / "spool_layout.md").read_text()
 
-# Modules outside spoold/spool that rename files, and why that is not a spool file.
-RENAMES_ALLOWED: dict[str, str] = {
-    "spoold/demo/samples.py": "the sample-clip cache in /tmp",
-    "spoold/demo/run.py": "sample clips 'synced' into the demo NAS inbox",
-    "spoold/server/daemon.py": "the daemon's local state file (a cache outside the spool)",
-    "spoold/workers/_contract.py": "worker output files on a storage root, not spool files",
-    "webui_export/index/files.py": "the index manifest (read snapshots), not spool files",
-    "webui_export/index/writer.py": "DuckDB snapshots, not spool files",
-    "webui_export/index/snapshot.py": "Parquet snapshot parts, not spool files",
-    "webui_export/api/export.py": "export files the user asked for",
+# Modules outside spoold/spool that rename files: which primitives each may call, and why
+# what it renames is not a spool file.  Never ``fsops.rename``: that one is for spool files.
+# Each entry must still use what it lists (a stale entry fails), so the list stays the truth.
+REPLACE = frozenset({"os.replace"})
+RENAMES_ALLOWED: dict[str, tuple[frozenset[str], str]] = {
+    "spoold/demo/samples.py": (REPLACE, "the sample-clip cache in /tmp"),
+    "spoold/demo/run.py": (frozenset({"os.rename"}), "sample clips 'synced' into the demo inbox"),
+    "spoold/server/daemon.py": (REPLACE, "the daemon's local state cache and finalize journal"),
+    "spoold/workers/_contract.py": (REPLACE, "worker output files on a storage root"),
+    "webui_export/index/files.py": (REPLACE, "the index manifest (read snapshots)"),
+    "webui_export/index/writer.py": (REPLACE, "DuckDB snapshots"),
+    "webui_export/index/snapshot.py": (REPLACE, "Parquet snapshot parts"),
+    "webui_export/api/export.py": (REPLACE, "export files the user asked for"),
 }
+PRODUCT_PACKAGES = ("spoold", "schemas", "webui_export")
+
+# Every primitive that gives a file a new name, by the module that provides it.  os.link
+# counts (a hard link plus an unlink is a rename).  Removing files (os.unlink, fsops.unlink)
+# is not checked here: temp and scratch clean-up is everywhere and names nothing new.
+RENAME_PRIMITIVES: dict[str, frozenset[str]] = {
+    "os": frozenset({"rename", "replace", "renames", "link"}),
+    "shutil": frozenset({"move"}),
+    "spoold.spool.fsops": frozenset({"rename"}),
+}
+
+
+def renames_in(source: str) -> list[str]:
+    """The rename calls in ``source``: ``module.name`` for the primitives above, however
+    imported (``import os``, ``from os import replace as r``, ``from spoold.spool import
+    fsops``), and ``Path.rename``/``Path.replace`` for a one-argument ``.rename(x)`` or
+    ``.replace(x)`` on anything else (``str.replace`` takes two)."""
+    tree = ast.parse(source)
+    modules: dict[str, str] = {}  # local name -> module in RENAME_PRIMITIVES
+    functions: dict[str, str] = {}  # local name -> "module.primitive"
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                if a.name in RENAME_PRIMITIVES:
+                    modules[a.asname or a.name] = a.name
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            for a in node.names:
+                full = f"{node.module}.{a.name}"
+                if full in RENAME_PRIMITIVES:
+                    modules[a.asname or a.name] = full
+                elif a.name in RENAME_PRIMITIVES.get(node.module, ()):
+                    functions[a.asname or a.name] = full
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        f = node.func
+        if isinstance(f, ast.Name) and f.id in functions:
+            found.append(functions[f.id])
+        elif isinstance(f, ast.Attribute):
+            if isinstance(f.value, ast.Name) and f.value.id in modules:
+                if f.attr in RENAME_PRIMITIVES[modules[f.value.id]]:
+                    found.append(f"{modules[f.value.id]}.{f.attr}")
+            elif f.attr in ("rename", "replace") and len(node.args) == 1 and not node.keywords:
+                found.append(f"Path.{f.attr}")
+    return found
 
 
 def test_every_directory_and_the_marker_are_documented() -> None:
@@ -50,17 +100,50 @@ def test_the_worker_environment_is_documented() -> None:
         assert f"`{var}`" in DOC, var
 
 
+def test_the_rename_finder_sees_every_primitive() -> None:
+    """The check below is only as good as this finder: each way of renaming is seen, and
+    look-alikes (``str.replace``, an unrelated ``rename`` method with keywords) are not."""
+    cases = {
+        "import os\nos.rename(a, b)": ["os.rename"],
+        "import os as o\no.replace(a, b)": ["os.replace"],
+        "import os\nos.renames(a, b); os.link(a, b)": ["os.renames", "os.link"],
+        "from os import replace as r\nr(a, b)": ["os.replace"],
+        "import shutil\nshutil.move(a, b)": ["shutil.move"],
+        "from shutil import move\nmove(a, b)": ["shutil.move"],
+        "from spoold.spool import fsops\nfsops.rename(a, b, dst_unique=False)": [
+            "spoold.spool.fsops.rename"
+        ],
+        "from spoold.spool.fsops import rename\nrename(a, b)": ["spoold.spool.fsops.rename"],
+        "Path(a).rename(b)": ["Path.rename"],
+        "tmp.replace(final)": ["Path.replace"],
+        "name.replace('-', '_')": [],
+        "df.rename(columns=cols)": [],
+        "import os\nos.unlink(a); os.path.join(a, b)": [],
+    }
+    for source, want in cases.items():
+        assert sorted(renames_in(source)) == sorted(want), source
+    assert renames_in((ROOT / "spoold/spool/lander.py").read_text()), "the spool renames"
+
+
 def test_only_the_spool_package_renames_files() -> None:
-    pattern = re.compile(r"\bos\.(rename|replace|link|renames)\(|shutil\.move\(")
-    offenders = []
-    for pkg in ("spoold", "schemas", "webui_export"):
+    offenders: dict[str, list[str]] = {}
+    stale: dict[str, list[str]] = {}
+    for pkg in PRODUCT_PACKAGES:
         for path in (ROOT / pkg).rglob("*.py"):
-            rel = str(path.relative_to(ROOT))
-            if rel.startswith("spoold/spool/") or rel in RENAMES_ALLOWED:
+            rel = path.relative_to(ROOT).as_posix()
+            if rel.startswith("spoold/spool/"):
                 continue
-            if pattern.search(path.read_text()):
-                offenders.append(rel)
-    assert offenders == []
+            found = renames_in(path.read_text())
+            allowed = RENAMES_ALLOWED.get(rel, (frozenset(), ""))[0]
+            if bad := [f for f in found if f not in allowed]:
+                offenders[rel] = bad
+            if unused := sorted(allowed - set(found)):
+                stale[rel] = unused
+    for rel, (allowed, _) in RENAMES_ALLOWED.items():
+        if not (ROOT / rel).exists():
+            stale[rel] = sorted(allowed)  # moved or removed
+    assert offenders == {}, "rename spool files only through spoold.spool (or list it above)"
+    assert stale == {}, "these no longer rename that way: update RENAMES_ALLOWED"
 
 
 def test_every_cli_command_is_in_the_readme() -> None:

@@ -141,7 +141,7 @@ class SpoolMachine(RuleBasedStateMachine):
         assert m.token is not None
         return next(
             lay.claimed(m.queue, cn)
-            for cn in self.operator._claims_of(m.queue, m.task_id)
+            for cn in self.operator.finder.claims_of(m.queue, m.task_id)
             if cn.token == m.token
         )
 
@@ -165,7 +165,7 @@ class SpoolMachine(RuleBasedStateMachine):
         ]
 
     def still_claimed(self, m: M) -> bool:
-        return any(cn.token == m.token for cn in self.operator._claims_of(m.queue, m.task_id))
+        return any(cn.token == m.token for cn in self.operator.finder.claims_of(m.queue, m.task_id))
 
     def put_back(self, m: M) -> None:
         """The model of breaking a stale claim: a lease-expired attempt, then back off."""

@@ -212,6 +212,48 @@ def test_bad_inputs_fail_with_clear_message(
     assert list(server.iterdir()) == []
 
 
+@pytest.mark.parametrize(
+    ("module", "params", "message"),
+    [
+        (
+            "spoold.workers.preprocess",
+            {"rate": "fast"},
+            "params['rate'] = 'fast' is not a valid rate",
+        ),
+        (
+            "spoold.workers.preprocess",
+            {"keyframe_rate": "x"},  # an alias of rate
+            "params['keyframe_rate'] = 'x' is not a valid rate",
+        ),
+        (
+            "spoold.workers.preprocess",
+            {"scan": "maybe"},
+            "params['scan'] = 'maybe' is not a valid scan",
+        ),
+        (
+            "spoold.workers.detect",
+            {"threads": "many"},
+            "params['threads'] = 'many' is not a valid threads",
+        ),
+        (
+            "spoold.workers.detect",
+            {"detector_options": [1]},
+            "params['detector_options'] must be an object",
+        ),
+    ],
+)
+def test_bad_task_params_are_named(
+    tmp_path: Path, module: str, params: dict[str, Any], message: str
+) -> None:
+    task = _task(module.rsplit(".", 1)[1], "x", [], params)
+    proc, result_file = _run(module, task, {"nas": tmp_path}, tmp_path / "w")
+    assert proc.returncode == 2
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"{module}: error: ")
+    assert message in last
+    assert not result_file.exists()
+
+
 def test_missing_roots_env_is_reported(tmp_path: Path) -> None:
     task = _task("preprocess", "x", [{"device": "nas", "path": "a.mp4", "type": "video"}])
     proc, _ = _run("spoold.workers.preprocess", task, {}, tmp_path / "w")
@@ -285,7 +327,8 @@ def test_workers_stay_python_310_compatible() -> None:
     vermin = shutil.which("vermin") or str(Path(sys.executable).with_name("vermin"))
     if not Path(vermin).exists():
         pytest.skip("vermin not installed")
-    files = [str(REPO / "spoold" / "workers"), str(REPO / "spoold" / "demo_media.py")]
+    files = [str(REPO / "spoold" / "workers"), str(REPO / "spoold" / "demo" / "media.py")]
+    assert all(Path(f).exists() for f in files), files  # vermin skips a missing path silently
     proc = subprocess.run(
         [vermin, "-t=3.10-", "--violations", "--no-tips", "--eval-annotations", *files],
         capture_output=True,

@@ -230,9 +230,13 @@ def serve(
 
     Example: spoold serve --config /etc/spoold/spoold.toml --workers 4
     """
+    from spoold.configfile import find_config_file
     from webui_export.api.server import serve as run_server
 
     idx, spool_root = _index_dir(index_dir, config)
+    cfg_path = find_config_file(config)
+    if cfg_path is not None:  # the WebUI reads [storage] and [webui] from it (in each worker)
+        os.environ["SPOOLD_CONFIG_FILE"] = str(cfg_path.resolve())
     token = None
     if token_env:
         token = os.environ.get(token_env)

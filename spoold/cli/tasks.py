@@ -25,7 +25,7 @@ from spoold.cli.app import cli, echo_json, echo_table, fail_cleanly, open_spool,
 from spoold.configfile import resolve_spool_root
 from spoold.spool import Spool
 from spoold.spool import inspect as spool_inspect
-from spoold.spool.core import format_age
+from spoold.spool.display import format_age
 
 #: The daemon's state for ``status``: (the ``daemon`` object of ``--json``, the lines to print).
 DaemonStatus = Callable[[Spool], tuple[dict[str, Any] | None, list[str]]]

@@ -51,7 +51,7 @@ from spoold.server.runner import ServerRunner
 from spoold.server.sdnotify import Notifier
 from spoold.server.settings import DaemonConfig
 from spoold.server.storage import Storage
-from spoold.spool import Spool, fsops, pid_alive, queue_name
+from spoold.spool import Spool, pid_alive, queue_name
 from spoold.spool.lease import DaemonLease, DaemonLeaseLost
 from spoold.worker.runtime import sweep_scratch
 
@@ -516,14 +516,10 @@ class Daemon:
         }
 
     def _write_status(self, state: str) -> None:
-        folder = self.lease.dir
-        tmp = folder / f".status.{os.getpid()}.tmp"
         try:
-            fsops.unlink(tmp)
-            fsops.write_new(tmp, json.dumps(self.status(state), indent=1).encode(), fsync=False)
-            fsops.rename(tmp, folder / "status.json", dst_unique=False)
+            self.lease.write_file("status.json", json.dumps(self.status(state), indent=1).encode())
         except OSError as exc:
-            log.warning("cannot write %s: %s", folder / "status.json", exc)
+            log.warning("cannot write %s: %s", self.lease.dir / "status.json", exc)
 
 
 def read_status(spool: Spool, lease_s: float | None = None) -> dict[str, Any] | None:

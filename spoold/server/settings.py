@@ -286,6 +286,8 @@ class DaemonConfig(Config):
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     maintenance: MaintenanceSettings = Field(default_factory=MaintenanceSettings)
     index: IndexSettings = Field(default_factory=IndexSettings)
+    # read by `spoold serve` (webui_export.api.ui checks it): tile_url, tile_attribution
+    webui: dict[str, str] = Field(default_factory=dict)
 
     def state_dir(self) -> Path:
         return self.daemon.state_dir or Path.home() / ".cache" / "spoold"

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from spoold.errors import InvalidTaskFile
-from spoold.spool.core import Spool
 from spoold.spool.layout import TASK_FILE_RE
+from spoold.spool.spool import Spool
 
 
 @dataclass(frozen=True)

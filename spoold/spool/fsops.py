@@ -1,10 +1,11 @@
 """Low-level file operations that behave the same on local disk, NFS, SMB and sshfs.
 
-Public API: :func:`rename`, :func:`write_new`, :func:`write_over`, :func:`read_bytes`, :func:`fsync_dir`,
-:func:`exists`, :func:`is_gone`, ``GONE_ERRNOS``.
+Public API: :func:`rename`, :func:`unlink`, :func:`discard`, :func:`write_new`,
+:func:`write_over`, :func:`read_bytes`, :func:`listdir`, :func:`fsync_dir`, :func:`exists`,
+:func:`is_gone`, ``GONE_ERRNOS``.
 
-Only the ``spoold.spool`` package calls these on spool files.  What they paper over (measured on real
-shares, see ``../shared/netshare/README.md`` and ``spool_layout.md``):
+Only the ``spoold.spool`` package calls these on spool files.  What they paper over (seen on
+real shares, see ``../shared/netshare/README.md`` and ``spool_layout.md``):
 
 - NFS may report ENOENT for a rename that happened (a retransmitted request); a cached file
   handle for a file another client removed gives ESTALE.  Both mean "gone" here, and a rename
@@ -103,9 +104,9 @@ def write_new(path: Path, data: bytes, *, fsync: bool) -> None:
 def write_over(path: str | Path, data: bytes, *, fsync: bool) -> None:
     """Rewrite the existing regular file ``path`` with ``data`` (never creates it).
 
-    Rewriting an inode is far cheaper than creating one on most filesystems (on the CI
-    machine's ext4 a create costs ~0.1-0.9 ms, this ~10 us); truncating only when the new
-    data is shorter avoids freeing and re-allocating its block.
+    Rewriting an inode is far cheaper than creating one on most filesystems (the lander's
+    spare temp files rely on it); truncating only when the new data is shorter avoids freeing
+    and re-allocating its block.
     """
     fd = os.open(path, os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0))
     try:
@@ -132,20 +133,43 @@ def listdir(path: str | os.PathLike[str]) -> list[str]:
         return []
 
 
-def fsync_dir(path: Path) -> None:
-    """Make a rename into ``path`` durable (a no-op where directories cannot be fsynced)."""
+#: errno values of a filesystem that cannot open or fsync a directory (some FUSE and SMB
+#: mounts): there is no directory entry to flush there, and the rename is atomic anyway.
+_NO_DIR_FSYNC_ERRNOS = frozenset(
+    {errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EBADF, errno.EACCES, errno.EPERM}
+)
+
+
+def fsync_dir(path: str | os.PathLike[str]) -> None:
+    """Make a rename into ``path`` durable.
+
+    The one policy for every caller (spool files, worker outputs, index files): a filesystem
+    that cannot open or fsync a directory makes this a no-op (``_NO_DIR_FSYNC_ERRNOS``: the
+    rename itself is still atomic, and there is nothing more the caller could do); any other
+    error (EIO, ENOSPC, a missing directory) raises, because the caller would otherwise report
+    durable what may not be.
+    """
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
+    except OSError as exc:
+        if exc.errno in _NO_DIR_FSYNC_ERRNOS:
+            return
+        raise
     try:
         os.fsync(fd)
     except OSError as exc:
-        # Some FUSE shares refuse fsync on a directory; the rename is still atomic there.
-        if exc.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF, errno.EACCES):
+        if exc.errno not in _NO_DIR_FSYNC_ERRNOS:
             raise
     finally:
         os.close(fd)
+
+
+def discard(path: str | os.PathLike[str]) -> None:
+    """Remove a file of our own, ignoring every error (clean-up on an error path)."""
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 class TooLarge(Exception):

@@ -16,10 +16,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from schemas.task import Task
+from schemas.task import AttemptKind, Task
 from spoold.errors import InvalidTaskFile
 from spoold.spool import fsops
-from spoold.spool.core import Spool
 from spoold.spool.layout import (
     CLAIMED,
     DEFERRED,
@@ -30,6 +29,7 @@ from spoold.spool.layout import (
     queue_name,
     split_queue,
 )
+from spoold.spool.spool import Spool
 
 TMP_TTL = 3600.0
 
@@ -237,146 +237,172 @@ class CheckReport:
 
 def check(spool: Spool, *, repair: bool = False, tmp_ttl: float = TMP_TTL) -> CheckReport:
     """Validate every file of the spool; with ``repair``, fix what is safe to fix."""
-    lay = spool.layout
-    rep = CheckReport()
+    run = _Check(spool, repair)
+    run.layout()
+    run.copies(run.entries())
+    run.temp_files(tmp_ttl)
+    return run.rep
 
-    def add(kind: str, path: Path | str, message: str, repaired: bool = False) -> None:
-        rel = lay.rel(path) if isinstance(path, Path) else path
-        rep.problems.append(Problem(kind, rel, message, repaired))
 
-    where_of: dict[str, list[Entry]] = {}
-    # Layout: unknown names in the places the protocol owns.
-    for name in fsops.listdir(lay.pending):
-        p = lay.pending / name
+class _Check:
+    """One run of :func:`check`: the report it fills, one concern per method."""
+
+    def __init__(self, spool: Spool, repair: bool) -> None:
+        self.spool = spool
+        self.lay = spool.layout
+        self.repair = repair
+        self.rep = CheckReport()
+
+    def add(self, kind: str, path: Path | str, message: str, repaired: bool = False) -> None:
+        rel = self.lay.rel(path) if isinstance(path, Path) else path
+        self.rep.problems.append(Problem(kind, rel, message, repaired))
+
+    def layout(self) -> None:
+        """Unknown names in the places the protocol owns."""
+        lay, add = self.lay, self.add
+        for name in fsops.listdir(lay.pending):
+            p = lay.pending / name
+            if is_ignorable(name):
+                self.rep.ignored.append(lay.rel(p))
+            elif split_queue(name) is None or not p.is_dir() or p.is_symlink():
+                add("stray", p, "not a queue folder (want pending/CLASS or pending/CLASS@DEVICE/)")
+        for q in self.spool.queues():
+            for sub, kind in (
+                (lay.queue(q), "ready"),
+                (lay.deferred_dir(q), "deferred"),
+                (lay.claimed_dir(q), "claimed"),
+            ):
+                for name in fsops.listdir(sub):
+                    self._queue_file(sub / name, kind)
+        for day in fsops.listdir(lay.complete):
+            p = lay.complete / day
+            if not p.is_dir() and not is_ignorable(day):
+                add("stray", p, "not a day folder (want complete/YYYY-MM-DD/)")
+            for name in fsops.listdir(p) if p.is_dir() else []:
+                if not TASK_FILE_RE.match(name) and not is_ignorable(name):
+                    add("stray", p / name, "not a task file name")
+
+    def _queue_file(self, p: Path, kind: str) -> None:
+        name = p.name
         if is_ignorable(name):
-            rep.ignored.append(lay.rel(p))
-        elif split_queue(name) is None or not p.is_dir() or p.is_symlink():
-            add("stray", p, "not a queue folder (want pending/CLASS or pending/CLASS@DEVICE/)")
-    for q in spool.queues():
-        for sub, kind in (
-            (lay.queue(q), "ready"),
-            (lay.deferred_dir(q), "deferred"),
-            (lay.claimed_dir(q), "claimed"),
-        ):
-            for name in fsops.listdir(sub):
-                p = sub / name
-                if is_ignorable(name):
-                    rep.ignored.append(lay.rel(p))
-                    continue
-                if kind == "ready" and name in (CLAIMED, DEFERRED) and p.is_dir():
-                    continue
-                ok = ClaimName.parse(name) if kind == "claimed" else TASK_FILE_RE.match(name)
-                if not ok:
-                    add("stray", p, "not a task file name; the queue ignores it")
-                elif p.is_symlink():
-                    add("symlink", p, "a symbolic link; the queue never follows it")
-                elif p.is_dir():
-                    add("stray", p, "a folder where a task file is expected")
-    for day in fsops.listdir(lay.complete):
-        p = lay.complete / day
-        if not p.is_dir() and not is_ignorable(day):
-            add("stray", p, "not a day folder (want complete/YYYY-MM-DD/)")
-        for name in fsops.listdir(p) if p.is_dir() else []:
-            if not TASK_FILE_RE.match(name) and not is_ignorable(name):
-                add("stray", p / name, "not a task file name")
+            self.rep.ignored.append(self.lay.rel(p))
+            return
+        if kind == "ready" and name in (CLAIMED, DEFERRED) and p.is_dir():
+            return
+        ok = ClaimName.parse(name) if kind == "claimed" else TASK_FILE_RE.match(name)
+        if not ok:
+            self.add("stray", p, "not a task file name; the queue ignores it")
+        elif p.is_symlink():
+            self.add("symlink", p, "a symbolic link; the queue never follows it")
+        elif p.is_dir():
+            self.add("stray", p, "a folder where a task file is expected")
 
-    for entry in iter_entries(spool):
-        if entry.vanished:
-            continue  # moved while we looked: not a problem (found at its new place, or done)
-        if entry.path.is_symlink() or entry.path.is_dir():
-            continue
-        rep.files += 1
-        if entry.error is not None:
-            add(
-                "invalid",
-                entry.path,
-                entry.error.reason + (f" (line {entry.error.line})" if entry.error.line else ""),
-            )
-            continue
-        assert entry.task is not None
-        task = entry.task
-        if task.task_id != entry.task_id:
-            add(
-                "misnamed",
-                entry.path,
-                f"file name says {entry.task_id} but task_id is {task.task_id}",
-            )
-            continue
-        if entry.state == "complete" and entry.path.parent.name != day_of(task.task_id):
-            add("misplaced", entry.path, f"belongs in complete/{day_of(task.task_id)}/")
-        if entry.queue is not None:
-            want = queue_name(task.device_class, task.device)
-            cls = (split_queue(entry.queue) or (entry.queue, None))[0]
-            if cls != task.device_class:
-                add(
-                    "misplaced",
-                    entry.path,
-                    f"in pending/{entry.queue}/ but device_class is {task.device_class} "
-                    f"(the folder decides who runs it; its home is pending/{want}/)",
-                )
-        where_of.setdefault(task.task_id, []).append(entry)
-
-    stale = {
-        (q, cn.token): (cn, age, why)
-        for q in spool.queues()
-        for cn, age, why in spool.stale_claims(q)
-    }
-    for task_id, entries in where_of.items():
-        claims = [e for e in entries if e.where == "claimed"]
-        others = [e for e in entries if e.where != "claimed"]
-        for e in claims:
-            assert e.claim is not None and e.queue is not None
-            key = (e.queue, e.claim.token)
-            if key not in stale:
+    def entries(self) -> dict[str, list[Entry]]:
+        """Check each task file on its own; returns the valid ones by task id."""
+        where_of: dict[str, list[Entry]] = {}
+        for entry in iter_entries(self.spool):
+            if entry.vanished:
+                continue  # moved while we looked: not a problem (found at its new place, or done)
+            if entry.path.is_symlink() or entry.path.is_dir():
                 continue
-            cn, age, why = stale[key]
-            if others:
-                msg = f"stale claim by {cn.device} ({age:.0f} s), superseded by another copy"
-                done = repair and spool.remove_claim(e.queue, cn)
-                add("stale-claim", e.path, msg + ("; removed" if done else ""), done)
-            else:
-                # Only claims hold this task: breaking decides which one (if any) goes back,
-                # and never drops them all (see Spool._newer_copy).
-                msg = f"stale claim: {cn.device} gave no heartbeat for {age:.0f} s"
-                put_back = repair and spool.break_claim(e.queue, cn, why, age, breaker="check")
-                done = put_back or (repair and not os.path.lexists(e.path))
-                if put_back:
-                    msg += "; put back in pending"
-                elif done:
-                    msg += "; dropped (another claim of the task supersedes it)"
-                add("stale-claim", e.path, msg, done)
-        if len(others) > 1:
-            places = ", ".join(lay.rel(e.path) for e in others)
-            add(
-                "duplicate",
-                others[0].path,
-                f"{task_id} is in more than one place: {places} — "
-                "keep the one you want and delete the others (`spoold show` prints each)",
+            self.rep.files += 1
+            if entry.error is not None:
+                line = f" (line {entry.error.line})" if entry.error.line else ""
+                self.add("invalid", entry.path, entry.error.reason + line)
+                continue
+            assert entry.task is not None
+            task = entry.task
+            if task.task_id != entry.task_id:
+                msg = f"file name says {entry.task_id} but task_id is {task.task_id}"
+                self.add("misnamed", entry.path, msg)
+                continue
+            if entry.state == "complete" and entry.path.parent.name != day_of(task.task_id):
+                self.add("misplaced", entry.path, f"belongs in complete/{day_of(task.task_id)}/")
+            if entry.queue is not None:
+                want = queue_name(task.device_class, task.device)
+                cls = (split_queue(entry.queue) or (entry.queue, None))[0]
+                if cls != task.device_class:
+                    self.add(
+                        "misplaced",
+                        entry.path,
+                        f"in pending/{entry.queue}/ but device_class is {task.device_class} "
+                        f"(the folder decides who runs it; its home is pending/{want}/)",
+                    )
+            where_of.setdefault(task.task_id, []).append(entry)
+        return where_of
+
+    def copies(self, where_of: dict[str, list[Entry]]) -> None:
+        """Stale claims (broken or removed with ``repair``) and tasks in several places."""
+        spool = self.spool
+        stale = {
+            (q, cn.token): (cn, age, why)
+            for q in spool.queues()
+            for cn, age, why in spool.stale_claims(q)
+        }
+        for task_id, entries in where_of.items():
+            claims = [e for e in entries if e.where == "claimed"]
+            others = [e for e in entries if e.where != "claimed"]
+            for e in claims:
+                assert e.claim is not None and e.queue is not None
+                found = stale.get((e.queue, e.claim.token))
+                if found is not None:
+                    self._stale_claim(e, *found, superseded=bool(others))
+            if len(others) > 1:
+                places = ", ".join(self.lay.rel(e.path) for e in others)
+                self.add(
+                    "duplicate",
+                    others[0].path,
+                    f"{task_id} is in more than one place: {places} — "
+                    "keep the one you want and delete the others (`spoold show` prints each)",
+                )
+
+    def _stale_claim(
+        self, e: Entry, cn: ClaimName, age: float, why: AttemptKind, *, superseded: bool
+    ) -> None:
+        assert e.queue is not None
+        repair = self.repair
+        if superseded:
+            msg = f"stale claim by {cn.device} ({age:.0f} s), superseded by another copy"
+            done = repair and self.spool.remove_claim(e.queue, cn)
+            self.add("stale-claim", e.path, msg + ("; removed" if done else ""), done)
+            return
+        # Only claims hold this task: breaking decides which one (if any) goes back,
+        # and never drops them all (see Recovery._newer_copy).
+        msg = f"stale claim: {cn.device} gave no heartbeat for {age:.0f} s"
+        put_back = repair and self.spool.break_claim(e.queue, cn, why, age, breaker="check")
+        done = put_back or (repair and not os.path.lexists(e.path))
+        if put_back:
+            msg += "; put back in pending"
+        elif done:
+            msg += "; dropped (another claim of the task supersedes it)"
+        self.add("stale-claim", e.path, msg, done)
+
+    def temp_files(self, tmp_ttl: float) -> None:
+        """Temp files older than ``tmp_ttl`` (deleted with ``repair``)."""
+        lay = self.lay
+        now = self.spool.server_now()
+        old: dict[str, float] = {}
+        for name in fsops.listdir(lay.tmp):
+            if name == self.spool.clock_probe.name:
+                continue
+            try:
+                age = now - (lay.tmp / name).lstat().st_mtime
+            except OSError:
+                continue
+            if age > tmp_ttl:
+                old[name] = age
+        # One purge removes them all; report each file it removed.
+        removed = {p.name for p in self.spool.purge_tmp(tmp_ttl)} if self.repair and old else set()
+        for name, age in sorted(old.items()):
+            p = lay.tmp / name
+            done = name in removed or (self.repair and not os.path.lexists(p))
+            self.add(
+                "tmp",
+                p,
+                f"temp file left by a crashed writer ({age / 3600:.1f} h old)"
+                + ("; deleted" if done else ""),
+                done,
             )
-    now = spool.server_now()
-    old: dict[str, float] = {}
-    for name in fsops.listdir(lay.tmp):
-        if name == spool.clock_probe.name:
-            continue
-        try:
-            age = now - (lay.tmp / name).lstat().st_mtime
-        except OSError:
-            continue
-        if age > tmp_ttl:
-            old[name] = age
-    # One purge removes them all; report each file it removed.
-    removed = {p.name for p in spool.purge_tmp(tmp_ttl)} if repair and old else set()
-    for name, age in sorted(old.items()):
-        p = lay.tmp / name
-        done = name in removed or (repair and not os.path.lexists(p))
-        add(
-            "tmp",
-            p,
-            f"temp file left by a crashed writer ({age / 3600:.1f} h old)"
-            + ("; deleted" if done else ""),
-            done,
-        )
-    return rep
 
 
 @dataclass

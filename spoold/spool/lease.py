@@ -1,7 +1,12 @@
 """One daemon per spool: a lease file in the spool, renewed by heartbeat, judged in server time.
 
-Public API: :class:`DaemonLease` (``acquire``, ``heartbeat``, ``release``, ``holder``),
-:class:`Holder`, :class:`DaemonRunning`, :class:`DaemonLeaseLost`, :func:`process_start`.
+Public API: :class:`DaemonLease` (``acquire``, ``heartbeat``, ``release``, ``holder``,
+``write_file``), :class:`Holder`, :class:`DaemonRunning`, :class:`DaemonLeaseLost`,
+:func:`lease_host`.
+
+``SPOOL/daemon/`` is the daemon's folder in the spool: besides the lease it holds the files the
+daemon publishes for ``spoold status`` (``status.json``), written only through
+:meth:`DaemonLease.write_file` so that this package stays the only code renaming spool files.
 
 OS locks do not cross NFS/SMB clients, so the lock is a file whose *name* says who holds it,
 in ``SPOOL/daemon/``: ``free.lease`` when nobody does, ``held@HOST@PID-START-NONCE.lease``
@@ -24,12 +29,12 @@ import logging
 import os
 import re
 import secrets
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 
 from spoold.errors import SpoolError
 from spoold.spool import Spool, fsops
+from spoold.spool.host import pid_alive, process_start, short_hostname
 
 log = logging.getLogger(__name__)
 
@@ -47,32 +52,11 @@ class DaemonLeaseLost(SpoolError):
     """This daemon's lease was taken over (it went without a heartbeat for too long)."""
 
 
-def _host() -> str:
-    name = socket.gethostname().split(".")[0].lower()
+def lease_host() -> str:
+    """This host as lease names spell it: :func:`short_hostname`, lower-cased, with anything
+    but ``a-z0-9-`` made a dash (the holder part of ``held@HOST@...``)."""
+    name = short_hostname().lower()
     return re.sub(r"[^a-z0-9-]+", "-", name).strip("-")[:63] or "host"
-
-
-def process_start(pid: int) -> int:
-    """The process's start time in clock ticks since boot (0 when unknown, e.g. not Linux)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            data = fh.read()
-    except OSError:
-        return 0
-    try:
-        return int(data.rsplit(b")", 1)[1].split()[19])
-    except (IndexError, ValueError):
-        return 0
-
-
-def _alive(pid: int, start: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    return start == 0 or process_start(pid) in (0, start)
 
 
 @dataclass(frozen=True)
@@ -104,7 +88,7 @@ class DaemonLease:
         self.spool = spool
         self.lease_s = lease_s
         self.dir = spool.root / "daemon"
-        self.host = host or _host()
+        self.host = host or lease_host()
         pid = os.getpid()
         self.me = Holder(self.host, pid, process_start(pid), secrets.token_hex(4))
         self.held = False
@@ -137,7 +121,7 @@ class DaemonLease:
     def _stale(self, h: Holder, age: float) -> bool:
         if age > self.lease_s:
             return True
-        return h.host == self.host and not _alive(h.pid, h.start)
+        return h.host == self.host and not pid_alive(h.pid, h.start)
 
     def acquire(self) -> None:
         """Take the lease, or raise :class:`DaemonRunning` naming the live holder."""
@@ -222,6 +206,20 @@ class DaemonLease:
                     f"without a heartbeat for over {self.lease_s:.0f} s); stopping"
                 ) from None
             raise
+
+    def write_file(self, name: str, data: bytes) -> None:
+        """Replace ``SPOOL/daemon/NAME`` with ``data`` atomically (temp file beside it, then
+        rename; no fsync: these files describe the running daemon and are rewritten often).
+
+        For the daemon's published state (``status.json``); never a lease file.  Raises
+        :class:`OSError` when the spool refuses the write (the caller decides how loud).
+        """
+        if Path(name).name != name or name.startswith(".") or name.endswith(".lease"):
+            raise ValueError(f"{name!r}: not a daemon file name (a plain name, not a lease)")
+        tmp = self.dir / f".{Path(name).stem}.{os.getpid()}.tmp"
+        fsops.unlink(tmp)
+        fsops.write_new(tmp, data, fsync=False)
+        fsops.rename(tmp, self.dir / name, dst_unique=False)
 
     def release(self) -> None:
         """Give the lease back (a clean shutdown); the next daemon starts without waiting."""

@@ -8,7 +8,10 @@ Public API (each a module runnable with ``python -m``):
   (:mod:`spoold.workers.detectors`).
 
 Building blocks: :mod:`spoold.workers._contract` (the task/result/storage-root contract,
-atomic writes), :mod:`spoold.workers.gps` and :mod:`spoold.workers.nmea` (GPS formats),
+atomic writes), :mod:`spoold.workers._command` (``main``, task params over flags, shared by
+the commands), :mod:`spoold.workers.gps` (GPS extraction; its readers in
+:mod:`~spoold.workers.gps_sidecar`, :mod:`~spoold.workers.gps_container`,
+:mod:`~spoold.workers.gps_track`) and :mod:`spoold.workers.nmea` (NMEA 0183),
 :mod:`spoold.workers.mp4box` (MP4 box walking), :mod:`spoold.workers.keyframes` (ffmpeg),
 :mod:`spoold.workers.plates` (RapidOCR plate reader).  See ``docs/workers.md``.
 Runs on Python 3.10.

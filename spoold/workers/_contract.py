@@ -6,7 +6,8 @@ Public API:
   the reason, printed to stderr by :func:`run_main`, exit status 2.
 - :class:`WorkerEnv` — the environment ``spoold work`` hands a command (:meth:`WorkerEnv.load`):
   the task (``$SPOOLD_TASK_FILE`` or stdin), ``$SPOOLD_RESULT_FILE``, ``$SPOOLD_ROOTS``,
-  ``$SPOOLD_WORKDIR``, ``$SPOOLD_TASK_ID`` and ``$SPOOLD_DEVICE``.
+  ``$SPOOLD_WORKDIR``, ``$SPOOLD_TASK_ID`` and ``$SPOOLD_DEVICE``;
+  :meth:`WorkerEnv.write_output` writes one JSON output on a root and returns its FileRef.
 - :class:`Roots` — storage-root names → local directories; :meth:`Roots.resolve` turns a
   :class:`~schemas.task.FileRef` into a local path and refuses any path that leaves its root
   (``..``, absolute paths, or symlinks pointing outside); :meth:`Roots.output_path` does the
@@ -40,6 +41,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from schemas.task import KEY_RE, FileRef, Task, WorkResult, describe_error
+from spoold.spool.fsops import fsync_dir
 
 __all__ = [
     "Roots",
@@ -168,19 +170,6 @@ class Roots:
         return parent / target.name
 
 
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # some network filesystems refuse opening directories
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path``: temp file beside it, fsync, rename over, fsync the directory."""
     path = Path(path)
@@ -196,7 +185,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     finally:
         if tmp.exists():
             tmp.unlink()
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def atomic_write_json(path: Path, model: BaseModel | Mapping[str, Any]) -> None:
@@ -214,7 +203,7 @@ def fsync_tree(path: Path) -> None:
         if child.is_file():
             with open(child, "rb") as f:
                 os.fsync(f.fileno())
-    _fsync_dir(path)
+    fsync_dir(path)
 
 
 def publish_dir(staged: Path, final: Path) -> None:
@@ -234,7 +223,7 @@ def publish_dir(staged: Path, final: Path) -> None:
         if old is not None:
             os.replace(old, final)
         raise WorkerError(f"{final}: cannot publish directory ({exc.strerror or exc})") from None
-    _fsync_dir(final.parent)
+    fsync_dir(final.parent)
     if old is not None:
         if old.is_dir() and not old.is_symlink():
             shutil.rmtree(old, ignore_errors=True)
@@ -311,6 +300,15 @@ class WorkerEnv:
 
     def inputs_of_type(self, *types: str | None) -> list[FileRef]:
         return [ref for ref in self.task.inputs if ref.type in types]
+
+    def describe_inputs(self) -> str:
+        """``root:path (type), ...`` of the task's inputs (or ``none``), for error messages."""
+        return ", ".join(f"{r.device}:{r.path} ({r.type})" for r in self.task.inputs) or "none"
+
+    def write_output(self, root: str, rel: str, model: BaseModel, kind: str) -> FileRef:
+        """Write ``model`` as JSON to ``root:rel`` atomically; the FileRef (type ``kind``)."""
+        atomic_write_json(self.roots.output_path(root, rel), model)
+        return FileRef(device=root, path=rel, type=kind)
 
 
 def write_result(env: WorkerEnv, result: WorkResult) -> None:

@@ -46,18 +46,17 @@ import numpy as np
 from numpy.typing import NDArray
 
 from schemas.metadata import BBox, Channel, Detection, DetectionsFile, PlateRead, PlatesFile
-from schemas.task import FileRef, WorkResult
+from schemas.task import WorkResult
 from spoold.dashcam import parse_name
-from spoold.workers._contract import (
-    WorkerEnv,
-    WorkerError,
-    atomic_write_json,
-    meta_dir,
-    run_main,
-    video_id_of,
-    write_result,
+from spoold.workers._command import apply_params, parse_bool, worker_main
+from spoold.workers._contract import WorkerEnv, WorkerError, meta_dir, video_id_of
+from spoold.workers.detectors import (
+    BUILTIN_PLATES,
+    DetectorError,
+    ObjectBox,
+    ObjectDetector,
+    load_detector,
 )
-from spoold.workers.detectors import BUILTIN_PLATES, DetectorError, ObjectBox, load_detector
 from spoold.workers.keyframes import KeyframeIndex, extract_keyframes, load_index
 from spoold.workers.plates import PlateReader
 
@@ -116,14 +115,19 @@ def _kv(items: Sequence[str]) -> dict[str, str]:
     return out
 
 
-def _bool(value: Any) -> bool:
-    if isinstance(value, str):
-        if value.strip().lower() in {"1", "true", "yes", "on"}:
-            return True
-        if value.strip().lower() in {"0", "false", "no", "off", ""}:
-            return False
-        raise ValueError(value)
-    return bool(value)
+_CASTS: dict[str, Any] = {
+    "detector": str,
+    "min_plate_confidence": float,
+    "plate_regex": str,
+    "rate": float,
+    "cuda": parse_bool,
+    "threads": int,
+    "channel": str,
+    "output_root": str,
+    "ocr_max_side": int,
+    "ignore_top": float,
+    "ignore_bottom": float,
+}
 
 
 def _options(ns: argparse.Namespace, params: dict[str, Any]) -> Options:
@@ -141,29 +145,12 @@ def _options(ns: argparse.Namespace, params: dict[str, Any]) -> Options:
         ignore_top=ns.ignore_top,
         ignore_bottom=ns.ignore_bottom,
     )
-    casts: dict[str, Any] = {
-        "detector": str,
-        "min_plate_confidence": float,
-        "plate_regex": str,
-        "rate": float,
-        "cuda": _bool,
-        "threads": int,
-        "channel": str,
-        "output_root": str,
-        "ocr_max_side": int,
-        "ignore_top": float,
-        "ignore_bottom": float,
-    }
-    for key, value in params.items():
-        if key == "detector_options":
-            if not isinstance(value, dict):
-                raise WorkerError(f"task params['detector_options'] must be an object: {value!r}")
-            opts.detector_options.update({str(k): str(v) for k, v in value.items()})
-        elif key in casts and value is not None:
-            try:
-                setattr(opts, key, casts[key](value))
-            except (TypeError, ValueError):
-                raise WorkerError(f"task params[{key!r}] = {value!r} is not valid") from None
+    if "detector_options" in params:
+        value = params["detector_options"]
+        if not isinstance(value, dict):
+            raise WorkerError(f"task params['detector_options'] must be an object: {value!r}")
+        opts.detector_options.update({str(k): str(v) for k, v in value.items()})
+    apply_params(opts, params, _CASTS)
     if opts.channel is not None and opts.channel not in get_args(Channel):
         raise WorkerError(f"channel {opts.channel!r} is not one of {', '.join(get_args(Channel))}")
     return opts
@@ -180,9 +167,9 @@ def _keyframes(env: WorkerEnv, opts: Options, vid: str) -> tuple[Path, KeyframeI
         env.inputs_of_type(None) if len(env.task.inputs) == 1 else []
     )
     if not videos:
-        listed = ", ".join(f"{r.device}:{r.path} ({r.type})" for r in env.task.inputs) or "none"
         raise WorkerError(
-            f"task {env.task.task_id}: want an input of type 'keyframes' or 'video', got: {listed}"
+            f"task {env.task.task_id}: want an input of type 'keyframes' or 'video', "
+            f"got: {env.describe_inputs()}"
         )
     ref = videos[0]
     video = env.roots.resolve(ref)
@@ -199,10 +186,19 @@ def _keyframes(env: WorkerEnv, opts: Options, vid: str) -> tuple[Path, KeyframeI
     return directory, index
 
 
-def run(env: WorkerEnv, opts: Options) -> WorkResult:
-    vid = video_id_of(env.task)
-    detector = load_detector(opts.detector, opts.detector_options)  # fail fast on a bad spec
-    reader = PlateReader(
+@dataclass
+class _Found:
+    """What the keyframes gave so far, and the time spent on them."""
+
+    reads: list[PlateRead] = field(default_factory=list)
+    detections: list[Detection] = field(default_factory=list)
+    plate_seconds: float = 0.0
+    detect_seconds: float = 0.0
+    bad_boxes: int = 0
+
+
+def _plate_reader(opts: Options) -> PlateReader:
+    return PlateReader(
         min_confidence=opts.min_plate_confidence,
         plate_regex=opts.plate_regex,
         use_cuda=opts.cuda,
@@ -211,126 +207,148 @@ def run(env: WorkerEnv, opts: Options) -> WorkResult:
         ignore_top=opts.ignore_top,
         ignore_bottom=opts.ignore_bottom,
     )
+
+
+def _image(path: Path) -> NDArray[np.uint8]:
+    loaded = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if loaded is None or loaded.dtype != np.uint8:
+        raise WorkerError(f"{path}: not a readable JPEG")
+    return cast("NDArray[np.uint8]", loaded)
+
+
+def _read_plates(
+    reader: PlateReader,
+    image: NDArray[np.uint8],
+    t: float,
+    channel: Channel,
+    as_detections: bool,
+    found: _Found,
+) -> None:
+    """The plates in one keyframe (also as ``license_plate`` detections when asked)."""
+    for cand in reader.read(image):
+        box = BBox(x=cand.bbox[0], y=cand.bbox[1], w=cand.bbox[2], h=cand.bbox[3])
+        found.reads.append(
+            PlateRead(
+                t=t,
+                text_raw=cand.text_raw,
+                text=cand.text,
+                confidence=cand.confidence,
+                bbox=box,
+                channel=channel,
+            )
+        )
+        if as_detections:
+            found.detections.append(
+                Detection(t=t, label=PLATE_LABEL, confidence=cand.confidence, bbox=box)
+            )
+
+
+def _detect_objects(
+    detector: ObjectDetector,
+    spec: str,
+    image: NDArray[np.uint8],
+    path: Path,
+    t: float,
+    found: _Found,
+) -> None:
+    """The plug-in's boxes in one keyframe, clipped; what it got wrong is a DetectorError."""
+    try:
+        objects = list(detector.detect(image))
+    except WorkerError:
+        raise
+    except Exception as exc:
+        raise DetectorError(
+            f"--detector {spec}: detect() raised {type(exc).__name__}: {exc} on {path}"
+        ) from None
+    for obj in objects:
+        if not isinstance(obj, ObjectBox):
+            raise DetectorError(
+                f"--detector {spec}: detect() returned a "
+                f"{type(obj).__name__}, want spoold.workers.detectors.ObjectBox"
+            )
+        ok = obj.clipped()
+        if ok is None:
+            found.bad_boxes += 1
+            continue
+        found.detections.append(
+            Detection(
+                t=t,
+                label=ok.label,
+                confidence=ok.confidence,
+                bbox=BBox(x=ok.x, y=ok.y, w=ok.w, h=ok.h),
+                track_id=ok.track_id,
+            )
+        )
+
+
+def _model_name(detector: ObjectDetector | None, opts: Options, reader: PlateReader) -> str:
+    if detector is not None:
+        return detector.name
+    if opts.detector == BUILTIN_PLATES:
+        return f"builtin:plates (licence-plate boxes only, not a general detector; {reader.name})"
+    return "none"
+
+
+def run(env: WorkerEnv, opts: Options) -> WorkResult:
+    vid = video_id_of(env.task)
+    detector = load_detector(opts.detector, opts.detector_options)  # fail fast on a bad spec
+    reader = _plate_reader(opts)
     directory, index = _keyframes(env, opts, vid)
     channel = cast(Channel, opts.channel or index.channel)
-    reads: list[PlateRead] = []
-    detections: list[Detection] = []
-    plate_seconds = 0.0
-    detect_seconds = 0.0
-    bad_boxes = 0
+    found = _Found()
     for frame in index.frames:
         path = directory / frame.file
-        loaded = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if loaded is None or loaded.dtype != np.uint8:
-            raise WorkerError(f"{path}: not a readable JPEG")
-        image = cast("NDArray[np.uint8]", loaded)
+        image = _image(path)
         t0 = time.monotonic()
-        for cand in reader.read(image):
-            box = BBox(x=cand.bbox[0], y=cand.bbox[1], w=cand.bbox[2], h=cand.bbox[3])
-            reads.append(
-                PlateRead(
-                    t=frame.t,
-                    text_raw=cand.text_raw,
-                    text=cand.text,
-                    confidence=cand.confidence,
-                    bbox=box,
-                    channel=channel,
-                )
-            )
-            if opts.detector == BUILTIN_PLATES:
-                detections.append(
-                    Detection(t=frame.t, label=PLATE_LABEL, confidence=cand.confidence, bbox=box)
-                )
+        _read_plates(reader, image, frame.t, channel, opts.detector == BUILTIN_PLATES, found)
         t1 = time.monotonic()
-        plate_seconds += t1 - t0
+        found.plate_seconds += t1 - t0
         if detector is not None:
-            try:
-                found = list(detector.detect(image))
-            except WorkerError:
-                raise
-            except Exception as exc:
-                raise DetectorError(
-                    f"--detector {opts.detector}: detect() raised {type(exc).__name__}: {exc} "
-                    f"on {path}"
-                ) from None
-            for obj in found:
-                if not isinstance(obj, ObjectBox):
-                    raise DetectorError(
-                        f"--detector {opts.detector}: detect() returned a "
-                        f"{type(obj).__name__}, want spoold.workers.detectors.ObjectBox"
-                    )
-                ok = obj.clipped()
-                if ok is None:
-                    bad_boxes += 1
-                    continue
-                detections.append(
-                    Detection(
-                        t=frame.t,
-                        label=ok.label,
-                        confidence=ok.confidence,
-                        bbox=BBox(x=ok.x, y=ok.y, w=ok.w, h=ok.h),
-                        track_id=ok.track_id,
-                    )
-                )
-            detect_seconds += time.monotonic() - t1
+            _detect_objects(detector, opts.detector, image, path, frame.t, found)
+            found.detect_seconds += time.monotonic() - t1
 
-    if detector is not None:
-        model: str = detector.name
-    elif opts.detector == BUILTIN_PLATES:
-        model = f"builtin:plates (licence-plate boxes only, not a general detector; {reader.name})"
-    else:
-        model = "none"
-
+    model = _model_name(detector, opts, reader)
     out_rel = meta_dir(env.task)
     root = opts.output_root
-    plates_rel, det_rel = f"{out_rel}/plates.json", f"{out_rel}/detections.json"
-    atomic_write_json(
-        env.roots.output_path(root, plates_rel),
-        PlatesFile(video_id=vid, reader=reader.name, reads=reads),
+    plates_ref = env.write_output(
+        root,
+        f"{out_rel}/plates.json",
+        PlatesFile(video_id=vid, reader=reader.name, reads=found.reads),
+        "plates",
     )
-    atomic_write_json(
-        env.roots.output_path(root, det_rel),
-        DetectionsFile(video_id=vid, model=model, detections=detections),
+    detections_ref = env.write_output(
+        root,
+        f"{out_rel}/detections.json",
+        DetectionsFile(video_id=vid, model=model, detections=found.detections),
+        "detections",
     )
     n = max(1, len(index.frames))
     result: dict[str, Any] = {
         "video_id": vid,
         "keyframes": len(index.frames),
-        "plate_reads": len(reads),
-        "plates": sorted({r.text for r in reads}),
-        "detections": len(detections),
+        "plate_reads": len(found.reads),
+        "plates": sorted({r.text for r in found.reads}),
+        "detections": len(found.detections),
         "detector": opts.detector,
         "plate_reader": reader.name,
-        "seconds_per_keyframe_plates": round(plate_seconds / n, 4),
-        "seconds_per_keyframe_detector": round(detect_seconds / n, 4),
+        "seconds_per_keyframe_plates": round(found.plate_seconds / n, 4),
+        "seconds_per_keyframe_detector": round(found.detect_seconds / n, 4),
     }
-    if bad_boxes:
-        result["detector_boxes_dropped"] = bad_boxes
-    return WorkResult(
-        outputs=[
-            FileRef(device=root, path=plates_rel, type="plates"),
-            FileRef(device=root, path=det_rel, type="detections"),
-        ],
-        result=result,
+    if found.bad_boxes:
+        result["detector_boxes_dropped"] = found.bad_boxes
+    return WorkResult(outputs=[plates_ref, detections_ref], result=result)
+
+
+def _summary(res: dict[str, Any]) -> str:
+    return (
+        f"{res.get('video_id')}: {res.get('plate_reads')} plate reads "
+        f"{res.get('plates')}, {res.get('detections')} detections on "
+        f"{res.get('keyframes')} keyframes"
     )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    def _main(args: Sequence[str]) -> int:
-        ns = _parser().parse_args(list(args))
-        env = WorkerEnv.load()
-        opts = _options(ns, env.task.params)
-        result = run(env, opts)
-        write_result(env, result)
-        res = result.result or {}
-        print(
-            f"{PROG}: {res.get('video_id')}: {res.get('plate_reads')} plate reads "
-            f"{res.get('plates')}, {res.get('detections')} detections on "
-            f"{res.get('keyframes')} keyframes"
-        )
-        return 0
-
-    return run_main(PROG, _main, argv)
+    return worker_main(PROG, _parser, _options, run, _summary, argv)
 
 
 if __name__ == "__main__":

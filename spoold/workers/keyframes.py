@@ -8,9 +8,9 @@ Public API:
   ``height`` of the JPEGs, and per frame its ``file`` name and ``t`` (seconds from the start
   of the video, as ffmpeg's ``showinfo`` reported it).
 - :func:`extract_keyframes(video, out_dir, *, video_id, video_ref=None, channel="unknown",
-  rate=1.0, max_width=None, quality=3, timeout=None) <extract_keyframes>` → :class:`KeyframeIndex`; raises
-  :class:`~spoold.workers._contract.WorkerError` naming the video when ffmpeg fails or yields
-  no frame.
+  rate=1.0, max_width=None, quality=3, timeout=None) <extract_keyframes>` →
+  :class:`KeyframeIndex`; raises :class:`~spoold.workers._contract.WorkerError` naming the
+  video when ffmpeg fails or yields no frame.
 - :func:`load_index(directory) <load_index>` — read and validate a keyframes directory.
 - :func:`ffmpeg_exe() <ffmpeg_exe>` — the ffmpeg binary of the ``imageio-ffmpeg`` package.
 - ``INDEX_NAME`` = ``"index.json"``.

@@ -178,92 +178,103 @@ class _Partial:
     gga_valid: bool = False
 
 
-def parse_nmea(text: str, *, default_date: date | None = None) -> NmeaResult:
-    """Parse RMC and GGA sentences out of ``text`` (other sentences are ignored).
+class _Seconds:
+    """The partial fixes of one text, keyed by time of day, in first-seen order."""
 
-    Fixes are keyed by time of day and merged: position from whichever sentence is valid,
-    speed/course from RMC, altitude/fix quality from GGA.  The date comes from RMC; a
-    GGA-only second takes it from its ``[epoch-ms]`` prefix, else from the nearest RMC,
-    else from ``default_date``; without any it is dropped (counted in ``no_date``).
-    """
-    res = NmeaResult()
-    by_tod: dict[time, list[_Partial]] = {}
-    ordered: list[_Partial] = []
+    def __init__(self) -> None:
+        self.by_tod: dict[time, list[_Partial]] = {}
+        self.ordered: list[_Partial] = []
 
-    def partial(tod: time, day: date | None) -> _Partial:
-        for cand in by_tod.get(tod, ()):
+    def get(self, tod: time, day: date | None) -> _Partial:
+        """The partial of ``tod`` on ``day`` (an undated one matches any day and takes it)."""
+        for cand in self.by_tod.get(tod, ()):
             if cand.day is None or day is None or cand.day == day:
                 if cand.day is None:
                     cand.day = day
                 return cand
-        new = _Partial(tod=tod, order=len(ordered), day=day)
-        by_tod.setdefault(tod, []).append(new)
-        ordered.append(new)
+        new = _Partial(tod=tod, order=len(self.ordered), day=day)
+        self.by_tod.setdefault(tod, []).append(new)
+        self.ordered.append(new)
         return new
 
-    for m in _SENTENCE_RE.finditer(text):
-        kind = m["kind"]
-        if kind not in ("RMC", "GGA"):
-            continue
-        res.sentences += 1
-        sentence = m["sentence"]
-        if m["cs"] is None:
-            res.no_checksum += 1
-            continue
-        if not checksum_ok(sentence):
-            res.bad_checksum += 1
-            continue
-        fields = sentence[1:-3].split(",")
-        ms = int(m["ms"]) if m["ms"] else None
-        ms_day = datetime.fromtimestamp(ms / 1000, timezone.utc).date() if ms else None
-        tod = _tod(fields[1]) if len(fields) > 1 else None
-        if len(fields) < 10 or tod is None:
-            res.malformed += 1
-            continue
-        if kind == "RMC":
-            # $xxRMC,hhmmss.ss,A,llll.ll,a,yyyyy.yy,a,x.x,x.x,ddmmyy,x.x,a[,m[,s]]
-            mode = fields[12] if len(fields) > 12 else ""
-            if fields[2] != "A" or mode == "N":
-                res.void += 1
-                continue
-            day = _date(fields[9])
-            lat = _coord(fields[3], fields[4], True)
-            lon = _coord(fields[5], fields[6], False)
-            if lat is None or lon is None or day is None:
-                res.malformed += 1
-                continue
-            p = partial(tod, day)
-            p.rmc_valid = True
-            p.lat, p.lon = lat, lon
-            knots = _float(fields[7])
-            p.speed_kmh = knots * KNOTS_TO_KMH if knots is not None and knots >= 0 else None
-            course = _float(fields[8])
-            p.heading = course % 360 if course is not None else None
-        else:
-            # $xxGGA,hhmmss.ss,llll.ll,a,yyyyy.yy,a,q,nn,h.h,alt,M,geoid,M,age,ref
-            try:
-                quality = int(fields[6] or "0")
-            except ValueError:
-                res.malformed += 1
-                continue
-            if quality == 0:
-                res.void += 1
-                continue
-            lat = _coord(fields[2], fields[3], True)
-            lon = _coord(fields[4], fields[5], False)
-            if lat is None or lon is None:
-                res.malformed += 1
-                continue
-            p = partial(tod, ms_day)
-            p.gga_valid = True
-            if not p.rmc_valid:
-                p.lat, p.lon = lat, lon
-            p.fix = quality
-            p.altitude_m = _float(fields[9])
-        if p.ms is None:
-            p.ms = ms
 
-    # Fill missing dates from the nearest dated neighbour (midnight rollover aware).
+def _add_rmc(fields: list[str], tod: time, seconds: _Seconds, res: NmeaResult) -> _Partial | None:
+    """Merge one checksummed RMC into ``seconds``; None (and a counter) when it is unusable."""
+    # $xxRMC,hhmmss.ss,A,llll.ll,a,yyyyy.yy,a,x.x,x.x,ddmmyy,x.x,a[,m[,s]]
+    mode = fields[12] if len(fields) > 12 else ""
+    if fields[2] != "A" or mode == "N":
+        res.void += 1
+        return None
+    day = _date(fields[9])
+    lat = _coord(fields[3], fields[4], True)
+    lon = _coord(fields[5], fields[6], False)
+    if lat is None or lon is None or day is None:
+        res.malformed += 1
+        return None
+    p = seconds.get(tod, day)
+    p.rmc_valid = True
+    p.lat, p.lon = lat, lon
+    knots = _float(fields[7])
+    p.speed_kmh = knots * KNOTS_TO_KMH if knots is not None and knots >= 0 else None
+    course = _float(fields[8])
+    p.heading = course % 360 if course is not None else None
+    return p
+
+
+def _add_gga(
+    fields: list[str], tod: time, ms_day: date | None, seconds: _Seconds, res: NmeaResult
+) -> _Partial | None:
+    """Merge one checksummed GGA into ``seconds``; None (and a counter) when it is unusable."""
+    # $xxGGA,hhmmss.ss,llll.ll,a,yyyyy.yy,a,q,nn,h.h,alt,M,geoid,M,age,ref
+    try:
+        quality = int(fields[6] or "0")
+    except ValueError:
+        res.malformed += 1
+        return None
+    if quality == 0:
+        res.void += 1
+        return None
+    lat = _coord(fields[2], fields[3], True)
+    lon = _coord(fields[4], fields[5], False)
+    if lat is None or lon is None:
+        res.malformed += 1
+        return None
+    p = seconds.get(tod, ms_day)
+    p.gga_valid = True
+    if not p.rmc_valid:
+        p.lat, p.lon = lat, lon
+    p.fix = quality
+    p.altitude_m = _float(fields[9])
+    return p
+
+
+def _add_sentence(m: re.Match[str], seconds: _Seconds, res: NmeaResult) -> None:
+    """Count one RMC/GGA match and merge it into ``seconds`` when it is valid."""
+    res.sentences += 1
+    sentence = m["sentence"]
+    if m["cs"] is None:
+        res.no_checksum += 1
+        return
+    if not checksum_ok(sentence):
+        res.bad_checksum += 1
+        return
+    fields = sentence[1:-3].split(",")
+    ms = int(m["ms"]) if m["ms"] else None
+    ms_day = datetime.fromtimestamp(ms / 1000, timezone.utc).date() if ms else None
+    tod = _tod(fields[1]) if len(fields) > 1 else None
+    if len(fields) < 10 or tod is None:
+        res.malformed += 1
+        return
+    if m["kind"] == "RMC":
+        p = _add_rmc(fields, tod, seconds, res)
+    else:
+        p = _add_gga(fields, tod, ms_day, seconds, res)
+    if p is not None and p.ms is None:
+        p.ms = ms
+
+
+def _fill_dates(ordered: list[_Partial], default_date: date | None) -> None:
+    """Date the undated seconds from the nearest dated neighbour (midnight rollover aware)."""
     for i, p in enumerate(ordered):
         if p.day is not None:
             continue
@@ -282,6 +293,10 @@ def parse_nmea(text: str, *, default_date: date | None = None) -> NmeaResult:
             p.day = day
         else:
             p.day = default_date
+
+
+def _collect_fixes(ordered: list[_Partial], res: NmeaResult) -> None:
+    """Positioned, dated seconds → ``res.fixes`` (one per UTC instant, sorted by time)."""
     seen: set[datetime] = set()
     for p in ordered:
         if p.lat is None or p.lon is None:
@@ -306,4 +321,21 @@ def parse_nmea(text: str, *, default_date: date | None = None) -> NmeaResult:
             )
         )
     res.fixes.sort(key=lambda f: f.time)
+
+
+def parse_nmea(text: str, *, default_date: date | None = None) -> NmeaResult:
+    """Parse RMC and GGA sentences out of ``text`` (other sentences are ignored).
+
+    Fixes are keyed by time of day and merged: position from whichever sentence is valid,
+    speed/course from RMC, altitude/fix quality from GGA.  The date comes from RMC; a
+    GGA-only second takes it from its ``[epoch-ms]`` prefix, else from the nearest RMC,
+    else from ``default_date``; without any it is dropped (counted in ``no_date``).
+    """
+    res = NmeaResult()
+    seconds = _Seconds()
+    for m in _SENTENCE_RE.finditer(text):
+        if m["kind"] in ("RMC", "GGA"):
+            _add_sentence(m, seconds, res)
+    _fill_dates(seconds.ordered, default_date)
+    _collect_fixes(seconds.ordered, res)
     return res

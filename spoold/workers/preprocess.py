@@ -19,8 +19,9 @@ Outputs, on storage root ``--output-root`` (default ``server``), under
 
 With ``--detect-class CLASS`` it also publishes a ``detect`` child task for that device class
 with the keyframes as input, and sets ``result["chain"] = false`` so the daemon does not chain
-its own; without it the daemon's pipeline (``[pipeline.stages.detect]``) does the chaining.  The task ``result`` summarizes: GPS source, point count, notes,
-keyframe count, brand/channel from the file name, and ``start_utc`` derived from GPS.
+its own; without it the daemon's pipeline (``[pipeline.stages.detect]``) does the chaining.
+The task ``result`` summarizes: GPS source, point count, notes, keyframe count,
+brand/channel from the file name, and ``start_utc`` derived from GPS.
 
 Options (task ``params`` of the same name, with ``-`` → ``_``, override them):
 ``--rate`` keyframes per second (1.0), ``--max-width`` scale keyframes down to this width,
@@ -39,21 +40,20 @@ import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import timedelta, tzinfo
+from pathlib import Path
 from typing import Any
 
-from schemas.metadata import GpsTrackFile
+from schemas.metadata import Channel, GpsTrackFile
 from schemas.task import ChildSpec, FileRef, WorkResult
-from spoold.dashcam import parse_name
+from spoold.dashcam import NameInfo, parse_name
+from spoold.workers._command import apply_params, parse_bool, worker_main
 from spoold.workers._contract import (
     WorkerEnv,
     WorkerError,
-    atomic_write_json,
     meta_dir,
     publish_dir,
-    run_main,
     video_id_of,
-    write_result,
 )
 from spoold.workers.gps import extract_gps, find_event_json, find_sidecars, parse_tz
 from spoold.workers.keyframes import extract_keyframes
@@ -96,14 +96,18 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _bool(value: Any) -> bool:
-    if isinstance(value, str):
-        if value.strip().lower() in {"1", "true", "yes", "on"}:
-            return True
-        if value.strip().lower() in {"0", "false", "no", "off", ""}:
-            return False
-        raise ValueError(value)
-    return bool(value)
+_CASTS: dict[str, Any] = {
+    "rate": float,
+    "max_width": int,
+    "jpeg_quality": int,
+    "camera_tz": str,
+    "scan": parse_bool,
+    "keyframes": parse_bool,
+    "ffmpeg_timeout": float,
+    "output_root": str,
+    "detect_class": str,
+}
+_ALIASES = {"keyframe_rate": "rate", "tz": "camera_tz"}
 
 
 def _options(ns: argparse.Namespace, params: dict[str, Any]) -> Options:
@@ -118,27 +122,7 @@ def _options(ns: argparse.Namespace, params: dict[str, Any]) -> Options:
         output_root=ns.output_root,
         detect_class=ns.detect_class,
     )
-    casts: dict[str, Any] = {
-        "rate": float,
-        "max_width": int,
-        "jpeg_quality": int,
-        "camera_tz": str,
-        "scan": _bool,
-        "keyframes": _bool,
-        "ffmpeg_timeout": float,
-        "output_root": str,
-        "detect_class": str,
-    }
-    aliases = {"keyframe_rate": "rate", "tz": "camera_tz"}
-    for key, value in params.items():
-        name = aliases.get(key, key)
-        if name in casts and value is not None:
-            try:
-                setattr(opts, name, casts[name](value))
-            except (TypeError, ValueError):
-                raise WorkerError(
-                    f"task params[{key!r}] = {value!r} is not a valid {name}"
-                ) from None
+    apply_params(opts, params, _CASTS, _ALIASES)
     return opts
 
 
@@ -148,39 +132,73 @@ def _video_ref(env: WorkerEnv) -> FileRef:
         untyped = env.inputs_of_type(None)
         videos = untyped if len(untyped) == 1 else []
     if len(videos) != 1:
-        listed = ", ".join(f"{r.device}:{r.path} ({r.type})" for r in env.task.inputs) or "none"
         raise WorkerError(
-            f"task {env.task.task_id}: want exactly one input of type 'video', got: {listed}"
+            f"task {env.task.task_id}: want exactly one input of type 'video', "
+            f"got: {env.describe_inputs()}"
         )
     return videos[0]
 
 
-def run(env: WorkerEnv, opts: Options) -> WorkResult:
-    task = env.task
-    vid = video_id_of(task)
+@dataclass(frozen=True)
+class _Clip:
+    """The task's video, resolved, with what its file name says and where outputs go."""
+
+    vid: str
+    ref: FileRef
+    video: Path
+    info: NameInfo | None
+    out_rel: str
+    root: str
+
+    @property
+    def source(self) -> str:
+        return f"{self.ref.device}:{self.ref.path}"
+
+    @property
+    def channel(self) -> Channel:
+        return self.info.channel if self.info else "unknown"
+
+
+def _clip(env: WorkerEnv, opts: Options) -> _Clip:
+    vid = video_id_of(env.task)
     ref = _video_ref(env)
     video = env.roots.resolve(ref)
     if not video.is_file():
         raise WorkerError(f"{ref.device}:{ref.path}: not a regular file")
-    try:
-        tz = parse_tz(opts.camera_tz)
-    except ValueError as exc:
-        raise WorkerError(str(exc)) from None
-    info = parse_name(ref.path)
-    start_local = info.start_local if info else None
+    return _Clip(
+        vid=vid,
+        ref=ref,
+        video=video,
+        info=parse_name(ref.path),
+        out_rel=meta_dir(env.task),
+        root=opts.output_root,
+    )
 
+
+def _beside(env: WorkerEnv, clip: _Clip) -> tuple[list[Path], Path | None]:
+    """Sidecars and Tesla ``event.json``: the task's own, then those lying beside the video."""
     sidecars = [env.roots.resolve(r) for r in env.inputs_of_type(*SIDECAR_TYPES)]
-    for sc in find_sidecars(video):
-        inside = env.roots.sibling(ref.device, sc)
+    for sc in find_sidecars(clip.video):
+        inside = env.roots.sibling(clip.ref.device, sc)
         if inside is not None and inside not in sidecars:
             sidecars.append(inside)
     events = [env.roots.resolve(r) for r in env.inputs_of_type("event")]
-    beside = find_event_json(video)
-    event = events[0] if events else (env.roots.sibling(ref.device, beside) if beside else None)
+    beside = find_event_json(clip.video)
+    event = (
+        events[0] if events else (env.roots.sibling(clip.ref.device, beside) if beside else None)
+    )
+    return sidecars, event
 
+
+def _gps(
+    env: WorkerEnv, opts: Options, clip: _Clip, tz: tzinfo | None
+) -> tuple[FileRef, dict[str, Any]]:
+    """Extract the GPS track, write ``gps.json``; its FileRef and the task result so far."""
+    start_local = clip.info.start_local if clip.info else None
+    sidecars, event = _beside(env, clip)
     t0 = time.monotonic()
     gps = extract_gps(
-        video,
+        clip.video,
         sidecars=sidecars,
         event_json=event,
         start_local=start_local,
@@ -188,21 +206,17 @@ def run(env: WorkerEnv, opts: Options) -> WorkResult:
         scan=opts.scan,
     )
     gps_seconds = time.monotonic() - t0
-
-    out_rel = meta_dir(task)
-    root = opts.output_root
-    gps_rel = f"{out_rel}/gps.json"
-    atomic_write_json(
-        env.roots.output_path(root, gps_rel),
-        GpsTrackFile(video_id=vid, source=gps.source, points=gps.points),
+    gps_ref = env.write_output(
+        clip.root,
+        f"{clip.out_rel}/gps.json",
+        GpsTrackFile(video_id=clip.vid, source=gps.source, points=gps.points),
+        "gps",
     )
-    outputs = [FileRef(device=root, path=gps_rel, type="gps")]
-
     result: dict[str, Any] = {
-        "video_id": vid,
-        "video": f"{ref.device}:{ref.path}",
-        "brand": info.brand if info else "unknown",
-        "channel": info.channel if info else "unknown",
+        "video_id": clip.vid,
+        "video": clip.source,
+        "brand": clip.info.brand if clip.info else "unknown",
+        "channel": clip.channel,
         "start_local": start_local.isoformat() if start_local else None,
         "camera_tz": opts.camera_tz,
         "gps_source": gps.source,
@@ -218,69 +232,77 @@ def run(env: WorkerEnv, opts: Options) -> WorkResult:
     first = next((p for p in gps.points if p.t is not None), None)
     if first is not None and first.t is not None:
         result["start_utc"] = (first.time - timedelta(seconds=first.t)).isoformat()
+    return gps_ref, result
 
+
+def _keyframes(env: WorkerEnv, opts: Options, clip: _Clip, result: dict[str, Any]) -> FileRef:
+    """Extract keyframes into a staged directory, publish it; adds its figures to ``result``."""
+    kf_rel = f"{clip.out_rel}/keyframes"
+    final = env.roots.output_path(clip.root, kf_rel)
+    staged = final.with_name(f".{final.name}.tmp-{secrets.token_hex(4)}")
+    t1 = time.monotonic()
+    try:
+        index = extract_keyframes(
+            clip.video,
+            staged,
+            video_id=clip.vid,
+            video_ref=clip.source,
+            channel=clip.channel,
+            rate=opts.rate,
+            max_width=opts.max_width,
+            quality=opts.jpeg_quality,
+            timeout=opts.ffmpeg_timeout,
+        )
+        publish_dir(staged, final)
+    finally:
+        if staged.exists():
+            shutil.rmtree(staged, ignore_errors=True)
+    result.update(
+        keyframes=len(index.frames),
+        keyframe_rate=opts.rate,
+        keyframe_size=[index.width, index.height],
+        keyframe_seconds=round(time.monotonic() - t1, 3),
+    )
+    return FileRef(device=clip.root, path=kf_rel, type="keyframes")
+
+
+def run(env: WorkerEnv, opts: Options) -> WorkResult:
+    clip = _clip(env, opts)
+    try:
+        tz = parse_tz(opts.camera_tz)
+    except ValueError as exc:
+        raise WorkerError(str(exc)) from None
+    gps_ref, result = _gps(env, opts, clip, tz)
+    outputs = [gps_ref]
     children: list[ChildSpec] = []
     if opts.keyframes:
-        kf_rel = f"{out_rel}/keyframes"
-        final = env.roots.output_path(root, kf_rel)
-        staged = final.with_name(f".{final.name}.tmp-{secrets.token_hex(4)}")
-        t1 = time.monotonic()
-        try:
-            index = extract_keyframes(
-                video,
-                staged,
-                video_id=vid,
-                video_ref=f"{ref.device}:{ref.path}",
-                channel=info.channel if info else "unknown",
-                rate=opts.rate,
-                max_width=opts.max_width,
-                quality=opts.jpeg_quality,
-                timeout=opts.ffmpeg_timeout,
-            )
-            publish_dir(staged, final)
-        finally:
-            if staged.exists():
-                shutil.rmtree(staged, ignore_errors=True)
-        kf_ref = FileRef(device=root, path=kf_rel, type="keyframes")
+        kf_ref = _keyframes(env, opts, clip, result)
         outputs.append(kf_ref)
-        result.update(
-            keyframes=len(index.frames),
-            keyframe_rate=opts.rate,
-            keyframe_size=[index.width, index.height],
-            keyframe_seconds=round(time.monotonic() - t1, 3),
-        )
         if opts.detect_class:
             children.append(
                 ChildSpec(
                     task_type="detect",
                     device_class=opts.detect_class,
                     inputs=[kf_ref],
-                    params={"channel": info.channel if info else "unknown"},
+                    params={"channel": clip.channel},
                 )
             )
     elif opts.detect_class:
         raise WorkerError("--detect-class needs keyframes (drop --no-keyframes)")
-
     if children:
         result["chain"] = False  # the daemon must not add its own follow-up as well
     return WorkResult(outputs=outputs, children=children, result=result)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    def _main(args: Sequence[str]) -> int:
-        ns = _parser().parse_args(list(args))
-        env = WorkerEnv.load()
-        opts = _options(ns, env.task.params)
-        result = run(env, opts)
-        write_result(env, result)
-        res = result.result or {}
-        print(
-            f"{PROG}: {res.get('video_id')}: gps {res.get('gps_source')} "
-            f"({res.get('gps_points')} points), {res.get('keyframes', 0)} keyframes"
-        )
-        return 0
+def _summary(res: dict[str, Any]) -> str:
+    return (
+        f"{res.get('video_id')}: gps {res.get('gps_source')} "
+        f"({res.get('gps_points')} points), {res.get('keyframes', 0)} keyframes"
+    )
 
-    return run_main(PROG, _main, argv)
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return worker_main(PROG, _parser, _options, run, _summary, argv)
 
 
 if __name__ == "__main__":

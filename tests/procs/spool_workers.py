@@ -36,6 +36,9 @@ from typing import Any, TypeVar
 from schemas.task import ChildSpec, Task
 from spoold.errors import LeaseLost
 from spoold.spool import Claim, Spool, fsops
+from spoold.spool.claiming import Claimer
+from spoold.spool.lander import Lander
+from spoold.spool.recovery import Recovery
 
 DEVICE_CLASS = "cpu"
 
@@ -137,12 +140,12 @@ class CrashPoints:
 
     STEPS = {
         "publish": (Spool, "publish"),
-        "claim": (Spool, "_try_claim"),
-        "break": (Spool, "break_claim"),
+        "claim": (Claimer, "_try_claim"),
+        "break": (Recovery, "break_claim"),
         "complete": (Claim, "complete"),
         "fail": (Claim, "fail"),
         # Disposing of a finished claim (renamed to a spare temp file, or unlinked).
-        "recycle": (Spool, "_recycle"),
+        "recycle": (Lander, "recycle"),
     }
 
     def __init__(

@@ -13,6 +13,9 @@ the ``config`` mapping given to the factory)::
                        "Authorization: Bearer <token>" (compared in constant time)
     DEFAULT_PAGE_SIZE  rows per page when ``limit`` is not given (50)
     MAX_PAGE_SIZE      the largest ``limit`` accepted (1000)
+
+The WebUI's keys (``CONFIG_FILE``, ``STORAGE_ROOTS``, ``TILE_URL``, ``TILE_ATTRIBUTION``) are
+documented in :mod:`webui_export.api.ui`.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from typing import Any
 from flask import Flask, Response, jsonify
 
 from spoold.errors import ConfigError
-from webui_export.api import db, http, metrics
+from webui_export.api import db, http, metrics, ui
 from webui_export.api import pages as dashboard
 from webui_export.api.routes import bp
 from webui_export.errors import SnapshotUnavailable
@@ -51,8 +54,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     db.init_app(app)
     http.install(app)
     app.register_blueprint(bp)
-    app.register_blueprint(dashboard.bp)  # the operator's console: / and /videos/<id>
+    app.register_blueprint(dashboard.bp)  # the operator's console: / and /ops/panel
     app.register_blueprint(metrics.bp)  # /metrics for Prometheus
+    ui.install(app)  # the WebUI's pages, /media and the token for pages (webui_export.api.ui)
 
     @app.errorhandler(SnapshotUnavailable)
     def _unavailable(exc: SnapshotUnavailable) -> Response:

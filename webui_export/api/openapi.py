@@ -470,6 +470,7 @@ def _document() -> Schema:
                 ],
                 _ok("Stats"),
             ),
+            **webui_paths(),  # the WebUI's routes: the section at the end of this module
             "/api/openapi.json": {
                 "get": {
                     "summary": "This document",
@@ -490,3 +491,123 @@ def _document() -> Schema:
 def openapi_document() -> Schema:
     """The document (a fresh copy: callers may modify it)."""
     return copy.deepcopy(_document())
+
+
+# -- the WebUI's routes (webui_export.api.media, webui_export.api.video_plates) ----------------
+
+_MEDIA_BINARY = {
+    media: {"schema": {"type": "string", "contentMediaType": media}}
+    for media in sorted(
+        {
+            "video/mp4",
+            "video/quicktime",
+            "video/mp2t",
+            "video/x-msvideo",
+            "video/x-matroska",
+            "video/webm",
+            "image/jpeg",
+            "image/png",
+            "image/webp",
+        }
+    )
+}
+_MEDIA_HEADERS = {
+    "ETag": {"schema": STR, "description": "strong; send as If-None-Match or If-Range"},
+    "Accept-Ranges": {"schema": {"const": "bytes"}},
+    "Last-Modified": {"schema": STR},
+}
+
+SCHEMAS["SightingList"] = _page("Sighting")
+SCHEMAS["MediaSignature"] = _obj(
+    {
+        "ok": {"const": True},
+        "param": {"const": "s", "description": "the query parameter to add to a media URL"},
+        "value": _nullable(
+            {"type": "string", "description": "the signature; null: no API token, none needed"}
+        ),
+        "expires_at": MAYBE_TIME,
+    }
+)
+
+
+def webui_paths() -> dict[str, Schema]:
+    """The paths of the media route, the media signature and a video's sightings."""
+    return {
+        "/api/media/{root}/{path}": {
+            "get": {
+                "summary": (
+                    "A video or image file from a storage root, read-only, with HTTP ranges. "
+                    "Only files inside the configured root are served (no '..', no absolute "
+                    "path, no encoded slash, no symlink leading out of the root); suffixes: "
+                    ".mp4 .m4v .mov .ts .avi .mkv .webm .jpg .jpeg .png .webp"
+                ),
+                "parameters": [
+                    _param(
+                        "root",
+                        "path",
+                        {"type": "string", "pattern": NAME_RE.pattern},
+                        "storage root name (a video's `device`)",
+                        required=True,
+                    ),
+                    _param(
+                        "path",
+                        "path",
+                        {"type": "string"},
+                        "the file's path under the root (a video's `path`; slashes unencoded)",
+                        required=True,
+                    ),
+                    _q(
+                        "s",
+                        {"type": "string", "pattern": r"^[0-9]+\.[0-9a-f]{32}$"},
+                        "media signature from /api/media-signature, instead of the bearer "
+                        "token (for <video> and <img> elements)",
+                    ),
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The whole file",
+                        "headers": _MEDIA_HEADERS,
+                        "content": _MEDIA_BINARY,
+                    },
+                    "206": {
+                        "description": "The requested byte range (Range: bytes=a-b)",
+                        "headers": {
+                            **_MEDIA_HEADERS,
+                            "Content-Range": {"schema": STR, "description": "bytes a-b/size"},
+                        },
+                        "content": _MEDIA_BINARY,
+                    },
+                    "304": _COMMON["304"],
+                    "400": _error("A malformed path (., .., empty segment, encoded slash)"),
+                    "401": _COMMON["401"],
+                    "404": _error("No such storage root, no such media file under it"),
+                    "416": {
+                        **_error("Range not satisfiable"),
+                        "headers": {
+                            "Content-Range": {"schema": STR, "description": "bytes */size"}
+                        },
+                    },
+                },
+            }
+        },
+        "/api/media-signature": {
+            "get": {
+                "summary": "A short-lived signature for media URLs (?s=), when a token is set",
+                "parameters": [],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "content": {"application/json": {"schema": _ref("MediaSignature")}},
+                    },
+                    "400": _COMMON["400"],
+                    "401": _COMMON["401"],
+                },
+            }
+        },
+        "/api/videos/{video_id}/sightings": _get(
+            "The plate sightings that include a video, in time order (one page)",
+            [VIDEO_ID],
+            _ok("SightingList"),
+            found=True,
+        ),
+    }

@@ -31,6 +31,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+# Re-exported: the index's writers call ``files.fsync_dir`` (one policy, spoold.spool.fsops).
+from spoold.spool.fsops import fsync_dir as fsync_dir  # noqa: PLC0414 (explicit re-export)
+
 LIVE_DB = "live.duckdb"
 MANIFEST = "CURRENT.json"
 SNAPSHOT_DIR = "snapshot"
@@ -321,11 +324,3 @@ def write_manifest(index_dir: Path, manifest: Manifest) -> None:
         os.fsync(fh.fileno())
     os.replace(tmp, index_dir / MANIFEST)
     fsync_dir(index_dir)
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -1,0 +1,317 @@
+"""Which task to try next: one process's cached, sorted listings of its queue folders.
+
+Public API: :class:`Lister` (``next_candidate``, ``view``, ``mark_bad``, ``report_denied``,
+``views``), :class:`QueueView`, :data:`Candidate`.
+
+Listing a folder is the expensive part of claiming on a share, so each queue's listing is
+cached and handed out name by name, oldest first.  The queue folder's mtime is the doorbell
+(see :mod:`spoold.spool.folders`): an exhausted listing is renewed only when it rang, or after
+``idle_relist`` as a backstop for coarse mtimes.  ``deferred/`` is read on each listing (its
+tasks' ``not_before`` decides when they are due).  Files that do not parse are remembered by
+(mtime, size, mode) and skipped until edited.  "Listing cost" in ``spool_layout.md`` explains
+the re-listing rules.
+
+The lister only proposes names; a claim is decided by the rename in
+:mod:`spoold.spool.claiming`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from spoold.errors import InvalidTaskFile
+from spoold.spool import fsops
+from spoold.spool.folders import QueueFolders
+from spoold.spool.host import ProcessRandom
+from spoold.spool.layout import DEFERRED, TASK_FILE_RE
+from spoold.spool.policy import Policy
+from spoold.spool.taskfile import read_task
+
+log = logging.getLogger(__name__)
+
+#: A claim candidate: (queue, file name, path, from deferred/).  A tuple of strs, not
+#: objects: one is built per claim attempt, and under contention most attempts lose.
+Candidate = tuple[str, str, str, bool]
+#: A head of a queue listing: (name, queue, from deferred/).
+_Head = tuple[str, str, bool]
+
+
+@dataclass
+class QueueView:
+    """One worker's cached, sorted view of a queue folder (see "Listing cost" in spool_layout.md)."""
+
+    ready: list[str] = field(default_factory=list)
+    pos: int = 0
+    deferred: dict[str, float] = field(default_factory=dict)  # name -> not_before (epoch)
+    listed_at: float = -1e18
+    signature: int = 0
+    rung_at: float = -1e18  # when the doorbell (the folder's mtime) was last looked at
+    misses: int = 0  # cached names found taken by others since the last listing
+    # Kept here for the claim logic, which reaps a queue only when it may hold claims.
+    reaped_at: float = -1e18
+    reaped_sig: int = 0
+    claims_seen: bool = False
+
+
+class Lister:
+    """The cached listings of one process, and the files in them known not to parse."""
+
+    def __init__(
+        self,
+        folders: QueueFolders,
+        now: Callable[[], float],
+        policy: Policy,
+        rng: ProcessRandom,
+    ) -> None:
+        self.layout = folders.layout
+        self.folders = folders
+        self.now = now  # server time
+        self.policy = policy
+        self.rng = rng
+        self.views: dict[str, QueueView] = {}
+        self._bad: dict[str, tuple[int, int, int]] = {}
+        self._denied: dict[str, float] = {}
+
+    def state(self, queue: str) -> QueueView:
+        """``queue``'s view as it is (made empty on first use), without refreshing it."""
+        return self.views.get(queue) or self.views.setdefault(queue, QueueView())
+
+    # ------------------------------------------------------------------ listings
+    def view(self, queue: str, *, lazy: bool = False) -> QueueView:
+        """``queue``'s cached listing, refreshed as needed.  ``lazy``: while some other queue
+        has work, ring an empty queue's doorbell only every ``relist_interval`` (a stat per
+        claim is a round trip per claim on a share; ordering across queues is best effort)."""
+        view = self.views.get(queue) or self.views.setdefault(queue, QueueView())
+        mono = time.monotonic()
+        exhausted = view.pos >= len(view.ready)
+        relist_interval = self.policy.relist_interval
+        if exhausted and lazy and mono - view.rung_at < relist_interval:
+            return view
+        view.rung_at = mono
+        # Under contention many cached names were taken by others since the listing, and
+        # skipping each costs an lstat.  Once there were as many of those as names are left,
+        # list again: on local disk a name listed costs a fraction of an lstat (re-listing
+        # sooner measured slower), on a share an lstat is a round trip and a listing returns
+        # many names per round trip.
+        fresh = view.misses < len(view.ready) - view.pos
+        if not exhausted and fresh and mono - view.listed_at < relist_interval:
+            return view
+        qdir = self.folders.qdir(queue)
+        try:
+            sig = os.stat(qdir).st_mtime_ns
+        except FileNotFoundError:
+            view.ready, view.pos, view.deferred, view.signature = [], 0, {}, 0
+            return view
+        # The folder's mtime is the doorbell: unchanged means nothing arrived or left (a
+        # task landing in deferred/ rings it too, see QueueFolders.ring).  A full re-list now
+        # and then still covers shares with coarse or cached mtimes.
+        if (
+            exhausted
+            and sig == view.signature
+            and mono - view.listed_at < self.policy.idle_relist
+            and not self._bad_edited(queue)
+        ):
+            return view
+        view.signature = sig
+        view.listed_at = mono
+        view.misses = 0
+        view.ready = self._list_ready(qdir)
+        view.pos = 0
+        view.deferred = self._scan_deferred(queue)
+        return view
+
+    def _list_ready(self, qdir: Path) -> list[str]:
+        names = [
+            e.name
+            for e in os.scandir(qdir)
+            if TASK_FILE_RE.match(e.name) and e.is_file(follow_symlinks=False)
+        ]
+        names.sort()
+        if self._bad:  # skip files known not to parse (a dict lookup, not a Path, per name)
+            prefix = str(qdir) + os.sep
+            names = [n for n in names if prefix + n not in self._bad or not self._is_bad(qdir / n)]
+        return names
+
+    def _scan_deferred(self, queue: str) -> dict[str, float]:
+        out: dict[str, float] = {}
+        ddir = self.layout.deferred_dir(queue)
+        try:
+            entries = list(os.scandir(ddir))
+        except FileNotFoundError:  # a queue folder made by hand with mkdir
+            return out
+        for e in entries:
+            if not (TASK_FILE_RE.match(e.name) and e.is_file(follow_symlinks=False)):
+                continue
+            path = ddir / e.name
+            if self._is_bad(path):
+                continue
+            try:
+                task = read_task(self.layout, path)
+            except InvalidTaskFile as exc:
+                self.mark_bad(path, exc)
+                continue
+            except PermissionError as exc:
+                reason = f"cannot read it: {exc.strerror} (running as uid {os.geteuid()})"
+                self.mark_bad(path, InvalidTaskFile(self.layout.rel(path), reason))
+                continue
+            except OSError:
+                continue
+            out[e.name] = task.not_before.timestamp() if task.not_before else 0.0
+        return out
+
+    # ------------------------------------------------------------------ unreadable files
+    def _bad_edited(self, queue: str) -> bool:
+        """Whether a file of ``queue`` skipped as unreadable was edited since: saving it in
+        place, or inside deferred/, does not ring the doorbell (one lstat per such file)."""
+        prefix = str(self.layout.queue(queue)) + os.sep
+        return any(not self._is_bad(Path(p)) for p in list(self._bad) if p.startswith(prefix))
+
+    def _is_bad(self, path: Path) -> bool:
+        sig = self._bad.get(str(path))
+        if sig is None:
+            return False
+        try:
+            st = os.lstat(path)
+        except OSError:
+            self._bad.pop(str(path), None)
+            return False
+        if (st.st_mtime_ns, st.st_size, st.st_mode) == sig:
+            return True
+        del self._bad[str(path)]  # edited since: try it again
+        return False
+
+    def mark_bad(self, path: Path, exc: InvalidTaskFile) -> None:
+        """Skip ``path`` until it is edited, and log why (once)."""
+        try:
+            st = os.lstat(path)
+        except OSError:
+            return
+        if str(path) not in self._bad:
+            log.error("%s", exc)
+        self._bad[str(path)] = (st.st_mtime_ns, st.st_size, st.st_mode)
+
+    def report_denied(self, path: Path, what: str) -> None:
+        """Log a permission problem with ``path`` (at most every 5 minutes per file)."""
+        mono = time.monotonic()
+        if mono - self._denied.get(str(path), -1e18) > 300.0:
+            self._denied[str(path)] = mono
+            log.error(
+                "%s: %s (running as uid %d) — file left in place; fix the permissions",
+                self.layout.rel(path),
+                what,
+                os.geteuid(),
+            )
+
+    # ------------------------------------------------------------------ candidates
+    def next_candidate(self, queues: list[str], window: int) -> Candidate | None:
+        """The next name to try: the oldest of the heads of ``queues`` (their ready names
+        and due deferred ones), or when ``window`` > 1 (racing workers) a random one of the
+        ``window`` oldest.
+
+        Runs once per claim attempt.  Under contention most cached names were taken by
+        others since our listing: those are skipped here for the price of an ``lstat``
+        each, and the common case (one queue with names, nothing deferred) stays lean.
+        """
+        lazy = len(queues) > 1  # first look: leave empty queues be if they were looked at lately
+        for _ in range(1_000_000):  # each round takes a name off a listing or re-lists
+            source, heads = self._gather(queues, window, lazy)
+            if source is not None:  # one queue, ready names only: no tuples, no sort
+                cand = self._pick_ready(source, window)
+                if cand is not None:
+                    return cand
+                continue  # taken meanwhile: look again
+            if not heads:
+                if lazy:  # nothing anywhere: ring every doorbell before saying so
+                    lazy = False
+                    continue
+                return None
+            cand = self._pick_head(heads, window)
+            if cand is not None:
+                return cand
+        return None  # pragma: no cover
+
+    def _gather(
+        self, queues: list[str], window: int, lazy: bool
+    ) -> tuple[str | None, list[_Head] | None]:
+        """Refresh the views of ``queues``: the only queue with ready names and nothing due
+        in deferred/ (``source``), or else the ``window`` oldest heads of each (``heads``)."""
+        source: str | None = None  # the only queue with heads, while there is one
+        heads: list[_Head] | None = None
+        for q in queues:
+            view = self.view(q, lazy=lazy)
+            if view.pos < len(view.ready):
+                if source is None and heads is None:
+                    source = q
+                else:
+                    heads = heads if heads is not None else self._heads(source, window)
+                    source = None
+                    heads.extend((n, q, False) for n in view.ready[view.pos : view.pos + window])
+            if view.deferred:
+                now = self.now()
+                due = sorted(n for n, nb in view.deferred.items() if nb <= now)[:window]
+                if due:
+                    heads = heads if heads is not None else self._heads(source, window)
+                    source = None
+                    heads.extend((n, q, True) for n in due)
+        return source, heads
+
+    def _pick_ready(self, source: str, window: int) -> Candidate | None:
+        """The next ready name of the one queue with work; None when every name tried was
+        taken meanwhile (or enough were that listing again is cheaper)."""
+        view = self.views[source]
+        ready, pos = view.ready, view.pos
+        qdir = self.folders.qdir_str(source)
+        if window == 1:  # a lone worker takes strictly the oldest
+            view.pos = pos + 1
+            return source, ready[pos], f"{qdir}/{ready[pos]}", False
+        rand, end = self.rng.get().random, len(ready)
+        while pos < end:
+            i = pos + int(rand() * min(window, end - pos))
+            if i != pos:
+                ready[pos], ready[i] = ready[i], ready[pos]
+            name = ready[pos]
+            pos += 1
+            path = f"{qdir}/{name}"
+            if fsops.exists(path):
+                view.pos = pos
+                return source, name, path, False
+            view.misses += 1
+            if view.misses >= end - pos:
+                break  # cheaper to list again (see view())
+        view.pos = pos
+        return None
+
+    def _pick_head(self, heads: list[_Head], window: int) -> Candidate | None:
+        """The oldest of ``heads`` (or, when racing, one of the ``window`` oldest), taken off
+        its listing; None if it was taken meanwhile."""
+        heads.sort()
+        # Under contention the window widens so racing workers stop colliding.
+        width = min(window, len(heads))
+        name, queue, deferred = heads[self.rng.get().randrange(width) if width > 1 else 0]
+        view = self.views[queue]
+        qdir = self.folders.qdir_str(queue)
+        if deferred:
+            view.deferred.pop(name, None)
+            path = f"{qdir}/{DEFERRED}/{name}"
+        else:
+            ready, pos = view.ready, view.pos
+            if ready[pos] != name:
+                i = ready.index(name, pos)
+                ready[pos], ready[i] = ready[i], ready[pos]
+            view.pos = pos + 1
+            path = f"{qdir}/{name}"
+        if window == 1 or fsops.exists(path):
+            return queue, name, path, deferred
+        view.misses += 1
+        return None
+
+    def _heads(self, queue: str | None, window: int) -> list[_Head]:
+        if queue is None:
+            return []
+        view = self.views[queue]
+        return [(n, queue, False) for n in view.ready[view.pos : view.pos + window]]

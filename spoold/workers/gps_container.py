@@ -1,0 +1,472 @@
+"""GPS inside an MP4/MOV clip: the dashcam boxes, GoPro's GPMF track and a content scan.
+
+Public API:
+
+- :func:`read_container(out, video, clock, *, scan) <read_container>` — try the readers below
+  on one file in this order; the first with a fix answers ``out``
+  (:class:`~spoold.workers.gps_track.GpsExtraction`), every other leaves a note.  Never raises
+  for odd content or an unreadable file: it says so in ``out.notes``.
+- Per-format readers, usable alone:
+
+  * :func:`read_70mai_box(payload, *, start_utc) <read_70mai_box>` — 70mai's top-level ``GPS ``
+    box of 36-byte records (source ``70mai``);
+  * :func:`parse_freegps_block(block) <parse_freegps_block>` — one Novatek ``freeGPS `` block
+    (source ``freegps``; found through the ``moov/gps `` index, else by scanning);
+  * :func:`read_gpmf(path) <read_gpmf>` — GoPro GPS5/GPS9 through the optional
+    ``telemetry-parser`` package (source ``gpmf``).
+
+Order: BlackVue ``free/gps `` box of NMEA lines (``blackvue-gps-box``), 70mai ``GPS `` box,
+Novatek ``moov/gps `` index, GoPro ``gpmd`` track, then (unless ``scan`` is false) a chunked
+scan of the whole file for ``freeGPS `` blocks and NMEA sentences (``nmea-embedded``).
+Reads are bounded: ``moov`` up to ``MAX_MOOV_BYTES``, one box's text up to ``MAX_BOX_TEXT``,
+one ``freeGPS `` block up to 64 KiB.  Runs on Python 3.10.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from schemas.metadata import GpsPoint
+from spoold.workers.gps_track import (
+    ClipClock,
+    GpsExtraction,
+    finite,
+    local_to_utc,
+    make_point,
+    point_from_fix,
+    read_nmea_text,
+)
+from spoold.workers.mp4box import Box, child_boxes, top_level_boxes
+from spoold.workers.nmea import KNOTS_TO_KMH, Fix, parse_nmea
+
+__all__ = ["parse_freegps_block", "read_70mai_box", "read_container", "read_gpmf"]
+
+MAX_MOOV_BYTES = 64 * 1024 * 1024
+MAX_BOX_TEXT = 32 * 1024 * 1024
+SCAN_CHUNK = 16 * 1024 * 1024
+SCAN_OVERLAP = 512
+FREEGPS_MAGIC = b"freeGPS "
+# Box types an MP4/MOV file may start with.
+_FIRST_BOXES = {b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot", b"uuid", b"styp"}
+MAI_RECORD = 36
+
+
+def _read_at(f: BinaryIO, offset: int, size: int) -> bytes:
+    f.seek(offset)
+    return f.read(size)
+
+
+# --------------------------------------------------------------------------------------------
+# 70mai
+
+
+def read_70mai_box(payload: bytes, *, start_utc: datetime) -> tuple[list[GpsPoint], dict[str, int]]:
+    """70mai ``GPS `` box payload → points (records stop at the first empty/garbled one).
+
+    Record (36 bytes, little endian): u32 has_record, u32 has_fix, u32 seconds from clip start,
+    u32 speed km/h * 1000, char N/S, u32 latitude ddmm.mmm * 1000, char E/W, u32 longitude.
+    """
+    points: list[GpsPoint] = []
+    stats = {"records": 0, "no_fix": 0, "invalid": 0}
+    last_sec = -1
+    for pos in range(0, len(payload) - MAI_RECORD + 1, MAI_RECORD):
+        rec = payload[pos : pos + MAI_RECORD]
+        has_record, has_fix, seconds = struct.unpack_from("<III", rec, 0)
+        if has_record == 0:
+            break
+        stats["records"] += 1
+        if has_record != 1 or seconds > 86400 or seconds < last_sec:
+            stats["invalid"] += 1
+            break  # garbage: stop rather than invent points
+        last_sec = seconds
+        if not has_fix:
+            stats["no_fix"] += 1
+            continue
+        p = _mai_point(rec, start_utc, seconds)
+        if p is None:
+            stats["invalid"] += 1
+            continue
+        points.append(p)
+    return points, stats
+
+
+def _mai_point(rec: bytes, start_utc: datetime, seconds: int) -> GpsPoint | None:
+    """The position of one 70mai record with a fix; None when it is garbled."""
+    (speed,) = struct.unpack_from("<I", rec, 12)
+    lat_ref = rec[16:17]
+    (lat_raw,) = struct.unpack_from("<I", rec, 17)
+    lon_ref = rec[21:22]
+    (lon_raw,) = struct.unpack_from("<I", rec, 22)
+    if lat_ref not in (b"N", b"S") or lon_ref not in (b"E", b"W"):
+        return None
+    lat = lat_raw // 100_000 + (lat_raw % 100_000) / 60_000
+    lon = lon_raw // 100_000 + (lon_raw % 100_000) / 60_000
+    if lat > 90 or lon > 180 or lat_raw % 100_000 >= 60_000 or lon_raw % 100_000 >= 60_000:
+        return None
+    lat = -lat if lat_ref == b"S" else lat
+    lon = -lon if lon_ref == b"W" else lon
+    return make_point(
+        start_utc + timedelta(seconds=seconds),
+        lat,
+        lon,
+        t=float(seconds),
+        speed_kmh=speed / 1000,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Novatek freeGPS
+
+
+def parse_freegps_block(block: bytes) -> tuple[list[Fix], str]:
+    """One ``freeGPS `` block (from its size field on) → fixes and the layout name.
+
+    Layouts: ``binary`` (Viofo A119/A129/A139 family: at 0x30 six u32 H,M,S,Y,m,d, status
+    ``A``, N/S, E/W, then float32 lat/lon ``ddmm.mmmm``, speed in knots, course), ``nmea``
+    (Nextbase 512GW style: RMC/GGA text inside the block), ``encrypted`` (Azdome-style, byte
+    0x0c = 5: not decoded) or ``unknown``.
+    """
+    if len(block) < 16 or block[4:12] != FREEGPS_MAGIC:
+        return [], "unknown"
+    if block[12] == 0x05:
+        return [], "encrypted"
+    if b"RMC," in block or b"GGA," in block:
+        res = parse_nmea(block.decode("latin-1"))
+        return res.fixes, "nmea"
+    if len(block) < 92:
+        return [], "unknown"
+    hour, minute, second, year, month, day = struct.unpack_from("<6I", block, 48)
+    status, lat_ref, lon_ref = block[72:73], block[73:74], block[74:75]
+    if status != b"A":
+        return [], "binary-void" if status == b"V" else "unknown"
+    if lat_ref not in (b"N", b"S") or lon_ref not in (b"E", b"W"):
+        return [], "unknown"
+    lat_raw, lon_raw, knots, course = struct.unpack_from("<4f", block, 76)
+    if year < 100:
+        year += 2000
+    try:
+        when = datetime(year, month, day, hour, minute, second, tzinfo=timezone.utc)
+    except ValueError:
+        return [], "unknown"
+
+    def conv(raw: float) -> float:
+        deg = int(raw // 100)
+        return deg + (raw - deg * 100) / 60
+
+    if not finite(lat_raw, lon_raw, knots, course):
+        return [], "unknown"
+    lat, lon = conv(lat_raw), conv(lon_raw)
+    if lat > 90 or lon > 180:
+        return [], "unknown"
+    fix = Fix(
+        time=when,
+        lat=-lat if lat_ref == b"S" else lat,
+        lon=-lon if lon_ref == b"W" else lon,
+        speed_kmh=knots * KNOTS_TO_KMH if knots >= 0 else None,
+        heading=course % 360 if 0 <= course < 720 else None,
+    )
+    return [fix], "binary"
+
+
+def _freegps_points(
+    f: BinaryIO, offsets: Sequence[tuple[int, int]], file_size: int
+) -> tuple[list[GpsPoint], dict[str, int]]:
+    stats: dict[str, int] = {"blocks": len(offsets)}
+    points: list[GpsPoint] = []
+    for index, (offset, size) in enumerate(offsets):
+        if offset < 0 or size < 16 or offset + 16 > file_size:
+            stats["bad_index"] = stats.get("bad_index", 0) + 1
+            continue
+        block = _read_at(f, offset, min(size, 0x10000, file_size - offset))
+        fixes, layout = parse_freegps_block(block)
+        stats[layout] = stats.get(layout, 0) + 1
+        for k, fx in enumerate(fixes):
+            # one block per second; several fixes in one block share it evenly
+            p = point_from_fix(fx, float(index) + (k / len(fixes) if len(fixes) > 1 else 0.0))
+            if p is not None:
+                points.append(p)
+    return points, stats
+
+
+def _novatek_index(payload: bytes) -> list[tuple[int, int]]:
+    """``moov/gps `` payload → (offset, size) of each freeGPS block.
+
+    Layout: 4 bytes version, 4 bytes count, then big-endian u32 pairs (offset, size).
+    """
+    entries: list[tuple[int, int]] = []
+    for pos in range(8, len(payload) - 7, 8):
+        offset, size = struct.unpack_from(">II", payload, pos)
+        if offset == 0 and size == 0:
+            continue
+        entries.append((offset, size))
+    return entries
+
+
+# --------------------------------------------------------------------------------------------
+# GoPro GPMF (telemetry-parser)
+
+
+def read_gpmf(path: Path) -> tuple[list[GpsPoint], str]:
+    """GoPro GPS5/GPS9 fixes via ``telemetry-parser``; ([], reason) when there are none."""
+    try:
+        import telemetry_parser
+    except ImportError:
+        return [], (
+            "GoPro GPMF track present, but the telemetry-parser package is not installed "
+            "(pip install telemetry-parser) — GPS not read"
+        )
+    try:
+        groups = telemetry_parser.Parser(str(path)).telemetry()
+    except Exception as exc:  # the Rust parser raises OSError and others
+        return [], f"telemetry-parser could not read the GPMF track: {exc}"
+    payloads: list[dict[str, Any]] = [
+        g["GPS"] for g in groups if isinstance(g, dict) and isinstance(g.get("GPS"), dict)
+    ]
+    payloads = [p for p in payloads if isinstance(p.get("Data"), list) and p["Data"]]
+    if not payloads:
+        return [], "GPMF track has no GPS5/GPS9 stream (e.g. only raw GPRI records)"
+    points: list[GpsPoint] = []
+    for i, pay in enumerate(payloads):
+        t0 = float(pay.get("TimestampUs", 0)) / 1e6
+        if i + 1 < len(payloads):
+            dur = float(payloads[i + 1].get("TimestampUs", 0)) / 1e6 - t0
+        else:
+            dur = 1.0
+        points.extend(_gpmf_payload_points(pay, t0, dur if 0 < dur < 5 else 1.0))
+    if not points:
+        return [], "GPMF GPS stream has no fix (GPSF < 2) or no time (GPSU)"
+    return points, f"{len(points)} GPMF fixes from {len(payloads)} payloads"
+
+
+_GPS_EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
+
+
+def _gpmf_payload_points(pay: dict[str, Any], t0: float, dur: float) -> list[GpsPoint]:
+    """The fixes of one GPS payload starting at ``t0`` s and lasting ``dur`` s."""
+    data: list[list[float]] = pay["Data"]
+    scale = pay.get("Scale") or [1] * len(data[0])
+    if not isinstance(scale, list):
+        scale = [scale] * len(data[0])
+    gpsu = pay.get("0x47505355")  # GPSU: UTC of the payload, epoch ms here
+    fix_all = pay.get("0x47505346")  # GPSF: 0 none, 2 2D, 3 3D
+    is_gps9 = "days" in str(pay.get("Name", ""))
+    points: list[GpsPoint] = []
+    for k, row in enumerate(data):
+        vals = [float(v) / float(s or 1) for v, s in zip(row, scale, strict=False)]
+        if len(vals) < 4:
+            continue
+        t = t0 + dur * k / len(data)
+        fix: int | None
+        if is_gps9 and len(vals) >= 9:
+            when = _GPS_EPOCH + timedelta(days=vals[5], seconds=vals[6])
+            fix = int(vals[8])
+        elif isinstance(gpsu, (int, float)) and gpsu > 0:
+            when = datetime.fromtimestamp(gpsu / 1000, timezone.utc) + timedelta(seconds=t - t0)
+            fix = int(fix_all) if isinstance(fix_all, (int, float)) else None
+        else:
+            continue
+        if fix is not None and fix < 2:
+            continue
+        p = make_point(
+            when, vals[0], vals[1], t=t, speed_kmh=vals[3] * 3.6, altitude_m=vals[2], fix=fix
+        )
+        if p is not None:
+            points.append(p)
+    return points
+
+
+# --------------------------------------------------------------------------------------------
+# scanning
+
+
+def _scan(f: BinaryIO, file_size: int) -> tuple[list[int], str]:
+    """Offsets of ``freeGPS `` blocks (box start) and the NMEA text found anywhere."""
+    free_offsets: set[int] = set()
+    sentences: dict[int, str] = {}
+    nmea_re = re.compile(rb"(?:\[\d{10,14}\])?\$[A-Z]{2}(?:RMC|GGA),[ -~]{0,160}")
+    pos = 0
+    while pos < file_size:
+        f.seek(pos)
+        chunk = f.read(SCAN_CHUNK + SCAN_OVERLAP)
+        if not chunk:
+            break
+        start = 0
+        while True:
+            i = chunk.find(FREEGPS_MAGIC, start)
+            if i < 0:
+                break
+            if i >= 4:
+                free_offsets.add(pos + i - 4)
+            start = i + 1
+        for m in nmea_re.finditer(chunk):
+            sentences.setdefault(pos + m.start(), m.group().decode("latin-1"))
+        pos += SCAN_CHUNK
+    text = "\n".join(sentences[k] for k in sorted(sentences))
+    return sorted(free_offsets), text
+
+
+# --------------------------------------------------------------------------------------------
+# the walk over one file
+
+
+@dataclass
+class _Clip:
+    """One open clip being searched, and where the answer and notes go."""
+
+    out: GpsExtraction
+    f: BinaryIO
+    name: str
+    video: Path
+    size: int
+    boxes: list[Box]
+    clock: ClipClock
+
+    def from_nmea(self, text: str, source: str, failure: str) -> bool:
+        """Answer from NMEA ``text`` as ``source``, else note ``failure`` and the counters."""
+        points, stats = read_nmea_text(
+            text, clip_start_utc=self.clock.start_utc, default_date=self.clock.default_day
+        )
+        if points:
+            self.out.take(source, points, self.name, stats)
+            return True
+        self.note(f"{failure} ({stats})")
+        return False
+
+    def note(self, text: str) -> None:
+        self.out.notes.append(f"{self.name}: {text}")
+
+
+def read_container(out: GpsExtraction, video: Path, clock: ClipClock, *, scan: bool) -> None:
+    """Answer ``out`` from the GPS inside ``video``, or leave notes on why there is none."""
+    try:
+        with open(video, "rb") as f:
+            _walk(out, f, video, clock, scan)
+    except OSError as exc:
+        out.notes.append(f"{video.name}: cannot read ({exc.strerror})")
+
+
+def _walk(out: GpsExtraction, f: BinaryIO, video: Path, clock: ClipClock, scan: bool) -> None:
+    size = os.fstat(f.fileno()).st_size
+    boxes = top_level_boxes(f, size)
+    clip = _Clip(out, f, video.name, video, size, boxes, clock)
+    if not boxes or boxes[0].type not in _FIRST_BOXES:
+        clip.note("not an MP4/MOV file (no ftyp/moov/mdat box at the start)")
+        clip.boxes = []
+    if _blackvue_box(clip) or _mai_box(clip):
+        return
+    moov = next((b for b in clip.boxes if b.type == b"moov"), None)
+    moov_payload = b""
+    if moov is not None and not moov.truncated and moov.payload_size <= MAX_MOOV_BYTES:
+        moov_payload = _read_at(f, moov.payload_offset, moov.payload_size)
+    if _novatek_moov(clip, moov_payload) or _gpmf_track(clip, moov_payload):
+        return
+    if not scan:
+        clip.note("no GPS box; content scan disabled")
+        return
+    if _scanned(clip):
+        return
+    if moov is None and clip.boxes:
+        top = ", ".join(_fourcc(b.type) for b in clip.boxes)
+        clip.note(f"no moov box (top level: {top})")
+    clip.note("no GPS in the file")
+
+
+def _blackvue_box(clip: _Clip) -> bool:
+    """BlackVue: top-level ``free`` box → ``gps `` box of NMEA lines."""
+    for box in clip.boxes:
+        if box.type != b"free" or box.payload_size < 8:
+            continue
+        payload = _read_at(clip.f, box.payload_offset, min(box.payload_size, MAX_BOX_TEXT))
+        for child in child_boxes(payload, base=box.payload_offset):
+            if child.type != b"gps ":
+                continue
+            text = _read_at(clip.f, child.payload_offset, min(child.payload_size, MAX_BOX_TEXT))
+            if clip.from_nmea(
+                text.decode("latin-1"), "blackvue-gps-box", "BlackVue gps box without valid fixes"
+            ):
+                return True
+    return False
+
+
+def _mai_box(clip: _Clip) -> bool:
+    """70mai: top-level ``GPS `` box; its records carry only offsets from the file-name time."""
+    mai = next((b for b in clip.boxes if b.type == b"GPS "), None)
+    if mai is None:
+        return False
+    available = max(0, min(mai.end, clip.size) - mai.payload_offset)
+    payload = _read_at(clip.f, mai.payload_offset, min(available, MAX_BOX_TEXT))
+    if mai.truncated:
+        clip.note(
+            f"70mai GPS box truncated (declares {mai.size} bytes, {clip.size - mai.offset} present)"
+        )
+    start_local, tz = clip.clock.start_local, clip.clock.tz
+    if start_local is None:
+        clip.note(
+            "70mai GPS box found, but the clip start is unknown (file name "
+            "is not NOYYYYMMDD-HHMMSS-NNNNNN.MP4): 70mai records carry only offsets"
+        )
+        return False
+    points, stats = read_70mai_box(payload, start_utc=local_to_utc(start_local, tz))
+    if points:
+        clip.out.take("70mai", points, clip.name, stats)
+        if tz is None:
+            clip.out.notes.append("camera time zone unknown: file-name time taken as UTC")
+        return True
+    clip.note(f"70mai GPS box without valid fixes ({stats})")
+    return False
+
+
+def _novatek_moov(clip: _Clip, moov_payload: bytes) -> bool:
+    """Novatek: ``moov/gps `` index → ``freeGPS `` blocks."""
+    for child in child_boxes(moov_payload):
+        if child.type != b"gps ":
+            continue
+        index = _novatek_index(moov_payload[child.payload_offset : child.end])
+        points, stats = _freegps_points(clip.f, index, clip.size)
+        if points:
+            clip.out.take("freegps", points, clip.name, stats)
+            return True
+        clip.note(f"Novatek gps index without decodable fixes ({stats})")
+    return False
+
+
+def _gpmf_track(clip: _Clip, moov_payload: bytes) -> bool:
+    """GoPro: a ``gpmd`` track in ``moov``, read by telemetry-parser."""
+    if b"gpmd" not in moov_payload:
+        return False
+    points, note = read_gpmf(clip.video)
+    clip.note(note)
+    if points:
+        clip.out.take("gpmf", points, clip.name)
+        return True
+    return False
+
+
+def _scanned(clip: _Clip) -> bool:
+    """The whole file scanned for ``freeGPS `` blocks without an index, then NMEA text."""
+    free_offsets, nmea_text = _scan(clip.f, clip.size)
+    if free_offsets:
+        index = []
+        for off in free_offsets:
+            head = _read_at(clip.f, off, 4)
+            index.append((off, struct.unpack(">I", head)[0] if len(head) == 4 else 0))
+        points, stats = _freegps_points(clip.f, index, clip.size)
+        if points:
+            clip.out.take("freegps", points, clip.name, stats)
+            clip.note("freeGPS blocks found by scanning (no moov index)")
+            return True
+        clip.note(f"freeGPS blocks without decodable fixes ({stats})")
+    if nmea_text:
+        return clip.from_nmea(nmea_text, "nmea-embedded", "NMEA text found but no valid fix")
+    return False
+
+
+def _fourcc(kind: bytes) -> str:
+    return kind.decode("latin-1").strip() or repr(kind)

@@ -1,0 +1,90 @@
+"""The spool package's single implementations of host facts and small file rules: the host
+name, process liveness (with start time), directory fsync's error policy, the daemon's files
+in ``SPOOL/daemon/``, and how ages read."""
+
+from __future__ import annotations
+
+import errno
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from spoold.spool import Spool, fsops, host
+from spoold.spool.display import format_age
+from spoold.spool.lease import DaemonLease, lease_host
+
+
+def test_the_lease_spells_the_one_host_name_lower_case_and_safe(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(host.socket, "gethostname", lambda: "Jetson_01.lab.example")
+    assert host.short_hostname() == "Jetson_01"
+    assert lease_host() == "jetson-01"
+    monkeypatch.setattr(host.socket, "gethostname", lambda: ".")
+    assert host.short_hostname() == "host" and lease_host() == "host"
+
+
+def test_a_pid_is_alive_only_with_the_start_time_it_was_recorded_with() -> None:
+    me = os.getpid()
+    start = host.process_start(me)
+    assert host.pid_alive(me)
+    if start:  # Linux: a recorded start time that differs means a recycled pid
+        assert host.pid_alive(me, start)
+        assert not host.pid_alive(me, start + 1)
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    assert not host.pid_alive(child.pid)
+
+
+@pytest.mark.parametrize("code", [errno.EINVAL, errno.ENOTSUP, errno.EACCES])
+def test_fsync_dir_is_a_no_op_where_directories_cannot_be_fsynced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int
+) -> None:
+    def refuse(fd: int) -> None:
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(fsops.os, "fsync", refuse)
+    fsops.fsync_dir(tmp_path)  # nothing to flush there: no error
+
+
+def test_fsync_dir_raises_a_real_io_error_and_a_missing_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(FileNotFoundError):
+        fsops.fsync_dir(tmp_path / "gone")
+
+    def fail(fd: int) -> None:
+        raise OSError(errno.EIO, "I/O error")
+
+    monkeypatch.setattr(fsops.os, "fsync", fail)
+    with pytest.raises(OSError) as exc:
+        fsops.fsync_dir(tmp_path)
+    assert exc.value.errno == errno.EIO
+
+
+def test_daemon_files_are_replaced_whole_and_never_lease_files(tmp_path: Path) -> None:
+    lease = DaemonLease(Spool.init(tmp_path / "spool"))
+    lease.dir.mkdir()
+    lease.write_file("status.json", b'{"state": "starting"}')
+    lease.write_file("status.json", b'{"state": "running"}')
+    assert (lease.dir / "status.json").read_bytes() == b'{"state": "running"}'
+    assert sorted(os.listdir(lease.dir)) == ["status.json"]  # no temp file left
+    for name in ("free.lease", "../status.json", ".hidden"):
+        with pytest.raises(ValueError):
+            lease.write_file(name, b"x")
+
+
+def test_ages_read_in_one_unit() -> None:
+    assert [format_age(s) for s in (-5, 0, 119, 120, 7199, 7200, 172799, 172800)] == [
+        "0s",
+        "0s",
+        "119s",
+        "2m",
+        "119m",
+        "2h",
+        "47h",
+        "2d",
+    ]
