@@ -1,5 +1,6 @@
 """The command lines a document prints, for tests that run them exactly as printed.
 
+Public: :func:`fenced_blocks`, :func:`shell_commands`, ``MAIN``.
 Not a test module; tests import it (``tests/`` is on ``sys.path`` under pytest).
 """
 
@@ -30,13 +31,28 @@ def fenced_blocks(doc: Path, lang: str) -> list[str]:
     return blocks
 
 
-def command_lines(doc: Path) -> list[list[str]]:
-    """Every command line of the ``sh`` blocks of ``doc``, as the shell would split it (a
-    trailing ``# comment`` is the shell's comment, not an argument)."""
-    out = []
-    for block in fenced_blocks(doc, "sh"):
-        for line in block.splitlines():
-            argv = shlex.split(line, comments=True)
-            if argv:
-                out.append(argv)
+def _complete(text: str) -> bool:
+    """Whether ``text`` is a whole shell command (no open quote, no continuation)."""
+    if text.rstrip().endswith(("\\", "|", "&&")):
+        return False
+    try:
+        shlex.split(text, comments=True)
+    except ValueError:  # an open quote: the command goes on
+        return False
+    return True
+
+
+def shell_commands(block: str) -> list[str]:
+    """The commands of a shell block, each as printed (continued lines joined by newlines);
+    blank and comment-only lines are left out."""
+    out: list[str] = []
+    current = ""
+    for line in block.splitlines():
+        current = f"{current}\n{line}" if current else line
+        if _complete(current):
+            if shlex.split(current, comments=True):
+                out.append(current)
+            current = ""
+    if current:
+        raise ValueError(f"unfinished shell command in a document: {current!r}")
     return out

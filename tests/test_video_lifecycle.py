@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from api_views import dashboard_html
 from daemon_support import Env, drive
 
 from schemas.task import ChildSpec, FileRef
@@ -143,7 +144,7 @@ def test_status_is_true_at_every_step_until_complete(tmp_path: Path) -> None:
     assert {r["video_id"] for r in listed} == set(docs)
     assert c.get("/api/videos?status=failed").get_json()["rows"] == []
     assert c.get("/api/stats").get_json()["index"]["videos_by_status"] == {"complete": len(CLIPS)}
-    dashboard = c.get("/").get_data(as_text=True)
+    dashboard = dashboard_html(c)
     for vid in docs:
         row = re.search(rf'href="/videos/{vid}".*?</tr>', dashboard, re.S)
         assert row and ">complete<" in row.group(0), vid
