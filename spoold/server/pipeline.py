@@ -265,12 +265,20 @@ def _video_of(task_id: str) -> tuple[str, str]:
     return stamp, key.split(".")[0]
 
 
-def completed_tasks(spool: Spool, task_id: str) -> dict[str, list[str]]:
+def completed_tasks(
+    spool: Spool, task_id: str, listings: dict[str, set[str]] | None = None
+) -> dict[str, list[str]]:
     """Ids of the completed tasks of ``task_id``'s video, by task type (one folder listing:
-    a video's tasks share its stamp, hence its ``complete/`` day)."""
+    a video's tasks share its stamp, hence its ``complete/`` day).  ``listings``: day ->
+    names, a cache shared by the callers of one pass."""
     stamp, vkey = _video_of(task_id)
+    day = day_of(task_id)
+    if listings is None:
+        listings = {}
+    if day not in listings:
+        listings[day] = spool.completed_ids(day)
     out: dict[str, list[str]] = {}
-    for tid in spool.completed_ids(day_of(task_id)):
+    for tid in listings[day]:
         s, task_type, key = parse_task_id(tid)
         if s == stamp and (key == vkey or key.startswith(vkey + ".")):
             out.setdefault(task_type, []).append(tid)
@@ -296,17 +304,20 @@ def video_stages(
     task_id: str,
     *,
     running: tuple[str, str] | None = None,
+    listings: dict[str, set[str]] | None = None,
+    queues: list[str] | None = None,
 ) -> list[StageStatus]:
     """Where each configured stage of ``task_id``'s video stands, in pipeline order.
 
     ``complete`` (device and time from the completed record), ``running`` (the claim's
-    device), ``failed`` (deferred after a failed attempt: its error, device and time),
+    device), ``failed`` (waiting for a retry after a failed attempt: its error, device and
+    time),
     ``pending`` (published and waiting, or not published yet: no task id) or ``skipped``
-    (after a rejected ingest).  ``running``: (task id, device) of a claim the caller holds.
+    (after a rejected ingest).  ``running``: (task id, device) of a claim the caller holds;
+    ``listings`` and ``queues``: what one pass listed already (see :func:`completed_tasks`).
     """
     stamp, vkey = _video_of(task_id)
-    done = completed_tasks(spool, task_id)
-    queues: list[str] | None = None
+    done = completed_tasks(spool, task_id, listings)
     rejected = False
     out: list[StageStatus] = []
     for name in _ordered(pipeline):
@@ -332,10 +343,8 @@ def video_stages(
             out.append(
                 StageStatus(stage=name, state="running", task_id=tid, device=loc.claim.device)
             )
-        elif loc.where == "deferred":
-            out.append(_deferred_status(spool, name, tid, loc.path))
-        else:
-            out.append(StageStatus(stage=name, state="pending", task_id=tid))
+        else:  # ready or deferred: failed if its last attempt failed
+            out.append(_waiting_status(spool, name, tid, loc.path))
     return out
 
 
@@ -361,7 +370,7 @@ def _completed_status(spool: Spool, name: str, ids: list[str]) -> StageStatus:
     )
 
 
-def _deferred_status(spool: Spool, name: str, tid: str, path: Path) -> StageStatus:
+def _waiting_status(spool: Spool, name: str, tid: str, path: Path) -> StageStatus:
     try:
         rec = spool.read(path)
     except (FileNotFoundError, InvalidTaskFile):
@@ -476,12 +485,16 @@ class StageTracker:
             return 0
         taken = list(self._todo.items())[: self.batch]
         items: list[tuple[str, list[StageStatus]]] = []
+        listings: dict[str, set[str]] = {}  # each day folder listed once per pass
+        queues: list[str] | None = None
         for mark, task_id in taken:
             del self._todo[mark]
             try:
-                items.append(
-                    (_video_of(task_id)[1], video_stages(self.spool, self.pipeline, task_id))
+                queues = self.spool.queues() if queues is None else queues
+                stages = video_stages(
+                    self.spool, self.pipeline, task_id, listings=listings, queues=queues
                 )
+                items.append((_video_of(task_id)[1], stages))
             except (SpoolError, OSError, ValueError) as exc:  # the spool is away: next time
                 self._todo.setdefault(mark, task_id)
                 log.warning("stages of %s not updated yet: %s", task_id, exc)
