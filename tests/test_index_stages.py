@@ -13,9 +13,10 @@ from hypothesis import strategies as st
 from schemas.metadata import StageStatus
 from spoold.demo.synth import PlateSpec, video_files
 from webui_export.api.app import create_app
-from webui_export.index.rows import video_status
+from webui_export.index.files import BLOCK_SIZE
+from webui_export.index.rows import rebuild_video_docs, video_status
 from webui_export.index.shapes import STATES, STATUSES
-from webui_export.index.writer import Indexer
+from webui_export.index.writer import Indexer, mark_all_dirty
 
 T0 = datetime(2025, 3, 2, 22, 40, 7, 123456, tzinfo=timezone.utc)
 NAMES = ["ingest", "preprocess", "detect", "finalize", "archive"]
@@ -114,3 +115,20 @@ def test_status_of_any_stage_states(states: list[str]) -> None:
     finished = bool(states) and set(states) <= {"complete", "skipped"}
     assert (status == "complete") == finished
     assert (status == "processing") == (not finished and "failed" not in states)
+
+
+def test_an_index_saying_pending_is_renamed_to_processing_when_opened(tmp_path: Path) -> None:
+    ix = index_with(tmp_path, {"vo": stages("complete", "complete", "complete", "running")})
+    ix._con.execute("UPDATE videos SET status = 'pending'")  # as an older writer left it
+    rebuild_video_docs(ix._con)
+    mark_all_dirty(ix._con, BLOCK_SIZE)
+    ix.publish()
+    ix.close()
+    assert api(tmp_path).get("/api/videos/vo").get_json()["video"]["status"] == "pending"
+    with Indexer(tmp_path / "index", publish_interval=0) as again:
+        again.publish()
+    c = api(tmp_path)
+    assert c.get("/api/videos/vo").get_json()["video"]["status"] == "processing"
+    assert [r["video_id"] for r in c.get("/api/videos?status=processing").get_json()["rows"]] == [
+        "vo"
+    ]

@@ -51,6 +51,7 @@ from webui_export.index.files import (
     video_id_part,
 )
 from webui_export.index.rows import (
+    rebuild_video_docs,
     stage_rows,
     stages_table,
     video_doc,
@@ -150,10 +151,30 @@ class Indexer:
             self._manifest = None
             mark_all_dirty(self._con, layout.BLOCK_SIZE)
         self._block_size = self._manifest.block_size if self._manifest else layout.BLOCK_SIZE
+        self._rename_pending_status()
         self._last_publish = 0.0
         self._publish_cost = 0.0
         if self._manifest is None:
             self.publish()  # readers always find a snapshot, even of an empty index
+
+    def _rename_pending_status(self) -> None:
+        """An index written before the status vocabulary was ``processing | complete |
+        failed`` says ``pending`` for a video not through its pipeline: renamed once, detail
+        documents rebuilt, everything republished."""
+        row = self._con.execute("SELECT count(*) FROM videos WHERE status = 'pending'").fetchone()
+        if not row or not row[0]:
+            return
+        con = self._con
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute("UPDATE videos SET status = 'processing' WHERE status = 'pending'")
+            rebuild_video_docs(con)
+            mark_all_dirty(con, self._block_size)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        logger.info("%d video(s) of status 'pending' now read 'processing'", row[0])
 
     # -- lifecycle ---------------------------------------------------------------------------
 
