@@ -107,6 +107,11 @@ class PlatesFile(BaseModel):
     reads: list[PlateRead]
 
 
+#: What a video's start time was decided from (best first: name, container, file time; GPS
+#: replaces it when a worker finds GPS time).
+StartBasis = Literal["name", "container", "gps", "file-time", "unknown"]
+
+
 class VideoMeta(BaseModel):
     """What ingestion learns about a video (stored as the ingest task's ``result``)."""
 
@@ -129,6 +134,17 @@ class VideoMeta(BaseModel):
     )
     start_utc: datetime | None = Field(default=None, description="from GPS or container, if known")
     start_source: str = Field(default="unknown", description="filename, container, mtime")
+    start_basis: StartBasis = Field(
+        default="unknown",
+        description="what start_utc/start_local were decided from: the file name, the "
+        "container's creation date, GPS time, or the file's modification time on the NAS",
+    )
+    start_note: str | None = Field(
+        default=None,
+        max_length=500,
+        description="why the basis was chosen (sources found implausible), and for "
+        "file-time that it is the copy time, not the recording time",
+    )
     duration_s: float | None = None
     codec: str | None = None
     width: int | None = None

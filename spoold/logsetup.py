@@ -2,9 +2,9 @@
 
 Public API: :func:`setup_logging`, :class:`JsonFormatter`, :data:`LOG_FORMATS`.
 
-Logs go to stderr, as text lines (``time LEVEL logger: message``) or as JSON lines (one
-object per record: ts, level, logger, msg and the record's ``extra`` fields, such as
-``event`` and ``task_id``).  Worker side: needs nothing beyond the standard library.
+Logs go to stderr, as text lines (``2026-12-06T10:15:00.123Z LEVEL logger: message``) or as
+JSON lines (one object per record: ts, level, logger, msg and the record's ``extra`` fields,
+such as ``event`` and ``task_id``).  Times are UTC in both, like every time in the spool.  Worker side: needs nothing beyond the standard library.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 from datetime import datetime, timezone
 from typing import Any
 
@@ -20,7 +21,15 @@ __all__ = ["LOG_FORMATS", "JsonFormatter", "setup_logging"]
 #: The values of ``--log-format``.
 LOG_FORMATS = ("text", "json")
 
-_TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+_TEXT_FORMAT = "%(asctime)s.%(msecs)03dZ %(levelname)s %(name)s: %(message)s"
+_TEXT_DATEFMT = "%Y-%m-%dT%H:%M:%S"
+
+
+def _text_formatter() -> logging.Formatter:
+    formatter = logging.Formatter(_TEXT_FORMAT, _TEXT_DATEFMT)
+    formatter.converter = time.gmtime  # UTC, whatever the host's time zone
+    return formatter
+
 
 # LogRecord attributes that are not "extra" fields.
 _STANDARD = set(vars(logging.LogRecord("x", 0, "x", 0, "x", None, None))) | {"message", "asctime"}
@@ -59,7 +68,7 @@ def setup_logging(level: int = logging.INFO, fmt: str = "text", *, force: bool =
     if fmt not in LOG_FORMATS:
         raise ValueError(f"log format {fmt!r}: want one of {', '.join(LOG_FORMATS)}")
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(_TEXT_FORMAT))
+    handler.setFormatter(JsonFormatter() if fmt == "json" else _text_formatter())
     for h in list(root.handlers):
         root.removeHandler(h)
     root.addHandler(handler)

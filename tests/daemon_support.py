@@ -54,6 +54,7 @@ stable_s = 0.4
 scan_interval_s = 0.2
 full_scan_interval_s = 5.0
 poll_interval_s = 0.2
+incomplete_reject_s = 1.5
 
 [[inbox]]
 name = "cams"

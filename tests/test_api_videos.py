@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Iterator
+from urllib.parse import quote
 
 import pytest
 from flask.testing import FlaskClient
 
 from spoold.demo.synth import DemoIndex, build_demo_index
 from webui_export.api.app import create_app
+from webui_export.api.openapi import openapi_document
 
 ALL = [
     "car2_f_0002",
@@ -181,3 +184,35 @@ def test_unknown_videos_are_404(client: FlaskClient, suffix: str) -> None:
 def test_served_from_a_path_given_as_str(demo: DemoIndex) -> None:
     client = create_app({"INDEX_DIR": str(demo.index_dir)}).test_client()
     assert client.get("/api/videos?limit=1").status_code == 200
+
+
+# ---------------------------------------------------------------- ?path= (issue 13)
+
+
+def by_path(client: FlaskClient, value: str) -> set[str]:
+    response = client.get("/api/videos?path=" + quote(value, safe=""))
+    assert response.status_code == 200, response.get_json()
+    return {r["video_id"] for r in response.get_json()["rows"]}
+
+
+def test_every_videos_path_finds_it_exactly_as_a_prefix_and_as_a_glob(client: FlaskClient) -> None:
+    everything = client.get("/api/videos").get_json()["rows"]
+    assert len({r["path"] for r in everything}) > 3
+    for row in everything:
+        path = row["path"]
+        assert row["video_id"] in by_path(client, path)
+        folder = path.rsplit("/", 1)[0] + "/" if "/" in path else path[:3]
+        assert by_path(client, folder) == {
+            r["video_id"] for r in everything if r["path"].startswith(folder)
+        }
+        glob = "*" + path[-6:]
+        assert by_path(client, glob) == {
+            r["video_id"] for r in everything if fnmatch.fnmatchcase(r["path"], glob)
+        }
+    assert by_path(client, "no/such/folder/") == set()
+
+
+def test_the_path_filter_is_documented(client: FlaskClient) -> None:
+    params = openapi_document()["paths"]["/api/videos"]["get"]["parameters"]
+    [doc] = [p for p in params if p["name"] == "path"]
+    assert "glob" in doc["description"] and "prefix" in doc["description"]

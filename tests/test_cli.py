@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -47,7 +48,7 @@ def test_submit_prints_the_task_id_and_is_idempotent_per_id(run) -> None:  # typ
         "fps=2",
     )
     task_id = out.strip()
-    assert task_id.endswith("-detect-v3fa9")
+    assert re.fullmatch(r"\d{8}T\d{6}Z-detect-v3fa9\.[0-9a-f]{12}", task_id), task_id
     shown = json.loads(run("show", task_id, "--json"))
     assert shown["location"]["where"] == "ready"
     assert shown["task"]["inputs"] == [
@@ -144,6 +145,7 @@ def test_python_dash_m_spoold_runs() -> None:
     ).stdout
     for name in ("init", "status", "ls", "show", "submit", "requeue", "check", "schema", "work"):
         assert f"  {name}" in out
+    assert "  config" in out
 
 
 # Imported by nothing on the worker side; the server extra's modules and our server code.
@@ -168,12 +170,13 @@ def test_the_cli_imports_no_server_code_even_with_the_server_extra() -> None:
     assert loaded == []
 
 
-def test_a_worker_install_has_the_worker_commands_only() -> None:
+def test_a_worker_install_has_stubs_for_the_server_commands() -> None:
     # A worker install lacks the server extra: make its modules unfindable.
     blocked = "import sys\nfor m in ('watchdog', 'duckdb', 'flask'):\n    sys.modules[m] = None"
     rep = _import_cli_and_report(blocked)
     assert rep["commands"] == [
-        "check", "init", "ls", "requeue", "schema", "show", "status", "submit", "work"
+        "backfill", "check", "config", "demo", "export", "init", "ls", "requeue", "run",
+        "schema", "serve", "show", "status", "submit", "work",
     ]  # fmt: skip
     assert "spoold.cli.server" not in rep["modules"]  # type: ignore[operator]
 

@@ -183,7 +183,7 @@ def test_kill_between_completed_record_and_claim_removal(tmp_path: Path) -> None
     spool = new_spool(root)
     task = root_task(spool, "v1")
     spool.publish(task)
-    crash(root, "recycle:rename:before", "complete")
+    crash(root, "recycle:unlink:before", "complete")
     done = spool.layout.completed(task.task_id)
     assert sorted(p.parent.name for p in copies(root, task.task_id)) == ["2026-01-01", "claimed"]
     record = done.read_bytes()
@@ -202,7 +202,7 @@ def make_two_stale_claims(root: Path, spool: Spool) -> Task:
     claiming that retry copy."""
     task = root_task(spool, "v1", "stage3")
     spool.publish(task)
-    crash(root, "recycle:rename:before", "fail", device="first")
+    crash(root, "recycle:unlink:before", "fail", device="first")
     crash(root, "claim:utime:after", "claim", device="second")
     found = copies(root, task.task_id)
     assert [p.parent.name for p in found] == ["claimed", "claimed"]
@@ -279,7 +279,7 @@ def test_check_repair_removes_exactly_the_expected_leftovers(tmp_path: Path) -> 
     spool = new_spool(root)
     a, b = root_task(spool, "a", "stage3"), root_task(spool, "b", "stage3")
     spool.publish(a)
-    crash(root, "recycle:rename:before", "complete")  # leftover 3 (+ its clock probe)
+    crash(root, "recycle:unlink:before", "complete")  # leftover 3 (+ its clock probe)
     crash(root, "publish:write_new:half", "publish", task=b)  # leftover 1 (+ probe)
     spool.close()
     before = spool_files(root)

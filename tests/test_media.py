@@ -78,7 +78,13 @@ def test_valid_clip_named_by_brand_convention(tmp_path: Path, brand: str, relpat
     )
     assert meta.start_source == "filename"
     assert meta.start_local == name.start_local
-    assert meta.start_utc == CREATED  # what the container claims, kept alongside
+    # The container's date is kept alongside when it agrees with the name (within a day:
+    # time zones), and ignored with a note when it is far from it (issue 13).
+    name_utc = name.start_local.replace(tzinfo=timezone.utc)
+    agrees = abs(CREATED - name_utc) <= timedelta(hours=26)
+    assert meta.start_utc == (CREATED if agrees else None)
+    assert meta.start_basis == "name"
+    assert (meta.start_note is None) == agrees
     assert meta.duration_s == pytest.approx(2.0)
     assert (meta.codec, meta.width, meta.height) == (CODEC, 320, 240)
     assert meta.fps == pytest.approx(10.0)
@@ -101,6 +107,8 @@ def test_without_name_or_container_date_start_is_mtime_minus_duration(tmp_path: 
     meta = describe("garmin", tmp_path, "GRMN0128.MP4")
     assert meta.start_source == "mtime"
     assert meta.start_utc == end - timedelta(seconds=2)
+    assert meta.start_basis == "file-time"
+    assert meta.start_note is not None and "copied" in meta.start_note
 
 
 def test_windows_style_relpath_is_normalized(tmp_path: Path) -> None:
@@ -291,8 +299,10 @@ def test_real_70mai_clip(tmp_path: Path) -> None:
     assert (meta.brand, meta.mode, meta.channel, meta.sequence) == ("70mai", "normal", "front", 121)
     assert meta.start_local == datetime(2019, 11, 30, 12, 1, 56)
     assert meta.start_source == "filename"
-    # The container says 2014: dashcam container dates are not to be trusted.
-    assert meta.start_utc is not None and meta.start_utc.year == 2014
+    # The container says 2014, the name 2019: the container date is implausible, so it is
+    # not recorded as the start (issue 13), and the record says why.
+    assert meta.start_utc is None and meta.start_basis == "name"
+    assert meta.start_note is not None and "container date 2014" in meta.start_note
     assert (meta.codec, meta.width, meta.height, meta.duration_s) == ("h264", 48, 144, 1.0)
     assert meta.video_id == fingerprint(src)
 

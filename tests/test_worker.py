@@ -78,12 +78,26 @@ def test_an_invalid_result_file_fails_the_task(tmp_path: Path) -> None:
     )
 
 
-def test_a_missing_command_fails_clearly(tmp_path: Path) -> None:
+def test_a_missing_command_is_the_devices_fault_not_the_tasks(tmp_path: Path) -> None:
     spool = new_spool(tmp_path)
     spool.publish(task(spool))
-    run_once(spool, ["/nonexistent/worker-binary"])
+    w = run_once(spool, ["/nonexistent/worker-binary"])
+    assert w.stats.device_faults == 1 and w.stats.failed == 0 and w.stats.released == 1
     rec = spool.read(spool.layout.ready("jetson", "20261125T101530Z-preprocess-clip1"))
-    assert "cannot run '/nonexistent/worker-binary'" in rec.attempts[0].error
+    assert rec.attempts == []  # handed back unchanged: the task did nothing wrong
+
+
+def test_a_run_of_device_faults_stops_the_loop_and_says_why(tmp_path: Path) -> None:
+    spool = new_spool(tmp_path)
+    for k in "abcd":
+        spool.publish(task(spool, k))
+    w = Worker(
+        spool, "jetson", "j1", command_handler(["/nonexistent/x"]), poll=0.01, max_device_faults=2
+    )
+    stats = w.run()
+    assert stats.device_faults == 2 and stats.stopped_because is not None
+    assert "2 tasks in a row that this device could not run" in stats.stopped_because
+    assert "cannot run '/nonexistent/x'" in stats.stopped_because
 
 
 def test_heartbeats_keep_a_long_task_alive_past_its_lease(tmp_path: Path) -> None:

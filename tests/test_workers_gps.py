@@ -18,6 +18,7 @@ from spoold.demo.gps_payloads import blackvue_nmea_lines, mai_gps_box, novatek_f
 from spoold.demo.route import TrackPoint, route_position
 from spoold.demo.samples import make_clip
 from spoold.workers.gps import (
+    GpsExtraction,
     extract_gps,
     find_event_json,
     find_sidecars,
@@ -29,7 +30,11 @@ from spoold.workers.mp4box import make_box
 from spoold.workers.nmea import checksum_ok, nmea_sentence, parse_nmea, to_nmea_coord
 
 FIX = Path(__file__).parent / "workers_fixtures"
-SHARED_SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
+# /work/shared/samples beside the checkout (main or a worktree one level deeper)
+SHARED_SAMPLES = next(
+    (p / "shared" / "samples" for p in Path(__file__).resolve().parents if (p / "shared").is_dir()),
+    Path("/nonexistent"),
+)
 WARSAW = parse_tz("Europe/Warsaw")
 UTC = timezone.utc
 
@@ -320,7 +325,6 @@ def test_tesla_event_json_empty_coordinates_is_no_gps(tmp_path: Path) -> None:
 
 
 def _gopro(name: str) -> Path:
-    pytest.importorskip("telemetry_parser")
     path = SHARED_SAMPLES / "gopro-gpmf" / name
     if not path.exists():
         pytest.skip(f"{path} not present (shared samples are not in this checkout)")
@@ -338,10 +342,26 @@ def test_gopro_gpmf_gps5() -> None:
     _validates(r.points)
 
 
-def test_gopro_without_gps_stream_is_no_gps() -> None:
-    r = extract_gps(_gopro("karma.mp4"))
-    assert r.source == "none"
-    assert any("no GPS5/GPS9" in n for n in r.notes)
+def _check_karma(r: GpsExtraction) -> None:
+    assert r.source == "gpmf"
+    assert len(r.points) == 47  # what exiftool -ee decodes (GPRI, GPS RAW)
+    first, last = r.points[0], r.points[-1]
+    assert first.time == datetime(2017, 4, 17, 19, 27, 57, 366493, tzinfo=UTC)
+    assert (first.lat, first.lon) == (33.125368, -117.3310641)
+    assert first.altitude_m == 15.45 and first.fix == 3
+    assert last.time - first.time == timedelta(microseconds=11_705_777)
+    assert all(33.12 < p.lat < 33.13 and -117.34 < p.lon < -117.33 for p in r.points)
+    assert [p.time for p in r.points] == sorted(p.time for p in r.points)
+    _validates(r.points)
+
+
+def test_gopro_karma_gpri_from_the_trimmed_sample() -> None:
+    # karma.mp4 cut down to its gpmd track by workers_fixtures/gopro/trim_gpmf.py
+    _check_karma(extract_gps(FIX / "gopro" / "karma_gpmd.mp4"))
+
+
+def test_gopro_karma_gpri_from_the_original_file() -> None:
+    _check_karma(extract_gps(_gopro("karma.mp4")))
 
 
 # ---------------------------------------------------------------------------------- none
@@ -351,7 +371,11 @@ def test_plain_clip_has_no_gps(tmp_path: Path) -> None:
     video = make_clip(tmp_path / "GRMN0042.MP4", seconds=1)
     r = extract_gps(video, sidecars=find_sidecars(video), event_json=find_event_json(video))
     assert r.source == "none" and r.points == []
-    assert r.notes[-1] == "GRMN0042.MP4: no GPS in the file"
+    assert r.notes[-2] == "GRMN0042.MP4: no GPS in the file"
+    assert r.notes[-1].startswith(
+        "no GPS found; looked for sidecars GRMN0042.gps, GRMN0042.GPS, GRMN0042.nmea"
+    )
+    assert "GPS boxes/tracks inside GRMN0042.MP4" in r.notes[-1]
     _validates(r.points)
 
 

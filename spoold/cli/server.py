@@ -9,8 +9,11 @@ API and their dependencies are imported inside the commands that use them.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import signal
+import socket
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +27,7 @@ from spoold.logsetup import LOG_FORMATS, setup_logging
 from spoold.spool import Spool
 
 if TYPE_CHECKING:
+    from spoold.configfile import ApiSettings
     from spoold.server.settings import DaemonConfig
 
 
@@ -169,6 +173,12 @@ def demo(where: str, port: int | None, exit_when_done: bool, timeout: float) -> 
     """
     from spoold.demo.run import run_demo
 
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # as Ctrl-C: the demo stops its daemon, workers and API
+
+    # Without this, SIGTERM (systemd, `kill`, a CI timeout) killed the demo at once and
+    # left its children running.
+    signal.signal(signal.SIGTERM, stop)
     sys.exit(
         run_demo(
             Path(where).resolve(),
@@ -180,70 +190,133 @@ def demo(where: str, port: int | None, exit_when_done: bool, timeout: float) -> 
     )
 
 
-def _index_dir(index_dir: str | None, config: str | None) -> tuple[Path, Path | None]:
-    """The index folder (``--index-dir``, else the config's ``[index] dir``) and the spool."""
-    settings = _settings(config)
-    spool_root = settings.spool.root if settings else None
-    if index_dir:
-        return Path(index_dir), spool_root
+def _index_dir_of(settings: DaemonConfig | None) -> tuple[Path, Path | None]:
+    """The config's ``[index] dir`` and spool root; UsageError without an index."""
     if settings is None or settings.index.dir is None:
         raise click.UsageError(
             "no index: pass --index-dir DIR or set [index] dir in the config file"
         )
-    return settings.index.dir, spool_root
+    return settings.index.dir, settings.spool.root
+
+
+def _index_dir(index_dir: str | None, config: str | None) -> tuple[Path, Path | None]:
+    """The index folder (``--index-dir``, else the config's ``[index] dir``) and the spool."""
+    settings = _settings(config)
+    if index_dir:
+        return Path(index_dir), settings.spool.root if settings else None
+    return _index_dir_of(settings)
+
+
+def _api_settings(config: str | None) -> ApiSettings:
+    """The config's ``[api]`` settings with the environment's overrides."""
+    from spoold.configfile import ApiSettings
+
+    settings = _settings(config)
+    return (settings.api if settings else ApiSettings()).with_env(os.environ)
+
+
+def _check_port(host: str, port: int) -> None:
+    """Exit 2 with one line when ``host:port`` cannot be bound (taken, no such address)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # As gunicorn does: a port in TIME_WAIT after a restart is free, not taken.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                why = f"port {port} on {host} is taken (another server listens there)"
+            else:
+                why = f"cannot listen on {host}:{port}: {exc.strerror}"
+            click.echo(
+                f"spoold serve: {why}: choose another with --port N or --host ADDR, "
+                "or set [api] port / host in spoold.toml ($SPOOLD_API_PORT, $SPOOLD_API_HOST)",
+                err=True,
+            )
+            sys.exit(2)
 
 
 @click.command()
-@click.option("--config", metavar="FILE", help="Config file (its [index] dir and [spool] root).")
+@click.option(
+    "--config", metavar="FILE", help="Config file (its [api], [index] dir, [spool] root)."
+)
 @click.option("--index-dir", metavar="DIR", help="The index folder the daemon publishes to.")
 @click.option(
-    "--host", default="127.0.0.1", show_default=True, help="Address to bind (loopback by default)."
+    "--host", help="Address to bind (default: [api] host, $SPOOLD_API_HOST, else 127.0.0.1)."
 )
-@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    help="Port (default: [api] port, $SPOOLD_API_PORT, else 8080).",
+)
 @click.option(
     "--workers",
     type=click.IntRange(1, 64),
-    default=4,
-    show_default=True,
-    help="gunicorn worker processes.",
+    help="gunicorn worker processes (default: [api] workers, $SPOOLD_API_WORKERS, else 4).",
 )
 @click.option(
     "--cors-origin",
     "cors",
     multiple=True,
-    help="An origin allowed to read cross-origin (repeatable).",
+    help="An origin allowed to read cross-origin (repeatable; default: [api] cors_origins, "
+    "$SPOOLD_CORS_ORIGINS).",
 )
 @click.option(
-    "--token-env", metavar="VAR", help="Require 'Authorization: Bearer $VAR' on every request."
+    "--token-env",
+    metavar="VAR",
+    help="Require 'Authorization: Bearer $VAR' on every request (default: $SPOOLD_API_TOKEN, "
+    "else the content of [api] token_file / $SPOOLD_API_TOKEN_FILE).",
 )
 @fail_cleanly
 def serve(
     config: str | None,
     index_dir: str | None,
-    host: str,
-    port: int,
-    workers: int,
+    host: str | None,
+    port: int | None,
+    workers: int | None,
     cors: tuple[str, ...],
     token_env: str | None,
 ) -> None:
-    """Serve the read-only API, the dashboard and /metrics with gunicorn (N workers).
+    """Serve the read API, the dashboard and /metrics with gunicorn (N workers).
+
+    Settings come from the command line, then the environment, then [api] in the config
+    file (see `spoold config example`).  With a token set, every request but the OpenAPI
+    document needs it: a request without it is answered 401.
 
     Example: spoold serve --config /etc/spoold/spoold.toml --workers 4
     """
     from spoold.configfile import find_config_file
     from webui_export.api.server import serve as run_server
 
+    api = _api_settings(config)
     idx, spool_root = _index_dir(index_dir, config)
     cfg_path = find_config_file(config)
     if cfg_path is not None:  # the WebUI reads [storage] and [webui] from it (in each worker)
         os.environ["SPOOLD_CONFIG_FILE"] = str(cfg_path.resolve())
-    token = None
+    token = api.token(os.environ)
     if token_env:
         token = os.environ.get(token_env)
         if not token:
             raise click.UsageError(f"--token-env {token_env}: that variable is not set")
-    click.echo(f"serving {idx} on http://{host}:{port}/ ({workers} workers)", err=True)
-    run_server(idx, host, port, workers, spool_root=spool_root, cors_origins=cors, api_token=token)
+    host = host or api.host
+    port = port or api.port
+    _check_port(host, port)
+    # The page sizes reach every gunicorn worker's app as the read API's own SPOOLD_ settings.
+    os.environ["SPOOLD_DEFAULT_PAGE_SIZE"] = str(api.default_page_size)
+    os.environ["SPOOLD_MAX_PAGE_SIZE"] = str(api.max_page_size)
+    workers = workers or api.workers
+    auth = "token required" if token else "no token: anyone who reaches it may read"
+    click.echo(f"serving {idx} on http://{host}:{port}/ ({workers} workers, {auth})", err=True)
+    run_server(
+        idx,
+        host,
+        port,
+        workers,
+        spool_root=spool_root,
+        cors_origins=list(cors) or api.cors_origins,
+        api_token=token,
+        timeout=api.timeout_s,
+    )
 
 
 @click.command(name="export")

@@ -11,19 +11,28 @@ it did not repair.  What ``status`` says about the daemon comes from the provide
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
-from schemas.task import FileRef, describe_error, sanitize_key, task_json_schema
+from schemas.task import (
+    FileRef,
+    describe_error,
+    parse_task_id,
+    sanitize_key,
+    task_json_schema,
+)
+from spoold.cli import lookup
 from spoold.cli.app import cli, echo_json, echo_table, fail_cleanly, open_spool, spool_options
+from spoold.cli.isotime import iso8601_option
 from spoold.configfile import resolve_spool_root
-from spoold.spool import Spool
+from spoold.spool import Spool, queue_name
 from spoold.spool import inspect as spool_inspect
 from spoold.spool.display import format_age
 
@@ -49,13 +58,29 @@ def set_daemon_status(provider: DaemonStatus) -> None:
     show_default=True,
     help="Seconds without heartbeat before a claim counts as abandoned (for devices that do not state their own).",
 )
+@click.option(
+    "--parents",
+    is_flag=True,
+    help="Also create the folders above DIRECTORY (by default a missing parent is refused: "
+    "an unmounted share must not silently become a local spool).",
+)
 @fail_cleanly
-def init(directory: str | None, spool_dir: str | None, config: str | None, lease: float) -> None:
-    """Create a spool (idempotent).
+def init(
+    directory: str | None, spool_dir: str | None, config: str | None, lease: float, parents: bool
+) -> None:
+    """Create a spool (idempotent).  The folder above it must exist unless --parents is given.
 
     Example: spoold init /srv/spool
     """
     root, _ = resolve_spool_root(directory or spool_dir, config)
+    parent = root.absolute().parent
+    if not parents and not parent.is_dir():
+        raise click.ClickException(
+            f"{parent} does not exist: is the share mounted? "
+            f"(pass --parents to create it and the spool inside it)"
+        )
+    if parents:
+        parent.mkdir(parents=True, exist_ok=True)
     spool = Spool.init(root, default_lease=lease)
     click.echo(f"spool ready at {spool.root}")
 
@@ -65,12 +90,14 @@ def init(directory: str | None, spool_dir: str | None, config: str | None, lease
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @fail_cleanly
 def status(spool_dir: str | None, config: str | None, as_json: bool) -> None:
-    """Counts per queue and task type, oldest pending age, claims and failing tasks.
+    """Counts per queue and task type, oldest pending age, claims, failing tasks and
+    rejected files (from the spool's complete ingest records).
 
     Example: spoold status --spool /srv/spool
     """
     spool, _ = open_spool(spool_dir, config)
     st = spool_inspect.status(spool)
+    st["rejected"] = len(lookup.rejections(spool))  # from the spool: survives restarts
     daemon_lines: list[str] = []
     st["daemon"] = None
     if _daemon_status is not None:  # the daemon's state (lease, storage outages)
@@ -105,6 +132,8 @@ def status(spool_dir: str | None, config: str | None, as_json: bool) -> None:
         f"({t['stale']} stale), {t['failing']} failing, {t['invalid']} invalid"
     )
     click.echo(f"complete: {done}")
+    if st["rejected"]:
+        click.echo(f"rejected: {st['rejected']} file(s) (spoold ls --rejected shows why)")
     for line in daemon_lines:
         click.echo(line)
     for q in st["queues"]:
@@ -150,6 +179,17 @@ def _wanted(
 @click.option("--type", "task_type", help="Only this task type.")
 @click.option("--video", help="Only tasks of this video id.")
 @click.option("--failing", is_flag=True, help="Only tasks with failed attempts.")
+@click.option(
+    "--rejected",
+    is_flag=True,
+    help="Only rejected files (the latest ingest record of each file), with their reasons.",
+)
+@click.option(
+    "--path",
+    "path_glob",
+    metavar="[DEVICE:]GLOB",
+    help="Only tasks with an input at this path (a glob, a file or a folder).",
+)
 @click.option("--limit", type=click.IntRange(min=1), default=200, show_default=True)
 @click.option(
     "--json", "as_json", is_flag=True, help="Machine-readable output (one object per task)."
@@ -163,24 +203,36 @@ def ls_cmd(
     task_type: str | None,
     video: str | None,
     failing: bool,
+    rejected: bool,
+    path_glob: str | None,
     limit: int,
     as_json: bool,
 ) -> None:
     """List tasks, pending ones in claim order, then complete ones newest day first.
 
-    Example: spoold ls --class jetson --failing
+    --path looks at pending and complete tasks and shows each one's video id and outcome
+    (--json: also its inputs).  --rejected lists rejected files with their reasons.
+
+    Example: spoold ls --class jetson --failing; spoold ls --path 'cams/Record/*.mp4'
     """
     spool, _ = open_spool(spool_dir, config)
+    if rejected:
+        _ls_rejected(spool, limit, as_json)
+        return
     out: list[dict[str, Any]] = []
-    entries = spool_inspect.iter_entries(
-        spool, pending=state in ("pending", "all"), complete=state in ("complete", "all")
-    )
+    if path_glob is not None:
+        entries = iter(lookup.tasks_for_path(spool, path_glob))
+    else:
+        entries = spool_inspect.iter_entries(
+            spool, pending=state in ("pending", "all"), complete=state in ("complete", "all")
+        )
     for e in entries:
         t = e.task
         if not _wanted(e, device_class, task_type, video, failing):
             continue
         out.append(
-            {
+            (lookup.task_row(e) if path_glob is not None else {})
+            | {
                 "task_id": e.task_id,
                 "state": e.state,
                 "where": e.where,
@@ -195,6 +247,12 @@ def ls_cmd(
             break
     if as_json:
         echo_json(out)
+        return
+    if path_glob is not None:
+        echo_table(
+            [("WHERE", "VIDEO", "OUTCOME", "TASK")]
+            + [(r["where"], r["video_id"] or "-", r["outcome"], r["task_id"]) for r in out]
+        )
         return
     rows = [("WHERE", "QUEUE", "ATTEMPTS", "TASK")]
     for r in out:
@@ -212,17 +270,74 @@ def ls_cmd(
     echo_table(rows)
 
 
+def _ls_rejected(spool: Spool, limit: int, as_json: bool) -> None:
+    """``spoold ls --rejected``: each rejected file with its reason."""
+    rows = lookup.rejections(spool)[:limit]
+    if as_json:
+        echo_json(rows)
+        return
+    echo_table(
+        [("FILE", "REASON", "TASK")]
+        + [
+            (
+                f"{r['device']}:{r['path']}",
+                str(r["reason"]) + (f" ({r['detail']})" if r["detail"] else ""),
+                r["task_id"],
+            )
+            for r in rows
+        ]
+    )
+
+
+def _show_path(spool: Spool, pattern: str, as_json: bool) -> None:
+    """``spoold show PATH``: every task of the file(s) at ``pattern``."""
+    entries = lookup.tasks_for_path(spool, pattern)
+    if not entries:
+        raise click.ClickException(
+            f"{pattern}: neither a task id nor the path of any task's input "
+            "(give it as in the task: [storage-root:]path relative to the root, or a glob)"
+        )
+    if as_json:
+        echo_json(
+            [
+                {
+                    "location": {
+                        "state": e.state,
+                        "where": e.where,
+                        "queue": e.queue,
+                        "path": spool.layout.rel(e.path),
+                    },
+                    **lookup.task_row(e),
+                    "task": json.loads(e.task.to_json()) if e.task else None,
+                }
+                for e in entries
+            ]
+        )
+        return
+    for e in entries:
+        row = lookup.task_row(e)
+        click.echo(f"# {e.task_id}: video {row['video_id']}, {row['outcome']} ({e.where})")
+        if e.task is not None:
+            click.echo(e.task.to_json().decode(), nl=False)
+
+
 @cli.command()
 @click.argument("task_id")
 @spool_options
 @click.option("--json", "as_json", is_flag=True, help="Print {location, task} as JSON.")
 @fail_cleanly
 def show(task_id: str, spool_dir: str | None, config: str | None, as_json: bool) -> None:
-    """Print one task: where it is and its record.
+    """Print one task: where it is and its record.  Given a file's path ([ROOT:]PATH or a
+    glob) instead of a task id, print every task of that file, with video id and outcome.
 
-    Example: spoold show 20261125T101530Z-detect-clip1
+    Example: spoold show 20261125T101530Z-detect-clip1; spoold show cams/Record/a.mp4
     """
     spool, _ = open_spool(spool_dir, config)
+    try:
+        parse_task_id(task_id)
+    except ValueError:
+        _show_path(spool, task_id, as_json)
+        return
     try:
         loc, task = spool.get(task_id)
     except ValueError as exc:
@@ -262,13 +377,70 @@ def _parse_inputs(values: tuple[str, ...]) -> list[FileRef]:
     return refs
 
 
+def _identity_key(
+    task_type: str,
+    device_class: str,
+    device: str | None,
+    video: str | None,
+    inputs: list[FileRef],
+    params: dict[str, Any],
+) -> str:
+    """The id key that ``submit`` derives from its arguments: ``VIDEO.DIGEST`` (``DIGEST``
+    without ``--video``), DIGEST = 12 hex digits of SHA-256 over type, class, device, video,
+    inputs and params; ``--not-before`` is not part of it (a new time is not a new task)."""
+    ident = {
+        "type": task_type,
+        "class": device_class,
+        "device": device,
+        "video": video,
+        "inputs": [i.model_dump(mode="json") for i in inputs],
+        "params": params,
+    }
+    blob = json.dumps(ident, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    digest = hashlib.sha256(blob.encode()).hexdigest()[:12]
+    return f"{sanitize_key(video)[:130]}.{digest}" if video else digest
+
+
+def _existing(spool: Spool, queue: str, task_type: str, key: str) -> str | None:
+    """The id of a task of ``task_type`` with ``key`` in ``queue`` or complete (any stamp)."""
+
+    def same(task_id: str) -> bool:
+        return parse_task_id(task_id)[2] == key
+
+    for task_id in sorted(spool.task_ids(queue, task_type=task_type)):
+        if same(task_id):
+            return task_id
+    for day in reversed(spool.complete_days()):  # newest first: a repeat is usually recent
+        for task_id in sorted(spool.completed_ids(day, task_type=task_type)):
+            if same(task_id):
+                return task_id
+    return None
+
+
+def _parse_params(params: tuple[str, ...]) -> dict[str, Any]:
+    parsed: dict[str, Any] = {}
+    for p in params:
+        k, sep, v = p.partition("=")
+        if not sep or not k:
+            raise click.BadParameter(f"{p!r}: want KEY=VALUE", param_hint="--param")
+        try:
+            parsed[k] = json.loads(v)
+        except json.JSONDecodeError:
+            parsed[k] = v
+    return parsed
+
+
 @cli.command()
 @spool_options
 @click.option("--type", "task_type", required=True, help="Task type (stage), e.g. preprocess.")
 @click.option("--class", "device_class", required=True, help="Device class that may run it.")
 @click.option("--device", help="Pin to one device (data locality).")
-@click.option("--video", help="Video id the task belongs to (also its id key).")
-@click.option("--key", help="Id key, when there is no video (default: the video id).")
+@click.option("--video", help="Video id the task belongs to (the start of its id key).")
+@click.option(
+    "--key",
+    help="The task's identity, instead of the one derived from the arguments: a repeat "
+    "with the same --type and --key (same class and device) is a no-op, whatever else differs.",
+)
 @click.option(
     "--input",
     "inputs",
@@ -285,8 +457,10 @@ def _parse_inputs(values: tuple[str, ...]) -> list[FileRef]:
 )
 @click.option(
     "--not-before",
-    type=click.DateTime(["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%SZ"]),
-    help="UTC time before which nobody may claim it.",
+    metavar="ISO-8601",
+    callback=iso8601_option,
+    help="Time before which nobody may claim it: any ISO 8601 form (2026-12-06T15:45+05:30, "
+    "20261206T101500Z, 2026-12-06, ...); UTC when it has no offset.",
 )
 @fail_cleanly
 def submit(
@@ -301,36 +475,45 @@ def submit(
     params: tuple[str, ...],
     not_before: datetime | None,
 ) -> None:
-    """Publish a new task and print its id (a no-op that prints the same id if it exists).
+    """Publish a new task and print its id; a repeat is a no-op that prints the same id.
+
+    A task's identity is its type, class, device, video, inputs and params (its id key is
+    VIDEO.DIGEST of them), or --type with --key when given.  If a task with that identity is
+    pending or complete, nothing is published and its id is printed (run a complete task
+    again with `spoold requeue ID`).  Two submits of one new task at the same instant may
+    both publish.
 
     Example: spoold submit --type detect --class gpu --video v3fa9c2 --input indoor-nas:cam/a.mp4:video
     """
-    if not (video or key):
-        raise click.UsageError("give --video or --key")
     spool, _ = open_spool(spool_dir, config)
-    parsed: dict[str, Any] = {}
-    for p in params:
-        k, sep, v = p.partition("=")
-        if not sep or not k:
-            raise click.BadParameter(f"{p!r}: want KEY=VALUE", param_hint="--param")
-        try:
-            parsed[k] = json.loads(v)
-        except json.JSONDecodeError:
-            parsed[k] = v
+    parsed = _parse_params(params)
+    refs = _parse_inputs(inputs)
+    ident = (
+        sanitize_key(key)
+        if key
+        else _identity_key(task_type, device_class, device, video, refs, parsed)
+    )
     try:
         task = spool.new_task(
             task_type,
             device_class,
-            sanitize_key(key or video or ""),
+            ident,
             device=device,
             video_id=video,
-            inputs=_parse_inputs(inputs),
+            inputs=refs,
             params=parsed,
-            not_before=not_before.replace(tzinfo=timezone.utc) if not_before else None,
+            not_before=not_before,
         )
     except ValueError as exc:
         msg = describe_error(exc.errors()[0]) if hasattr(exc, "errors") else str(exc)
         raise click.UsageError(msg) from None
+    found = _existing(spool, queue_name(device_class, device), task_type, ident)
+    if found is not None:
+        loc = spool.locate(found)
+        where = f"{loc.state}, {spool.layout.rel(loc.path)}" if loc else "just moved"
+        click.echo(f"exists already ({where})", err=True)
+        click.echo(found)
+        return
     res = spool.publish(task)
     if not res.created:
         click.echo(

@@ -159,13 +159,13 @@ def run_demo(
     echo(
         f"started: {', '.join(f'{k} (pid {p.pid})' for k, p in procs.items())}; logs in {where / 'logs'}"
     )
-    _sync_clips(where)
-    plates = manifest.plates()
-    echo(
-        f"{len(manifest.clips)} clips with {len(plates)} plates dropped into {where / 'indoor-nas/dashcam'}"
-    )
     code = 1
-    try:
+    try:  # from here on, whatever happens (Ctrl-C, SIGTERM) stops what _start started
+        _sync_clips(where)
+        plates = manifest.plates()
+        echo(
+            f"{len(manifest.clips)} clips with {len(plates)} plates dropped into {where / 'indoor-nas/dashcam'}"
+        )
         rows = _wait_for_plates(where, procs, api, manifest, started, timeout, echo)
         good = [r for r in rows if r["found"] and r["dt_s"] <= 3 and r["dist_m"] <= 60]
         code = 0 if len(good) == len(plates) else 1
@@ -177,7 +177,10 @@ def run_demo(
         echo(f"spool:      spoold status --config {cfg}   (or: ls -R {where / 'spool'})")
         if not exit_when_done:
             echo("running until Ctrl-C ...")
-            signal.sigwait({signal.SIGINT, signal.SIGTERM})
+            # pause, not sigwait: sigwait ignores signals that have a handler, and the CLI
+            # turns SIGTERM into KeyboardInterrupt so that the finally below stops everything.
+            while True:
+                signal.pause()
     except KeyboardInterrupt:
         pass
     finally:

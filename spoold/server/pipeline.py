@@ -40,6 +40,7 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from schemas.metadata import StageStatus
 from schemas.task import ChildSpec, FileRef, Task, child_task_id, make_task_id, parse_task_id
@@ -49,6 +50,10 @@ from spoold.spool import Spool, queue_name
 from spoold.spool.layout import DAY_RE, day_of
 
 log = logging.getLogger(__name__)
+
+#: Params a follow-up inherits from its parent (params, else result); they win over the
+#: stage's own params of the same name, being specific to the clip.
+CARRIED_PARAMS = ("camera_tz", "start_local")
 
 
 class Pipeline:
@@ -89,6 +94,7 @@ class Pipeline:
         if st is None:
             return []
         specs = []
+        carried = self.carried_params(task)
         for nxt in st.next:
             child = self.stages[nxt]
             specs.append(
@@ -97,7 +103,7 @@ class Pipeline:
                     device_class=child.device_class,
                     device=child.device,
                     inputs=self.select_inputs(task, child.inputs),
-                    params=dict(child.params),
+                    params={**child.params, **carried},
                 )
             )
         return specs
@@ -131,6 +137,20 @@ class Pipeline:
         for name, st in self.stages.items():
             if (st.executor or name) == "finalize" and not st.command:
                 out |= self.downstream(name)
+        return out
+
+    @staticmethod
+    def carried_params(task: Task) -> dict[str, Any]:
+        """What every follow-up of ``task`` inherits: the clip's camera time zone (the
+        inbox's, set at ingestion) and its start on the camera clock (``start_local`` of the
+        ingest result, read with the inbox's naming families), as params of the same name."""
+        out: dict[str, Any] = {}
+        for key in CARRIED_PARAMS:
+            value = task.params.get(key)
+            if value is None and task.result is not None:
+                value = task.result.get(key)
+            if isinstance(value, str) and value:
+                out[key] = value
         return out
 
     @staticmethod

@@ -1,7 +1,9 @@
 """The main server's configuration: the daemon's sections on top of :class:`spoold.configfile.Config`.
 
-Public API: :class:`DaemonConfig` (the whole file), :class:`DaemonSettings`,
-:class:`IngestSettings`, :class:`InboxSettings`, :class:`StageSettings`,
+Public API: :class:`DaemonConfig` (the whole file; :meth:`~DaemonConfig.inbox_named`, :meth:`~DaemonConfig.inbox_tz`,
+:meth:`~DaemonConfig.inbox_families` and :meth:`~DaemonConfig.parse_name` give an inbox's
+camera time zone, naming families and what its file names say), :class:`DaemonSettings`,
+:class:`DashcamSettings`, :class:`IngestSettings`, :class:`InboxSettings`, :class:`StageSettings`,
 :class:`PipelineSettings`, :class:`MaintenanceSettings`, :class:`IndexSettings`,
 :func:`load_settings`,
 :data:`DEFAULT_STAGES`, :data:`BUILTIN_EXECUTORS`, ``WatchMode``.
@@ -18,12 +20,14 @@ from __future__ import annotations
 import fnmatch
 import os
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
@@ -32,7 +36,17 @@ from pydantic import (
 from schemas.task import NAME_RE, TYPE_RE
 from spoold.configfile import Config, format_validation_error, read_toml
 from spoold.configfile import _absolutize as _absolutize_base
+from spoold.dashcam import (
+    FAMILIES,
+    Family,
+    FamilyError,
+    NameInfo,
+    families_from_data,
+    select_families,
+)
+from spoold.dashcam import parse_name as _parse_name
 from spoold.errors import ConfigError
+from spoold.workers.gps_track import parse_tz
 
 WatchMode = Literal["auto", "native", "polling", "scan"]
 
@@ -103,6 +117,53 @@ class DaemonSettings(_Section):
         return v
 
 
+def _tz(value: str | None) -> str | None:
+    """A time zone setting: UTC, an offset like +05:30 or an IANA name (checked now)."""
+    if value is not None:
+        parse_tz(value)  # ValueError with an operator-readable message
+    return value
+
+
+TzSetting = Annotated[str | None, AfterValidator(_tz)]
+
+
+class DashcamSettings(_Section):
+    """``[dashcam]``: the cameras' clock and the file-name families every inbox knows.
+
+    ``families`` adds naming families in :mod:`spoold.dashcam`'s data format (one
+    ``[[dashcam.families]]`` table each), tried *before* the built-in ones; a mistake is
+    reported with the family's position, name and field at load.
+    """
+
+    tz: TzSetting = Field(
+        default=None,
+        description="time zone the cameras' clocks are set to (default: unknown, taken as UTC)",
+    )
+    families: list[dict[str, Any]] = Field(
+        default_factory=list, description="extra naming families (spoold.dashcam format)"
+    )
+    _built: tuple[Family, ...] = PrivateAttr(default=())
+
+    @field_validator("families")
+    @classmethod
+    def _check_families(cls, v: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        try:
+            families_from_data(v, taken=(f.brand for f in FAMILIES))
+        except FamilyError as exc:
+            raise ValueError(str(exc)) from None
+        return v
+
+    @model_validator(mode="after")
+    def _build(self) -> DashcamSettings:
+        self._built = families_from_data(self.families, taken=(f.brand for f in FAMILIES))
+        return self
+
+    @property
+    def extra_families(self) -> tuple[Family, ...]:
+        """The operator's families, built and validated."""
+        return self._built
+
+
 class IngestSettings(_Section):
     """``[ingest]``: defaults for every inbox."""
 
@@ -119,6 +180,12 @@ class IngestSettings(_Section):
         description="file or folder names (globs) never looked at, besides temp files",
     )
     missing_max_attempts: int = Field(default=3, ge=1)
+    incomplete_reject_s: float = Field(
+        default=3600.0,
+        gt=0,
+        description="an unfinished-looking file (truncated, zero tail...) unchanged this long "
+        "is rejected; until then it is held and looked at again (a copy may have stalled)",
+    )
 
 
 class InboxSettings(_Section):
@@ -133,6 +200,13 @@ class InboxSettings(_Section):
     poll_interval_s: float | None = Field(default=None, gt=0)
     stable_s: float | None = Field(default=None, ge=0)
     vehicle: str | None = None
+    tz: TzSetting = Field(
+        default=None, description="this inbox's cameras' time zone (default: [dashcam] tz)"
+    )
+    families: list[str] | None = Field(
+        default=None,
+        description="only these naming families, in this order (built-in or [[dashcam.families]])",
+    )
 
     @field_validator("path")
     @classmethod
@@ -281,6 +355,7 @@ class DaemonConfig(Config):
     model_config = ConfigDict(extra="forbid")
 
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)
+    dashcam: DashcamSettings = Field(default_factory=DashcamSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     inbox: list[InboxSettings] = Field(default_factory=list)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
@@ -291,6 +366,26 @@ class DaemonConfig(Config):
 
     def state_dir(self) -> Path:
         return self.daemon.state_dir or Path.home() / ".cache" / "spoold"
+
+    def inbox_named(self, label: str) -> InboxSettings | None:
+        """The inbox called ``label`` (:attr:`InboxSettings.label`), if there is one."""
+        return next((b for b in self.inbox if b.label == label), None)
+
+    def inbox_tz(self, box: InboxSettings | None) -> str | None:
+        """The cameras' time zone of ``box``: its own ``tz``, else ``[dashcam] tz``."""
+        return (box.tz if box is not None else None) or self.dashcam.tz
+
+    def inbox_families(self, box: InboxSettings | None) -> tuple[Family, ...]:
+        """The naming families of ``box``, in match order: its ``families`` list when set,
+        else the operator's ``[[dashcam.families]]`` then the built-in ones."""
+        extra = self.dashcam.extra_families
+        if box is not None and box.families is not None:
+            return select_families(box.families, extra)
+        return (*extra, *FAMILIES)
+
+    def parse_name(self, box: InboxSettings | None, relpath: str) -> NameInfo | None:
+        """What ``relpath`` (a clip of ``box``) says by its name, with the inbox's families."""
+        return _parse_name(relpath, self.inbox_families(box))
 
     def problems(self) -> list[str]:
         """Mistakes that span sections, one ``where: what`` line each (empty when fine)."""
@@ -316,6 +411,11 @@ class DaemonConfig(Config):
             if box.label in labels:
                 out.append(f"{where}.name: {box.label!r} is used by another inbox")
             labels.add(box.label)
+            if box.families is not None:
+                try:
+                    select_families(box.families, self.dashcam.extra_families)
+                except FamilyError as exc:
+                    out.append(f"{where}.families: {exc}")
         out += self._pipeline_problems()
         for i, item in enumerate(self.maintenance.temp_dirs):
             root = item.partition(":")[0]

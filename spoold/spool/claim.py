@@ -29,6 +29,7 @@ from spoold.spool.lander import Lander
 from spoold.spool.layout import ClaimName, Layout
 from spoold.spool.lister import Lister
 from spoold.spool.lookup import Published
+from spoold.spool.policy import Policy
 
 
 class ClaimTokens:
@@ -55,6 +56,7 @@ class ClaimHost(Protocol):
     lander: Lander
     lister: Lister
     tokens: ClaimTokens
+    policy: Policy
 
     def server_now(self) -> float: ...
     def now_dt(self) -> datetime: ...
@@ -140,7 +142,10 @@ class Claim:
             }
         )
         dest = spool.layout.completed_str(self.task.task_id)
-        spool.lander.land(record.to_json(), dest, durable_dir=False)
+        self._make_claim_durable()
+        # Durable (file and folder, with fsync on) before the claim goes: a power cut must
+        # never keep the claim's removal and lose the record it was replaced by.
+        spool.lander.land(record.to_json(), dest, durable_dir=True)
         spool.lander.recycle(self._file)
         self._finish()
         return Path(dest)
@@ -164,7 +169,8 @@ class Claim:
             if delay
             else layout.ready(self.queue, self.task_id)
         )
-        spool.lander.land(record.to_json(), dest, durable_dir=False)
+        self._make_claim_durable()
+        spool.lander.land(record.to_json(), dest, durable_dir=True)
         spool.lander.recycle(self._file)
         self._finish()
         if delay:
@@ -177,6 +183,15 @@ class Claim:
         dest = self.spool.layout.ready(self.queue, self.task_id)
         self.move_to(dest)
         return dest
+
+    def _make_claim_durable(self) -> None:
+        """With fsync on, make the rename that made this claim durable before the task's new
+        record lands: else a power cut could bring back the ready or deferred file beside the
+        record that replaced it (the task then in two places, and run again).  A rename is
+        one change to both its folders; syncing ``claimed/``, where every claim (from ready,
+        from deferred, or a broken one renamed) ends, makes it durable."""
+        if self.spool.policy.fsync:
+            fsops.fsync_dir(Path(self._file).parent)
 
     # Moves for the claim logic and recovery, each one rename (or unlink) of the claim file.
     def move_to(self, dest: Path) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 from spoold.errors import NotASpool
 from spoold.spool import fsops
 from spoold.spool.layout import CLAIMED, DEFERRED, Layout, split_queue
+from spoold.spool.policy import Policy
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +35,9 @@ def check_mounted(layout: Layout) -> None:
 class QueueFolders:
     """The queue folders of one spool, with their paths cached (built on every claim)."""
 
-    def __init__(self, layout: Layout) -> None:
+    def __init__(self, layout: Layout, policy: Policy | None = None) -> None:
         self.layout = layout
+        self.policy = policy
         self._qdirs: dict[str, Path] = {}
         self._qdir_strs: dict[str, str] = {}
 
@@ -60,6 +62,11 @@ class QueueFolders:
             except FileNotFoundError:  # no pending/: the share is not mounted (or not a spool)
                 self.check_mounted()
                 raise
+            if self.policy is not None and self.policy.fsync:
+                # A task published into a new queue is durable only if the queue's own name
+                # (in pending/) and its subfolders' names (in the queue) are.
+                fsops.fsync_dir(q)
+                fsops.fsync_dir(self.layout.pending)
 
     def ring(self, queue: str) -> None:
         """Bump the queue folder's mtime: idle workers stat only that folder, so a task that

@@ -8,6 +8,13 @@ into place.  The temp file is preferably a *spare*: a finished claim file that
 creating an inode costs far more than a rename on common filesystems and a worker finishes one
 claim per file it lands (``spool_layout.md`` §4.4).  Spares belong to one process: a forked
 child starts with none.
+
+Spares exist only with fsync off.  With fsync on, a finished claim's inode may still be what a
+*durable* name points at: the renames that moved it (``pending/Q/ID.json`` -> ``claimed/`` ->
+``tmp/``) are durable only once their folders are fsynced, so rewriting it with the next
+task's record could leave, after a power cut, one task's name holding another's record
+(spool_layout.md §7, the power-cut column).  Fsyncing those folders first would cost more
+than the new inode it saves, so durable spools unlink finished claims instead.
 """
 
 from __future__ import annotations
@@ -88,10 +95,14 @@ class Lander:
                 if fsops.rename(tmp, dest):
                     return
             except FileNotFoundError:  # the folder is missing
+                folder = os.path.dirname(dest)
                 try:
-                    os.mkdir(os.path.dirname(dest))
+                    os.mkdir(folder)
                 except FileExistsError:
                     pass
+                else:
+                    if self.policy.fsync:  # the new day folder's own name must be durable too
+                        fsops.fsync_dir(Path(os.path.dirname(folder)))
                 continue
             # fsops reads a missing source as a lost race; our temp file has no rivals, so it
             # is there unless someone removed it: the folder appeared between the rename and
@@ -126,11 +137,11 @@ class Lander:
         """Dispose of a finished claim file, whose task now lives elsewhere.
 
         Instead of unlinking it, rename it to ``tmp/HOST.PID.SEQ.spare`` and rewrite it as
-        the next temp file.  Path-based and exclusive like every other step: if a breaker
+        the next temp file (with fsync off only: see the module docstring).  Path-based and exclusive like every other step: if a breaker
         renamed the claim away, ours fails and the breaker's copy is untouched.
         """
         spares = self._own_spares()
-        if len(spares) >= MAX_SPARES:
+        if self.policy.fsync or len(spares) >= MAX_SPARES:
             fsops.unlink(claim_file)
             return
         self._seq += 1

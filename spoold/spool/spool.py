@@ -44,7 +44,7 @@ from schemas.task import (
     make_task_id,
     parse_task_id,
 )
-from spoold.errors import NotASpool, TaskNotFound
+from spoold.errors import NotASpool, SpoolError, TaskNotFound
 from spoold.spool import fsops
 from spoold.spool.claim import Claim, ClaimTokens
 from spoold.spool.claiming import Claimer
@@ -124,7 +124,7 @@ class Spool:
             self.policy.lease = lease
         host = short_hostname()
         rng = ProcessRandom()
-        self.folders = QueueFolders(self.layout)
+        self.folders = QueueFolders(self.layout, self.policy)
         self.server_clock = ServerClock(self.layout, host)
         self.finder = Finder(self.folders)
         self.lander = Lander(self.folders, self.policy, host)
@@ -246,9 +246,19 @@ class Spool:
         )
 
     def child_task(self, parent: Task, spec: ChildSpec) -> Task:
-        """The child ``spec`` of ``parent``, with its deterministic id."""
+        """The child ``spec`` of ``parent``, with its deterministic id.
+
+        :class:`SpoolError` when that id is the parent's own (a child of the parent's type
+        without a suffix): publishing it would be a silent no-op, and the child lost.
+        """
+        task_id = child_task_id(parent.task_id, spec.task_type, spec.suffix)
+        if task_id == parent.task_id:
+            raise SpoolError(
+                f"child {spec.task_type!r} of {parent.task_id} would have its parent's id: "
+                "a child of the same type needs a suffix"
+            )
         return Task(
-            task_id=child_task_id(parent.task_id, spec.task_type, spec.suffix),
+            task_id=task_id,
             task_type=spec.task_type,
             video_id=parent.video_id,
             device_class=spec.device_class,

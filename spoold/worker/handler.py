@@ -1,11 +1,13 @@
 """What a task handler is, and the handler that runs an external COMMAND per task.
 
 Public API: :data:`Handler`, :class:`Context`, :class:`TaskFailed`, :class:`Interrupted`,
-:func:`command_handler`.
+:class:`DeviceFault`, :func:`command_handler`.
 
 A handler is any callable ``(Task, Context) -> WorkResult``; raising fails the task with the
 exception text (:class:`TaskFailed` with just its message), raising :class:`Interrupted`
-hands it back unchanged.  :func:`command_handler` is the contract that ``spoold work``
+hands it back unchanged, and raising :class:`DeviceFault` hands it back unchanged too: this
+device could not run it (COMMAND missing or not executable, the scratch disk full or
+refusing writes), which says nothing about the task, so no failed attempt is recorded.  :func:`command_handler` is the contract that ``spoold work``
 offers devices (documented in ``spool_layout.md``, "Worker commands"): the task JSON on stdin
 and in ``$SPOOLD_TASK_FILE``, the result JSON written by COMMAND to ``$SPOOLD_RESULT_FILE``,
 exit 0 = done.  When the worker stops or loses the lease, COMMAND's process group gets
@@ -52,6 +54,11 @@ class Interrupted(Exception):
     """The worker is stopping; the task is released, not failed."""
 
 
+class DeviceFault(SpoolError):
+    """This device cannot run tasks now (not the task's fault): the task is released, not
+    failed, and the worker stops after a run of these (see :class:`~spoold.worker.runtime.Worker`)."""
+
+
 def command_handler(command: list[str], *, grace: float = 10.0, stderr_lines: int = 20) -> Handler:
     """A handler that runs ``command`` per task (the ``spoold work -- COMMAND`` contract)."""
 
@@ -60,7 +67,13 @@ def command_handler(command: list[str], *, grace: float = 10.0, stderr_lines: in
         result_file = ctx.workdir / "result.json"
         err_file = ctx.workdir / "stderr.txt"
         data = task.to_json()
-        task_file.write_bytes(data)
+        try:
+            task_file.write_bytes(data)
+            errf = open(err_file, "wb")  # noqa: SIM115 - closed by the with below
+        except OSError as exc:
+            raise DeviceFault(
+                f"scratch folder {ctx.workdir}: {exc.strerror or exc} (cannot write the task file)"
+            ) from None
         env = dict(os.environ)
         env.update(
             SPOOLD_TASK_FILE=str(task_file),
@@ -70,7 +83,7 @@ def command_handler(command: list[str], *, grace: float = 10.0, stderr_lines: in
             SPOOLD_ROOTS=json.dumps({k: str(v) for k, v in ctx.roots.items()}),
             SPOOLD_WORKDIR=str(ctx.workdir),
         )
-        with open(err_file, "wb") as errf:
+        with errf:
             try:
                 proc = subprocess.Popen(
                     command,
@@ -80,8 +93,8 @@ def command_handler(command: list[str], *, grace: float = 10.0, stderr_lines: in
                     cwd=ctx.workdir,
                     start_new_session=True,
                 )
-            except OSError as exc:
-                raise TaskFailed(f"cannot run {command[0]!r}: {exc.strerror}") from None
+            except OSError as exc:  # missing, not executable, bad interpreter: this device's
+                raise DeviceFault(f"cannot run {command[0]!r}: {exc.strerror or exc}") from None
             assert proc.stdin is not None
             try:
                 proc.stdin.write(data)

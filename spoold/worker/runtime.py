@@ -2,8 +2,16 @@
 
 Public API: :class:`Worker` (``run``, ``run_one``, ``stop``), :class:`WorkerStats`; and,
 for its callers' convenience, the handler contract (:data:`Handler`, :class:`Context`,
-:class:`TaskFailed`, :func:`command_handler` from :mod:`spoold.worker.handler`) and the
-scratch folders (:func:`new_scratch`, :func:`sweep_scratch` from :mod:`spoold.worker.scratch`).
+:class:`TaskFailed`, :class:`DeviceFault`, :func:`command_handler` from
+:mod:`spoold.worker.handler`) and the scratch folders (:func:`new_scratch`,
+:func:`sweep_scratch` from :mod:`spoold.worker.scratch`).
+
+Each task logs one line when taken (``event=task_taken``) and one when finished
+(``event=task_finished`` with ``outcome`` and ``seconds``).  A task that fails for this
+device's reasons (:class:`DeviceFault`: COMMAND missing, scratch disk full or refusing
+writes) is handed back without a failed attempt; after ``max_device_faults`` of those in a row
+the loop stops claiming and says why in :attr:`WorkerStats.stopped_because`, so a broken
+device does not churn through the queue.
 
 While a handler runs, a thread refreshes the lease every ``lease / 3`` seconds.  If the lease
 is lost the handler is interrupted and nothing is completed.  SIGTERM stops the loop: a
@@ -19,16 +27,26 @@ import random
 import shutil
 import signal
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from schemas.task import WorkResult
 from spoold.errors import LeaseLost, SpoolError
 from spoold.spool import Claim, Spool
-from spoold.worker.handler import Context, Handler, Interrupted, TaskFailed, command_handler
+from spoold.worker.handler import (
+    Context,
+    DeviceFault,
+    Handler,
+    Interrupted,
+    TaskFailed,
+    command_handler,
+)
 from spoold.worker.scratch import new_scratch, sweep_scratch
 
 __all__ = [
     "Context",
+    "DeviceFault",
     "Handler",
     "TaskFailed",
     "Worker",
@@ -48,6 +66,10 @@ class WorkerStats:
     lost: int = 0
     released: int = 0
     idle_polls: int = 0
+    #: Tasks handed back because this device could not run them (no attempt recorded).
+    device_faults: int = 0
+    #: Why the loop stopped by itself (a run of device faults), None otherwise.
+    stopped_because: str | None = None
     task_ids: list[str] = field(default_factory=list)
 
 
@@ -65,6 +87,7 @@ class Worker:
         poll: float = 1.0,
         max_poll: float = 30.0,
         grace: float = 10.0,
+        max_device_faults: int = 3,
     ) -> None:
         self.spool = spool
         self.device_class = device_class
@@ -74,6 +97,9 @@ class Worker:
         self.poll = poll
         self.max_poll = max(max_poll, poll)
         self.grace = grace
+        self.max_device_faults = max_device_faults
+        self._faults_in_a_row = 0
+        self._last_fault = ""
         self.stop_event = threading.Event()
         self.stats = WorkerStats()
 
@@ -88,6 +114,13 @@ class Worker:
     def run(self, *, once: bool = False, max_tasks: int | None = None) -> WorkerStats:
         """Work until stopped (``once``: at most one task, and return when there is none)."""
         sweep_scratch()
+        log.info(
+            "%s: claiming %s tasks from %s",
+            self.device,
+            self.device_class,
+            self.spool.root,
+            extra={"event": "worker_started", "device": self.device},
+        )
         delay = self.poll
         while not self.stop_event.is_set():
             if max_tasks is not None and len(self.stats.task_ids) >= max_tasks:
@@ -112,6 +145,16 @@ class Worker:
             delay = self.poll
             if not self.run_one(claim):
                 self.stop_event.wait(self.max_poll * random.uniform(0.8, 1.2))
+            if self._faults_in_a_row >= self.max_device_faults:
+                self.stats.stopped_because = (
+                    f"stopped claiming after {self._faults_in_a_row} tasks in a row that this "
+                    f"device could not run (last: {self._last_fault}); the tasks were handed "
+                    "back unchanged: fix the device, then start the worker again"
+                )
+                log.error("%s", self.stats.stopped_because, extra={"event": "worker_stopped"})
+                break
+            if self._faults_in_a_row:  # give a passing fault (a full disk) time to clear
+                self.stop_event.wait(self.poll)
             if once:
                 break
         return self.stats
@@ -121,61 +164,115 @@ class Worker:
         (the spool refused the write: the task was handed back, and the caller waits)."""
         task = claim.task
         self.stats.task_ids.append(task.task_id)
+        started = time.monotonic()
+        log.info(
+            "%s: taken by %s (%s, attempt %d)",
+            task.task_id,
+            self.device,
+            task.task_type,
+            len(task.attempts) + 1,
+            extra={"event": "task_taken", "task_id": task.task_id, "device": self.device},
+        )
+        outcome, detail = "error", "the worker itself failed (see the traceback)"
+        try:
+            outcome, detail = self._run_and_record(claim)
+            return outcome != "handed-back"
+        finally:
+            seconds = round(time.monotonic() - started, 3)
+            log.log(
+                logging.INFO if outcome in ("complete", "released") else logging.WARNING,
+                "%s: %s in %.1f s%s",
+                task.task_id,
+                outcome,
+                seconds,
+                f": {detail}" if detail else "",
+                extra={
+                    "event": "task_finished",
+                    "task_id": task.task_id,
+                    "device": self.device,
+                    "outcome": outcome,
+                    "seconds": seconds,
+                },
+            )
+
+    def _run_and_record(self, claim: Claim) -> tuple[str, str]:
+        """Run the handler on ``claim`` and write its outcome: (outcome, detail) where outcome
+        is complete, failed, released, device-fault, lost or handed-back (not written)."""
+        task = claim.task
         lost = threading.Event()
         done = threading.Event()
         beat = threading.Thread(target=self._heartbeat, args=(claim, lost, done), daemon=True)
-        workdir = new_scratch(task.task_id)
-        ctx = Context(self.device, self.roots, workdir, self.stop_event, lost)
+        workdir: Path | None = None
         beat.start()
-        log.info("%s: running on %s", task.task_id, self.device)
         try:
             try:
+                workdir = self._scratch(task.task_id)
+                ctx = Context(self.device, self.roots, workdir, self.stop_event, lost)
                 result = self.handler(task, ctx)
-                error = None
+                error, fault = None, None
             except Interrupted:
-                result, error = None, "interrupted"
+                result, error, fault = None, "interrupted", None
+            except DeviceFault as exc:
+                result, error, fault = None, None, str(exc)
             except Exception as exc:  # the handler's failure is the task's failure
-                result, error = (
+                result, error, fault = (
                     None,
                     f"{type(exc).__name__}: {exc}" if not isinstance(exc, TaskFailed) else str(exc),
+                    None,
                 )
             done.set()
             beat.join()
             if lost.is_set():
                 self.stats.lost += 1
-                log.warning("%s: lease lost while running; result discarded", task.task_id)
-                return True
+                return "lost", "lease lost while running; result discarded"
+            return self._record(claim, result, error, fault)
+        except LeaseLost as exc:
+            self.stats.lost += 1
+            return "lost", str(exc)
+        except (SpoolError, OSError) as exc:  # e.g. the disk is full: nothing was written
+            log.error("%s: %s; handing the task back", task.task_id, exc)
             try:
-                if error == "interrupted":
-                    claim.release()
-                    self.stats.released += 1
-                    log.info("%s: released (worker stopping)", task.task_id)
-                elif error is not None:
-                    claim.fail(error)
-                    self.stats.failed += 1
-                    log.warning(
-                        "%s: failed: %s", task.task_id, error.splitlines()[-1] if error else ""
-                    )
-                else:
-                    assert result is not None
-                    claim.complete(result.outputs, result.children, result.result)
-                    self.stats.completed += 1
-                    log.info("%s: complete", task.task_id)
-            except LeaseLost as exc:
-                self.stats.lost += 1
-                log.warning("%s", exc)
-            except (SpoolError, OSError) as exc:  # e.g. the disk is full: nothing was written
-                log.error("%s: %s; handing the task back", task.task_id, exc)
-                try:
-                    claim.release()
-                    self.stats.released += 1
-                except (SpoolError, OSError) as again:  # its lease runs out instead
-                    log.error("%s: could not hand it back either: %s", task.task_id, again)
-                return False
-            return True
+                claim.release()
+                self.stats.released += 1
+            except (SpoolError, OSError) as again:  # its lease runs out instead
+                log.error("%s: could not hand it back either: %s", task.task_id, again)
+            return "handed-back", str(exc)
         finally:
             done.set()
-            shutil.rmtree(workdir, ignore_errors=True)
+            if workdir is not None:
+                shutil.rmtree(workdir, ignore_errors=True)
+
+    @staticmethod
+    def _scratch(task_id: str) -> Path:
+        try:
+            return new_scratch(task_id)
+        except OSError as exc:  # TMPDIR full, missing or refusing writes: this device's fault
+            raise DeviceFault(f"cannot make a scratch folder: {exc.strerror or exc}") from None
+
+    def _record(
+        self, claim: Claim, result: WorkResult | None, error: str | None, fault: str | None
+    ) -> tuple[str, str]:
+        """Write the outcome of a task to the spool; (outcome, detail) for the log line."""
+        if fault is not None:
+            claim.release()
+            self.stats.released += 1
+            self.stats.device_faults += 1
+            self._faults_in_a_row += 1
+            self._last_fault = fault
+            return "device-fault", f"{fault}; handed back, no attempt recorded"
+        if error == "interrupted":
+            claim.release()
+            self.stats.released += 1
+            return "released", "worker stopping"
+        self._faults_in_a_row = 0
+        if error is not None:
+            claim.fail(error)
+            self.stats.failed += 1
+            return "failed", error.splitlines()[-1] if error else ""
+        assert result is not None
+        claim.complete(result.outputs, result.children, result.result)
+        self.stats.completed += 1
+        return "complete", ""
 
     def _heartbeat(self, claim: Claim, lost: threading.Event, done: threading.Event) -> None:
         interval = max(0.05, self.spool.lease / 3)

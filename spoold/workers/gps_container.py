@@ -6,14 +6,16 @@ Public API:
   on one file in this order; the first with a fix answers ``out``
   (:class:`~spoold.workers.gps_track.GpsExtraction`), every other leaves a note.  Never raises
   for odd content or an unreadable file: it says so in ``out.notes``.
+- :func:`container_duration(video) <container_duration>` — the clip's length in seconds from
+  ``moov/mvhd``, or None (not an MP4/MOV, no index yet, unreadable).
 - Per-format readers, usable alone:
 
   * :func:`read_70mai_box(payload, *, start_utc) <read_70mai_box>` — 70mai's top-level ``GPS ``
     box of 36-byte records (source ``70mai``);
   * :func:`parse_freegps_block(block) <parse_freegps_block>` — one Novatek ``freeGPS `` block
     (source ``freegps``; found through the ``moov/gps `` index, else by scanning);
-  * :func:`read_gpmf(path) <read_gpmf>` — GoPro GPS5/GPS9 through the optional
-    ``telemetry-parser`` package (source ``gpmf``).
+  * :func:`~spoold.workers.gps_gpmf.read_gpmf` — GoPro GPS9/GPS5 and the Karma GPRI/GLPI
+    forms of the ``gpmd`` telemetry track (source ``gpmf``).
 
 Order: BlackVue ``free/gps `` box of NMEA lines (``blackvue-gps-box``), 70mai ``GPS `` box,
 Novatek ``moov/gps `` index, GoPro ``gpmd`` track, then (unless ``scan`` is false) a chunked
@@ -31,9 +33,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from schemas.metadata import GpsPoint
+from spoold.workers.gps_gpmf import read_gpmf
 from spoold.workers.gps_track import (
     ClipClock,
     GpsExtraction,
@@ -46,7 +49,13 @@ from spoold.workers.gps_track import (
 from spoold.workers.mp4box import Box, child_boxes, top_level_boxes
 from spoold.workers.nmea import KNOTS_TO_KMH, Fix, parse_nmea
 
-__all__ = ["parse_freegps_block", "read_70mai_box", "read_container", "read_gpmf"]
+__all__ = [
+    "container_duration",
+    "parse_freegps_block",
+    "read_70mai_box",
+    "read_container",
+    "read_gpmf",
+]
 
 MAX_MOOV_BYTES = 64 * 1024 * 1024
 MAX_BOX_TEXT = 32 * 1024 * 1024
@@ -210,79 +219,6 @@ def _novatek_index(payload: bytes) -> list[tuple[int, int]]:
 
 
 # --------------------------------------------------------------------------------------------
-# GoPro GPMF (telemetry-parser)
-
-
-def read_gpmf(path: Path) -> tuple[list[GpsPoint], str]:
-    """GoPro GPS5/GPS9 fixes via ``telemetry-parser``; ([], reason) when there are none."""
-    try:
-        import telemetry_parser
-    except ImportError:
-        return [], (
-            "GoPro GPMF track present, but the telemetry-parser package is not installed "
-            "(pip install telemetry-parser) — GPS not read"
-        )
-    try:
-        groups = telemetry_parser.Parser(str(path)).telemetry()
-    except Exception as exc:  # the Rust parser raises OSError and others
-        return [], f"telemetry-parser could not read the GPMF track: {exc}"
-    payloads: list[dict[str, Any]] = [
-        g["GPS"] for g in groups if isinstance(g, dict) and isinstance(g.get("GPS"), dict)
-    ]
-    payloads = [p for p in payloads if isinstance(p.get("Data"), list) and p["Data"]]
-    if not payloads:
-        return [], "GPMF track has no GPS5/GPS9 stream (e.g. only raw GPRI records)"
-    points: list[GpsPoint] = []
-    for i, pay in enumerate(payloads):
-        t0 = float(pay.get("TimestampUs", 0)) / 1e6
-        if i + 1 < len(payloads):
-            dur = float(payloads[i + 1].get("TimestampUs", 0)) / 1e6 - t0
-        else:
-            dur = 1.0
-        points.extend(_gpmf_payload_points(pay, t0, dur if 0 < dur < 5 else 1.0))
-    if not points:
-        return [], "GPMF GPS stream has no fix (GPSF < 2) or no time (GPSU)"
-    return points, f"{len(points)} GPMF fixes from {len(payloads)} payloads"
-
-
-_GPS_EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
-
-
-def _gpmf_payload_points(pay: dict[str, Any], t0: float, dur: float) -> list[GpsPoint]:
-    """The fixes of one GPS payload starting at ``t0`` s and lasting ``dur`` s."""
-    data: list[list[float]] = pay["Data"]
-    scale = pay.get("Scale") or [1] * len(data[0])
-    if not isinstance(scale, list):
-        scale = [scale] * len(data[0])
-    gpsu = pay.get("0x47505355")  # GPSU: UTC of the payload, epoch ms here
-    fix_all = pay.get("0x47505346")  # GPSF: 0 none, 2 2D, 3 3D
-    is_gps9 = "days" in str(pay.get("Name", ""))
-    points: list[GpsPoint] = []
-    for k, row in enumerate(data):
-        vals = [float(v) / float(s or 1) for v, s in zip(row, scale, strict=False)]
-        if len(vals) < 4:
-            continue
-        t = t0 + dur * k / len(data)
-        fix: int | None
-        if is_gps9 and len(vals) >= 9:
-            when = _GPS_EPOCH + timedelta(days=vals[5], seconds=vals[6])
-            fix = int(vals[8])
-        elif isinstance(gpsu, (int, float)) and gpsu > 0:
-            when = datetime.fromtimestamp(gpsu / 1000, timezone.utc) + timedelta(seconds=t - t0)
-            fix = int(fix_all) if isinstance(fix_all, (int, float)) else None
-        else:
-            continue
-        if fix is not None and fix < 2:
-            continue
-        p = make_point(
-            when, vals[0], vals[1], t=t, speed_kmh=vals[3] * 3.6, altitude_m=vals[2], fix=fix
-        )
-        if p is not None:
-            points.append(p)
-    return points
-
-
-# --------------------------------------------------------------------------------------------
 # scanning
 
 
@@ -341,6 +277,30 @@ class _Clip:
 
     def note(self, text: str) -> None:
         self.out.notes.append(f"{self.name}: {text}")
+
+
+def container_duration(video: Path) -> float | None:
+    """Seconds of ``moov/mvhd`` (duration / timescale), None when there is none to read."""
+    try:
+        with open(video, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            moov = next((b for b in top_level_boxes(f, size) if b.type == b"moov"), None)
+            if moov is None or moov.truncated or moov.payload_size > MAX_MOOV_BYTES:
+                return None
+            payload = _read_at(f, moov.payload_offset, moov.payload_size)
+    except OSError:
+        return None
+    mvhd = next((b for b in child_boxes(payload) if b.type == b"mvhd"), None)
+    if mvhd is None:
+        return None
+    body = payload[mvhd.payload_offset : mvhd.end]
+    if len(body) >= 32 and body[0] == 1:
+        timescale, duration = struct.unpack_from(">IQ", body, 20)
+    elif len(body) >= 20:
+        timescale, duration = struct.unpack_from(">II", body, 12)
+    else:
+        return None
+    return duration / timescale if timescale and duration else None
 
 
 def read_container(out: GpsExtraction, video: Path, clock: ClipClock, *, scan: bool) -> None:
@@ -438,7 +398,7 @@ def _novatek_moov(clip: _Clip, moov_payload: bytes) -> bool:
 
 
 def _gpmf_track(clip: _Clip, moov_payload: bytes) -> bool:
-    """GoPro: a ``gpmd`` track in ``moov``, read by telemetry-parser."""
+    """GoPro: a ``gpmd`` track in ``moov`` (:mod:`spoold.workers.gps_gpmf`)."""
     if b"gpmd" not in moov_payload:
         return False
     points, note = read_gpmf(clip.video)

@@ -5,6 +5,7 @@ Public API:
 - :func:`find_sidecars(video) <find_sidecars>` — sidecar files next to a clip, most specific
   first: ``<stem>.gps`` / ``<stem>.nmea`` and BlackVue's per-recording
   ``<date>_<time>_<type>.gps`` (no channel letter).
+- :func:`sidecar_names(video) <sidecar_names>` — the names :func:`find_sidecars` looks for.
 - :func:`find_event_json(video) <find_event_json>` — Tesla's ``event.json`` beside a clip.
 - :func:`read_tesla_event(path, *, clip_start_local, tz) <read_tesla_event>` → at most one
   point (``est_lat``/``est_lon``, strings that may be empty) and a note saying what was read.
@@ -34,13 +35,20 @@ from spoold.workers.gps_track import (
     read_nmea_text,
 )
 
-__all__ = ["find_event_json", "find_sidecars", "read_event", "read_sidecars", "read_tesla_event"]
+__all__ = [
+    "find_event_json",
+    "find_sidecars",
+    "read_event",
+    "read_sidecars",
+    "read_tesla_event",
+    "sidecar_names",
+]
 
 _BLACKVUE_RE = re.compile(r"^(\d{8}_\d{6})_([A-Z])([A-Z])([LS]?)$", re.IGNORECASE)
 
 
-def find_sidecars(video: Path) -> list[Path]:
-    """Sidecar GPS files of ``video`` that exist beside it (most specific first)."""
+def sidecar_names(video: Path) -> list[str]:
+    """The names of the sidecar GPS files ``video`` may have beside it (most specific first)."""
     names: list[str] = []
     stem = video.stem
     for ext in (".gps", ".GPS", ".nmea", ".NMEA", ".nma"):
@@ -49,8 +57,13 @@ def find_sidecars(video: Path) -> list[Path]:
     if m:  # BlackVue: one .gps per recording, without the channel letter
         for ext in (".gps", ".GPS"):
             names.append(f"{m[1]}_{m[2]}{ext}")
+    return list(dict.fromkeys(names))
+
+
+def find_sidecars(video: Path) -> list[Path]:
+    """Sidecar GPS files of ``video`` that exist beside it (most specific first)."""
     found: list[Path] = []
-    for name in dict.fromkeys(names):
+    for name in sidecar_names(video):
         p = video.with_name(name)
         if p.is_file() and p != video:
             found.append(p)

@@ -5,7 +5,8 @@ Public API:
 - :class:`GpsExtraction` — what :func:`spoold.workers.gps.extract_gps` found: ``source``
   (``"none"`` until a reader succeeds), ``points``, ``file``, ``notes`` (what was looked at and
   why it gave nothing), ``stats`` (the successful reader's counters);
-  :meth:`GpsExtraction.take` records a reader's success.
+  :meth:`GpsExtraction.take` records a reader's success, :meth:`GpsExtraction.gps_start` the
+  clip start by the receiver's clock (None for :data:`CAMERA_CLOCK_SOURCES`).
 - :class:`ClipClock` — the clip start on the camera's wall clock and the camera's time zone;
   ``start_utc`` (only when both are known) and ``default_day`` (for undated NMEA seconds).
 - :func:`parse_tz(text) <parse_tz>` — ``"UTC"``, ``"+05:30"`` or an IANA name → ``tzinfo``.
@@ -19,6 +20,10 @@ Public API:
 - :func:`read_nmea_text(text, *, clip_start_utc=None, default_date=None) <read_nmea_text>` —
   NMEA text (sidecar, box or scan result) → points and the parser's counters; ``t`` from the
   BlackVue ``[epoch-ms]`` prefix, else from ``clip_start_utc``, else from the first fix.
+- :func:`drop_outliers(points, max_kmh=MAX_SPEED_KMH) <drop_outliers>` → ``(kept, counts)``:
+  fixes whose own speed, or whose distance from the previous kept fix, means more than
+  ``max_kmh`` are dropped; ``counts`` says how many for each reason.
+- :func:`distance_m(a, b) <distance_m>` — great-circle distance of two points in metres.
 
 Runs on Python 3.10.
 """
@@ -36,8 +41,12 @@ from schemas.metadata import GpsPoint
 from spoold.workers.nmea import Fix, parse_nmea
 
 __all__ = [
+    "CAMERA_CLOCK_SOURCES",
+    "MAX_SPEED_KMH",
     "ClipClock",
     "GpsExtraction",
+    "distance_m",
+    "drop_outliers",
     "finite",
     "local_to_utc",
     "make_point",
@@ -45,6 +54,11 @@ __all__ = [
     "point_from_fix",
     "read_nmea_text",
 ]
+
+
+#: Sources whose fix times are the camera's wall clock (converted with its time zone), not
+#: time from the GPS receiver: a start derived from them is only as good as the clock.
+CAMERA_CLOCK_SOURCES = frozenset({"70mai", "daylog", "tesla-event-json"})
 
 
 @dataclass
@@ -68,6 +82,17 @@ class GpsExtraction:
         self.source, self.points, self.file = source, points, file
         if stats is not None:
             self.stats = stats
+
+    def gps_start(self) -> datetime | None:
+        """The clip start in UTC by the GPS receiver's clock (first fix time minus its ``t``);
+        None without fixes, or when the source writes the camera's clock
+        (:data:`CAMERA_CLOCK_SOURCES`)."""
+        if self.source in CAMERA_CLOCK_SOURCES:
+            return None
+        first = next((p for p in self.points if p.t is not None), None)
+        if first is None or first.t is None:
+            return None
+        return first.time - timedelta(seconds=first.t)
 
 
 def parse_tz(text: str | None) -> tzinfo | None:
@@ -204,3 +229,66 @@ def read_nmea_text(
     first_ms = int(m[1]) if m else None
     points = _points_from_fixes(res.fixes, first_ms=first_ms, clip_start_utc=clip_start_utc)
     return points, res.summary()
+
+
+#: Faster than any car: a fix implying this speed (its own, or from the previous fix) is wrong.
+MAX_SPEED_KMH = 300.0
+EARTH_R = 6_371_000.0
+# Below this, two fixes of the same instant are the same place seen twice, not a jump.
+_SAME_PLACE_M = 30.0
+
+
+def distance_m(a: GpsPoint, b: GpsPoint) -> float:
+    """Great-circle (haversine) distance between two points, in metres."""
+    la1, lo1, la2, lo2 = map(math.radians, (a.lat, a.lon, b.lat, b.lon))
+    h = (
+        math.sin((la2 - la1) / 2) ** 2
+        + math.cos(la1) * math.cos(la2) * math.sin((lo2 - lo1) / 2) ** 2
+    )
+    return 2 * EARTH_R * math.asin(min(1.0, math.sqrt(h)))
+
+
+def _jump(a: GpsPoint, b: GpsPoint, max_kmh: float) -> bool:
+    """True when going from ``a`` to ``b`` needs more than ``max_kmh``."""
+    dist = distance_m(a, b)
+    dt = abs((b.time - a.time).total_seconds())
+    if dt == 0:
+        return dist > _SAME_PLACE_M
+    return dist / dt * 3.6 > max_kmh
+
+
+def drop_outliers(
+    points: Sequence[GpsPoint], max_kmh: float = MAX_SPEED_KMH
+) -> tuple[list[GpsPoint], dict[str, int]]:
+    """Points without impossible speeds or jumps, and how many were dropped for each.
+
+    A fix whose recorded speed exceeds ``max_kmh`` is dropped (``speed``).  Positions are then
+    checked from an *anchor*: the first fix that its successor agrees with (so a wrong first
+    fix does not condemn the track); later fixes that cannot be reached from the previous kept
+    one within ``max_kmh`` are dropped (``jump``), and so are earlier ones that cannot reach
+    the first kept one.
+    """
+    counts = {"speed": 0, "jump": 0}
+    pts = sorted(points, key=lambda p: p.time)
+    sane: list[GpsPoint] = []
+    for p in pts:
+        if p.speed_kmh is not None and p.speed_kmh > max_kmh:
+            counts["speed"] += 1
+        else:
+            sane.append(p)
+    if len(sane) < 2:
+        return sane, counts
+    anchor = next((i for i in range(len(sane) - 1) if not _jump(sane[i], sane[i + 1], max_kmh)), 0)
+    after = [sane[anchor]]
+    for p in sane[anchor + 1 :]:
+        if _jump(after[-1], p, max_kmh):
+            counts["jump"] += 1
+        else:
+            after.append(p)
+    before: list[GpsPoint] = []
+    for p in reversed(sane[:anchor]):
+        if _jump(p, (before[-1] if before else after[0]), max_kmh):
+            counts["jump"] += 1
+        else:
+            before.append(p)
+    return before[::-1] + after, counts

@@ -7,7 +7,9 @@ Public API: :func:`main(argv) <main>` (the command line below) and :func:`run(en
 
 Input (task ``inputs``): one video (``type`` ``"video"``, or the only untyped input); optional
 sidecars with ``type`` ``"gps"``/``"nmea"`` and a Tesla ``event.json`` with ``type``
-``"event"``.  Sidecars and ``event.json`` lying beside the video are found on their own.
+``"event"``.  Sidecars and ``event.json`` lying beside the video are found on their own, and
+so are GPS logs matched by time (per-day ``gps/YYYYMMDD.dat``, ``.gpx``, ``.nmea``/``.log``
+in the clip's folder and up to two folders above it, inside the video's storage root).
 
 Outputs, on storage root ``--output-root`` (default ``server``), under
 ``meta/<video_id>/<task_type>/``:
@@ -20,14 +22,20 @@ Outputs, on storage root ``--output-root`` (default ``server``), under
 With ``--detect-class CLASS`` it also publishes a ``detect`` child task for that device class
 with the keyframes as input, and sets ``result["chain"] = false`` so the daemon does not chain
 its own; without it the daemon's pipeline (``[pipeline.stages.detect]``) does the chaining.
-The task ``result`` summarizes: GPS source, point count, notes, keyframe count,
-brand/channel from the file name, and ``start_utc`` derived from GPS.
+The task ``result`` summarizes: GPS source, point count, notes (what was looked for, outliers
+dropped), keyframe count, brand/channel from the file name, and the clip start: ``start_utc``
+with its ``start_basis`` — ``"gps"`` (the receiver's clock: first fix minus its offset),
+``"name"`` (the file-name time, or ``start_local`` from the task, in ``camera_tz``; a
+``start_note`` says when the zone was unknown and UTC assumed) or ``"unknown"``.
 
 Options (task ``params`` of the same name, with ``-`` → ``_``, override them):
 ``--rate`` keyframes per second (1.0), ``--max-width`` scale keyframes down to this width,
 ``--jpeg-quality`` ffmpeg ``-q:v`` (3), ``--camera-tz`` the cameras' time zone for file-name
-times (UTC if unknown), ``--no-scan`` skip the content scan for embedded NMEA/freeGPS,
-``--no-keyframes``, ``--ffmpeg-timeout`` seconds, ``--output-root``, ``--detect-class``.
+times (UTC if unknown; the daemon passes each inbox's ``tz``), ``--start-local`` the clip
+start on the camera clock when the daemon knows it better than the built-in name families
+(ISO, no zone), ``--no-scan`` skip the content scan for embedded NMEA/freeGPS, ``--no-logs``
+skip the search for GPS logs, ``--max-speed-kmh`` outlier limit (300), ``--no-keyframes``,
+``--ffmpeg-timeout`` seconds, ``--output-root``, ``--detect-class``.
 
 Runs on Python 3.10.
 """
@@ -40,7 +48,7 @@ import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta, tzinfo
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +63,17 @@ from spoold.workers._contract import (
     publish_dir,
     video_id_of,
 )
-from spoold.workers.gps import extract_gps, find_event_json, find_sidecars, parse_tz
+from spoold.workers.gps import (
+    LogSearch,
+    clip_days,
+    container_duration,
+    extract_gps,
+    find_event_json,
+    find_logs,
+    find_sidecars,
+    parse_tz,
+)
+from spoold.workers.gps_track import MAX_SPEED_KMH, GpsExtraction, local_to_utc
 from spoold.workers.keyframes import extract_keyframes
 
 __all__ = ["Options", "main", "run"]
@@ -71,7 +89,10 @@ class Options:
     max_width: int | None = None
     jpeg_quality: int = 3
     camera_tz: str | None = None
+    start_local: str | None = None
     scan: bool = True
+    logs: bool = True
+    max_speed_kmh: float = MAX_SPEED_KMH
     keyframes: bool = True
     ffmpeg_timeout: float | None = 600.0
     output_root: str = "server"
@@ -88,7 +109,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--max-width", type=int, default=None, help="scale keyframes to this width")
     p.add_argument("--jpeg-quality", type=int, default=3, help="ffmpeg -q:v, 2 best..31 (3)")
     p.add_argument("--camera-tz", default=None, help="camera time zone: UTC, +05:30, Asia/Kolkata")
+    p.add_argument("--start-local", default=None, help="clip start on the camera clock (ISO)")
     p.add_argument("--no-scan", dest="scan", action="store_false", help="skip the content scan")
+    p.add_argument("--no-logs", dest="logs", action="store_false", help="skip GPS log search")
+    p.add_argument("--max-speed-kmh", type=float, default=MAX_SPEED_KMH, help="outliers (300)")
     p.add_argument("--no-keyframes", dest="keyframes", action="store_false")
     p.add_argument("--ffmpeg-timeout", type=float, default=600.0, help="seconds (600)")
     p.add_argument("--output-root", default="server", help="storage root for outputs (server)")
@@ -101,7 +125,10 @@ _CASTS: dict[str, Any] = {
     "max_width": int,
     "jpeg_quality": int,
     "camera_tz": str,
+    "start_local": str,
     "scan": parse_bool,
+    "logs": parse_bool,
+    "max_speed_kmh": float,
     "keyframes": parse_bool,
     "ffmpeg_timeout": float,
     "output_root": str,
@@ -116,7 +143,10 @@ def _options(ns: argparse.Namespace, params: dict[str, Any]) -> Options:
         max_width=ns.max_width,
         jpeg_quality=ns.jpeg_quality,
         camera_tz=ns.camera_tz,
+        start_local=ns.start_local,
         scan=ns.scan,
+        logs=ns.logs,
+        max_speed_kmh=ns.max_speed_kmh,
         keyframes=ns.keyframes,
         ffmpeg_timeout=ns.ffmpeg_timeout,
         output_root=ns.output_root,
@@ -190,13 +220,59 @@ def _beside(env: WorkerEnv, clip: _Clip) -> tuple[list[Path], Path | None]:
     return sidecars, event
 
 
+def _start_local(opts: Options, clip: _Clip) -> datetime | None:
+    """The clip start on the camera clock: the task's ``start_local``, else the file name."""
+    if opts.start_local:
+        try:
+            given = datetime.fromisoformat(opts.start_local)
+        except ValueError:
+            raise WorkerError(
+                f"task params['start_local'] = {opts.start_local!r} is not an ISO date-time"
+            ) from None
+        return given.replace(tzinfo=None)
+    return clip.info.start_local if clip.info else None
+
+
+def _logs(
+    env: WorkerEnv, opts: Options, clip: _Clip, start_local: datetime | None
+) -> tuple[LogSearch | None, float | None]:
+    """GPS logs near the clip (inside its storage root) and the clip's length: the
+    container's, else what the name says (HiSilicon ``..._180.MP4``)."""
+    duration = container_duration(clip.video) or (clip.info.duration_s if clip.info else None)
+    if not opts.logs or start_local is None:
+        return None, duration
+    search = find_logs(
+        clip.video, days=clip_days(start_local, duration), root=env.roots.root(clip.ref.device)
+    )
+    inside = [env.roots.sibling(clip.ref.device, p) for p in search.files]
+    search.files = [p for p in inside if p is not None]
+    return search, duration
+
+
+def _start(gps: GpsExtraction, start_local: datetime | None, tz: tzinfo | None) -> dict[str, Any]:
+    """``start_utc`` and its basis: the GPS receiver's clock, else the name in the camera zone."""
+    gps_start = gps.gps_start()
+    if gps_start is not None:
+        return {"start_utc": gps_start.isoformat(), "start_basis": "gps"}
+    if start_local is not None:
+        out: dict[str, Any] = {
+            "start_utc": local_to_utc(start_local, tz).isoformat(),
+            "start_basis": "name",
+        }
+        if tz is None:
+            out["start_note"] = "camera time zone unknown (no camera_tz): name time taken as UTC"
+        return out
+    return {"start_basis": "unknown"}
+
+
 def _gps(
     env: WorkerEnv, opts: Options, clip: _Clip, tz: tzinfo | None
 ) -> tuple[FileRef, dict[str, Any]]:
     """Extract the GPS track, write ``gps.json``; its FileRef and the task result so far."""
-    start_local = clip.info.start_local if clip.info else None
+    start_local = _start_local(opts, clip)
     sidecars, event = _beside(env, clip)
     t0 = time.monotonic()
+    logs, duration = _logs(env, opts, clip, start_local)
     gps = extract_gps(
         clip.video,
         sidecars=sidecars,
@@ -204,6 +280,9 @@ def _gps(
         start_local=start_local,
         tz=tz,
         scan=opts.scan,
+        duration_s=duration,
+        logs=logs,
+        max_speed_kmh=opts.max_speed_kmh,
     )
     gps_seconds = time.monotonic() - t0
     gps_ref = env.write_output(
@@ -229,9 +308,7 @@ def _gps(
         result["gps_stats"] = gps.stats
     if gps.source == "none":
         result["gps"] = "no GPS"
-    first = next((p for p in gps.points if p.t is not None), None)
-    if first is not None and first.t is not None:
-        result["start_utc"] = (first.time - timedelta(seconds=first.t)).isoformat()
+    result.update(_start(gps, start_local, tz))
     return gps_ref, result
 
 

@@ -3,7 +3,8 @@
 Public API: :func:`create_app`, ``DEFAULTS``.
 
 Configuration keys (defaults below; ``SPOOLD_<KEY>`` environment variables override them, then
-the ``config`` mapping given to the factory)::
+the ``config`` mapping given to the factory, whose ``None`` values mean "not given" and leave
+the environment's value in force)::
 
     INDEX_DIR          the index directory the daemon's Indexer publishes into (required)
     SPOOL_ROOT         the spool, for live queue statistics in /api/stats (optional)
@@ -48,7 +49,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.from_mapping(DEFAULTS)
     app.config.from_prefixed_env("SPOOLD")
     if config:
-        app.config.update(config)
+        # None = not given: a host passing API_TOKEN=None must not switch off a token that
+        # SPOOLD_API_TOKEN set (it did: requests went through unauthenticated).
+        app.config.update({k: v for k, v in config.items() if v is not None})
     _check(app)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     db.init_app(app)

@@ -416,6 +416,12 @@ def _document() -> Schema:
                         _text(BBOX_PATTERN),
                         "min_lon,min_lat,max_lon,max_lat: a GPS fix inside this box",
                     ),
+                    _q(
+                        "path",
+                        _text(None),
+                        "the file's path on its storage root: a prefix (cams/2024/), or a "
+                        "glob when it has * ? or [...] (cams/*/REC_*.MP4; * crosses folders)",
+                    ),
                     _q("order", {"type": "string", "enum": ["desc", "asc"]}, "by start time"),
                     LIMIT,
                     NEXT,
@@ -545,20 +551,20 @@ def webui_paths() -> dict[str, Schema]:
                     _param(
                         "root",
                         "path",
-                        {"type": "string", "pattern": NAME_RE.pattern},
+                        _NAME,
                         "storage root name (a video's `device`)",
                         required=True,
                     ),
                     _param(
                         "path",
                         "path",
-                        {"type": "string"},
+                        _text(None, 1024),
                         "the file's path under the root (a video's `path`; slashes unencoded)",
                         required=True,
                     ),
                     _q(
                         "s",
-                        {"type": "string", "pattern": r"^[0-9]+\.[0-9a-f]{32}$"},
+                        _text(r"^[0-9]+\.[0-9a-f]{32}$", 64),
                         "media signature from /api/media-signature, instead of the bearer "
                         "token (for <video> and <img> elements)",
                     ),
@@ -581,6 +587,8 @@ def webui_paths() -> dict[str, Schema]:
                     "400": _error("A malformed path (., .., empty segment, encoded slash)"),
                     "401": _COMMON["401"],
                     "404": _error("No such storage root, no such media file under it"),
+                    "414": _COMMON["414"],
+                    "431": _COMMON["431"],
                     "416": {
                         **_error("Range not satisfiable"),
                         "headers": {
@@ -601,6 +609,8 @@ def webui_paths() -> dict[str, Schema]:
                     },
                     "400": _COMMON["400"],
                     "401": _COMMON["401"],
+                    "414": _COMMON["414"],
+                    "431": _COMMON["431"],
                 },
             }
         },

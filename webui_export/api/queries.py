@@ -76,6 +76,7 @@ class VideoFilters:
     vehicles: list[str] = field(default_factory=list)
     has_plate: bool | None = None
     bbox: tuple[float, float, float, float] | None = None  # min_lon, min_lat, max_lon, max_lat
+    path: str | None = None  # a path prefix, or a glob when it has * ? [
 
 
 def _video_json(row: tuple[Any, ...]) -> dict[str, Any]:
@@ -101,6 +102,10 @@ def _video_conditions(s: Session, f: VideoFilters, params: dict[str, Any]) -> li
             params[name] = values
     if f.has_plate is not None:
         where.append("n_plate_reads > 0" if f.has_plate else "n_plate_reads = 0")
+    if f.path:
+        glob = any(c in f.path for c in "*?[")
+        where.append("path GLOB $path" if glob else "starts_with(path, $path)")
+        params["path"] = f.path
     return where
 
 

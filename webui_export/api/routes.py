@@ -107,6 +107,7 @@ def videos() -> Response:
             "vehicle",
             "has_plate",
             "bbox",
+            "path",
             "order",
             "limit",
             "next",
@@ -114,6 +115,7 @@ def videos() -> Response:
     )
     order = p.choice("order", ("desc", "asc"), "desc")
     filters = queries.VideoFilters(
+        path=p.text("path"),
         after=p.time("after"),
         before=p.time("before"),
         channels=p.choices("channel", CHANNELS),

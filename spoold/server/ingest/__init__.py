@@ -3,6 +3,7 @@
 Public API: :class:`Ingestor` and :class:`IngestReport` (:mod:`.ingestor`).  The package:
 :mod:`.ingestor` (every inbox, the pass, publication), :mod:`.inbox` (one inbox folder),
 :mod:`.watch` (watchdog hints), :mod:`.stability` (has a file stopped changing?),
+:mod:`.finished` (is a stable file a finished copy?),
 :mod:`.videos` (video id -> ingest task id).  The listing and fingerprinting themselves are
 :mod:`spoold.server.scan`; validating an ingested video is the ``ingest`` executor
 (:mod:`spoold.server.executors.ingest`).
@@ -23,6 +24,11 @@ How a video is found, and why it is found exactly once:
   our own clock (:class:`~spoold.server.ingest.stability.StabilityTracker`, one per inbox),
   then it is fingerprinted (:func:`spoold.server.media.fingerprint`: size + hashes of head
   and tail) into its video id.
+- A ready file is also checked to be a *finished* copy (:mod:`.finished`,
+  :func:`spoold.server.media.unfinished`): a copy that stalled longer than ``stable_s`` (cut
+  short, or pre-allocated with a zero tail) is *held* with no task until it changes, and
+  published for rejection only once unchanged for ``incomplete_reject_s``.  So a stalled
+  copy that resumes is one video, not one per stall.
 - :class:`~spoold.server.ingest.videos.VideoIndex` maps video id → ingest task id and is
   rebuilt from the spool's task names at start, so a renamed or copied file, a second pass or
   a restart never publishes a second ingest task.  The task id is ``make_task_id(first-seen stamp, first stage, video_id)``.

@@ -5,7 +5,8 @@ Public API: :class:`Inbox`.
 The :class:`~spoold.server.ingest.ingestor.Ingestor` drives it: its scans fill ``dirs``
 (:class:`spoold.server.scan.DirInfo` per folder), files without a video id wait in
 ``unstable`` (:class:`~spoold.server.ingest.stability.StabilityTracker`) until they are
-``ready`` for a fingerprint.
+``ready`` for a fingerprint; stable files that look unfinished wait in ``held``
+(:mod:`~spoold.server.ingest.finished`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from spoold.dashcam import is_ignored_name, is_video_name
+from spoold.server.ingest.finished import FpResult, Held
 from spoold.server.ingest.stability import StabilityTracker
 from spoold.server.ingest.watch import Hints, start_observer
 from spoold.server.scan import DirInfo, ScanResult
@@ -50,7 +52,9 @@ class Inbox:
         self.ready: dict[str, tuple[int, int]] = {}  # stable, waiting for a fingerprint
         self.hints = Hints(self.base, wake)
         self.scan_call: Call[ScanResult] | None = None
-        self.fp_call: Call[list[tuple[str, int, int, str | None, str | None]]] | None = None
+        self.fp_call: Call[list[FpResult]] | None = None
+        # Stable files that look unfinished (a stalled copy): no task yet (finished.py).
+        self.held: dict[str, Held] = {}
         self.next_scan = -1e18
         self.next_full = -1e18
         self.next_recheck = -1e18

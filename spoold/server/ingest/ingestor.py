@@ -15,10 +15,12 @@ import itertools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from schemas.task import FileRef, Task
 from spoold.errors import SpoolError, StorageUnavailable
+from spoold.server.ingest.finished import FpResult, Held, fingerprint_finished
 from spoold.server.ingest.inbox import Inbox
 from spoold.server.ingest.videos import VideoIndex
 from spoold.server.pipeline import Pipeline
@@ -26,7 +28,6 @@ from spoold.server.scan import (
     DirInfo,
     ScanResult,
     effective_watch,
-    fingerprint_files,
     join,
     scan_inbox,
 )
@@ -212,7 +213,7 @@ class Ingestor:
                 box.fp_call = self.storage.submit(
                     box.root,
                     f"fingerprinting {len(batch)} files of inbox {box.label}",
-                    fingerprint_files,
+                    fingerprint_finished,
                     box.base,
                     [(rel, s, m) for rel, (s, m) in batch],
                     timeout=self.cfg.daemon.probe_timeout_s,
@@ -327,7 +328,14 @@ class Ingestor:
             if cur[2] is not None and cur[:2] == sig[:2]:
                 continue  # fingerprinted while this scan ran
             d.files[name] = (sig[0], sig[1], None)
-            if box.unstable.see(relpath, sig, now=now):
+            stable = box.unstable.see(relpath, sig, now=now)
+            held = box.held.get(relpath)
+            if held is not None and held.sig == sig:
+                # Unchanged since it was held: nothing new to read; published at the limit.
+                box.ready.pop(relpath, None)
+                if now - held.since >= self.cfg.ingest.incomplete_reject_s:
+                    self._release(box, relpath, held, now, rep)
+            elif stable:
                 box.ready[relpath] = (sig[0], sig[1])
             else:
                 box.ready.pop(relpath, None)
@@ -335,20 +343,21 @@ class Ingestor:
     def _forget(self, box: Inbox, relpath: str) -> None:
         box.unstable.forget(relpath)
         box.ready.pop(relpath, None)
+        box.held.pop(relpath, None)
 
     def _apply_fingerprints(
         self,
         box: Inbox,
-        results: list[tuple[str, int, int, str | None, str | None]],
+        results: list[FpResult],
         rep: IngestReport,
         now: float,
     ) -> None:
-        if any(vid and vid not in self.index for _, _, _, vid, _ in results):
+        if any(vid and vid not in self.index for _, _, _, vid, _, _ in results):
             # Someone (an operator, a worker) may have published an ingest task meanwhile.
             st = self.pipeline.first
             queue = st.device_class if st.device is None else f"{st.device_class}@{st.device}"
             self.index.refresh(self.spool, self.pipeline.first_type, queue)
-        for rel, size, mtime, vid, why in results:
+        for rel, size, mtime, vid, why, problem in results:
             want = box.ready.get(rel)
             if want is None or (vid is not None and want != (size, mtime)):
                 continue
@@ -361,6 +370,10 @@ class Ingestor:
                 box.unstable.restart(rel, now=now)
                 continue
             rep.fingerprinted += 1
+            box.held.pop(rel, None)
+            if problem is not None and vid not in self.index:
+                self._hold(box, rel, vid, problem, now)
+                continue
             parent, _, name = rel.rpartition("/")
             d = box.dirs.get(parent)
             if d is not None and d.files.get(name, (0, 0, None))[:2] == (size, mtime):
@@ -380,8 +393,51 @@ class Ingestor:
             else:
                 self._publish(box, rel, size, mtime, vid, rep)
 
+    def _hold(self, box: Inbox, rel: str, vid: str, problem: tuple[str, str], now: float) -> None:
+        """Hold an unfinished-looking file back: no task while its signature stays the same
+        (:mod:`~spoold.server.ingest.finished`)."""
+        sig = box.unstable.signature(rel)
+        if sig is None:
+            return  # forgotten meanwhile (vanished): the next scan sees it afresh
+        box.held[rel] = Held(sig, vid, now, problem[0])
+        log.info(
+            "inbox %s: %s looks unfinished (%s: %s); held until it changes, rejected if it "
+            "stays so for %g s",
+            box.label,
+            rel,
+            problem[0],
+            problem[1],
+            self.cfg.ingest.incomplete_reject_s,
+            extra={"event": "ingest.held", "inbox": box.label, "path": rel},
+        )
+
+    def _release(self, box: Inbox, rel: str, held: Held, now: float, rep: IngestReport) -> None:
+        """Publish a file held unchanged for ``incomplete_reject_s`` (its executor rejects
+        it, or ingests it if it is a video after all), saying since when it was held."""
+        del box.held[rel]
+        box.unstable.forget(rel)
+        parent, _, name = rel.rpartition("/")
+        d = box.dirs.get(parent)
+        size, mtime = held.sig[0], held.sig[1]
+        if d is not None and d.files.get(name, (0, 0, None))[:2] == (size, mtime):
+            d.files[name] = (size, mtime, held.video_id)
+            box.dirty = True
+        if held.video_id in self.index:
+            rep.duplicates += 1
+            return
+        since = datetime.now(timezone.utc) - timedelta(seconds=now - held.since)
+        self._publish(box, rel, size, mtime, held.video_id, rep, held_since=since.isoformat())
+
     def _publish(
-        self, box: Inbox, rel: str, size: int, mtime: int, vid: str, rep: IngestReport
+        self,
+        box: Inbox,
+        rel: str,
+        size: int,
+        mtime: int,
+        vid: str,
+        rep: IngestReport,
+        *,
+        held_since: str | None = None,
     ) -> None:
         stage = self.pipeline.first
         try:
@@ -393,8 +449,13 @@ class Ingestor:
             return
         params: dict[str, Any] = {**stage.params, "inbox": box.label, "size": size}
         params["mtime_ns"] = mtime
+        if held_since is not None:
+            params["held_since"] = held_since
         if box.settings.vehicle:
             params["vehicle"] = box.settings.vehicle
+        tz = self.cfg.inbox_tz(box.settings)
+        if tz:
+            params["camera_tz"] = tz  # carried to the following stages (Pipeline.followups)
         task = self.spool.new_task(
             self.pipeline.first_type,
             stage.device_class,
@@ -486,6 +547,7 @@ class Ingestor:
                 "watch": b.watch_mode,
                 "files": b.files(),
                 "unstable": len(b.unstable),
+                "held": len(b.held),
                 "scans": b.scans,
                 "problem": b.problem,
             }

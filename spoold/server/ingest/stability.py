@@ -59,6 +59,11 @@ class StabilityTracker:
         if prev is not None:
             self._seen[key] = (*prev[:3], self._clock() if now is None else now)
 
+    def signature(self, key: str) -> Signature | None:
+        """The last signature seen for ``key`` (None if not tracked)."""
+        prev = self._seen.get(key)
+        return None if prev is None else (prev[0], prev[1], prev[2])
+
     def unchanged_for(self, path: StrPath, *, now: float | None = None) -> float | None:
         """Seconds since the last observed change, or None if never observed."""
         prev = self._seen.get(os.fspath(path))

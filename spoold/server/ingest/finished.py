@@ -1,0 +1,61 @@
+"""Is a stable file a finished copy?  The check ingestion runs before it publishes a file.
+
+Public API: :func:`fingerprint_finished` (a storage thread's batch job), :class:`Held` (a file
+held back because it looks unfinished), ``FpResult``.
+
+A copy that stalls for longer than the stability window looks stable, yet is half-written
+(cut short, or pre-allocated with a zero tail).  Publishing it would ingest a video that does
+not exist: when the copy resumes the file becomes another video, and one file would end as
+several ingest tasks.  So a stable file is also checked with :func:`spoold.server.media.unfinished`
+(a few small reads, no mediainfo); an unfinished one is *held*: it gets no task, and is read
+again only when its signature changes (then it is a new copy state, checked afresh).  Only when
+it stayed unchanged for ``[ingest] incomplete_reject_s`` is it published, with
+``params["held_since"]``, for the ingest executor to reject.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from spoold.server import media
+from spoold.server.scan import fingerprint_files
+
+#: rel, size, mtime_ns, video id (or None), why no id, (reason, detail) if unfinished
+FpResult = tuple[str, int, int, "str | None", "str | None", "tuple[str, str] | None"]
+
+
+@dataclass
+class Held:
+    """A stable file held back because it looks unfinished (its signature when first held)."""
+
+    sig: tuple[int, int, int]  # size, mtime_ns, ctime_ns (what the stability tracker saw)
+    video_id: str
+    since: float  # the ingestor's clock when first held with this signature
+    reason: str
+
+
+def fingerprint_finished(base: Path, items: list[tuple[str, int, int]]) -> list[FpResult]:
+    """:func:`spoold.server.scan.fingerprint_files`, plus the unfinished check of each file
+    that got an id; a file that changed during the check is reported ``"changed"``."""
+    out: list[FpResult] = []
+    for rel, size, mtime, vid, why in fingerprint_files(base, items):
+        if vid is None:
+            out.append((rel, size, mtime, vid, why, None))
+            continue
+        path = base / rel
+        try:
+            problem = media.unfinished(path)
+            st = os.stat(path)
+        except FileNotFoundError:
+            out.append((rel, size, mtime, None, "vanished", None))
+            continue
+        except OSError as exc:
+            out.append((rel, size, mtime, None, str(exc), None))
+            continue
+        if (st.st_size, st.st_mtime_ns) != (size, mtime):
+            out.append((rel, st.st_size, st.st_mtime_ns, None, "changed", None))
+        else:
+            out.append((rel, size, mtime, vid, None, problem))
+    return out
