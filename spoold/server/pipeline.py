@@ -23,10 +23,10 @@ its day) nor in its pending queue gets it published.  Recent days are checked ev
 all days on a slower timer; unchanged folders cost one ``stat``.  Every new name is also
 told to ``on_complete`` (the daemon's :class:`StageTracker`).
 
-A video's tasks all carry its pipeline's stamp and its key (children inherit both), so they
-are found by name: the completed ones in one ``complete/DAY`` folder, the others in their
-stage's queue.  :func:`video_stages` says where each configured stage of a video stands (with
-the device that ran it and when, from the completed record), :func:`gather_outputs` collects
+A video's tasks all carry its pipeline's stamp and its key (children inherit both), so each
+stage's task of a video has a known id and is found by it (``Spool.locate``: a few ``stat``
+calls).  :func:`video_stages` says where each configured stage of a video stands (with the
+device that ran it and when, from the completed record), :func:`gather_outputs` collects
 the outputs of every completed stage upstream of a task (whatever path the chain took: a
 worker that published its own children may have passed on only part of its outputs), and
 :class:`StageTracker` keeps the index's copy of the stages true after finalize: whenever a
@@ -47,7 +47,7 @@ from schemas.task import ChildSpec, FileRef, Task, child_task_id, make_task_id, 
 from spoold.errors import InvalidTaskFile, SpoolError
 from spoold.server.settings import PipelineSettings, StageSettings
 from spoold.spool import Spool, queue_name
-from spoold.spool.layout import DAY_RE, day_of
+from spoold.spool.layout import DAY_RE
 
 log = logging.getLogger(__name__)
 
@@ -285,26 +285,6 @@ def _video_of(task_id: str) -> tuple[str, str]:
     return stamp, key.split(".")[0]
 
 
-def completed_tasks(
-    spool: Spool, task_id: str, listings: dict[str, set[str]] | None = None
-) -> dict[str, list[str]]:
-    """Ids of the completed tasks of ``task_id``'s video, by task type (one folder listing:
-    a video's tasks share its stamp, hence its ``complete/`` day).  ``listings``: day ->
-    names, a cache shared by the callers of one pass."""
-    stamp, vkey = _video_of(task_id)
-    day = day_of(task_id)
-    if listings is None:
-        listings = {}
-    if day not in listings:
-        listings[day] = spool.completed_ids(day)
-    out: dict[str, list[str]] = {}
-    for tid in listings[day]:
-        s, task_type, key = parse_task_id(tid)
-        if s == stamp and (key == vkey or key.startswith(vkey + ".")):
-            out.setdefault(task_type, []).append(tid)
-    return {t: sorted(ids) for t, ids in out.items()}
-
-
 def _ordered(pipeline: Pipeline) -> list[str]:
     """The stages from the first one along ``next`` (breadth first), then any other."""
     order: list[str] = []
@@ -324,20 +304,19 @@ def video_stages(
     task_id: str,
     *,
     running: tuple[str, str] | None = None,
-    listings: dict[str, set[str]] | None = None,
     queues: list[str] | None = None,
 ) -> list[StageStatus]:
     """Where each configured stage of ``task_id``'s video stands, in pipeline order.
 
     ``complete`` (device and time from the completed record), ``running`` (the claim's
     device), ``failed`` (waiting for a retry after a failed attempt: its error, device and
-    time),
-    ``pending`` (published and waiting, or not published yet: no task id) or ``skipped``
-    (after a rejected ingest).  ``running``: (task id, device) of a claim the caller holds;
-    ``listings`` and ``queues``: what one pass listed already (see :func:`completed_tasks`).
+    time), ``pending`` (published and waiting, or not published yet: no task id) or
+    ``skipped`` (after a rejected ingest).  ``running``: (task id, device) of a claim the
+    caller holds; ``queues``: the spool's queues, if the caller listed them already.  Each
+    stage's task is looked up by its id (stamp, stage, video key): a few ``stat`` calls.
     """
     stamp, vkey = _video_of(task_id)
-    done = completed_tasks(spool, task_id, listings)
+    queues = spool.queues() if queues is None else queues
     rejected = False
     out: list[StageStatus] = []
     for name in _ordered(pipeline):
@@ -345,20 +324,16 @@ def video_stages(
         if running is not None and running[0] == tid:
             out.append(StageStatus(stage=name, state="running", task_id=tid, device=running[1]))
             continue
-        ids = done.get(name)
-        if ids:
-            status = _completed_status(spool, name, ids)
-            rejected = rejected or status.error == "rejected"
-            out.append(status)
-            continue
         if rejected:
             out.append(StageStatus(stage=name, state="skipped"))
             continue
-        if queues is None:
-            queues = spool.queues()
         loc = spool.locate(tid, queues=queues)
         if loc is None:
             out.append(StageStatus(stage=name, state="pending"))
+        elif loc.state == "complete":
+            status = _completed_status(spool, name, tid, loc.path)
+            rejected = status.error == "rejected"
+            out.append(status)
         elif loc.claim is not None:
             out.append(
                 StageStatus(stage=name, state="running", task_id=tid, device=loc.claim.device)
@@ -368,22 +343,16 @@ def video_stages(
     return out
 
 
-def _completed_status(spool: Spool, name: str, ids: list[str]) -> StageStatus:
-    """A completed stage: the latest of its tasks (several with suffixes, e.g. per channel)."""
-    records: list[Task] = []
-    for tid in ids:
-        try:
-            records.append(spool.read(spool.layout.completed(tid)))
-        except (FileNotFoundError, InvalidTaskFile):
-            continue  # requeued meanwhile, or broken (spoold check reports it)
-    if not records:
-        return StageStatus(stage=name, state="complete", task_id=ids[0])
-    rec = max(records, key=lambda r: (r.completed_at is not None, r.completed_at))
+def _completed_status(spool: Spool, name: str, tid: str, path: Path) -> StageStatus:
+    try:
+        rec = spool.read(path)
+    except (FileNotFoundError, InvalidTaskFile):  # requeued meanwhile, or broken (check says)
+        return StageStatus(stage=name, state="complete", task_id=tid)
     rejected = bool(rec.result and rec.result.get("rejected"))
     return StageStatus(
         stage=name,
         state="complete",
-        task_id=rec.task_id,
+        task_id=tid,
         device=rec.completed_by,
         updated_at=rec.completed_at,
         error="rejected" if rejected else None,
@@ -417,43 +386,41 @@ def gather_outputs(
     The chain may have passed on only part of a stage's outputs (a worker publishing its own
     children chooses their inputs); this finds them all.  Raises :class:`NotReady` when an
     upstream stage of the video is published but not complete yet (its outputs would be
-    missed) or its completed record cannot be read.
+    missed) or its completed record cannot be read.  A stage with no task at all for the
+    video is one the chain did not take.
     """
     wanted = set(kinds)
     refs = list(task.inputs)
     seen = {(r.device, r.path) for r in refs}
     has_video = any(r.type == "video" for r in refs)
     stamp, vkey = _video_of(task.task_id)
-    done = completed_tasks(spool, task.task_id)
     waiting: list[str] = []
     queues: list[str] | None = None
     for name in pipeline.upstream(task.task_type):
-        ids = done.get(name)
-        if not ids:
-            tid = make_task_id(stamp, name, vkey)
-            if queues is None:
-                queues = spool.queues()
-            loc = spool.locate(tid, queues=queues)
-            if loc is not None:  # published, not done: its outputs are still to come
-                waiting.append(f"{tid} is {loc.where}")
+        tid = make_task_id(stamp, name, vkey)
+        queues = spool.queues() if queues is None else queues
+        loc = spool.locate(tid, queues=queues)
+        if loc is None:
             continue
-        for tid in ids:
-            try:
-                rec = spool.read(spool.layout.completed(tid))
-            except FileNotFoundError:
-                waiting.append(f"{tid} left complete/ (requeued?)")
-                continue
-            except InvalidTaskFile as exc:
-                raise NotReady(
-                    f"{task.task_id}: cannot read the completed record of {tid}, whose "
-                    f"outputs this task needs: {exc}"
-                ) from None
-            for ref in rec.outputs:
-                take = (ref.type == "video" and not has_video) or ref.type in wanted
-                if take and ref.type is not None and (ref.device, ref.path) not in seen:
-                    seen.add((ref.device, ref.path))
-                    has_video = has_video or ref.type == "video"
-                    refs.append(ref)
+        if loc.state != "complete":  # published, not done: its outputs are still to come
+            waiting.append(f"{tid} is {loc.where}")
+            continue
+        try:
+            rec = spool.read(loc.path)
+        except FileNotFoundError:
+            waiting.append(f"{tid} left complete/ (requeued?)")
+            continue
+        except InvalidTaskFile as exc:
+            raise NotReady(
+                f"{task.task_id}: cannot read the completed record of {tid}, whose "
+                f"outputs this task needs: {exc}"
+            ) from None
+        for ref in rec.outputs:
+            take = (ref.type == "video" and not has_video) or ref.type in wanted
+            if take and ref.type is not None and (ref.device, ref.path) not in seen:
+                seen.add((ref.device, ref.path))
+                has_video = has_video or ref.type == "video"
+                refs.append(ref)
     if waiting:
         raise NotReady(
             f"{task.task_id}: an earlier stage of video {vkey} is not complete "
@@ -505,15 +472,12 @@ class StageTracker:
             return 0
         taken = list(self._todo.items())[: self.batch]
         items: list[tuple[str, list[StageStatus]]] = []
-        listings: dict[str, set[str]] = {}  # each day folder listed once per pass
-        queues: list[str] | None = None
+        queues: list[str] | None = None  # listed once per pass
         for mark, task_id in taken:
             del self._todo[mark]
             try:
                 queues = self.spool.queues() if queues is None else queues
-                stages = video_stages(
-                    self.spool, self.pipeline, task_id, listings=listings, queues=queues
-                )
+                stages = video_stages(self.spool, self.pipeline, task_id, queues=queues)
                 items.append((_video_of(task_id)[1], stages))
             except (SpoolError, OSError, ValueError) as exc:  # the spool is away: next time
                 self._todo.setdefault(mark, task_id)
