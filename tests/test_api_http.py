@@ -33,7 +33,7 @@ BAD_REQUESTS = [
     ("/api/videos?after=yesterday", "after: expected an ISO 8601 time"),
     ("/api/videos?before=2026-13-01", "before: expected an ISO 8601 time"),
     ("/api/videos?channel=roof", "channel: 'roof' is not one of front, rear"),
-    ("/api/videos?status=done", "status: 'done' is not one of complete, pending, failed"),
+    ("/api/videos?status=done", "status: 'done' is not one of processing, complete, failed, rejected"),
     ("/api/videos?has_plate=maybe", "has_plate: expected true or false"),
     ("/api/videos?bbox=1,2,3", "bbox: expected min_lon,min_lat,max_lon,max_lat"),
     ("/api/videos?bbox=10,50,9,51", "-180 <= min_lon <= max_lon <= 180"),

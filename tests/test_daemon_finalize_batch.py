@@ -2,7 +2,7 @@
 
 An in-process daemon (driven by ``tick``) with ``[index] dir`` set; the finalize tasks are made
 the way the pipeline makes them (a completed ingest whose result is the video's metadata, its
-finalize child naming the worker output files), published before the daemon starts so that a
+finalize child naming the worker output files; the pipeline goes from ingest to finalize), published before the daemon starts so that a
 backlog waits.  Batching is observed through each task's ``result["batch"]`` and the index
 service's counters, never through timing.
 """
@@ -31,6 +31,9 @@ CONFIG = f"""
 dir = "index"
 publish_interval_s = 0.2
 finalize_batch = {BATCH}
+
+[pipeline.stages.ingest]
+next = ["finalize"]
 
 [pipeline.stages.finalize]
 next = []

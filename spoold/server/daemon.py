@@ -13,7 +13,8 @@ root's threads, see :mod:`spoold.server.storage`):
 4. chaining: follow-ups of completed tasks (:class:`spoold.server.pipeline.Chainer`);
 5. periodic utility tasks (``cleanup``, ``index``), one per period, deterministic ids;
 6. server tasks, claimed and run like on any device (:mod:`spoold.server.runner`,
-   :mod:`spoold.server.executors`);
+   :mod:`spoold.server.executors`); then the stages of finalized videos whose tasks changed
+   go to the index (:class:`spoold.server.pipeline.StageTracker`);
 7. ``SPOOL/daemon/status.json`` for ``spoold status``, and the local cache file.
 
 Everything that matters is in the spool, written by its atomic verbs, so a SIGKILL at any
@@ -45,7 +46,7 @@ from schemas.task import make_task_id, parse_task_id
 from spoold.errors import SpoolError
 from spoold.server.executors.index import IndexService
 from spoold.server.ingest import Ingestor
-from spoold.server.pipeline import Chainer, Pipeline
+from spoold.server.pipeline import Chainer, Pipeline, StageTracker
 from spoold.server.runner import ServerRunner
 from spoold.server.sdnotify import Notifier
 from spoold.server.settings import DaemonConfig
@@ -172,7 +173,6 @@ class Daemon:
         self.ingestor = Ingestor(
             cfg, self.spool, self.storage, self.pipeline, wake=self.wake.set, watch=not backfill
         )
-        self.chainer = Chainer(self.spool, self.pipeline, hot_days=d.chain_hot_days)
         self.state_path = state_file(cfg, self.spool)
         self.index = IndexService(
             cfg.index.dir,
@@ -182,6 +182,12 @@ class Daemon:
             batch=cfg.index.finalize_batch,
             journal=self._save_journal,
         )
+        # The index's copy of each finalized video's stages follows every later change.
+        self.tracker = StageTracker(self.spool, self.pipeline, self.index.update_stages)
+        note = self.tracker.note if self.index.active else None
+        self.chainer = Chainer(
+            self.spool, self.pipeline, hot_days=d.chain_hot_days, on_complete=note
+        )
         self.runner = ServerRunner(
             cfg,
             self.spool,
@@ -189,6 +195,7 @@ class Daemon:
             self.pipeline,
             find_paths=self.ingestor.find_paths,
             seen_video=self.ingestor.index.add,
+            touched=note or (lambda task_id: None),
             index=self.index,
         )
         self.lease = DaemonLease(self.spool, d.lease_s)
@@ -310,6 +317,7 @@ class Daemon:
         stats = self.runner.stats
         before = (stats.started, stats.completed, stats.failed)
         self.runner.tick(now)
+        self.tracker.flush()
         self.index.tick()
         rep.started = stats.started - before[0]
         rep.completed = stats.completed - before[1]
@@ -328,7 +336,7 @@ class Daemon:
             trim_memory()
         self._backlog = max(backlog, self._backlog) if backlog else 0
         # Busy: look again soon; finished calls wake the loop earlier (Storage.on_done).
-        busy = rep.published or rep.completed or rep.started or rep.chained
+        busy = rep.published or rep.completed or rep.started or rep.chained or self.tracker.backlog
         rep.next_wake_s = min(0.05, self._next_wake(now)) if busy else self._next_wake(now)
         self.last_report = rep
         return rep

@@ -1,7 +1,10 @@
-"""The pipeline: which stage follows which, and the daemon's chaining of completed tasks.
+"""The pipeline: which stage follows which, the daemon's chaining of completed tasks, and
+where each stage of a video stands.
 
 Public API: :class:`Pipeline` (``stage``, ``first``, ``followups``, ``child_ids``,
-``select_inputs``) and :class:`Chainer` (``run_pass``, ``export_state``, ``import_state``).
+``select_inputs``, ``upstream``, ``downstream``, ``indexed_stages``), :class:`Chainer`
+(``run_pass``, ``export_state``, ``import_state``), :func:`video_stages`,
+:func:`gather_outputs`, :class:`StageTracker` (``note``, ``flush``), :class:`NotReady`.
 
 Stages come from ``[pipeline.stages.TYPE]`` (see :mod:`spoold.server.settings`): a device class, the
 next stage(s), and *input selectors* saying which of the finished task's files the next task
@@ -17,19 +20,31 @@ that published its own children).
 operator's ``mv``): a day folder of ``complete/`` whose mtime changed is listed again, and
 each new name whose follow-up exists neither there (children share the parent's stamp, hence
 its day) nor in its pending queue gets it published.  Recent days are checked every pass,
-all days on a slower timer; unchanged folders cost one ``stat``.
+all days on a slower timer; unchanged folders cost one ``stat``.  Every new name is also
+told to ``on_complete`` (the daemon's :class:`StageTracker`).
+
+A video's tasks all carry its pipeline's stamp and its key (children inherit both), so each
+stage's task of a video has a known id and is found by it (``Spool.locate``: a few ``stat``
+calls).  :func:`video_stages` says where each configured stage of a video stands (with the
+device that ran it and when, from the completed record), :func:`gather_outputs` collects
+the outputs of every completed stage upstream of a task (whatever path the chain took: a
+worker that published its own children may have passed on only part of its outputs), and
+:class:`StageTracker` keeps the index's copy of the stages true after finalize: whenever a
+task of a stage at or after finalize starts, completes or fails, the video's stages are
+computed again and handed to the index (``publish``).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from schemas.task import ChildSpec, FileRef, Task, child_task_id, parse_task_id
-from spoold.errors import InvalidTaskFile
+from schemas.metadata import StageStatus
+from schemas.task import ChildSpec, FileRef, Task, child_task_id, make_task_id, parse_task_id
+from spoold.errors import InvalidTaskFile, SpoolError
 from spoold.server.settings import PipelineSettings, StageSettings
 from spoold.spool import Spool, queue_name
 from spoold.spool.layout import DAY_RE
@@ -93,6 +108,37 @@ class Pipeline:
             )
         return specs
 
+    def downstream(self, task_type: str) -> set[str]:
+        """``task_type`` and every stage that follows it, directly or not."""
+        out: set[str] = set()
+        todo = [task_type]
+        while todo:
+            name = todo.pop()
+            if name in out or name not in self.stages:
+                continue
+            out.add(name)
+            todo += self.stages[name].next
+        return out
+
+    def upstream(self, task_type: str) -> list[str]:
+        """The stages on the way from the first stage to ``task_type`` (not itself)."""
+        reachable = self.downstream(self.first_type)
+        return [
+            n
+            for n in self.stages
+            if n != task_type and n in reachable and task_type in self.downstream(n)
+        ]
+
+    @property
+    def indexed_stages(self) -> set[str]:
+        """The stages whose changes the index must hear of: every ``finalize`` stage and what
+        follows it (before finalize, a video is not in the index yet)."""
+        out: set[str] = set()
+        for name, st in self.stages.items():
+            if (st.executor or name) == "finalize" and not st.command:
+                out |= self.downstream(name)
+        return out
+
     @staticmethod
     def carried_params(task: Task) -> dict[str, Any]:
         """What every follow-up of ``task`` inherits: the clip's camera time zone (the
@@ -131,10 +177,18 @@ class _Day:
 class Chainer:
     """Publishes the follow-ups of completed tasks; see the module docstring."""
 
-    def __init__(self, spool: Spool, pipeline: Pipeline, *, hot_days: int = 7) -> None:
+    def __init__(
+        self,
+        spool: Spool,
+        pipeline: Pipeline,
+        *,
+        hot_days: int = 7,
+        on_complete: Callable[[str], None] | None = None,
+    ) -> None:
         self.spool = spool
         self.pipeline = pipeline
         self.hot_days = hot_days
+        self.on_complete = on_complete
         self._days: dict[str, _Day] = {}
         self._recheck_hot = True  # first pass after a start: look at recent days whatever
         self._bad: set[str] = set()
@@ -182,6 +236,8 @@ class Chainer:
             ]
             if missing:
                 published += self._publish_followups(self.spool.layout.completed(task_id), task_id)
+            if self.on_complete is not None:
+                self.on_complete(task_id)
             settled.add(task_id)
         return published
 
@@ -214,3 +270,219 @@ class Chainer:
                     extra={"event": "chain.published", "task_id": child.task_id},
                 )
         return n
+
+
+# -- where each stage of a video stands --------------------------------------------------------
+
+
+class NotReady(SpoolError):
+    """A stage upstream of a task is published but not complete (or its record unreadable)."""
+
+
+def _video_of(task_id: str) -> tuple[str, str]:
+    """(stamp, video key) of a task: its pipeline's stamp and its key without a suffix."""
+    stamp, _, key = parse_task_id(task_id)
+    return stamp, key.split(".")[0]
+
+
+def _ordered(pipeline: Pipeline) -> list[str]:
+    """The stages from the first one along ``next`` (breadth first), then any other."""
+    order: list[str] = []
+    todo = [pipeline.first_type]
+    while todo:
+        name = todo.pop(0)
+        if name in order or name not in pipeline.stages:
+            continue
+        order.append(name)
+        todo += pipeline.stages[name].next
+    return order + [n for n in pipeline.stages if n not in order]
+
+
+def video_stages(
+    spool: Spool,
+    pipeline: Pipeline,
+    task_id: str,
+    *,
+    running: tuple[str, str] | None = None,
+    queues: list[str] | None = None,
+) -> list[StageStatus]:
+    """Where each configured stage of ``task_id``'s video stands, in pipeline order.
+
+    ``complete`` (device and time from the completed record), ``running`` (the claim's
+    device), ``failed`` (waiting for a retry after a failed attempt: its error, device and
+    time), ``pending`` (published and waiting, or not published yet: no task id) or
+    ``skipped`` (after a rejected ingest).  ``running``: (task id, device) of a claim the
+    caller holds; ``queues``: the spool's queues, if the caller listed them already.  Each
+    stage's task is looked up by its id (stamp, stage, video key): a few ``stat`` calls.
+    """
+    stamp, vkey = _video_of(task_id)
+    queues = spool.queues() if queues is None else queues
+    rejected = False
+    out: list[StageStatus] = []
+    for name in _ordered(pipeline):
+        tid = make_task_id(stamp, name, vkey)
+        if running is not None and running[0] == tid:
+            out.append(StageStatus(stage=name, state="running", task_id=tid, device=running[1]))
+            continue
+        if rejected:
+            out.append(StageStatus(stage=name, state="skipped"))
+            continue
+        loc = spool.locate(tid, queues=queues)
+        if loc is None:
+            out.append(StageStatus(stage=name, state="pending"))
+        elif loc.state == "complete":
+            status = _completed_status(spool, name, tid, loc.path)
+            rejected = status.error == "rejected"
+            out.append(status)
+        elif loc.claim is not None:
+            out.append(
+                StageStatus(stage=name, state="running", task_id=tid, device=loc.claim.device)
+            )
+        else:  # ready or deferred: failed if its last attempt failed
+            out.append(_waiting_status(spool, name, tid, loc.path))
+    return out
+
+
+def _completed_status(spool: Spool, name: str, tid: str, path: Path) -> StageStatus:
+    try:
+        rec = spool.read(path)
+    except (FileNotFoundError, InvalidTaskFile):  # requeued meanwhile, or broken (check says)
+        return StageStatus(stage=name, state="complete", task_id=tid)
+    rejected = bool(rec.result and rec.result.get("rejected"))
+    return StageStatus(
+        stage=name,
+        state="complete",
+        task_id=tid,
+        device=rec.completed_by,
+        updated_at=rec.completed_at,
+        error="rejected" if rejected else None,
+    )
+
+
+def _waiting_status(spool: Spool, name: str, tid: str, path: Path) -> StageStatus:
+    try:
+        rec = spool.read(path)
+    except (FileNotFoundError, InvalidTaskFile):
+        return StageStatus(stage=name, state="pending", task_id=tid)
+    if not rec.attempts:
+        return StageStatus(stage=name, state="pending", task_id=tid)
+    last = rec.attempts[-1]
+    return StageStatus(
+        stage=name,
+        state="failed",
+        task_id=tid,
+        device=last.device,
+        updated_at=last.at,
+        error=last.error[-4000:],
+    )
+
+
+def gather_outputs(
+    spool: Spool, pipeline: Pipeline, task: Task, kinds: Iterable[str]
+) -> list[FileRef]:
+    """``task``'s inputs plus the outputs of the types ``kinds`` of every completed task of its
+    video upstream of its stage (a ``video`` only when the inputs hold none).
+
+    The chain may have passed on only part of a stage's outputs (a worker publishing its own
+    children chooses their inputs); this finds them all.  Raises :class:`NotReady` when an
+    upstream stage of the video is published but not complete yet (its outputs would be
+    missed) or its completed record cannot be read.  A stage with no task at all for the
+    video is one the chain did not take.
+    """
+    wanted = set(kinds)
+    refs = list(task.inputs)
+    seen = {(r.device, r.path) for r in refs}
+    has_video = any(r.type == "video" for r in refs)
+    stamp, vkey = _video_of(task.task_id)
+    waiting: list[str] = []
+    queues: list[str] | None = None
+    for name in pipeline.upstream(task.task_type):
+        tid = make_task_id(stamp, name, vkey)
+        queues = spool.queues() if queues is None else queues
+        loc = spool.locate(tid, queues=queues)
+        if loc is None:
+            continue
+        if loc.state != "complete":  # published, not done: its outputs are still to come
+            waiting.append(f"{tid} is {loc.where}")
+            continue
+        try:
+            rec = spool.read(loc.path)
+        except FileNotFoundError:
+            waiting.append(f"{tid} left complete/ (requeued?)")
+            continue
+        except InvalidTaskFile as exc:
+            raise NotReady(
+                f"{task.task_id}: cannot read the completed record of {tid}, whose "
+                f"outputs this task needs: {exc}"
+            ) from None
+        for ref in rec.outputs:
+            take = (ref.type == "video" and not has_video) or ref.type in wanted
+            if take and ref.type is not None and (ref.device, ref.path) not in seen:
+                seen.add((ref.device, ref.path))
+                has_video = has_video or ref.type == "video"
+                refs.append(ref)
+    if waiting:
+        raise NotReady(
+            f"{task.task_id}: an earlier stage of video {vkey} is not complete "
+            f"({'; '.join(waiting)}): its outputs would be missing; retried later"
+        )
+    return refs
+
+
+class StageTracker:
+    """Keeps the index's per-video stages true once a video is finalized.
+
+    :meth:`note` is told of every task that started, completed or failed (the chainer sees
+    every completion, the runner its own starts and failures); those of
+    :attr:`Pipeline.indexed_stages` mark their video.  :meth:`flush` (each daemon pass)
+    computes the stages of up to ``batch`` marked videos (:func:`video_stages`) and hands
+    ``[(video_id, stages)]`` to ``publish`` (the index updates the videos it holds).
+    """
+
+    def __init__(
+        self,
+        spool: Spool,
+        pipeline: Pipeline,
+        publish: Callable[[list[tuple[str, list[StageStatus]]]], None],
+        *,
+        batch: int = 50,
+    ) -> None:
+        self.spool = spool
+        self.pipeline = pipeline
+        self.publish = publish
+        self.batch = batch
+        self.types = pipeline.indexed_stages
+        self._todo: dict[str, str] = {}  # "stamp-video" -> a task id of that video
+
+    def note(self, task_id: str) -> None:
+        try:
+            stamp, task_type, key = parse_task_id(task_id)
+        except ValueError:
+            return
+        if task_type in self.types:
+            self._todo[f"{stamp}-{key.split('.')[0]}"] = task_id
+
+    @property
+    def backlog(self) -> int:
+        return len(self._todo)
+
+    def flush(self) -> int:
+        """Publish the stages of up to ``batch`` marked videos; returns how many."""
+        if not self._todo:
+            return 0
+        taken = list(self._todo.items())[: self.batch]
+        items: list[tuple[str, list[StageStatus]]] = []
+        queues: list[str] | None = None  # listed once per pass
+        for mark, task_id in taken:
+            del self._todo[mark]
+            try:
+                queues = self.spool.queues() if queues is None else queues
+                stages = video_stages(self.spool, self.pipeline, task_id, queues=queues)
+                items.append((_video_of(task_id)[1], stages))
+            except (SpoolError, OSError, ValueError) as exc:  # the spool is away: next time
+                self._todo.setdefault(mark, task_id)
+                log.warning("stages of %s not updated yet: %s", task_id, exc)
+                break
+        if items:
+            self.publish(items)
+        return len(items)

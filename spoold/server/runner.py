@@ -27,7 +27,7 @@ from spoold.errors import InvalidTaskFile, LeaseLost, SpoolError, StorageUnavail
 from spoold.server import executors
 from spoold.server.executors.base import Outcome
 from spoold.server.executors.index import IndexService
-from spoold.server.pipeline import Pipeline
+from spoold.server.pipeline import Pipeline, video_stages
 from spoold.server.settings import DaemonConfig
 from spoold.server.storage import Call, PathOutsideRoot, Storage
 from spoold.spool import Claim, Spool
@@ -86,6 +86,7 @@ class ServerRunner:
         *,
         find_paths: Callable[[str], list[FileRef]] = lambda vid: [],
         seen_video: Callable[[str, str], None] = lambda vid, task_id: None,
+        touched: Callable[[str], None] = lambda task_id: None,
         index: IndexService | None = None,
         types: frozenset[str] | None = None,
     ) -> None:
@@ -95,6 +96,7 @@ class ServerRunner:
         self.pipeline = pipeline
         self.find_paths = find_paths
         self.seen_video = seen_video  # first-stage tasks published by others join the index
+        self.touched = touched  # a task started or ended here (the daemon's StageTracker)
         self.index = index or IndexService(None, storage)
         storage.add_lane(self.SPOOL_LANE, cfg.daemon.io_threads)
         self.types = types  # run only these task types (others are released); None = all
@@ -204,6 +206,7 @@ class ServerRunner:
         batched = job.batch is not None
         self.running[task.task_id] = _Running(claim, call, job.root, now, batched=batched)
         self.stats.started += 1
+        self.touched(task.task_id)
 
     @property
     def index_active(self) -> bool:
@@ -226,43 +229,14 @@ class ServerRunner:
             return None
 
     def stages(self, task: Task) -> list[StageStatus]:
-        """Where each stage's task of this video is (the loop's thread: one queue listing)."""
-        stamp, _, key = parse_task_id(task.task_id)
+        """Where each stage's task of this video is (this very task: running here)."""
         try:
-            queues = self.spool.queues()
-        except OSError:
-            queues = []
-        out = []
-        for name in self.pipeline.stages:
-            tid = make_task_id(stamp, name, key)
-            if tid == task.task_id:  # this very task, claimed by us
-                out.append(
-                    StageStatus(stage=name, state="running", task_id=tid, device=self.device)
-                )
-                continue
-            try:
-                loc = self.spool.locate(tid, queues=queues)
-            except (ValueError, OSError):
-                loc = None
-            if loc is None:
-                out.append(
-                    StageStatus(
-                        stage=name, state="pending" if name != task.task_type else "running"
-                    )
-                )
-                continue
-            state = "complete" if loc.state == "complete" else "pending"
-            if loc.where == "claimed":
-                state = "running"
-            out.append(
-                StageStatus(
-                    stage=name,
-                    state=state,  # type: ignore[arg-type]
-                    task_id=tid,
-                    device=loc.claim.device if loc.claim else None,
-                )
+            return video_stages(
+                self.spool, self.pipeline, task.task_id, running=(task.task_id, self.device)
             )
-        return out
+        except (SpoolError, OSError, ValueError) as exc:
+            log.warning("%s: stages of its video unknown: %s", task.task_id, exc)
+            return []
 
     # ---------------------------------------------------------------- endings
     def _conclude(self, r: _Running) -> _Ending:
@@ -310,6 +284,7 @@ class ServerRunner:
     def _account(self, task: Task, end: _Ending) -> None:
         """Counts, logs and the waiting list (the loop's thread)."""
         tid, t = task.task_id, task.task_type
+        self.touched(tid)
         if end.kind in ("complete", "rejected"):
             self.stats.completed += 1
             self.stats.by_type[t] = self.stats.by_type.get(t, 0) + 1

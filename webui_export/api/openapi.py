@@ -22,9 +22,9 @@ from webui_export.api.params import (
     MAX_VALUE,
     NAME_RE,
     PLATE_PATTERN,
-    STATUSES,
     TIME_PATTERN,
 )
+from webui_export.index.shapes import STATUSES
 
 Schema = dict[str, Any]
 
@@ -75,7 +75,12 @@ _VIDEO: dict[str, Schema] = {
     "start_local": MAYBE_STR,
     "day": MAYBE_STR,
     "duration_s": MAYBE_NUM,
-    "status": {"type": "string", "enum": ["complete", "pending", "failed"]},
+    "status": {
+        "type": "string",
+        "enum": list(STATUSES),
+        "description": "processing until every configured stage (archive included) is "
+        "complete; failed while a stage's last attempt failed",
+    },
     "counts": _obj({"detections": INT, "gps_points": INT, "plate_reads": INT}),
     "bbox": _nullable(
         {

@@ -60,7 +60,6 @@ NAME_RE = Rule(r"^[A-Za-z0-9][A-Za-z0-9_.:# -]{0,63}$")
 PLATE_PATTERN = r"^[ ._-]*[A-Za-z0-9]([ ._-]*[A-Za-z0-9]){0,31}[ ._-]*$"
 PLATE_RE = Rule(PLATE_PATTERN)
 CHANNELS = ("front", "rear", "interior", "left", "right", "telephoto", "other", "unknown")
-STATUSES = ("complete", "pending", "failed")
 #: The longest value of any query parameter (the OpenAPI document's maxLength).
 MAX_VALUE = 512
 #: The most values of a repeatable parameter (the OpenAPI document's maxItems).

@@ -26,7 +26,6 @@ from webui_export.api.params import (
     CHANNELS,
     ID_RE,
     NAME_RE,
-    STATUSES,
     Params,
     encode_token,
     parse_token_time,
@@ -35,6 +34,7 @@ from webui_export.api.params import (
 )
 from webui_export.api.pipeline_status import queue_stats
 from webui_export.index.platetext import canonical_plate, prefix_bounds
+from webui_export.index.shapes import STATUSES
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 

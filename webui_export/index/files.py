@@ -92,7 +92,7 @@ CREATE TABLE IF NOT EXISTS videos (
     height INTEGER,
     fps DOUBLE,
     bitrate BIGINT,
-    status VARCHAR NOT NULL,         -- complete | pending | failed (from the pipeline stages)
+    status VARCHAR NOT NULL,         -- processing | complete | failed (rows.video_status)
     finalized_at TIMESTAMP NOT NULL,
     n_detections INTEGER NOT NULL,
     n_gps_points INTEGER NOT NULL,

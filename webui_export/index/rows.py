@@ -1,6 +1,11 @@
 """Turning one video's validated outputs into the rows of the index's tables.
 
-Public API: :func:`video_row`, :func:`video_tables`, :func:`rebuild_video_docs`, ``EPOCH``.
+Public API: :func:`video_row`, :func:`video_tables`, :func:`stage_rows`, :func:`stages_table`,
+:func:`video_doc`, :func:`video_status`, :func:`rebuild_video_docs`, ``EPOCH``.
+
+A video's ``status`` is :func:`video_status` of its stages: ``failed`` when a stage's last
+attempt failed, ``complete`` once every configured stage is complete (or skipped),
+``processing`` otherwise.  (``rejected`` files never reach the index.)
 
 Pure except :func:`rebuild_video_docs` (which reads and writes the live database).
 """
@@ -42,9 +47,9 @@ def video_tables(
         out.append(("gps_points", _gps_table(k, outputs.gps)))
     if outputs.plates:
         out.append(("plate_reads", _plates_table(k, outputs.plates, row["sort_ts"], video)))
-    out.append(("video_docs", _video_doc(key, {**row, "video_key": key}, pipeline)))
+    out.append(("video_docs", video_doc(key, {**row, "video_key": key}, pipeline)))
     if pipeline:
-        out.append(("stages", _stages_table(k, pipeline)))
+        out.append(("stages", stages_table(k, pipeline)))
     return out
 
 
@@ -92,7 +97,23 @@ def _plates_table(
     )
 
 
-def _stages_table(k: pa.Scalar, pipeline: Sequence[StageStatus]) -> pa.Table:
+def stage_rows(pipeline: Sequence[StageStatus]) -> list[tuple[Any, ...]]:
+    """``(stage, state, task_id, device, updated_at, error)`` per stage, as stored."""
+    return [
+        (
+            s.stage,
+            s.state,
+            s.task_id,
+            s.device,
+            utc_naive(s.updated_at) if s.updated_at else None,
+            s.error,
+        )
+        for s in pipeline
+    ]
+
+
+def stages_table(k: pa.Scalar, pipeline: Sequence[StageStatus]) -> pa.Table:
+    """The ``stages`` rows of the video of key ``k``."""
     return pa.table(
         {
             "video_key": pa.repeat(k, len(pipeline)),
@@ -110,22 +131,10 @@ def _stages_table(k: pa.Scalar, pipeline: Sequence[StageStatus]) -> pa.Table:
     )
 
 
-def _video_doc(key: int, row: Mapping[str, Any], pipeline: Sequence[StageStatus]) -> pa.Table:
+def video_doc(key: int, row: Mapping[str, Any], pipeline: Sequence[StageStatus]) -> pa.Table:
     """The ``video_docs`` row: the API's detail document for the video."""
     detail = video_json(row, detail=True)
-    detail.update(
-        pipeline_json(
-            (
-                s.stage,
-                s.state,
-                s.task_id,
-                s.device,
-                utc_naive(s.updated_at) if s.updated_at else None,
-                s.error,
-            )
-            for s in pipeline
-        )
-    )
+    detail.update(pipeline_json(stage_rows(pipeline)))
     return pa.table(
         {
             "video_key": pa.array([key], pa.int32()),
@@ -170,12 +179,13 @@ def rebuild_video_docs(con: duckdb.DuckDBPyConnection) -> int:
     return len(docs)
 
 
-def _status(pipeline: Sequence[StageStatus]) -> str:
+def video_status(pipeline: Sequence[StageStatus]) -> str:
+    """The overall status of a video from its stages (see the module docstring)."""
     states = {s.state for s in pipeline}
     if "failed" in states:
         return "failed"
-    if states & {"pending", "running"}:
-        return "pending"
+    if not states or states & {"pending", "running"}:
+        return "processing"
     return "complete"
 
 
@@ -230,7 +240,7 @@ def video_row(
         "height": video.height,
         "fps": video.fps,
         "bitrate": video.bitrate,
-        "status": _status(pipeline),
+        "status": video_status(pipeline),
         "finalized_at": datetime.now(timezone.utc).replace(tzinfo=None),
         "n_detections": outputs.n_detections,
         "n_gps_points": len(outputs.gps),

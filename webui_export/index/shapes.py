@@ -1,7 +1,8 @@
 """The JSON shapes of the API, shared by the writer (which precomputes some) and the readers.
 
 Public API: :func:`utc_naive`, :func:`iso_utc`, :func:`iso_local`, :func:`timeline_time`, :func:`video_json`,
-:func:`pipeline_json`, :func:`sighting_json`, ``STATES``.
+:func:`pipeline_json`, :func:`sighting_json`, ``STATES`` (of a stage), ``STATUSES`` (of a
+video).
 
 A video's detail document and each sighting's timeline entry are built once, when the writer
 indexes them, and stored as JSON in the snapshot: the API's hottest endpoints then read one
@@ -16,6 +17,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 STATES = ("complete", "pending", "running", "failed", "skipped")
+#: A video's overall status (see :func:`webui_export.index.rows.video_status`).
+STATUSES = ("processing", "complete", "failed", "rejected")
 
 
 def utc_naive(when: datetime) -> datetime:

@@ -10,6 +10,8 @@ Daemon-facing API (this module never imports Flask)::
     indexer.finalize_many([(video, files, pipeline), ...])   # a backlog in one transaction
         # -> [FinalizeReport | FinalizeError] (per video; the valid ones are indexed;
         #    IndexWriteFailed in every slot if the write itself failed: nothing indexed)
+    indexer.update_stages([(video_id, pipeline), ...])   # stages changed after finalize
+        # -> how many indexed videos changed (status, stages, detail document)
     indexer.publish()               # publish a snapshot now -> generation (None: nothing new)
     indexer.maintain()              # the index-maintenance utility task -> MaintenanceReport
     indexer.close()                 # or use ``with Indexer(db_dir) as indexer:``
@@ -48,7 +50,15 @@ from webui_export.index.files import (
     month_part,
     video_id_part,
 )
-from webui_export.index.rows import video_row, video_tables
+from webui_export.index.rows import (
+    rebuild_video_docs,
+    stage_rows,
+    stages_table,
+    video_doc,
+    video_row,
+    video_status,
+    video_tables,
+)
 from webui_export.index.sightings import DEFAULT_GAP_S, DEFAULT_GPS_WINDOW_S, rederive_around
 from webui_export.index.snapshot import fsync_file, prune_orphans, prune_retired, write_snapshot
 from webui_export.index.validate import Outputs, load_outputs
@@ -141,10 +151,30 @@ class Indexer:
             self._manifest = None
             mark_all_dirty(self._con, layout.BLOCK_SIZE)
         self._block_size = self._manifest.block_size if self._manifest else layout.BLOCK_SIZE
+        self._rename_pending_status()
         self._last_publish = 0.0
         self._publish_cost = 0.0
         if self._manifest is None:
             self.publish()  # readers always find a snapshot, even of an empty index
+
+    def _rename_pending_status(self) -> None:
+        """An index written before the status vocabulary was ``processing | complete |
+        failed`` says ``pending`` for a video not through its pipeline: renamed once, detail
+        documents rebuilt, everything republished."""
+        row = self._con.execute("SELECT count(*) FROM videos WHERE status = 'pending'").fetchone()
+        if not row or not row[0]:
+            return
+        con = self._con
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute("UPDATE videos SET status = 'processing' WHERE status = 'pending'")
+            rebuild_video_docs(con)
+            mark_all_dirty(con, self._block_size)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        logger.info("%d video(s) of status 'pending' now read 'processing'", row[0])
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -332,6 +362,79 @@ class Indexer:
             raise
         self._next_key = next_key
         return old, near
+
+    def update_stages(self, items: Sequence[tuple[str, Sequence[StageStatus]]]) -> int:
+        """Replace the pipeline stages of indexed videos, and with them each one's status and
+        detail document (one transaction).  Videos not in the index are skipped (their
+        finalize stores the stages of its time), and so are unchanged ones.  Returns how many
+        videos changed; published by the next :meth:`publish_if_due`."""
+        latest = {vid: list(stages) for vid, stages in items}
+        if not latest:
+            return 0
+        con = self._con
+        result = con.execute(
+            "SELECT * FROM videos WHERE list_contains($ids, video_id)", {"ids": list(latest)}
+        )
+        columns = [d[0] for d in result.description]
+        rows = {
+            r["video_id"]: r
+            for r in (dict(zip(columns, v, strict=True)) for v in result.fetchall())
+        }
+        if not rows:
+            return 0
+        keys = [int(r["video_key"]) for r in rows.values()]
+        stored: dict[int, list[tuple[Any, ...]]] = {}
+        for key, *rest in con.execute(
+            "SELECT video_key, stage, state, task_id, device, updated_at, error FROM stages"
+            " WHERE list_contains($keys, video_key) ORDER BY video_key, seq",
+            {"keys": keys},
+        ).fetchall():
+            stored.setdefault(int(key), []).append(tuple(rest))
+        changed = [
+            (row, latest[vid])
+            for vid, row in rows.items()
+            if stored.get(int(row["video_key"]), []) != stage_rows(latest[vid])
+        ]
+        if not changed:
+            return 0
+        keys = [int(row["video_key"]) for row, _ in changed]
+        tables: dict[str, list[pa.Table]] = {}
+        for row, stages in changed:
+            row["status"] = video_status(stages)
+            key = int(row["video_key"])
+            tables.setdefault("video_docs", []).append(video_doc(key, row, stages))
+            if stages:
+                tables.setdefault("stages", []).append(
+                    stages_table(pa.scalar(key, pa.int32()), stages)
+                )
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for table in ("stages", "video_docs"):
+                con.execute(
+                    f"DELETE FROM {table} WHERE list_contains($keys, video_key)", {"keys": keys}
+                )
+            for table, parts in tables.items():
+                self._insert_rows(table, pa.concat_tables(parts))
+            con.execute(
+                "UPDATE videos SET status = s.status FROM (SELECT unnest($keys) AS video_key,"
+                " unnest($statuses) AS status) s WHERE videos.video_key = s.video_key",
+                {"keys": keys, "statuses": [row["status"] for row, _ in changed]},
+            )
+            blocks = sorted({layout.block_of(k, self._block_size) for k in keys})
+            months = sorted({month_part(row["sort_ts"]) for row, _ in changed})
+            con.execute(
+                "INSERT INTO dirty_blocks SELECT unnest($blocks::INTEGER[])", {"blocks": blocks}
+            )
+            con.execute(
+                "INSERT INTO dirty_parts SELECT 'videos', unnest($months::VARCHAR[])",
+                {"months": months},
+            )
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        self.publish_if_due()
+        return len(changed)
 
     def _margin(self) -> timedelta:
         return timedelta(seconds=2 * max(self.sighting_gap_s, self.gps_window_s))

@@ -2,13 +2,19 @@
 
 Public API: :func:`plan`, :func:`run_finalize` (no index), :func:`prepare` and :func:`decide`
 (one task of a batch of :class:`spoold.server.executors.index.IndexService`),
-:data:`INVALID_OUTPUT`.
+:data:`INVALID_OUTPUT`, :data:`NOT_READY`.
 
-A finalize task's inputs are the video and the worker outputs (``detections``/``gps``/
-``plates`` files).  Their paths must stay inside their storage roots; everything else about
-them is checked by :mod:`webui_export.index.validate`, the one place of those rules.  An
-invalid output fails the task with a message starting with :data:`INVALID_OUTPUT` and naming
-the file.
+A finalize task indexes its video with the outputs of *every* earlier stage of the video
+(``detections``/``gps``/``plates`` files, and the video): its own inputs plus the outputs
+found in the completed records of the stages upstream of it
+(:func:`spoold.server.pipeline.gather_outputs`), whatever path the chain took — a worker that
+publishes its own children may pass on only part of its outputs (preprocess with
+``--detect-class`` gives detect the keyframes, not the GPS track).  While an earlier stage of
+the video is published but not complete, the task fails with :data:`NOT_READY` and the reason
+(retried later): it never indexes a part of the video's outputs.  The paths must stay inside
+their storage roots; everything else about the files is checked by
+:mod:`webui_export.index.validate`, the one place of those rules.  An invalid output fails the
+task with a message starting with :data:`INVALID_OUTPUT` and naming the file.
 
 - With ``[index] dir`` set, the task waits in the ``(index)`` lane's queue and is indexed (all
   or nothing) with up to ``[index] finalize_batch`` others in one transaction, each task still
@@ -29,12 +35,14 @@ from schemas.metadata import StageStatus
 from schemas.task import FileRef, Task
 from spoold.errors import SpoolError
 from spoold.server.executors.base import INDEX_LANE, Host, Job, Outcome, Queued, fail
+from spoold.server.pipeline import Pipeline, gather_outputs
 from spoold.server.storage import PathOutsideRoot, Storage
 from webui_export.errors import FinalizeError, IndexWriteFailed
 from webui_export.index.validate import OUTPUT_KINDS, check_outputs, resolve_outputs
 from webui_export.index.writer import FinalizeReport
 
 INVALID_OUTPUT = "finalize: invalid worker output, nothing of this video is indexed:\n"
+NOT_READY = "finalize: the video's outputs are incomplete, nothing of it is indexed: "
 NO_INDEX = "no index configured ([index] dir): outputs validated and kept"
 
 
@@ -42,6 +50,12 @@ def plan(task: Task, host: Host) -> Job:
     """Queued for the index's batches, or (no index) in the threads of the outputs' root."""
     what = f"{task.task_type} of {task.task_id}"
     timeout = host.cfg.daemon.probe_timeout_s
+    try:
+        inputs = gather_outputs(host.spool, Pipeline(host.cfg.pipeline), task, OUTPUT_KINDS)
+    except (SpoolError, OSError) as exc:  # NotReady, or the spool cannot be read
+        refused = fail(NOT_READY + str(exc))
+        return Job(None, what, lambda: refused, timeout)
+    task = task.model_copy(update={"inputs": inputs})
     stages = host.stages(task)
     if host.index_active:  # the index is single-threaded: batches in its own lane
         entry = Queued(task, host.video_meta(task), stages, what)

@@ -1,7 +1,7 @@
 """The metadata index in the daemon: finalize batches, publishing, and the ``index`` executor.
 
-Public API: :class:`IndexService` (``queue``, ``start_batch``, ``tick``, ``maintain``,
-``close``, ``stats``, ``queue_room``), :class:`IndexStats`, :func:`plan` (the ``index``
+Public API: :class:`IndexService` (``queue``, ``start_batch``, ``update_stages``, ``tick``,
+``maintain``, ``close``, ``stats``, ``queue_room``), :class:`IndexStats`, :func:`plan` (the ``index``
 utility task: :meth:`webui_export.index.writer.Indexer.maintain`).
 
 This is the one place that hands finalized metadata to :mod:`webui_export.index.writer`,
@@ -235,6 +235,24 @@ class IndexService:
             extra={"event": "index.batch", "videos": len(items), "indexed": done},
         )
         return results, together
+
+    # ---------------------------------------------------------------- stages
+    def update_stages(self, items: list[tuple[str, list[StageStatus]]]) -> None:
+        """Have the lane replace the stages (and status) of these videos, where indexed
+        (never blocks; after whatever the lane was given before)."""
+        if self.active and items:
+            self.storage.submit_local(
+                "stage update", self._update_stages, items, timeout=self.timeout, lane=INDEX_LANE
+            )
+
+    def _update_stages(self, items: list[tuple[str, list[StageStatus]]]) -> None:
+        try:
+            n = self._open().update_stages(items)
+        except Exception as exc:  # the next change of those videos tries again
+            log.warning("stages of %d video(s) not updated in the index: %s", len(items), exc)
+            return
+        if n:
+            log.debug("stages of %d video(s) updated in the index", n)
 
     # ---------------------------------------------------------------- upkeep
     def maintain(self) -> Outcome:

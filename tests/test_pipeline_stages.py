@@ -1,0 +1,99 @@
+"""Where each stage of a video stands (``video_stages``) and what finalize gets from the earlier
+stages (``gather_outputs``), from a spool played by hand through its verbs: devices claim and
+complete, a worker publishes its own child with part of its outputs, a task fails."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from schemas.task import ChildSpec, FileRef
+from spoold.server.pipeline import NotReady, Pipeline, gather_outputs, video_stages
+from spoold.server.settings import PipelineSettings
+from spoold.spool import Spool
+from webui_export.index.validate import OUTPUT_KINDS
+
+VID = "v0c1d2e3f405162738495"
+VIDEO = FileRef(device="indoor-nas", path="Record/20190101_120000_NF.mp4", type="video")
+GPS = FileRef(device="server", path=f"meta/{VID}/preprocess/gps.json", type="gps")
+KEYFRAMES = FileRef(device="server", path=f"meta/{VID}/preprocess/keyframes", type="keyframes")
+PLATES = FileRef(device="server", path=f"meta/{VID}/detect/plates.json", type="plates")
+DETECTIONS = FileRef(device="server", path=f"meta/{VID}/detect/detections.json", type="detections")
+
+
+def run(spool: Spool, device_class: str, device: str, outputs: list[FileRef], **kw: object) -> str:
+    claim = spool.claim(device_class, device)
+    assert claim is not None
+    claim.complete(outputs, kw.get("children", []), kw.get("result"))  # type: ignore[arg-type]
+    return claim.task.task_id
+
+
+def detect_chained_by_preprocess(tmp_path: Path, *, hold_preprocess: bool = False) -> tuple:
+    """ingest -> preprocess (publishes detect with the keyframes only) -> detect; returns the
+    spool, the pipeline, the finalize task the chain would publish and the held claim."""
+    spool = Spool.init(tmp_path / "spool")
+    pipe = Pipeline(PipelineSettings())
+    ingest = spool.new_task("ingest", "server", VID, video_id=VID, inputs=[VIDEO])
+    spool.publish(ingest)
+    run(spool, "server", "server", [VIDEO], result={"video_id": VID})
+    spool.publish(spool.child_task(ingest, pipe.followups(spool.get(ingest.task_id)[1])[0]))
+    claim = spool.claim("jetson", "jetson-01")
+    assert claim is not None
+    child = ChildSpec(task_type="detect", device_class="gpu", inputs=[KEYFRAMES])
+    held = None
+    if hold_preprocess:  # published its child, not completed yet (slow, or killed)
+        spool.publish(spool.child_task(claim.task, child))
+        held = claim
+    else:
+        claim.complete([GPS, KEYFRAMES], [child], {"chain": False})
+    detect_id = run(spool, "gpu", "rtx-01", [PLATES, DETECTIONS])
+    detect = spool.get(detect_id)[1]
+    assert [r.type for r in detect.inputs] == ["keyframes"]
+    [spec] = pipe.followups(detect)
+    finalize = spool.child_task(detect, spec)
+    return spool, pipe, finalize, held
+
+
+def test_finalize_gets_the_track_the_chain_left_out(tmp_path: Path) -> None:
+    spool, pipe, finalize, _ = detect_chained_by_preprocess(tmp_path)
+    assert GPS not in finalize.inputs and VIDEO not in finalize.inputs
+    refs = gather_outputs(spool, pipe, finalize, OUTPUT_KINDS)
+    assert {r.type for r in refs} >= {"gps", "plates", "detections", "video"}
+    assert refs.count(GPS) == 1 and refs.count(VIDEO) == 1
+
+
+def test_finalize_refuses_while_an_earlier_stage_is_not_complete(tmp_path: Path) -> None:
+    spool, pipe, finalize, held = detect_chained_by_preprocess(tmp_path, hold_preprocess=True)
+    with pytest.raises(NotReady, match=r"preprocess-v0c1d2e3f405162738495 is claimed"):
+        gather_outputs(spool, pipe, finalize, OUTPUT_KINDS)
+    held.complete([GPS, KEYFRAMES], [], {"chain": False})
+    assert GPS in gather_outputs(spool, pipe, finalize, OUTPUT_KINDS)
+
+
+def test_stages_name_device_and_time_of_each_and_a_failure(tmp_path: Path) -> None:
+    spool, pipe, finalize, _ = detect_chained_by_preprocess(tmp_path)
+    spool.publish(finalize)
+    claim = spool.claim("server", "server")
+    assert claim is not None and claim.task.task_id == finalize.task_id
+    claim.fail("finalize: invalid worker output: plates.json: not valid JSON")
+    stages = {s.stage: s for s in video_stages(spool, pipe, finalize.task_id)}
+    assert list(stages) == ["ingest", "preprocess", "detect", "finalize", "archive"]
+    for name, device in (("ingest", "server"), ("preprocess", "jetson-01"), ("detect", "rtx-01")):
+        assert stages[name].state == "complete" and stages[name].device == device
+        assert stages[name].updated_at is not None and stages[name].task_id
+    assert stages["finalize"].state == "failed" and stages["finalize"].device == "server"
+    assert "not valid JSON" in (stages["finalize"].error or "")
+    assert stages["archive"].state == "pending" and stages["archive"].task_id is None
+    mine = video_stages(spool, pipe, finalize.task_id, running=(finalize.task_id, "srv-2"))
+    assert (mine[3].state, mine[3].device) == ("running", "srv-2")
+
+
+def test_after_a_rejected_ingest_the_other_stages_are_skipped(tmp_path: Path) -> None:
+    spool = Spool.init(tmp_path / "spool")
+    pipe = Pipeline(PipelineSettings())
+    spool.publish(spool.new_task("ingest", "server", VID, video_id=VID, inputs=[VIDEO]))
+    ingest_id = run(spool, "server", "server", [], result={"rejected": True, "reason": "no moov"})
+    states = [(s.stage, s.state) for s in video_stages(spool, pipe, ingest_id)]
+    assert states[0] == ("ingest", "complete")
+    assert {state for _, state in states[1:]} == {"skipped"}
