@@ -213,23 +213,16 @@ next = []
 """
 
 
-def daemon_finalize_throughput(
-    index: Path, count: int, detections: int, tmp: Path, batch: int, max_seconds: float
-) -> tuple[float, float, str]:
-    """Videos/s through the daemon's path: ``count`` finalize tasks wait in a spool (each with
-    its completed ingest, as the pipeline leaves them); ``ServerRunner`` claims them and runs
-    them with ``IndexService`` batching up to ``batch``, completions written to the spool,
-    ticked like the daemon's loop, until every task is complete (publishing on the daemon's
-    schedule: the last videos become visible within ``publish_interval``).  Also the mean
-    seconds per video, and the batch counters."""
-    base = tmp / f"daemon-{batch}"
+def finalize_backlog(base: Path, index: Path, count: int, detections: int, batch: int) -> Spool:
+    """``count`` finalize tasks waiting in a new spool under ``base`` (each with its completed
+    ingest, as the pipeline leaves them), their worker outputs under ``base/server/meta``, and
+    ``base/spoold.toml`` for a daemon writing ``index``."""
     start = after_the_index(index)
     server = base / "server"
     (server / "meta").mkdir(parents=True)
     (server / ".spoold-storage").touch()
     Spool.init(base / "spool")
     (base / "spoold.toml").write_text(DAEMON_TOML.format(base=base, index=index, batch=batch))
-    cfg = load_settings(base / "spoold.toml")
     spool = Spool(base / "spool")
     tag = f"{os.getpid()}_d{batch}"
     for n in range(count):
@@ -247,6 +240,85 @@ def daemon_finalize_throughput(
         assert claim is not None
         finalize = ChildSpec(task_type="finalize", device_class="server", inputs=refs)
         claim.complete([], [finalize], video.model_dump(mode="json"))
+    return spool
+
+
+def real_daemon_backlog(
+    index: Path, count: int, detections: int, tmp: Path, batch: int, max_seconds: float
+) -> tuple[float, float, str]:
+    """Videos/s through ``spoold run`` itself: ``count`` finalize tasks wait when it starts;
+    timed from its start until every task is complete and an index generation was published
+    after the last completion.  Then the floor: a bulk ``INSERT ... SELECT`` of the same
+    detection rows (from the same files) into an empty DuckDB file, in videos/s."""
+    import duckdb
+
+    base = tmp / f"backlog-{batch}"
+    spool = finalize_backlog(base, index, count, detections, batch)
+    current = index / "CURRENT.json"
+    before = current.stat().st_mtime if current.exists() else 0.0
+    log = open(base / "daemon.log", "wb")  # noqa: SIM115 - closed below
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "spoold", "run", "--config", str(base / "spoold.toml")],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    done = 0
+    try:
+        while time.perf_counter() - started < max_seconds and proc.poll() is None:
+            done = sum(
+                len(spool.completed_ids(day, task_type="finalize")) for day in spool.complete_days()
+            )
+            if done >= count:
+                last = time.time()
+                while time.perf_counter() - started < max_seconds:
+                    published = current.stat().st_mtime if current.exists() else 0.0
+                    if published >= last and published > before:
+                        break
+                    time.sleep(0.05)
+                break
+            time.sleep(0.2)
+        wall = time.perf_counter() - started
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(60)
+        log.close()
+    files = sorted(str(p) for p in (base / "server" / "meta").glob("*.detections.json"))
+    floor_db = base / "floor.duckdb"
+    con = duckdb.connect(str(floor_db))
+    t0 = time.perf_counter()
+    con.execute(
+        "CREATE TABLE detections AS SELECT video_id, unnest(detections, recursive := true) "
+        "FROM read_json_auto(?) LIMIT 0",
+        [files],
+    )
+    con.execute(
+        "INSERT INTO detections SELECT video_id, unnest(detections, recursive := true) "
+        "FROM read_json_auto(?)",
+        [files],
+    )
+    con.close()
+    floor_wall = time.perf_counter() - t0
+    spool.close()
+    shutil.rmtree(base, ignore_errors=True)
+    floor_rate = count / floor_wall
+    note = f"{done}/{count} done; floor INSERT ... SELECT {floor_rate:.1f} videos/s"
+    return done / wall, floor_rate, note
+
+
+def daemon_finalize_throughput(
+    index: Path, count: int, detections: int, tmp: Path, batch: int, max_seconds: float
+) -> tuple[float, float, str]:
+    """Videos/s through the daemon's path: ``count`` finalize tasks wait in a spool (each with
+    its completed ingest, as the pipeline leaves them); ``ServerRunner`` claims them and runs
+    them with ``IndexService`` batching up to ``batch``, completions written to the spool,
+    ticked like the daemon's loop, until every task is complete (publishing on the daemon's
+    schedule: the last videos become visible within ``publish_interval``).  Also the mean
+    seconds per video, and the batch counters."""
+    base = tmp / f"daemon-{batch}"
+    spool = finalize_backlog(base, index, count, detections, batch)
+    cfg = load_settings(base / "spoold.toml")
     wake = threading.Event()
     storage = Storage(dict(cfg.storage), threads=cfg.daemon.io_threads, on_done=wake.set)
     storage.wait_checked(10)
@@ -296,7 +368,11 @@ def main() -> None:
     parser.add_argument("--detections", type=int, default=2000, help="per finalized video")
     parser.add_argument("--batch", type=int, default=20, help="finalize_many batch size")
     parser.add_argument("--finalize-only", action="store_true", help="skip the API load")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: the smoke test")
     args = parser.parse_args()
+    if args.quick:
+        args.videos, args.finalize, args.detections = 200, 10, 200
+        args.requests, args.max_seconds, args.batch = 50, 30.0, 5
 
     tmp = Path(tempfile.mkdtemp(prefix="spoold-bench-"))
     index = args.index
@@ -411,6 +487,13 @@ def main() -> None:
             )
             how = "one at a time" if batch == 1 else f"batches of up to {batch}"
             print(f"{rate:6.1f} videos/s  ({per * 1e3:6.1f} ms/video)  daemon path, {how} ({note})")
+        rate, floor, note = real_daemon_backlog(
+            index, args.finalize, args.detections, tmp, args.batch, args.max_seconds
+        )
+        print(
+            f"{rate:6.1f} videos/s  backlog of {args.finalize} through `spoold run` into a "
+            f"published snapshot ({note}); ratio to the floor {rate / floor:.2f}x"
+        )
         print(f"load average: {load_average()}")
     live = (index / "live.duckdb").stat().st_size
     snap = du(index / "snapshot")
