@@ -208,6 +208,11 @@ state_dir = "{base}/state"
 dir = "{index}"
 finalize_batch = {batch}
 
+# The bench's ingests completed with a finalize child (no devices here): the daemon must not
+# chain their usual preprocess follow-ups.
+[pipeline.stages.ingest]
+next = []
+
 [pipeline.stages.finalize]
 next = []
 """
