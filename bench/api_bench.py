@@ -6,11 +6,16 @@ run in-process on DuckDB (no HTTP), and a 304 answer (HTTP + Flask, no query).  
 throughput (videos/s at ``--detections`` per video, publishing included): straight into the
 ``Indexer`` (one by one, and ``finalize_many`` batches), and through the daemon's path (finalize
 tasks waiting in a spool, claimed and run by ``ServerRunner`` with ``IndexService`` batching,
-completed in the spool), one at a time and ``--batch`` at a time.  Last, the index size.
+completed in the spool), one at a time and ``--batch`` at a time.  Then a backlog through the
+real daemon: ``--backlog`` finalize tasks waiting when ``spoold run`` starts, timed until every
+one is complete and published, next to the floor (a bulk ``INSERT ... SELECT`` of the same
+detection rows into an empty DuckDB file) and the ratio.  Last, the index size.
 
     python bench/api_bench.py --videos 2000                 # build a synthetic index first
     python bench/api_bench.py --index /path/to/index        # an existing index (e.g. the year)
     python -m spoold.demo.synth /tmp/year --videos 100000  # the full synthetic year
+    python bench/api_bench.py --finalize-only --finalize 0 --backlog 2000  # the backlog alone
+    python bench/api_bench.py --quick                       # tiny sizes: the smoke test
 
 Loopback only; every load loop is bounded by ``--requests`` and ``--max-seconds``.
 """
@@ -373,6 +378,9 @@ def main() -> None:
     parser.add_argument("--detections", type=int, default=2000, help="per finalized video")
     parser.add_argument("--batch", type=int, default=20, help="finalize_many batch size")
     parser.add_argument("--finalize-only", action="store_true", help="skip the API load")
+    parser.add_argument(
+        "--backlog", type=int, help="finalize tasks waiting for `spoold run` (default: --finalize)"
+    )
     parser.add_argument("--quick", action="store_true", help="tiny sizes: the smoke test")
     args = parser.parse_args()
     if args.quick:
@@ -492,12 +500,16 @@ def main() -> None:
             )
             how = "one at a time" if batch == 1 else f"batches of up to {batch}"
             print(f"{rate:6.1f} videos/s  ({per * 1e3:6.1f} ms/video)  daemon path, {how} ({note})")
+        print(f"load average: {load_average()}")
+    backlog = args.finalize if args.backlog is None else args.backlog
+    if backlog:
         rate, floor, note = real_daemon_backlog(
-            index, args.finalize, args.detections, tmp, args.batch, args.max_seconds
+            index, backlog, args.detections, tmp, args.batch, args.max_seconds
         )
         print(
-            f"{rate:6.1f} videos/s  backlog of {args.finalize} through `spoold run` into a "
-            f"published snapshot ({note}); ratio to the floor {rate / floor:.2f}x"
+            f"\n{rate:6.1f} videos/s  backlog of {backlog} finalize tasks of {args.detections} "
+            f"detections through `spoold run` into a published snapshot ({note}); "
+            f"ratio to the floor {rate / floor:.2f}x"
         )
         print(f"load average: {load_average()}")
     live = (index / "live.duckdb").stat().st_size

@@ -89,6 +89,7 @@ def test_e2e_latency_quick_breaks_both_runs_down_per_stage(tmp_path: Path) -> No
 
 def test_api_bench_quick_measures_the_backlog_through_spoold_run(tmp_path: Path) -> None:
     out = run_bench(str(REPO / "bench" / "api_bench.py"), "--quick", tmp=tmp_path)
-    assert "backlog of 10 through `spoold run` into a published snapshot (10/10 done" in out, out
+    backlog = "backlog of 10 finalize tasks of 200 detections through `spoold run`"
+    assert f"{backlog} into a published snapshot (10/10 done" in out, out
     assert "floor INSERT ... SELECT " in out and "ratio to the floor " in out
     assert "video detail" in out and "p50 ratio" in out
