@@ -6,6 +6,11 @@ for its callers' convenience, the handler contract (:data:`Handler`, :class:`Con
 :mod:`spoold.worker.handler`) and the scratch folders (:func:`new_scratch`,
 :func:`sweep_scratch` from :mod:`spoold.worker.scratch`).
 
+While idle it claims less and less often (``poll`` growing to ``max_poll``, with jitter), and
+between claims looks at the doorbell every ``doorbell`` seconds: the mtimes of its two queue
+folders (one ``stat`` each), which every publish changes.  When they change it claims at once,
+so a task published to an idle device waits about ``doorbell`` seconds, not ``max_poll``.
+
 Each task logs one line when taken (``event=task_taken``) and one when finished
 (``event=task_finished`` with ``outcome`` and ``seconds``).  A task that fails for this
 device's reasons (:class:`DeviceFault`: COMMAND missing, scratch disk full or refusing
