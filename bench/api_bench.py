@@ -6,11 +6,16 @@ run in-process on DuckDB (no HTTP), and a 304 answer (HTTP + Flask, no query).  
 throughput (videos/s at ``--detections`` per video, publishing included): straight into the
 ``Indexer`` (one by one, and ``finalize_many`` batches), and through the daemon's path (finalize
 tasks waiting in a spool, claimed and run by ``ServerRunner`` with ``IndexService`` batching,
-completed in the spool), one at a time and ``--batch`` at a time.  Last, the index size.
+completed in the spool), one at a time and ``--batch`` at a time.  Then a backlog through the
+real daemon: ``--backlog`` finalize tasks waiting when ``spoold run`` starts, timed until every
+one is complete and published, next to the floor (a bulk ``INSERT ... SELECT`` of the same
+detection rows into an empty DuckDB file) and the ratio.  Last, the index size.
 
     python bench/api_bench.py --videos 2000                 # build a synthetic index first
     python bench/api_bench.py --index /path/to/index        # an existing index (e.g. the year)
     python -m spoold.demo.synth /tmp/year --videos 100000  # the full synthetic year
+    python bench/api_bench.py --finalize-only --finalize 0 --backlog 2000  # the backlog alone
+    python bench/api_bench.py --quick                       # tiny sizes: the smoke test
 
 Loopback only; every load loop is bounded by ``--requests`` and ``--max-seconds``.
 """
@@ -208,28 +213,26 @@ state_dir = "{base}/state"
 dir = "{index}"
 finalize_batch = {batch}
 
+# The bench's ingests completed with a finalize child (no devices here): the daemon must not
+# chain their usual preprocess follow-ups.
+[pipeline.stages.ingest]
+next = []
+
 [pipeline.stages.finalize]
 next = []
 """
 
 
-def daemon_finalize_throughput(
-    index: Path, count: int, detections: int, tmp: Path, batch: int, max_seconds: float
-) -> tuple[float, float, str]:
-    """Videos/s through the daemon's path: ``count`` finalize tasks wait in a spool (each with
-    its completed ingest, as the pipeline leaves them); ``ServerRunner`` claims them and runs
-    them with ``IndexService`` batching up to ``batch``, completions written to the spool,
-    ticked like the daemon's loop, until every task is complete (publishing on the daemon's
-    schedule: the last videos become visible within ``publish_interval``).  Also the mean
-    seconds per video, and the batch counters."""
-    base = tmp / f"daemon-{batch}"
+def finalize_backlog(base: Path, index: Path, count: int, detections: int, batch: int) -> Spool:
+    """``count`` finalize tasks waiting in a new spool under ``base`` (each with its completed
+    ingest, as the pipeline leaves them), their worker outputs under ``base/server/meta``, and
+    ``base/spoold.toml`` for a daemon writing ``index``."""
     start = after_the_index(index)
     server = base / "server"
     (server / "meta").mkdir(parents=True)
     (server / ".spoold-storage").touch()
     Spool.init(base / "spool")
     (base / "spoold.toml").write_text(DAEMON_TOML.format(base=base, index=index, batch=batch))
-    cfg = load_settings(base / "spoold.toml")
     spool = Spool(base / "spool")
     tag = f"{os.getpid()}_d{batch}"
     for n in range(count):
@@ -247,6 +250,85 @@ def daemon_finalize_throughput(
         assert claim is not None
         finalize = ChildSpec(task_type="finalize", device_class="server", inputs=refs)
         claim.complete([], [finalize], video.model_dump(mode="json"))
+    return spool
+
+
+def real_daemon_backlog(
+    index: Path, count: int, detections: int, tmp: Path, batch: int, max_seconds: float
+) -> tuple[float, float, str]:
+    """Videos/s through ``spoold run`` itself: ``count`` finalize tasks wait when it starts;
+    timed from its start until every task is complete and an index generation was published
+    after the last completion.  Then the floor: a bulk ``INSERT ... SELECT`` of the same
+    detection rows (from the same files) into an empty DuckDB file, in videos/s."""
+    import duckdb
+
+    base = tmp / f"backlog-{batch}"
+    spool = finalize_backlog(base, index, count, detections, batch)
+    current = index / "CURRENT.json"
+    before = current.stat().st_mtime if current.exists() else 0.0
+    log = open(base / "daemon.log", "wb")  # noqa: SIM115 - closed below
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "spoold", "run", "--config", str(base / "spoold.toml")],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    done = 0
+    try:
+        while time.perf_counter() - started < max_seconds and proc.poll() is None:
+            done = sum(
+                len(spool.completed_ids(day, task_type="finalize")) for day in spool.complete_days()
+            )
+            if done >= count:
+                last = time.time()
+                while time.perf_counter() - started < max_seconds:
+                    published = current.stat().st_mtime if current.exists() else 0.0
+                    if published >= last and published > before:
+                        break
+                    time.sleep(0.05)
+                break
+            time.sleep(0.2)
+        wall = time.perf_counter() - started
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(60)
+        log.close()
+    files = sorted(str(p) for p in (base / "server" / "meta").glob("*.detections.json"))
+    floor_db = base / "floor.duckdb"
+    con = duckdb.connect(str(floor_db))
+    t0 = time.perf_counter()
+    con.execute(
+        "CREATE TABLE detections AS SELECT video_id, unnest(detections, recursive := true) "
+        "FROM read_json_auto(?) LIMIT 0",
+        [files],
+    )
+    con.execute(
+        "INSERT INTO detections SELECT video_id, unnest(detections, recursive := true) "
+        "FROM read_json_auto(?)",
+        [files],
+    )
+    con.close()
+    floor_wall = time.perf_counter() - t0
+    spool.close()
+    shutil.rmtree(base, ignore_errors=True)
+    floor_rate = count / floor_wall
+    note = f"{done}/{count} done; floor INSERT ... SELECT {floor_rate:.1f} videos/s"
+    return done / wall, floor_rate, note
+
+
+def daemon_finalize_throughput(
+    index: Path, count: int, detections: int, tmp: Path, batch: int, max_seconds: float
+) -> tuple[float, float, str]:
+    """Videos/s through the daemon's path: ``count`` finalize tasks wait in a spool (each with
+    its completed ingest, as the pipeline leaves them); ``ServerRunner`` claims them and runs
+    them with ``IndexService`` batching up to ``batch``, completions written to the spool,
+    ticked like the daemon's loop, until every task is complete (publishing on the daemon's
+    schedule: the last videos become visible within ``publish_interval``).  Also the mean
+    seconds per video, and the batch counters."""
+    base = tmp / f"daemon-{batch}"
+    spool = finalize_backlog(base, index, count, detections, batch)
+    cfg = load_settings(base / "spoold.toml")
     wake = threading.Event()
     storage = Storage(dict(cfg.storage), threads=cfg.daemon.io_threads, on_done=wake.set)
     storage.wait_checked(10)
@@ -296,7 +378,14 @@ def main() -> None:
     parser.add_argument("--detections", type=int, default=2000, help="per finalized video")
     parser.add_argument("--batch", type=int, default=20, help="finalize_many batch size")
     parser.add_argument("--finalize-only", action="store_true", help="skip the API load")
+    parser.add_argument(
+        "--backlog", type=int, help="finalize tasks waiting for `spoold run` (default: --finalize)"
+    )
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: the smoke test")
     args = parser.parse_args()
+    if args.quick:
+        args.videos, args.finalize, args.detections = 200, 10, 200
+        args.requests, args.max_seconds, args.batch = 50, 30.0, 5
 
     tmp = Path(tempfile.mkdtemp(prefix="spoold-bench-"))
     index = args.index
@@ -411,6 +500,17 @@ def main() -> None:
             )
             how = "one at a time" if batch == 1 else f"batches of up to {batch}"
             print(f"{rate:6.1f} videos/s  ({per * 1e3:6.1f} ms/video)  daemon path, {how} ({note})")
+        print(f"load average: {load_average()}")
+    backlog = args.finalize if args.backlog is None else args.backlog
+    if backlog:
+        rate, floor, note = real_daemon_backlog(
+            index, backlog, args.detections, tmp, args.batch, args.max_seconds
+        )
+        print(
+            f"\n{rate:6.1f} videos/s  backlog of {backlog} finalize tasks of {args.detections} "
+            f"detections through `spoold run` into a published snapshot ({note}); "
+            f"ratio to the floor {rate / floor:.2f}x"
+        )
         print(f"load average: {load_average()}")
     live = (index / "live.duckdb").stat().st_size
     snap = du(index / "snapshot")

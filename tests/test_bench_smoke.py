@@ -6,6 +6,7 @@ issue's targets refer to is measured in one run and judged.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -55,3 +56,40 @@ def test_spool_bench_compares_this_checkout_with_a_baseline_commit(tmp_path: Pat
     assert len(rows) == 7, out.stdout  # publish x2, drains x4, claim latency
     assert all(line.rstrip().endswith("x") for line in rows), out.stdout
     assert list(tmp_path.iterdir()) == []
+
+
+def run_bench(*args: str, tmp: Path, timeout: float = 900) -> str:
+    """A bench's stdout; its temporary files go under ``tmp``."""
+    out = subprocess.run(
+        [sys.executable, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env=dict(os.environ, TMPDIR=str(tmp)),
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    return out.stdout
+
+
+def test_e2e_latency_quick_breaks_both_runs_down_per_stage(tmp_path: Path) -> None:
+    out = run_bench(
+        str(REPO / "bench" / "e2e_latency.py"), "--quick", "--dir", str(tmp_path), tmp=tmp_path
+    )
+    assert "baseline: seconds from landing" in out and "tuned: seconds from landing" in out
+    table = out.split("median seconds per stage\n", 1)[1].splitlines()
+    stages = [line.split()[0] for line in table[1:11]]
+    assert stages == ["stability", "ingest", "chain", "queue", "preprocess", "detect",
+                      "finalize", "publish", "outside_devices", "total"]  # fmt: skip
+    assert all(line.rstrip().endswith("x") for line in table[1:11]), out
+    assert "target: outside the devices' compute < 3 s (tuned): " in out
+    assert "target: a device's queue wait < 1 s when idle" in out
+    assert not list(tmp_path.glob("e2e-*"))  # its work folder is gone (device locks stay)
+
+
+def test_api_bench_quick_measures_the_backlog_through_spoold_run(tmp_path: Path) -> None:
+    out = run_bench(str(REPO / "bench" / "api_bench.py"), "--quick", tmp=tmp_path)
+    backlog = "backlog of 10 finalize tasks of 200 detections through `spoold run`"
+    assert f"{backlog} into a published snapshot (10/10 done" in out, out
+    assert "floor INSERT ... SELECT " in out and "ratio to the floor " in out
+    assert "video detail" in out and "p50 ratio" in out

@@ -116,6 +116,14 @@ def _parse_roots(values: tuple[str, ...], cfg: Config | None) -> dict[str, Path]
     help="Longest idle poll interval.",
 )
 @click.option(
+    "--doorbell",
+    type=click.FloatRange(min=0),
+    default=1.0,
+    show_default=True,
+    help="While idle, look at the queue folders' mtime this often (one stat each) and claim "
+    "at once when a task arrives; 0: only at polls.",
+)
+@click.option(
     "--lease",
     type=click.FloatRange(min=1),
     help="Seconds this worker's claims may go without heartbeat (default: the spool's).",
@@ -153,6 +161,7 @@ def work(
     max_tasks: int | None,
     poll: float,
     max_poll: float,
+    doorbell: float,
     lease: float | None,
     roots: tuple[str, ...],
     max_device_faults: int,
@@ -188,6 +197,7 @@ def work(
             roots=_parse_roots(roots, cfg),
             poll=poll,
             max_poll=max_poll,
+            doorbell=doorbell,
             max_device_faults=max_device_faults,
         )
         worker.install_signal_handlers()

@@ -170,6 +170,7 @@ def run_demo(
         good = [r for r in rows if r["found"] and r["dt_s"] <= 3 and r["dist_m"] <= 60]
         code = 0 if len(good) == len(plates) else 1
         _report(rows, len(good), len(plates), started, echo)
+        _report_latency(where, echo)
         echo(f"dashboard:  {api}/")
         echo(
             f"API:        {api}/api/videos   {api}/api/plates/{plates[0][1].text}/timeline   {api}/metrics"
@@ -295,6 +296,25 @@ def _report(rows: list[dict[str, Any]], good: int, total: int, started: float, e
         f"\n{good}/{total} rendered plates read at the right place and time "
         f"in {time.monotonic() - started:.0f} s"
     )
+
+
+def _report_latency(where: Path, echo: Echo) -> None:
+    """Seconds per stage from each clip landing to its plates in a published index."""
+    from spoold.demo.latency import breakdown, format_breakdown
+    from spoold.spool import Spool
+
+    clips = breakdown(
+        Spool(where / "spool"),
+        {root: where / root for root in ("indoor-nas", "shed-nas", "server")},
+        [where / "logs/jetson-01.log", where / "logs/gpu-01.log"],
+        where / "logs/daemon.log",
+    )
+    echo(
+        "\nseconds from landing in the inbox to a published index, per stage "
+        "(all clips landed at once: queue waits include waiting behind the others)"
+    )
+    for line in format_breakdown(clips):
+        echo(line)
 
 
 def _stop(procs: dict[str, subprocess.Popen[bytes]]) -> None:

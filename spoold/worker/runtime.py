@@ -6,6 +6,11 @@ for its callers' convenience, the handler contract (:data:`Handler`, :class:`Con
 :mod:`spoold.worker.handler`) and the scratch folders (:func:`new_scratch`,
 :func:`sweep_scratch` from :mod:`spoold.worker.scratch`).
 
+While idle it claims less and less often (``poll`` growing to ``max_poll``, with jitter), and
+between claims looks at the doorbell every ``doorbell`` seconds: the mtimes of its two queue
+folders (one ``stat`` each), which every publish changes.  When they change it claims at once,
+so a task published to an idle device waits about ``doorbell`` seconds, not ``max_poll``.
+
 Each task logs one line when taken (``event=task_taken``) and one when finished
 (``event=task_finished`` with ``outcome`` and ``seconds``).  A task that fails for this
 device's reasons (:class:`DeviceFault`: COMMAND missing, scratch disk full or refusing
@@ -23,6 +28,7 @@ first removes those that this host's dead workers left.
 from __future__ import annotations
 
 import logging
+import os
 import random
 import shutil
 import signal
@@ -33,7 +39,7 @@ from pathlib import Path
 
 from schemas.task import WorkResult
 from spoold.errors import LeaseLost, SpoolError
-from spoold.spool import Claim, Spool
+from spoold.spool import Claim, Spool, queue_name
 from spoold.worker.handler import (
     Context,
     DeviceFault,
@@ -86,6 +92,7 @@ class Worker:
         roots: dict[str, Path] | None = None,
         poll: float = 1.0,
         max_poll: float = 30.0,
+        doorbell: float = 1.0,
         grace: float = 10.0,
         max_device_faults: int = 3,
     ) -> None:
@@ -96,6 +103,11 @@ class Worker:
         self.roots = roots or {}
         self.poll = poll
         self.max_poll = max(max_poll, poll)
+        self.doorbell = doorbell
+        self._queues = [
+            spool.layout.queue(queue_name(device_class, None)),
+            spool.layout.queue(queue_name(device_class, device)),
+        ]
         self.grace = grace
         self.max_device_faults = max_device_faults
         self._faults_in_a_row = 0
@@ -125,6 +137,8 @@ class Worker:
         while not self.stop_event.is_set():
             if max_tasks is not None and len(self.stats.task_ids) >= max_tasks:
                 break
+            # Looked at before claiming, so a task published while the claim ran rings.
+            bell = self._doorbell()
             try:
                 claim = self.spool.claim(self.device_class, self.device)
             except (SpoolError, OSError) as exc:
@@ -138,9 +152,12 @@ class Worker:
                 self.stats.idle_polls += 1
                 if once:
                     break
-                # Idle: poll less and less often, with jitter so a fleet does not beat in step.
-                self.stop_event.wait(delay * random.uniform(0.8, 1.2))
-                delay = min(self.max_poll, delay * 1.5)
+                # Idle: poll less and less often, with jitter so a fleet does not beat in step,
+                # but claim at once when the doorbell rings.
+                if self._idle_wait(delay * random.uniform(0.8, 1.2), bell):
+                    delay = self.poll
+                else:
+                    delay = min(self.max_poll, delay * 1.5)
                 continue
             delay = self.poll
             if not self.run_one(claim):
@@ -158,6 +175,35 @@ class Worker:
             if once:
                 break
         return self.stats
+
+    def _doorbell(self) -> tuple[int, ...]:
+        """The mtimes (ns) of this device's two queue folders, 0 for a missing one: a publish
+        into either, or a task leaving deferred/, changes them (spool_layout.md §4.2)."""
+        out = []
+        for qdir in self._queues:
+            try:
+                out.append(os.stat(qdir).st_mtime_ns)
+            except OSError:  # not made yet, or the share is away: the next poll says which
+                out.append(0)
+        return tuple(out)
+
+    def _idle_wait(self, seconds: float, bell: tuple[int, ...]) -> bool:
+        """Sleep ``seconds`` (or until stopped), looking at the doorbell every ``doorbell``
+        seconds; True when it rang.  Costs one stat per queue folder per look, which is what
+        lets an idle device wait long between claims and still start within a second."""
+        deadline = time.monotonic() + seconds
+        while not self.stop_event.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            if self.doorbell <= 0 or self.doorbell >= left:
+                self.stop_event.wait(left)
+                return False
+            if self.stop_event.wait(self.doorbell):
+                return False
+            if self._doorbell() != bell:
+                return True
+        return False
 
     def run_one(self, claim: Claim) -> bool:
         """Run one claimed task to its end; False when its outcome could not be written
