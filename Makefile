@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 # Everything runs on Python 3.10 (requires-python): the worker side must (Jetson JetPack 6),
 # and the server side is kept there too. vermin checks both, named by package.
 WORKER_SIDE := schemas spoold/spool spoold/worker spoold/workers spoold/cli \
-               spoold/__init__.py spoold/__main__.py spoold/errors.py spoold/configfile.py spoold/dashcam.py \
+               spoold/__init__.py spoold/__main__.py spoold/errors.py spoold/configfile.py spoold/dashcam.py spoold/dashcam_families.py \
                spoold/logsetup.py
 SERVER_SIDE := spoold/server spoold/demo webui_export
 

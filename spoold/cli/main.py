@@ -18,7 +18,7 @@ from importlib.util import find_spec
 
 import click
 
-from spoold.cli import config, tasks, work  # noqa: F401 - importing them adds their commands
+from spoold.cli import config, submit, tasks, work  # noqa: F401 - importing them adds their commands
 from spoold.cli.app import cli
 
 __all__ = ["SERVER_COMMANDS", "cli", "main", "server_extra_installed"]

@@ -64,11 +64,19 @@ def rename(src: str | Path, dst: str | Path, *, dst_unique: bool = True) -> bool
                 # Lost the race.  (Not judged by looking at ``src``: a client's entry cache
                 # may still show a name another host renamed away, sshfs for ~1-2 s.)
                 return False
-            if exc.errno in _BUSY_ERRNOS and attempt < _RETRIES - 1:
-                time.sleep(0.005 * 2**attempt)
+            if _pause_if_busy(exc, attempt):
                 continue
             raise
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _pause_if_busy(exc: OSError, attempt: int) -> bool:
+    """Whether to try again after ``exc``: a busy name (SMB right after a close, while FUSE
+    still releases the handle) gets a few short, growing pauses."""
+    if exc.errno in _BUSY_ERRNOS and attempt < _RETRIES - 1:
+        time.sleep(0.005 * 2**attempt)
+        return True
+    return False
 
 
 def unlink(path: str | Path) -> bool:
@@ -80,8 +88,7 @@ def unlink(path: str | Path) -> bool:
         except OSError as exc:
             if is_gone(exc):
                 return False
-            if exc.errno in _BUSY_ERRNOS and attempt < _RETRIES - 1:
-                time.sleep(0.005 * 2**attempt)
+            if _pause_if_busy(exc, attempt):
                 continue
             raise
     raise AssertionError("unreachable")  # pragma: no cover
