@@ -115,7 +115,7 @@ def test_a_read_only_queue_folder_is_reported_and_the_other_queues_keep_moving(
     spool: Spool, tmp_path: Path
 ) -> None:
     stuck = publish(spool, "a")  # pending/cpu/: every w1 of the class may run it
-    publish(spool, "p", device="w1")  # pending/cpu@w1/: pinned to this device
+    publish(spool, "p", device="w1")  # pending/cpu.w1/: pinned to this device
     queue = stuck.parent
     queue.chmod(0o555)
     worker = worker_as_nobody(spool, tmp_path / "worker.log")

@@ -54,7 +54,7 @@ from spoold.spool import inspect as spool_inspect
 STAMP = "20260101T000000Z"
 DAY = "2026-01-01"
 KEYS = ["k0", "k1", "k2", "k3", "k4", "k5"]
-PINNED = {"k4", "k5"}  # pinned to d0: they live in pending/cpu@d0/, only d0 runs them
+PINNED = {"k4", "k5"}  # pinned to d0: they live in pending/cpu.d0/, only d0 runs them
 DEVICES = ["d0", "d1", "d2"]
 LEASE = 1.0  # what claim names carry (whole seconds, at least 1)
 FREE_RETRIES, BACKOFF_BASE, BACKOFF_MAX = 1, 10.0, 100.0
@@ -150,7 +150,7 @@ class SpoolMachine(RuleBasedStateMachine):
         return m.state == "claimed" and m.token == claim.name.token
 
     def queues_of(self, device: str) -> set[str]:
-        return {"cpu", f"cpu@{device}"}
+        return {"cpu", f"cpu.{device}"}
 
     def stale_unheld(self, device: str) -> list[M]:
         """Claims in ``device``'s queues that it may break: stale, and not its own."""
@@ -233,7 +233,7 @@ class SpoolMachine(RuleBasedStateMachine):
             assert not res.created
             return
         assert res.created
-        queue = f"cpu@{pin}" if pin else "cpu"
+        queue = f"cpu.{pin}" if pin else "cpu"
         if nb is not None and nb.timestamp() > self.clock.now:
             self.add_published(task.task_id, queue, "deferred", nb.timestamp())
         else:
@@ -423,7 +423,8 @@ class SpoolMachine(RuleBasedStateMachine):
                 for name in os.listdir(folder):
                     if (folder / name).is_dir():
                         continue
-                    tid = name.split("@")[0].removesuffix(".json")
+                    cn = ClaimName.parse(name) if place == "claimed" else None
+                    tid = cn.task_id if cn else name.removesuffix(".json")
                     found.setdefault(tid, []).append((place, q, folder / name))
         for day in os.listdir(lay.complete):
             for name in os.listdir(lay.complete / day):

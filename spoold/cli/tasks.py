@@ -21,9 +21,18 @@ from typing import Any
 import click
 
 from schemas.task import FileRef, describe_error, sanitize_key, task_json_schema
-from spoold.cli.app import cli, echo_json, echo_table, fail_cleanly, open_spool, spool_options
+from spoold.cli.app import (
+    check_name,
+    check_type,
+    cli,
+    echo_json,
+    echo_table,
+    fail_cleanly,
+    open_spool,
+    spool_options,
+)
 from spoold.configfile import resolve_spool_root
-from spoold.spool import Spool
+from spoold.spool import Spool, queue_class
 from spoold.spool import inspect as spool_inspect
 from spoold.spool.display import format_age
 
@@ -56,8 +65,8 @@ def init(directory: str | None, spool_dir: str | None, config: str | None, lease
     Example: spoold init /srv/spool
     """
     root, _ = resolve_spool_root(directory or spool_dir, config)
-    spool = Spool.init(root, default_lease=lease)
-    click.echo(f"spool ready at {spool.root}")
+    with Spool.init(root, default_lease=lease) as spool:
+        click.echo(f"spool ready at {spool.root}")
 
 
 @cli.command()
@@ -129,7 +138,7 @@ def _wanted(
 ) -> bool:
     """Whether ``e`` passes the filters of ``spoold ls``."""
     t = e.task
-    if device_class and (t.device_class if t else (e.queue or "")).split("@")[0] != device_class:
+    if device_class and (t.device_class if t else queue_class(e.queue or "")) != device_class:
         return False
     if task_type and (t is None or t.task_type != task_type):
         return False
@@ -146,8 +155,8 @@ def _wanted(
     default="pending",
     show_default=True,
 )
-@click.option("--class", "device_class", help="Only this device class.")
-@click.option("--type", "task_type", help="Only this task type.")
+@click.option("--class", "device_class", callback=check_name, help="Only this device class.")
+@click.option("--type", "task_type", callback=check_type, help="Only this task type.")
 @click.option("--video", help="Only tasks of this video id.")
 @click.option("--failing", is_flag=True, help="Only tasks with failed attempts.")
 @click.option("--limit", type=click.IntRange(min=1), default=200, show_default=True)
@@ -264,9 +273,23 @@ def _parse_inputs(values: tuple[str, ...]) -> list[FileRef]:
 
 @cli.command()
 @spool_options
-@click.option("--type", "task_type", required=True, help="Task type (stage), e.g. preprocess.")
-@click.option("--class", "device_class", required=True, help="Device class that may run it.")
-@click.option("--device", help="Pin to one device (data locality).")
+@click.option(
+    "--type",
+    "task_type",
+    required=True,
+    callback=check_type,
+    help="Task type (stage), e.g. preprocess (a-z 0-9 _).",
+)
+@click.option(
+    "--class",
+    "device_class",
+    required=True,
+    callback=check_name,
+    help="Device class that may run it (a-z 0-9 _ -).",
+)
+@click.option(
+    "--device", callback=check_name, help="Pin to one device (data locality; a-z 0-9 _ -)."
+)
 @click.option("--video", help="Video id the task belongs to (also its id key).")
 @click.option("--key", help="Id key, when there is no video (default: the video id).")
 @click.option(

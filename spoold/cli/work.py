@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from spoold.cli.app import cli, fail_cleanly, open_spool, spool_options
+from spoold.cli.app import check_name, cli, fail_cleanly, open_spool, spool_options
 from spoold.configfile import Config
 
 
@@ -27,8 +27,19 @@ def _parse_roots(values: tuple[str, ...], cfg: Config | None) -> dict[str, Path]
 
 @cli.command(context_settings={"ignore_unknown_options": True})
 @spool_options
-@click.option("--class", "device_class", required=True, help="Device class to work for.")
-@click.option("--device", required=True, help="This device's name (unique per host).")
+@click.option(
+    "--class",
+    "device_class",
+    required=True,
+    callback=check_name,
+    help="Device class to work for (a-z 0-9 _ -).",
+)
+@click.option(
+    "--device",
+    required=True,
+    callback=check_name,
+    help="This device's name, unique in the fleet (a-z 0-9 _ -).",
+)
 @click.option("--once", is_flag=True, help="Run at most one task, then exit.")
 @click.option("--max-tasks", type=click.IntRange(min=1), help="Exit after this many tasks.")
 @click.option(
@@ -95,7 +106,6 @@ def work(
     )
     worker.install_signal_handlers()
     stats = worker.run(once=once, max_tasks=max_tasks)
-    spool.close()
     click.echo(
         f"{device}: {stats.completed} completed, {stats.failed} failed, "
         f"{stats.lost} lost, {stats.released} released",
