@@ -15,7 +15,6 @@ from spoolkit import age_tmp_files, dead_pid, new_spool, spoold, task
 from spoold.spool import inspect as spool_inspect
 from spoold.spool.host import short_hostname
 
-
 SUBMIT = (sys.executable, "-m", "spoold", "submit", "--type", "detect", "--class", "gpu")
 
 
