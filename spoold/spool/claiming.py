@@ -9,8 +9,11 @@ renamers that both succeeded).  Its mtime, set at once in server time, is the le
 
 Workers racing for the same names lose renames; each loss doubles the *window* of oldest names
 a worker picks from at random (up to 16), and a run of uncontested claims halves it again.
-Stale claims are broken on the first claim of a queue and later only while nothing else is
-claimable, so busy devices leave reaping to idle ones and to the daemon.
+Stale claims are looked for on the first claim of a queue and later at most every
+``min(lease/3, 10)`` s, and only when claims were seen there or the queue changed: a busy
+fleet's cost is one listing of ``claimed/`` per device and interval, and a replaced device's
+claims are broken within about a lease and an interval even while a backlog keeps everyone
+busy.
 
 A device claims from its class's queue, its pinned queue, and the first scheme's pinned
 folders (``CLASS@DEVICE``, ``CLASS%40DEVICE``) while they exist (looked for again every
@@ -73,6 +76,8 @@ class Claimer:
         """Take the oldest eligible task for ``device`` of ``device_class``, or None (see
         :meth:`spoold.spool.Spool.claim`)."""
         queues = self._queues(device_class, device, idle=False)
+        for q in queues:  # busy too (throttled): a dead device's claims must not wait for
+            self._maybe_reap(q, device)  # the backlog to drain before anyone breaks them
         for attempt in range(100_000):
             cand = self.lister.next_candidate(queues, self._window)
             if cand is None:
