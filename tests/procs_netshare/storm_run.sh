@@ -4,4 +4,4 @@
 # then holds the task a moment, so that SIGKILLs land while claims are held.
 cat > /dev/null
 echo "$SPOOLD_TASK_ID $SPOOLD_DEVICE $PPID" >> "$RUNLOG"
-sleep 0.25
+sleep 0.5
