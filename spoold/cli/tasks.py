@@ -389,7 +389,8 @@ def requeue(
 @click.option(
     "--repair",
     is_flag=True,
-    help="Fix what is safe: put back abandoned claims, drop superseded ones, delete old temp files.",
+    help="Fix what is safe: put back abandoned claims, drop superseded ones, delete old temp "
+    "files and the clock probes of this host's dead processes.",
 )
 @click.option("--json", "as_json", is_flag=True)
 @click.option("-q", "--quiet", is_flag=True, help="Only the summary line.")
@@ -399,8 +400,9 @@ def check(
 ) -> None:
     """Validate every file of the spool; exit 0 only when it is clean.
 
-    Finds files that do not parse, tasks in two places, abandoned claims, stray names and old
-    temp files.  Broken files are reported with their line and reason and never moved.
+    Finds files that do not parse (also those a worker moved to pending/Q/invalid/), tasks in
+    two places, abandoned claims, stray names and old temp files.  Broken files are reported
+    with their line, reason and fix, and never moved by check.
 
     Example: spoold check --repair
     """
