@@ -150,8 +150,8 @@ class SpoolMachine(RuleBasedStateMachine):
         )
 
     def holds(self, claim: Claim) -> bool:
-        m = self.tasks[claim.task_id]
-        return m.state == "claimed" and m.token == claim.name.token
+        m = self.tasks.get(claim.task_id)  # None: quarantined since the claim was lost
+        return m is not None and m.state == "claimed" and m.token == claim.name.token
 
     def queues_of(self, device: str) -> set[str]:
         return {"cpu", f"cpu.{device}"}
