@@ -32,7 +32,6 @@ from spoold.spool.folders import QueueFolders
 from spoold.spool.host import ProcessRandom, current_pid
 from spoold.spool.lander import Lander
 from spoold.spool.layout import ClaimName, Layout, home_queue, task_file_name
-from spoold.spool.lister import Lister
 from spoold.spool.lookup import Published
 from spoold.spool.policy import Policy
 
@@ -64,7 +63,6 @@ class ClaimHost(Protocol):
     layout: Layout
     folders: QueueFolders
     lander: Lander
-    lister: Lister
     tokens: ClaimTokens
     policy: Policy
 
