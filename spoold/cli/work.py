@@ -38,7 +38,7 @@ def _parse_roots(values: tuple[str, ...], cfg: Config | None) -> dict[str, Path]
     "--device",
     required=True,
     callback=check_name,
-    help="This device's name, unique in the fleet (a-z 0-9 _ -).",
+    help="This device's name (unique per host; a-z 0-9 _ -).",
 )
 @click.option("--once", is_flag=True, help="Run at most one task, then exit.")
 @click.option("--max-tasks", type=click.IntRange(min=1), help="Exit after this many tasks.")
