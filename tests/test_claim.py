@@ -10,6 +10,7 @@ from pathlib import Path
 from spoolkit import files_under, new_spool, task
 
 from spoold.spool import Spool
+from spoold.spool import inspect as spool_inspect
 
 
 def test_claim_takes_the_oldest_task_of_its_class(tmp_path: Path) -> None:
@@ -32,7 +33,7 @@ def test_a_claimed_task_stays_pending_with_its_claimant_in_the_name(tmp_path: Pa
     claim = spool.claim("jetson", "jetson-01")
     assert claim is not None
     (name,) = files_under(spool.root / "pending")
-    assert name.startswith("jetson/claimed/20261125T101530Z-preprocess-clip1@jetson-01@")
+    assert name.startswith("jetson/claimed/20261125T101530Z-preprocess-clip1.jetson-01.")
     assert name.endswith("-L60.json")
     assert spool.locate(claim.task_id).where == "claimed"  # type: ignore[union-attr]
 
@@ -77,7 +78,7 @@ def test_a_hand_edit_that_pins_a_task_elsewhere_moves_it_to_that_queue(tmp_path:
     res.location.path.write_text(text)
     assert spool.claim("jetson", "jetson-01") is None
     assert files_under(spool.root / "pending") == [
-        "jetson@jetson-09/20261125T101530Z-preprocess-clip1.json"
+        "jetson.jetson-09/20261125T101530Z-preprocess-clip1.json"
     ]
 
 
@@ -115,7 +116,7 @@ def test_a_ready_file_with_not_before_ahead_is_moved_to_deferred(tmp_path: Path)
     ]
 
 
-def test_an_invalid_file_is_skipped_left_in_place_and_does_not_stop_the_queue(
+def test_an_invalid_file_is_quarantined_with_the_fix_and_does_not_stop_the_queue(
     tmp_path: Path, caplog
 ) -> None:  # type: ignore[no-untyped-def]
     spool = new_spool(tmp_path)
@@ -124,25 +125,60 @@ def test_an_invalid_file_is_skipped_left_in_place_and_does_not_stop_the_queue(
     bad.write_text('{"task_id": "x",\n "oops" 1}\n')
     claim = spool.claim("jetson", "j1")
     assert claim is not None and claim.task_id.endswith("-clip1")
-    assert bad.read_text() == '{"task_id": "x",\n "oops" 1}\n'
+    moved = spool.root / "pending/jetson/invalid/20261125T000000Z-preprocess-bad.json"
+    assert not bad.exists() and moved.read_text() == '{"task_id": "x",\n "oops" 1}\n'
     assert (
-        "pending/jetson/20261125T000000Z-preprocess-bad.json: line 2: expecting ':' delimiter — file left in place"
+        "pending/jetson/20261125T000000Z-preprocess-bad.json: expecting ':' delimiter (line 2)"
+        " — moved to pending/jetson/invalid/20261125T000000Z-preprocess-bad.json; fix it, then "
+        "`mv pending/jetson/invalid/20261125T000000Z-preprocess-bad.json pending/jetson/`"
         in caplog.text
     )
     claim.complete()
     assert spool.claim("jetson", "j1") is None
-    assert bad.exists()
+    assert moved.exists()
+    problems = [(p.kind, p.path, p.message) for p in spool_inspect.check(spool).problems]
+    assert problems == [
+        (
+            "invalid",
+            "pending/jetson/invalid/20261125T000000Z-preprocess-bad.json",
+            "expecting ':' delimiter (line 2); fix it, then "
+            "`mv pending/jetson/invalid/20261125T000000Z-preprocess-bad.json pending/jetson/`",
+        )
+    ]
+    assert spool_inspect.status(spool)["totals"]["invalid"] == 1
 
 
-def test_a_fixed_file_is_picked_up_again(tmp_path: Path) -> None:
+def test_a_quarantined_file_fixed_and_moved_back_is_claimed(tmp_path: Path) -> None:
     spool = new_spool(tmp_path)
     res = spool.publish(task(spool))
     good = res.location.path.read_text()
     res.location.path.write_text("{ broken")
     assert spool.claim("jetson", "j1") is None
-    res.location.path.write_text(good)  # edited in place: the folder's mtime does not change
-    spool.idle_relist = 0  # (the periodic full re-list, every minute by default, sees it)
-    assert spool.claim("jetson", "j1") is not None
+    moved = spool.root / "pending/jetson/invalid" / res.location.path.name
+    moved.write_text(good)  # the operator's fix, then `mv invalid/ID.json ..`
+    moved.rename(res.location.path)
+    claim = spool.claim("jetson", "j1")
+    assert claim is not None and claim.task_id == res.task_id
+    assert files_under(spool.root / "pending/jetson/invalid") == []
+
+
+def test_a_taken_quarantine_name_gets_a_number_and_is_never_replaced(tmp_path: Path) -> None:
+    spool = new_spool(tmp_path)
+    ready = spool.root / "pending/jetson/20261125T000000Z-preprocess-bad.json"
+    ready.parent.mkdir(parents=True)
+    for n in range(3):
+        ready.write_text(f"broken {n}")
+        assert spool.claim("jetson", "j1") is None
+    invalid = spool.root / "pending/jetson/invalid"
+    assert {p.name: p.read_text() for p in invalid.iterdir()} == {
+        ready.name: "broken 0",
+        ready.name + ".1": "broken 1",
+        ready.name + ".2": "broken 2",
+    }
+    kinds = sorted((p.kind, p.path) for p in spool_inspect.check(spool).problems)
+    assert kinds == [
+        ("invalid", f"pending/jetson/invalid/{n}") for n in sorted(os.listdir(invalid))
+    ]
 
 
 def test_editor_leftovers_symlinks_and_folders_are_never_claimed(tmp_path: Path) -> None:
@@ -166,13 +202,19 @@ def test_editor_leftovers_symlinks_and_folders_are_never_claimed(tmp_path: Path)
     assert outside.exists() and (q / "20261125T000000Z-preprocess-link.json").is_symlink()
 
 
-def test_a_file_whose_name_and_task_id_disagree_is_left_alone(tmp_path: Path) -> None:
+def test_a_file_whose_name_and_task_id_disagree_is_quarantined(tmp_path: Path) -> None:
     spool = new_spool(tmp_path)
     res = spool.publish(task(spool))
+    content = res.location.path.read_bytes()
     wrong = res.location.path.with_name("20261125T000000Z-preprocess-other.json")
     res.location.path.rename(wrong)
     assert spool.claim("jetson", "j1") is None
-    assert wrong.exists()
+    assert not wrong.exists()
+    assert (wrong.parent / "invalid" / wrong.name).read_bytes() == content
+    [problem] = spool_inspect.check(spool).problems
+    assert problem.message.startswith(
+        f"file name says 20261125T000000Z-preprocess-other but task_id is {res.task_id}; fix it"
+    )
 
 
 def test_an_idle_poll_costs_one_stat_per_queue_folder(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -224,7 +266,7 @@ def test_a_busy_worker_looks_at_its_empty_pinned_queue_only_now_and_then(
     first = spool.claim("jetson", "jetson-01")
     assert first is not None
     first.complete()
-    pinned_dir = str(spool.layout.queue("jetson@jetson-01"))
+    pinned_dir = str(spool.layout.queue("jetson.jetson-01"))
     stats: list[str] = []
     real_stat = os.stat
     monkeypatch.setattr(

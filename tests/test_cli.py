@@ -63,6 +63,9 @@ def test_submit_prints_the_task_id_and_is_idempotent_per_id(run) -> None:  # typ
         (["--input", "nas:/etc/passwd"], "is absolute"),
         (["--input", "nas"], "want DEVICE:PATH"),
         (["--class", "GPU!"], "device_class 'GPU!' must match"),
+        (["--class", "gpu@x"], "device_class 'gpu@x' must match [a-z0-9][a-z0-9_-]*"),
+        (["--device", "gpu.01"], "device 'gpu.01' must match [a-z0-9][a-z0-9_-]*"),
+        (["--type", "De-tect"], "task_type 'De-tect' must match [a-z][a-z0-9_]*"),
         (["--param", "novalue"], "want KEY=VALUE"),
     ],
 )
@@ -199,3 +202,33 @@ def test_status_without_the_server_extra_reports_no_daemon(tmp_path: Path) -> No
 
 def test_status_reports_the_daemon_with_the_server_extra(run) -> None:  # type: ignore[no-untyped-def]
     assert "daemon: never ran on this spool" in run("status")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--class", "gpu", "--device", "Jetson 01"], "device 'Jetson 01' must match"),
+        (["--class", "gpu@x", "--device", "j1"], "device_class 'gpu@x' must match"),
+        (["--class", "gpu", "--device", "j.1"], "device 'j.1' must match"),
+    ],
+)
+def test_work_refuses_a_name_that_cannot_be_part_of_a_file_name(
+    run, args: list[str], message: str
+) -> None:  # type: ignore[no-untyped-def]
+    out = run("work", *args, "--once", "--", "true", code=2)
+    assert message in out and "portable characters" in out and "Traceback" not in out
+
+
+def test_every_command_removes_its_clock_probe(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    task_id = run("submit", "--type", "detect", "--class", "gpu", "--video", "v1").strip()
+    for args in (
+        ("status",),
+        ("ls",),
+        ("show", task_id),
+        ("requeue", task_id),
+        ("work", "--class", "gpu", "--device", "g1", "--once", "--", "true"),
+        ("check",),
+        ("show", "20261125T101530Z-detect-nope"),  # fails: the probe goes all the same
+    ):
+        run(*args, code=1 if args[-1].endswith("nope") else 0)
+        assert sorted(p.name for p in (tmp_path / "spool/tmp").iterdir()) == [], args

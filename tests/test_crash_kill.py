@@ -102,6 +102,12 @@ def spool_files(root: Path) -> dict[str, list[Path]]:
     return out
 
 
+def _name_id(name: str) -> str:
+    """The task id a task or claim file's name holds."""
+    cn = ClaimName.parse(name)
+    return cn.task_id if cn else name.removesuffix(".json")
+
+
 def copies(root: Path, task_id: str) -> list[Path]:
     """Every task file (not temp file) that holds ``task_id``."""
     files = spool_files(root)
@@ -109,7 +115,7 @@ def copies(root: Path, task_id: str) -> list[Path]:
         p
         for area in ("ready", "deferred", "claimed", "complete")
         for p in files[area]
-        if p.name.split("@")[0].removesuffix(".json") == task_id
+        if _name_id(p.name) == task_id
     ]
 
 

@@ -554,7 +554,7 @@ class Killer:
         if slot.is_daemon:
             self.kills["daemon"] += 1
             self.kills["daemon_while_starting"] += slot.live.started_at is None
-            held = len(list(self.spool_root.glob(f"pending/*/claimed/*@*@{slot.live.proc.pid}-*")))
+            held = len(list(self.spool_root.glob(f"pending/*/claimed/*.{slot.live.proc.pid}-*")))
             self.kills["daemon_claims_abandoned"] += held
             self.daemon_claims_max = max(self.daemon_claims_max, held)
         else:
@@ -709,7 +709,7 @@ def test_kill_storm_over_the_whole_pipeline_loses_and_doubles_nothing(
         pid = temp_file_pid(path.name)  # clock probe, staged copy or spare
         assert pid in killed_pids, f"tmp/{path.name} was not left by a killed process"
     lease_files = sorted(p.name for p in (root / "daemon").iterdir())
-    assert "free.lease" in lease_files and not [n for n in lease_files if n.startswith("held@")]
+    assert "free.lease" in lease_files and not [n for n in lease_files if n.startswith("held.")]
     expected = {str(p.relative_to(root)) for p in claims + tmp_files}
     wait_until(
         lambda: sum(len(reader.stale_claims(q)) for q in reader.queues()) == len(claims),

@@ -103,6 +103,14 @@ MISTAKES = [
         '[pipeline.stages.Detect]\ndevice_class = "gpu"\n',
         "pipeline.stages: Value error, task type 'Detect' must match",
     ),
+    (  # names become parts of spool file names: portable characters only (issue 12)
+        '[daemon]\ndevice = "server@shed"\n',
+        "daemon.device: Value error, device 'server@shed' must match [a-z0-9][a-z0-9_-]*",
+    ),
+    (
+        '[pipeline.stages.detect]\ndevice_class = "gpu.big"\n',
+        "device_class 'gpu.big' must match [a-z0-9][a-z0-9_-]*",
+    ),
     (
         '[maintenance]\ntemp_dirs = ["srv:tmp"]\n',
         "maintenance.temp_dirs.0: 'srv' is not a storage root",

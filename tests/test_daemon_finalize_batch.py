@@ -22,6 +22,7 @@ from daemon_support import DaemonProcess, Env, drive, wait_until
 from schemas.task import ChildSpec, FileRef, child_task_id
 from spoold.demo.synth import PlateSpec, video_files
 from spoold.server.daemon import Daemon, finalize_journal
+from spoold.spool import ClaimName
 from webui_export.index.writer import Indexer
 
 START = datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc)
@@ -251,7 +252,8 @@ def test_a_killed_daemons_queued_finalize_tasks_come_back_without_an_attempt(
     first.kill()
     spared = queued()  # what the killed daemon last recorded
     assert spared, "the kill came after the queue emptied"
-    held = {p.name.split("@")[0] for p in (env.spool_root / "pending" / "server").glob("claimed/*")}
+    claims = (env.spool_root / "pending" / "server").glob("claimed/*")
+    held = {cn.task_id for p in claims if (cn := ClaimName.parse(p.name)) is not None}
     assert set(spared) <= held  # their claims are still there, their holder dead
 
     second = DaemonProcess(env, "daemon2").start()

@@ -90,8 +90,8 @@ def test_sigkill_leaves_a_lease_that_a_restart_on_the_same_host_takes_at_once(
     env = Env(tmp_path)
     first = DaemonProcess(env).start()
     first.kill()
-    held = list((env.spool_root / "daemon").glob("held@*.lease"))
-    assert len(held) == 1 and f"@{first.proc.pid}-" in held[0].name  # type: ignore[union-attr]
+    held = list((env.spool_root / "daemon").glob("held.*.lease"))
+    assert len(held) == 1 and f".{first.proc.pid}-" in held[0].name  # type: ignore[union-attr]
     second = DaemonProcess(env, "daemon2").start()  # within its bounded wait, no lease wait
     try:
         assert second.events("daemon.started")

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from schemas.task import Task
-from spoold.spool import Spool
+from spoold.spool import ClaimName, Spool
 
 sys.path.insert(0, str(Path(__file__).parent / "procs"))
 import spool_workers
@@ -218,7 +218,8 @@ def only_copy(root: Path, task_id: str) -> Path:
     found = [
         p
         for p in root.rglob(f"{task_id}*.json")
-        if p.name == f"{task_id}.json" or p.name.startswith(f"{task_id}@")
+        if p.name == f"{task_id}.json"
+        or ((cn := ClaimName.parse(p.name)) is not None and cn.task_id == task_id)
     ]
     assert len(found) == 1, f"{task_id} is in {len(found)} places: {found}"
     return found[0]

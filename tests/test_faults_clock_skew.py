@@ -90,7 +90,7 @@ def test_a_device_hours_off_keeps_and_judges_leases_in_server_time(
             assert worker.alive(), worker.output()
             holder.heartbeat()  # LeaseLost here = the skewed device broke a fresh claim
             assert judge.stale_claims("cpu") == []
-            for c in (spool.root / "pending/cpu/claimed").glob("*@skewed@*"):
+            for c in (spool.root / "pending/cpu/claimed").glob("*.skewed.*"):
                 try:
                     age = judge.server_now() - c.stat().st_mtime
                 except FileNotFoundError:

@@ -93,15 +93,19 @@ def test_an_unreadable_task_file_is_reported_by_name_and_the_queue_moves_on(
     worker = worker_as_nobody(spool, tmp_path / "worker.log")
     try:
         wait_for(lambda: done(spool, "a") and done(spool, "c"), 30, "a and c to complete")
+        moved = b.parent / "invalid" / b.name
         worker.wait_output(
             rf"pending/cpu/{STAMP}-ingest-b\.json: cannot read it: Permission denied "
-            rf"\(running as uid {NOBODY}\) — file left in place",
+            rf"\(running as uid {NOBODY}\) — moved to pending/cpu/invalid/{STAMP}-ingest-b\.json; "
+            rf"fix it, then `mv pending/cpu/invalid/{STAMP}-ingest-b\.json pending/cpu/`",
             10,
         )
-        assert b.read_bytes() == content and (b.stat().st_mode & 0o777) == 0  # untouched
-        # The operator fixes it; the worker takes it at its next listing of the folder
-        # (at once when the folder changes, as here with one more task; else within a minute).
-        b.chmod(0o644)
+        # Quarantined as it was (never put back over its name, where a fix may be by now).
+        assert not b.exists() and (moved.stat().st_mode & 0o777) == 0
+        # The operator fixes it and moves it back, as the message says.
+        moved.chmod(0o644)
+        assert moved.read_bytes() == content
+        moved.rename(b)
         publish(spool, "d")
         wait_for(lambda: done(spool, "b") and done(spool, "d"), 30, "b to complete once readable")
         assert worker.alive()
@@ -115,7 +119,7 @@ def test_a_read_only_queue_folder_is_reported_and_the_other_queues_keep_moving(
     spool: Spool, tmp_path: Path
 ) -> None:
     stuck = publish(spool, "a")  # pending/cpu/: every w1 of the class may run it
-    publish(spool, "p", device="w1")  # pending/cpu@w1/: pinned to this device
+    publish(spool, "p", device="w1")  # pending/cpu.w1/: pinned to this device
     queue = stuck.parent
     queue.chmod(0o555)
     worker = worker_as_nobody(spool, tmp_path / "worker.log")

@@ -47,7 +47,7 @@ CASES = [
 
 
 @pytest.mark.parametrize(("what", "content", "reason"), CASES, ids=[c[0] for c in CASES])
-def test_a_bad_task_file_is_reported_with_its_reason_and_left_in_place(
+def test_a_bad_task_file_is_reported_with_its_reason_and_quarantined(
     tmp_path: Path, what: str, content: bytes, reason: str
 ) -> None:
     spool = new_spool(tmp_path)
@@ -58,13 +58,19 @@ def test_a_bad_task_file_is_reported_with_its_reason_and_left_in_place(
     assert str(err.value).startswith("pending/jetson/20261125T000000Z-preprocess-v.json")
     assert str(err.value).endswith("— file left in place")
     spool.publish(task(spool))
-    claim = spool.claim("jetson", "j1")
-    assert claim is not None and claim.task_id == GOOD  # the queue keeps moving
-    assert p.read_bytes() == content
-    rep = spool_inspect.check(spool)
+    rep = spool_inspect.check(spool)  # reported where it is, never moved by check
     assert [(x.kind, x.path) for x in rep.problems] == [
         ("invalid", "pending/jetson/20261125T000000Z-preprocess-v.json")
     ]
+    claim = spool.claim("jetson", "j1")
+    assert claim is not None and claim.task_id == GOOD  # the queue keeps moving
+    moved = p.parent / "invalid" / p.name
+    assert not p.exists() and moved.read_bytes() == content  # quarantined, bytes intact
+    rep = spool_inspect.check(spool)
+    assert [(x.kind, x.path) for x in rep.problems] == [
+        ("invalid", "pending/jetson/invalid/20261125T000000Z-preprocess-v.json")
+    ]
+    assert rep.problems[0].message.startswith(err.value.reason)
 
 
 def test_a_100_mb_task_file_is_refused_unread(tmp_path: Path) -> None:
@@ -78,7 +84,7 @@ def test_a_100_mb_task_file_is_refused_unread(tmp_path: Path) -> None:
     ):
         spool.read(p)
     assert spool.claim("jetson", "j1") is None
-    assert p.stat().st_size == 100 * 1024 * 1024
+    assert (p.parent / "invalid" / p.name).stat().st_size == 100 * 1024 * 1024
 
 
 def test_non_utf8_names_symlinks_and_folders_are_reported_not_followed(tmp_path: Path) -> None:

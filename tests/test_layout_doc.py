@@ -4,10 +4,15 @@ package may move spool files."""
 from __future__ import annotations
 
 import ast
+import os
 import re
 from pathlib import Path
 
-from spoold.spool import layout
+import pytest
+from spoolkit import later, new_spool, task
+
+from spoold.spool import host, layout
+from spoold.spool.lease import DaemonLease
 from spoold.worker.runtime import command_handler
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,7 +40,7 @@ PRODUCT_PACKAGES = ("spoold", "schemas", "webui_export")
 RENAME_PRIMITIVES: dict[str, frozenset[str]] = {
     "os": frozenset({"rename", "replace", "renames", "link"}),
     "shutil": frozenset({"move"}),
-    "spoold.spool.fsops": frozenset({"rename"}),
+    "spoold.spool.fsops": frozenset({"rename", "rename_noreplace"}),
 }
 
 
@@ -82,11 +87,11 @@ def test_every_directory_and_the_marker_are_documented() -> None:
 
 
 def test_documented_names_match_the_code_patterns() -> None:
-    example_claim = re.search(r"`(\.\.\.)?(@[^`]+-L60\.json)`", DOC)
+    example_claim = re.search(r"`\.\.\.([a-z][^`]+-L60\.json)`", DOC)
     assert example_claim is not None
-    assert (
-        layout.ClaimName.parse("20261125T090000Z-preprocess-x" + example_claim.group(2)) is not None
-    )
+    cn = layout.ClaimName.parse("20261125T090000Z-preprocess-x." + example_claim.group(1))
+    assert cn is not None and cn.task_id == "20261125T090000Z-preprocess-x" and not cn.legacy
+    assert "`^[A-Za-z0-9._-]+$`" in DOC and layout.PORTABLE_RE.pattern == "^[A-Za-z0-9._-]+$"
     for m in re.finditer(r"(\d{8}T\d{6}Z-[a-z_]+-[A-Za-z0-9_.-]+?)\.json", DOC):
         assert layout.TASK_FILE_RE.match(m.group(1) + ".json"), m.group(0)
     assert "`YYYYMMDDTHHMMSSZ`" in DOC and layout.day_of("20261125T101530Z-x-y") == "2026-11-25"
@@ -152,3 +157,38 @@ def test_every_cli_command_is_in_the_readme() -> None:
     readme = (ROOT / "README.md").read_text()
     for name in cli.commands:  # type: ignore[attr-defined]
         assert f"spoold {name}" in readme, name
+
+
+@pytest.mark.parametrize("hostname", ["Odd Host@lab", "émile's-mac.local", "x%40y", "."])
+def test_every_name_the_code_writes_is_portable(tmp_path: Path, monkeypatch, hostname: str) -> None:  # type: ignore[no-untyped-def]
+    """Claims, pinned queues, the quarantine, spares, temp files, clock probes and the daemon's
+    lease, written on a host with an odd name: every name matches the portable set."""
+    monkeypatch.setattr(host.socket, "gethostname", lambda: hostname)
+    spool = new_spool(tmp_path)  # fsync off: finished claims become spares
+    seen: set[str] = set()
+
+    def look() -> None:
+        for _, dirs, files in os.walk(spool.root):
+            seen.update(dirs, files)
+
+    spool.publish(task(spool, "a.b", device="jetson-01"))
+    spool.publish(task(spool, "c"))
+    bad = spool.root / "pending/jetson/20261125T000000Z-preprocess-bad.json"
+    bad.write_text("{ broken")
+    claims = [spool.claim("jetson", "jetson-01") for _ in range(2)]
+    lease = DaemonLease(spool)
+    lease.acquire()
+    look()
+    for c in claims:
+        assert c is not None
+        c.complete() if c.task_id.endswith("a.b") else c.fail("boom")
+    look()
+    spool.publish(task(spool, "d"))
+    later(spool, 3600)
+    c = spool.claim("jetson", "jetson-02")
+    assert c is not None
+    look()
+    assert any(n.startswith("clock.") for n in seen) and any(n.endswith(".spare") for n in seen)
+    assert any(n.startswith("held.") for n in seen) and "jetson.jetson-01" in seen
+    assert "invalid" in seen and any(layout.ClaimName.parse(n) for n in seen)
+    assert sorted(n for n in seen if not layout.PORTABLE_RE.match(n)) == []

@@ -29,7 +29,7 @@ import pytest
 from powercut import PowerCutMount, fuse_missing
 
 from schemas.task import ChildSpec
-from spoold.spool import Spool
+from spoold.spool import ClaimName, Spool
 from spoold.spool import inspect as spool_inspect
 
 pytestmark = pytest.mark.skipif(fuse_missing() is not None, reason=fuse_missing() or "")
@@ -64,7 +64,8 @@ def survey(root: Path) -> dict[str, list[tuple[str, str | None]]]:
     found: dict[str, list[tuple[str, str | None]]] = {}
     for top in ("pending", "complete"):
         for path in (root / top).rglob("*.json"):
-            name = path.name.removesuffix(".json").split("@")[0]
+            cn = ClaimName.parse(path.name) if path.parent.name == "claimed" else None
+            name = cn.task_id if cn else path.name.removesuffix(".json")
             try:
                 inside: str | None = json.loads(path.read_bytes())["task_id"]
             except (ValueError, KeyError):

@@ -36,7 +36,7 @@ def test_pinned_tasks_go_to_the_device_queue(tmp_path: Path) -> None:
     spool = new_spool(tmp_path)
     spool.publish(task(spool, device="jetson-02"))
     assert files_under(spool.root / "pending") == [
-        "jetson@jetson-02/20261125T101530Z-preprocess-clip1.json"
+        "jetson.jetson-02/20261125T101530Z-preprocess-clip1.json"
     ]
 
 

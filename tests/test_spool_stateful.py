@@ -18,7 +18,9 @@ Invariants, after every step:
   the model says, under the claim name of its current holder (a crash here drops a
   ``Claim`` object, which leaves a stale claim, a place like any other);
 * every complete record has ``completed_at``;
-* a file an operator broke stays where it is, byte for byte, until the operator fixes it.
+* a file an operator broke stays where it is, byte for byte, until the operator fixes it or
+  a device claims it: then it is in the queue's ``invalid/``, byte for byte, and never put
+  back over its name (spool_layout.md §4.8); the operator fixes it there and moves it back.
 
 And per step: ``claim`` returns the oldest eligible task (smallest name, not_before passed)
 -- never one whose not_before is in the future -- and returns None only when nothing is
@@ -48,13 +50,13 @@ from hypothesis.stateful import (
 
 from schemas.task import ChildSpec, child_task_id
 from spoold.errors import InvalidTaskFile, LeaseLost, SpoolError
-from spoold.spool import Claim, ClaimName, Spool, parse_task_bytes
+from spoold.spool import Claim, ClaimName, Spool, fsops, parse_task_bytes
 from spoold.spool import inspect as spool_inspect
 
 STAMP = "20260101T000000Z"
 DAY = "2026-01-01"
 KEYS = ["k0", "k1", "k2", "k3", "k4", "k5"]
-PINNED = {"k4", "k5"}  # pinned to d0: they live in pending/cpu@d0/, only d0 runs them
+PINNED = {"k4", "k5"}  # pinned to d0: they live in pending/cpu.d0/, only d0 runs them
 DEVICES = ["d0", "d1", "d2"]
 LEASE = 1.0  # what claim names carry (whole seconds, at least 1)
 FREE_RETRIES, BACKOFF_BASE, BACKOFF_MAX = 1, 10.0, 100.0
@@ -111,6 +113,8 @@ class SpoolMachine(RuleBasedStateMachine):
         self.operator = self.new_spool()
         self.tasks: dict[str, M] = {}
         self.claims: list[tuple[str, Claim]] = []  # live Claim objects, by device
+        # Files in invalid/: path -> (the task's model when it was quarantined, its bytes).
+        self.quarantined: dict[str, tuple[M, bytes]] = {}
 
     def new_spool(self) -> FrozenSpool:
         # A tiny lease switches off the per-process throttle on reaping (lease/3 of *real*
@@ -146,11 +150,11 @@ class SpoolMachine(RuleBasedStateMachine):
         )
 
     def holds(self, claim: Claim) -> bool:
-        m = self.tasks[claim.task_id]
-        return m.state == "claimed" and m.token == claim.name.token
+        m = self.tasks.get(claim.task_id)  # None: quarantined since the claim was lost
+        return m is not None and m.state == "claimed" and m.token == claim.name.token
 
     def queues_of(self, device: str) -> set[str]:
-        return {"cpu", f"cpu@{device}"}
+        return {"cpu", f"cpu.{device}"}
 
     def stale_unheld(self, device: str) -> list[M]:
         """Claims in ``device``'s queues that it may break: stale, and not its own."""
@@ -174,6 +178,26 @@ class SpoolMachine(RuleBasedStateMachine):
         m.state = "deferred" if delay else "ready"
         m.not_before = self.clock.now + delay if delay else None
         m.token = m.holder = None
+
+    def observe_quarantine(self, device: str) -> None:
+        """A device that claimed (or passed over) broken files of its queues moved them to
+        invalid/: each one, byte for byte, under its name or a numbered one; the task is
+        gone from the queue until the operator moves it back."""
+        for m in list(self.tasks.values()):
+            if m.broken is None or m.queue not in self.queues_of(device):
+                continue
+            if self.path_of(m).exists():
+                continue
+            folder = self.operator.layout.invalid_dir(m.queue)
+            new = [
+                p
+                for p in sorted(folder.iterdir())
+                if str(p) not in self.quarantined and p.name.startswith(m.name)
+            ]
+            assert len(new) == 1, f"{m.task_id}: left its place but is not in invalid/: {new}"
+            assert new[0].read_bytes() == m.broken, f"{m.task_id}: quarantined bytes changed"
+            self.quarantined[str(new[0])] = (m, m.broken)
+            del self.tasks[m.task_id]
 
     def eligible(self, device: str) -> list[str]:
         now = self.clock.now
@@ -233,7 +257,7 @@ class SpoolMachine(RuleBasedStateMachine):
             assert not res.created
             return
         assert res.created
-        queue = f"cpu@{pin}" if pin else "cpu"
+        queue = f"cpu.{pin}" if pin else "cpu"
         if nb is not None and nb.timestamp() > self.clock.now:
             self.add_published(task.task_id, queue, "deferred", nb.timestamp())
         else:
@@ -262,6 +286,7 @@ class SpoolMachine(RuleBasedStateMachine):
             self.claims.append((dev, got))
         for m in broken:
             m.good = self.path_of(m).read_bytes()
+        self.observe_quarantine(dev)
 
     @rule(dev=st.sampled_from(DEVICES))
     def reap(self, dev: str) -> None:
@@ -273,6 +298,7 @@ class SpoolMachine(RuleBasedStateMachine):
         for m in may_break:
             self.put_back(m)
             m.good = self.path_of(m).read_bytes()
+        self.observe_quarantine(dev)
 
     @precondition(lambda self: self.claims)
     @rule(data=st.data())
@@ -395,6 +421,26 @@ class SpoolMachine(RuleBasedStateMachine):
         os.rename(tmp, path)
         m.broken = None
 
+    @precondition(
+        lambda self: any(m.task_id not in self.tasks for m, _ in self.quarantined.values())
+    )
+    @rule(data=st.data())
+    def operator_fixes_a_quarantined_file(self, data: st.DataObject) -> None:
+        """Edit ``invalid/ID.json``, then ``mv`` it back to where it was (the fix the log
+        and ``spoold check`` give)."""
+        pool = sorted(p for p, (m, _) in self.quarantined.items() if m.task_id not in self.tasks)
+        self.fix_quarantined(Path(data.draw(st.sampled_from(pool), label="quarantined")))
+
+    def fix_quarantined(self, path: Path) -> None:
+        """As the log says: fix it, then ``mv pending/Q/invalid/ID.json pending/Q/`` (ready:
+        the fix drops a ``not_before`` too, so it runs now)."""
+        m, _ = self.quarantined.pop(str(path))
+        good = parse_task_bytes(m.good, str(path)).model_copy(update={"not_before": None})
+        path.write_bytes(good.to_json())
+        m.good, m.broken, m.state, m.not_before = good.to_json(), None, "ready", None
+        self.tasks[m.task_id] = m
+        os.rename(path, self.path_of(m))
+
     @rule(dev=st.sampled_from(DEVICES))
     def crash(self, dev: str) -> None:
         """The device's process dies: its Claim objects are gone, its claims stay on disk
@@ -423,7 +469,8 @@ class SpoolMachine(RuleBasedStateMachine):
                 for name in os.listdir(folder):
                     if (folder / name).is_dir():
                         continue
-                    tid = name.split("@")[0].removesuffix(".json")
+                    cn = ClaimName.parse(name) if place == "claimed" else None
+                    tid = cn.task_id if cn else name.removesuffix(".json")
                     found.setdefault(tid, []).append((place, q, folder / name))
         for day in os.listdir(lay.complete):
             for name in os.listdir(lay.complete / day):
@@ -433,6 +480,13 @@ class SpoolMachine(RuleBasedStateMachine):
 
     @invariant()
     def disk_matches_model(self) -> None:
+        lay = self.operator.layout
+        invalid = {
+            str(lay.invalid_dir(q) / n): (lay.invalid_dir(q) / n).read_bytes()
+            for q in os.listdir(lay.pending)
+            for n in fsops.listdir(lay.invalid_dir(q))
+        }
+        assert invalid == {p: data for p, (_, data) in self.quarantined.items()}
         found = self.scan()
         assert set(found) == set(self.tasks), "a task appeared or vanished"
         for tid, m in self.tasks.items():
@@ -464,6 +518,7 @@ class SpoolMachine(RuleBasedStateMachine):
         try:
             report = spool_inspect.check(self.operator)
             want = {str(self.path_of(m)) for m in self.tasks.values() if m.broken is not None}
+            want |= set(self.quarantined)
             want |= {
                 str(self.path_of(m))
                 for m in self.tasks.values()
@@ -493,6 +548,10 @@ def replay(steps: list[tuple[str, tuple[object, ...]]]) -> None:
             if name in ("break_file", "fix_file"):
                 task = machine.tasks[f"{STAMP}-work-{args[0]}"]
                 getattr(machine, name)(task, *args[1:])
+            elif name == "fix_quarantined":
+                tid = f"{STAMP}-work-{args[0]}"
+                [path] = [p for p, (m, _) in machine.quarantined.items() if m.task_id == tid]
+                machine.fix_quarantined(Path(path))
             else:
                 getattr(machine, name)(*args)
             machine.disk_matches_model()
@@ -516,16 +575,15 @@ def test_an_idle_device_reaps_a_dead_claim_taken_from_deferred() -> None:
     )
 
 
-def test_a_broken_deferred_file_once_fixed_is_seen_by_a_device_that_skipped_it() -> None:
-    """Fixing a file inside deferred/ does not change the queue folder; a device that
-    skipped it as broken must notice the fix without waiting for its full re-list."""
+def test_a_broken_deferred_file_is_quarantined_at_once_and_runs_once_fixed() -> None:
+    """A file in deferred/ that does not parse has no ``not_before`` to wait for: the next
+    claim moves it to invalid/; fixed there and moved back to the queue, it is claimed."""
     replay(
         [
             ("publish", ("k1", 5.0)),
             ("break_file", ("k1", b"not json\n")),
-            ("claim", ("d1",)),  # lists deferred/, skips the broken file
-            ("fix_file", ("k1",)),
-            ("advance", (32.0,)),
-            ("claim", ("d1",)),  # k1 is due and valid: it must be claimed
+            ("claim", ("d1",)),  # lists deferred/: the broken file is due at once
+            ("fix_quarantined", ("k1",)),
+            ("claim", ("d1",)),  # k1 is ready and valid: it must be claimed
         ]
     )

@@ -2,11 +2,14 @@
 
 Public API: :data:`cli` (the click group; :mod:`spoold.cli.main` adds the commands),
 :func:`fail_cleanly`, :func:`config_option`, :func:`spool_options`, :func:`open_spool`,
-:func:`echo_json`, :func:`echo_table`.
+:func:`echo_json`, :func:`echo_table`, :func:`check_name`, :func:`check_type`.
 
 Every spool command takes ``--spool DIR`` (else ``$SPOOLD_SPOOL``, else the config file's
 ``[spool] root``) and works with no daemon running.  Expected errors (:class:`SpoolError`, a
-permission refused) print one line and exit 1 through :func:`fail_cleanly`.  Worker side:
+permission refused) print one line and exit 1 through :func:`fail_cleanly`.  The spool a
+command opens is closed when the command ends, whatever way it ends, so no command leaves its
+clock probe in ``tmp/``.  Device, class and type names are checked where they are typed
+(:func:`check_name`, :func:`check_type`): they become parts of file names.  Worker side:
 imports nothing of the server.
 """
 
@@ -20,6 +23,7 @@ from typing import Any, TypeVar
 
 import click
 
+from schemas.task import NAME_RE, TYPE_RE
 from spoold.configfile import Config, resolve_spool_root
 from spoold.errors import SpoolError
 from spoold.logsetup import setup_logging
@@ -74,7 +78,29 @@ def open_spool(
         kwargs.setdefault("fsync", cfg.spool.fsync)
         kwargs.setdefault("backoff_base", cfg.spool.backoff_base_s)
         kwargs.setdefault("backoff_max", cfg.spool.backoff_max_s)
-    return Spool(root, **kwargs), cfg
+    spool = Spool(root, **kwargs)
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:  # closed when the command ends: its clock probe goes with it
+        ctx.call_on_close(spool.close)
+    return spool, cfg
+
+
+def _check(regex: Any, allowed: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        if value is not None and not regex.match(value):
+            raise click.BadParameter(
+                f"{param.name} {value!r} must match {allowed}: it becomes part of spool "
+                "file names, which use only portable characters"
+            )
+        return value
+
+    return callback
+
+
+#: Click callback for a device or device-class name option (as the task schema says it).
+check_name = _check(NAME_RE, "[a-z0-9][a-z0-9_-]* (max 63 chars)")
+#: Click callback for a task type option.
+check_type = _check(TYPE_RE, "[a-z][a-z0-9_]* (max 32 chars)")
 
 
 def echo_json(obj: Any) -> None:

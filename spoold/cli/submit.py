@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from schemas.task import FileRef, describe_error, parse_task_id, sanitize_key
-from spoold.cli.app import cli, fail_cleanly, open_spool, spool_options
+from spoold.cli.app import check_name, check_type, cli, fail_cleanly, open_spool, spool_options
 from spoold.cli.isotime import iso8601_option
 from spoold.spool import Spool, queue_name
 
@@ -95,9 +95,23 @@ def _parse_params(params: tuple[str, ...]) -> dict[str, Any]:
 
 @cli.command()
 @spool_options
-@click.option("--type", "task_type", required=True, help="Task type (stage), e.g. preprocess.")
-@click.option("--class", "device_class", required=True, help="Device class that may run it.")
-@click.option("--device", help="Pin to one device (data locality).")
+@click.option(
+    "--type",
+    "task_type",
+    required=True,
+    callback=check_type,
+    help="Task type (stage), e.g. preprocess (a-z 0-9 _).",
+)
+@click.option(
+    "--class",
+    "device_class",
+    required=True,
+    callback=check_name,
+    help="Device class that may run it (a-z 0-9 _ -).",
+)
+@click.option(
+    "--device", callback=check_name, help="Pin to one device (data locality; a-z 0-9 _ -)."
+)
 @click.option("--video", help="Video id the task belongs to (the start of its id key).")
 @click.option(
     "--key",

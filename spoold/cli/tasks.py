@@ -19,14 +19,20 @@ from typing import Any
 
 import click
 
-from schemas.task import (
-    parse_task_id,
-    task_json_schema,
-)
+from schemas.task import parse_task_id, task_json_schema
 from spoold.cli import lookup
-from spoold.cli.app import cli, echo_json, echo_table, fail_cleanly, open_spool, spool_options
+from spoold.cli.app import (
+    check_name,
+    check_type,
+    cli,
+    echo_json,
+    echo_table,
+    fail_cleanly,
+    open_spool,
+    spool_options,
+)
 from spoold.configfile import resolve_spool_root
-from spoold.spool import Spool
+from spoold.spool import Spool, queue_class
 from spoold.spool import inspect as spool_inspect
 from spoold.spool.display import format_age
 
@@ -75,8 +81,8 @@ def init(
         )
     if parents:
         parent.mkdir(parents=True, exist_ok=True)
-    spool = Spool.init(root, default_lease=lease)
-    click.echo(f"spool ready at {spool.root}")
+    with Spool.init(root, default_lease=lease) as spool:
+        click.echo(f"spool ready at {spool.root}")
 
 
 @cli.command()
@@ -152,7 +158,7 @@ def _wanted(
 ) -> bool:
     """Whether ``e`` passes the filters of ``spoold ls``."""
     t = e.task
-    if device_class and (t.device_class if t else (e.queue or "")).split("@")[0] != device_class:
+    if device_class and (t.device_class if t else queue_class(e.queue or "")) != device_class:
         return False
     if task_type and (t is None or t.task_type != task_type):
         return False
@@ -169,8 +175,8 @@ def _wanted(
     default="pending",
     show_default=True,
 )
-@click.option("--class", "device_class", help="Only this device class.")
-@click.option("--type", "task_type", help="Only this task type.")
+@click.option("--class", "device_class", callback=check_name, help="Only this device class.")
+@click.option("--type", "task_type", callback=check_type, help="Only this task type.")
 @click.option("--video", help="Only tasks of this video id.")
 @click.option("--failing", is_flag=True, help="Only tasks with failed attempts.")
 @click.option(
@@ -379,7 +385,8 @@ def requeue(
 @click.option(
     "--repair",
     is_flag=True,
-    help="Fix what is safe: put back abandoned claims, drop superseded ones, delete old temp files.",
+    help="Fix what is safe: put back abandoned claims, drop superseded ones, delete old temp "
+    "files and the clock probes of this host's dead processes.",
 )
 @click.option("--json", "as_json", is_flag=True)
 @click.option("-q", "--quiet", is_flag=True, help="Only the summary line.")
@@ -389,8 +396,9 @@ def check(
 ) -> None:
     """Validate every file of the spool; exit 0 only when it is clean.
 
-    Finds files that do not parse, tasks in two places, abandoned claims, stray names and old
-    temp files.  Broken files are reported with their line and reason and never moved.
+    Finds files that do not parse (also those a worker moved to pending/Q/invalid/), tasks in
+    two places, abandoned claims, stray names and old temp files.  Broken files are reported
+    with their line, reason and fix, and never moved by check.
 
     Example: spoold check --repair
     """

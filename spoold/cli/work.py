@@ -25,7 +25,7 @@ from pathlib import Path
 import click
 from filelock import FileLock, Timeout
 
-from spoold.cli.app import cli, fail_cleanly, open_spool, spool_options
+from spoold.cli.app import check_name, cli, fail_cleanly, open_spool, spool_options
 from spoold.configfile import Config
 from spoold.logsetup import LOG_FORMATS, setup_logging
 
@@ -97,8 +97,19 @@ def _parse_roots(values: tuple[str, ...], cfg: Config | None) -> dict[str, Path]
 
 @cli.command(context_settings={"ignore_unknown_options": True})
 @spool_options
-@click.option("--class", "device_class", required=True, help="Device class to work for.")
-@click.option("--device", required=True, help="This device's name (unique per host).")
+@click.option(
+    "--class",
+    "device_class",
+    required=True,
+    callback=check_name,
+    help="Device class to work for (a-z 0-9 _ -).",
+)
+@click.option(
+    "--device",
+    required=True,
+    callback=check_name,
+    help="This device's name (unique per host; a-z 0-9 _ -).",
+)
 @click.option("--once", is_flag=True, help="Run at most one task, then exit.")
 @click.option("--max-tasks", type=click.IntRange(min=1), help="Exit after this many tasks.")
 @click.option(

@@ -428,7 +428,7 @@ class Daemon:
     def _pending_first_stage(self) -> int:
         """Ready or running first-stage tasks (deferred ones wait for the daemon)."""
         stage = self.pipeline.first
-        q = stage.device_class if stage.device is None else f"{stage.device_class}@{stage.device}"
+        q = queue_name(stage.device_class, stage.device)
         return len(self.spool.task_ids(q, ("ready", "claimed"), task_type=self.pipeline.first_type))
 
     # ------------------------------------------------------------------ state & status

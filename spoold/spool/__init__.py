@@ -9,7 +9,7 @@ Public API (everything else in this package is internal)::
     claim.heartbeat(); claim.complete(outputs=[...], children=[...])
 
 Also exported: :class:`Location`, :class:`Published`, :class:`ClaimName`, :class:`Layout`,
-:func:`queue_name`, :func:`parse_task_bytes`, and the host helpers :func:`short_hostname`,
+:func:`queue_name`, :func:`queue_class`, :func:`parse_task_bytes`, and the host helpers :func:`short_hostname`,
 :func:`pid_alive`, :func:`process_start`.  Submodules with their own public API:
 ``fsops`` (file operations), ``inspect`` (status and check), ``activity``, ``lease`` (the
 daemon's lease and files), ``display`` (how ages read).
@@ -20,7 +20,7 @@ follows is ``spool_layout.md``.  How it is put together: :mod:`spoold.spool.spoo
 
 from spoold.spool.claim import Claim
 from spoold.spool.host import pid_alive, process_start, short_hostname
-from spoold.spool.layout import ClaimName, Layout, queue_name
+from spoold.spool.layout import ClaimName, Layout, queue_class, queue_name
 from spoold.spool.lookup import Location, Published
 from spoold.spool.spool import Spool
 from spoold.spool.taskfile import parse_task_bytes
@@ -35,6 +35,7 @@ __all__ = [
     "parse_task_bytes",
     "pid_alive",
     "process_start",
+    "queue_class",
     "queue_name",
     "short_hostname",
 ]

@@ -1,10 +1,14 @@
 """A held task: the handle :meth:`Spool.claim <spoold.spool.Spool.claim>` returns.
 
 Public API: :class:`Claim` (``heartbeat``, ``complete``, ``fail``, ``release``),
-:class:`ClaimTokens`, :class:`ClaimHost`, :func:`safe_device`.
+:class:`ClaimTokens`, :class:`ClaimHost`, :func:`safe_device`, :func:`quarantine`.
 
-A claim is the file ``pending/Q/claimed/ID@DEVICE@TOKEN-L<lease>.json``; its mtime is the
-lease, refreshed by :meth:`Claim.heartbeat` in server time.  Finishing lands the task's next
+A claim is the file ``pending/Q/claimed/ID.DEVICE.TOKEN-L<lease>.json``; its mtime is the
+lease, refreshed by :meth:`Claim.heartbeat` in server time.  A task leaving a claim goes back
+to its *home* queue (:func:`~spoold.spool.layout.home_queue`: a first-scheme pinned folder's
+tasks go to the new folder).  A claimed file that is not a valid task for its name is never
+put back over that name (an operator's fix may be there by now): :func:`quarantine` moves it
+to ``pending/Q/invalid/``.  Finishing lands the task's next
 record first (complete/, or back in the queue) and only then disposes of the claim file, and
 a heartbeat is the fence before anything is written: a claim broken by another device raises
 :class:`~spoold.errors.LeaseLost` with nothing written.  Each claim finishes exactly once.
@@ -12,6 +16,7 @@ a heartbeat is the fence before anything is written: a claim broken by another d
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Sequence
@@ -26,10 +31,14 @@ from spoold.spool.clock import epoch_to_dt
 from spoold.spool.folders import QueueFolders
 from spoold.spool.host import ProcessRandom, current_pid
 from spoold.spool.lander import Lander
-from spoold.spool.layout import ClaimName, Layout
-from spoold.spool.lister import Lister
+from spoold.spool.layout import ClaimName, Layout, home_queue, task_file_name
 from spoold.spool.lookup import Published
 from spoold.spool.policy import Policy
+
+log = logging.getLogger(__name__)
+
+#: Numbered names tried in ``invalid/`` before giving up (``ID.json``, ``ID.json.1``, ...).
+_QUARANTINE_SLOTS = 1000
 
 
 class ClaimTokens:
@@ -54,7 +63,6 @@ class ClaimHost(Protocol):
     layout: Layout
     folders: QueueFolders
     lander: Lander
-    lister: Lister
     tokens: ClaimTokens
     policy: Policy
 
@@ -69,6 +77,47 @@ def safe_device(name: str) -> str:
     """``name`` as the device part of a claim name (operators and breakers are free text)."""
     cleaned = re.sub(r"[^a-z0-9_-]+", "-", name.lower()).strip("-_") or "operator"
     return cleaned[:63]
+
+
+def quarantine(
+    folders: QueueFolders, src: str | Path, queue: str, task_id: str, exc: InvalidTaskFile
+) -> Path | None:
+    """Move the claimed file ``src`` (a claim of ``task_id`` in ``queue``, not a valid task
+    for that name: ``exc`` says why) to ``pending/HOME/invalid/ID.json``, and log it once
+    with the fix.  Never replaces a file: a taken name gets a numbered suffix
+    (``ID.json.1``, not a task name).  The path it went to, or None if ``src`` was gone."""
+    layout = folders.layout
+    home = home_queue(queue)
+    if home != queue:
+        folders.ensure(home)
+    folder = layout.invalid_dir(home)
+    base = task_file_name(task_id)
+    for n in range(_QUARANTINE_SLOTS):
+        dst = folder / (base if n == 0 else f"{base}.{n}")
+        try:
+            moved = fsops.rename_noreplace(src, dst)
+        except FileExistsError:
+            continue
+        except FileNotFoundError:  # no invalid/ yet (it is made on first use)
+            folder.mkdir(exist_ok=True)
+            try:
+                moved = fsops.rename_noreplace(src, dst)
+            except FileExistsError:
+                continue
+        if not moved:
+            return None
+        line = f" (line {exc.line})" if exc.line else ""
+        log.error(
+            "%s: %s%s — moved to %s; fix it, then `mv %s %s/`",
+            layout.rel(layout.queue(queue) / base),
+            exc.reason,
+            line,
+            layout.rel(dst),
+            layout.rel(dst),
+            layout.rel(layout.queue(home)),
+        )
+        return dst
+    raise SpoolError(f"{layout.rel(folder)}: no free name for {base}; empty that folder")
 
 
 class Claim:
@@ -164,25 +213,30 @@ class Claim:
         not_before = epoch_to_dt(now) + timedelta(seconds=delay) if delay else None
         record = self.task.model_copy(update={"attempts": attempts, "not_before": not_before})
         layout = spool.layout
-        dest = (
-            layout.deferred(self.queue, self.task_id)
-            if delay
-            else layout.ready(self.queue, self.task_id)
-        )
+        home = self._home()
+        dest = layout.deferred(home, self.task_id) if delay else layout.ready(home, self.task_id)
         self._make_claim_durable()
         spool.lander.land(record.to_json(), dest, durable_dir=True)
         spool.lander.recycle(self._file)
         self._finish()
         if delay:
-            spool.folders.ring(self.queue)
+            spool.folders.ring(home)
         return dest
 
     def release(self) -> Path:
         """Give the task back untouched (e.g. on shutdown); no attempt is counted."""
         self._check_open()
-        dest = self.spool.layout.ready(self.queue, self.task_id)
+        dest = self.spool.layout.ready(self._home(), self.task_id)
         self.move_to(dest)
         return dest
+
+    def _home(self) -> str:
+        """The queue this task goes back to: its own, or a first-scheme pinned queue's new
+        name (made if missing)."""
+        home = home_queue(self.queue)
+        if home != self.queue:
+            self.spool.folders.ensure(home)
+        return home
 
     def _make_claim_durable(self) -> None:
         """With fsync on, make the rename that made this claim durable before the task's new
@@ -195,11 +249,13 @@ class Claim:
 
     # Moves for the claim logic and recovery, each one rename (or unlink) of the claim file.
     def move_to(self, dest: Path) -> None:
-        """Put the task at ``dest`` as it is; drop this copy if ``dest`` exists already."""
-        if fsops.exists(dest):
+        """Put the task at ``dest`` as it is; drop this copy if ``dest`` exists already
+        (never replaced: it may be an operator's newer copy)."""
+        try:
+            fsops.rename_noreplace(self._file, dest)
+        except FileExistsError:
             self.drop()
             return
-        fsops.rename(self._file, dest, dst_unique=False)
         self._finish()
 
     def drop(self) -> None:
@@ -207,14 +263,13 @@ class Claim:
         fsops.unlink(self._file)
         self._finish()
 
-    def put_back_bad(self, reason: str, original: Path) -> None:
-        """Return the file to ``original`` and skip it until edited (it is not a valid task
-        for that name)."""
-        fsops.rename(self._file, original, dst_unique=False)
+    def quarantine(self, reason: str) -> None:
+        """Move this claim to ``invalid/``: its content is not a valid task for its name
+        (:func:`quarantine`)."""
+        spool, task_id = self.spool, self.name.task_id  # the name's id: the content's differs
+        rel = spool.layout.rel(spool.layout.ready(self.queue, task_id))
+        quarantine(spool.folders, self._file, self.queue, task_id, InvalidTaskFile(rel, reason))
         self._finish()
-        self.spool.lister.mark_bad(
-            original, InvalidTaskFile(self.spool.layout.rel(original), reason)
-        )
 
     def _check_open(self) -> None:
         if self.done:

@@ -2,15 +2,24 @@
 
 Public API: :class:`Claimer` (``claim``).
 
-A claim renames ``pending/Q/ID.json`` to ``pending/Q/claimed/ID@DEVICE@TOKEN-L<lease>.json``.
+A claim renames ``pending/Q/ID.json`` to ``pending/Q/claimed/ID.DEVICE.TOKEN-L<lease>.json``.
 The token is unique to this claim, so the claimant can tell that it won even when NFS reports
 a false ENOENT, and it confirms by reading the file under its new name (SMB can tell two racing
 renamers that both succeeded).  Its mtime, set at once in server time, is the lease.
 
 Workers racing for the same names lose renames; each loss doubles the *window* of oldest names
 a worker picks from at random (up to 16), and a run of uncontested claims halves it again.
-Stale claims are broken on the first claim of a queue and later only while nothing else is
-claimable, so busy devices leave reaping to idle ones and to the daemon.
+Stale claims are looked for on the first claim of a queue and later at most every
+``min(lease/3, 10)`` s, and only when claims were seen there or the queue changed: a busy
+fleet's cost is one listing of ``claimed/`` per device and interval, and a replaced device's
+claims are broken within about a lease and an interval even while a backlog keeps everyone
+busy.
+
+A device claims from its class's queue, its pinned queue, and the first scheme's pinned
+folders (``CLASS@DEVICE``, ``CLASS%40DEVICE``) while they exist (looked for again every
+``LEGACY_LOOK_S`` while idle).  A claimed file that is not a valid task for its name is moved
+to ``invalid/`` (:func:`~spoold.spool.claim.quarantine`), so the whole fleet tries one bad
+content once.
 """
 
 from __future__ import annotations
@@ -21,9 +30,9 @@ from pathlib import Path
 
 from spoold.errors import InvalidTaskFile
 from spoold.spool import fsops
-from spoold.spool.claim import Claim, ClaimTokens
+from spoold.spool.claim import Claim, ClaimTokens, quarantine
 from spoold.spool.lander import Lander
-from spoold.spool.layout import CLAIMED, ClaimName, queue_name
+from spoold.spool.layout import CLAIMED, ClaimName, home_queue, legacy_queue_names, queue_name
 from spoold.spool.lister import RACY_SIGNATURE, Candidate, Lister
 from spoold.spool.policy import Policy
 from spoold.spool.recovery import MakeClaim, Recovery
@@ -33,6 +42,8 @@ from spoold.spool.taskfile import read_task
 MAX_WINDOW = 16
 #: Uncontested claims in a row after which the window halves.
 CALM_RUN = 8
+#: Seconds between looks (while idle) for the first scheme's pinned folders.
+LEGACY_LOOK_S = 60.0
 
 
 class Claimer:
@@ -56,23 +67,21 @@ class Claimer:
         self.policy = policy
         self.tokens = tokens
         self.make_claim = make_claim
-        self._claim_queues: dict[tuple[str, str], list[str]] = {}
+        # (class, device) -> (the queues claimed from, when legacy folders were looked for)
+        self._claim_queues: dict[tuple[str, str], tuple[list[str], float]] = {}
         self._window = 1  # how many of the oldest names to pick from (grows when racing)
         self._calm = 0  # claims won at the first try since the window last changed
 
     def claim(self, device_class: str, device: str) -> Claim | None:
         """Take the oldest eligible task for ``device`` of ``device_class``, or None (see
         :meth:`spoold.spool.Spool.claim`)."""
-        queues = self._claim_queues.get((device_class, device))
-        if queues is None:
-            queues = [device_class, queue_name(device_class, device)]
-            self._claim_queues[device_class, device] = queues
-            for q in queues:
-                if q not in self.lister.views:
-                    self._maybe_reap(q, device)
+        queues = self._queues(device_class, device, idle=False)
+        for q in queues:  # busy too (throttled): a dead device's claims must not wait for
+            self._maybe_reap(q, device)  # the backlog to drain before anyone breaks them
         for attempt in range(100_000):
             cand = self.lister.next_candidate(queues, self._window)
             if cand is None:
+                queues = self._queues(device_class, device, idle=True)
                 if not any(self._maybe_reap(q, device) for q in queues):
                     self.folders.check_mounted()  # an unmounted share is not an empty queue
                     self.lander.drop_spares()  # idle: an old spare would look like a leftover
@@ -91,6 +100,27 @@ class Claimer:
                         self._calm = 0
                 return claim
         return None  # pragma: no cover
+
+    def _queues(self, device_class: str, device: str, *, idle: bool) -> list[str]:
+        """The queues ``device`` claims from: its class's, its pinned one, and the first
+        scheme's pinned folders that exist (looked for on first use, then every
+        ``LEGACY_LOOK_S`` while idle).  A queue new to this process is reaped at once."""
+        key = (device_class, device)
+        known = self._claim_queues.get(key)
+        mono = time.monotonic()
+        if known is not None and (not idle or mono - known[1] < LEGACY_LOOK_S):
+            return known[0]
+        queues = [device_class, queue_name(device_class, device)]
+        queues += [
+            q
+            for q in legacy_queue_names(device_class, device)
+            if os.path.isdir(self.layout.queue(q))
+        ]
+        self._claim_queues[key] = (queues, mono)
+        for q in queues:
+            if q not in self.lister.views:
+                self._maybe_reap(q, device)
+        return queues
 
     def _maybe_reap(self, queue: str, device: str) -> int:
         """Reap ``queue`` at most every ``min(lease/3, 10)`` s, and only when claims may
@@ -142,27 +172,27 @@ class Claimer:
             task = read_task(self.layout, dst_str)  # confirms: a double-won SMB rename fails here
         except (OSError, InvalidTaskFile) as exc:
             self.tokens.held.discard(cn.token)
-            self._give_back(exc, dst_str, Path(path))
+            self._give_back(exc, dst_str, queue, task_id)
             return None
         claim = self.make_claim(task, dst_str, queue, cn, device)
         return claim if self._runnable(claim, path, from_deferred, now) else None
 
-    def _give_back(self, exc: OSError | InvalidTaskFile, dst: str, src: Path) -> None:
-        """After winning the rename of ``src`` to ``dst``: the file vanished (another claimant
-        won after all), or cannot be read or parsed (put back exactly where it was, skipped
-        until its permissions or content change)."""
+    def _give_back(
+        self, exc: OSError | InvalidTaskFile, dst: str, cand_queue: str, tid: str
+    ) -> None:
+        """After winning the rename to ``dst``: the file vanished (another claimant won after
+        all), or cannot be read or parsed: then it goes to ``invalid/``, never back over its
+        name (an operator's fix may be there by now)."""
         if isinstance(exc, InvalidTaskFile):
-            fsops.rename(dst, src, dst_unique=False)
-            self.lister.mark_bad(src, InvalidTaskFile(self.layout.rel(src), exc.reason, exc.line))
+            quarantine(self.folders, dst, cand_queue, tid, exc)
             return
         if fsops.is_gone(exc):
             return
         if not isinstance(exc, PermissionError):
             raise exc
         # A file we may move but not read (or not touch): say which file it is.
-        fsops.rename(dst, src, dst_unique=False)
         reason = f"cannot read it: {exc.strerror} (running as uid {os.geteuid()})"
-        self.lister.mark_bad(src, InvalidTaskFile(self.layout.rel(src), reason))
+        quarantine(self.folders, dst, cand_queue, tid, InvalidTaskFile(dst, reason))
 
     def _runnable(self, claim: Claim, src: str, from_deferred: bool, now: float) -> bool:
         """Whether the task just claimed is for this device now; if not it is moved where it
@@ -170,20 +200,22 @@ class Claimer:
         task, queue, device = claim.task, claim.queue, claim.device
         task_id = claim.name.task_id
         if task.task_id != task_id:
-            reason = f"file name says {task_id} but task_id is {task.task_id}"
-            claim.put_back_bad(reason, Path(src))  # a Path only here: claims are hot
+            claim.quarantine(f"file name says {task_id} but task_id is {task.task_id}")
             return False
         if task.device is not None and task.device != device:
             target = queue_name(task.device_class, task.device)
-            if target != queue:
+            if target != home_queue(queue):
                 # Pinned elsewhere (a hand edit): move it to that device's queue.
                 self.folders.ensure(target)
                 claim.move_to(self.layout.ready(target, task.task_id))
                 return False
         if task.not_before is not None and task.not_before.timestamp() > now:
-            claim.move_to(self.layout.deferred(queue, task.task_id))
-            if not from_deferred:
-                self.folders.ring(queue)  # it landed in deferred/, like a deferred publish
+            home = home_queue(queue)
+            if home != queue:
+                self.folders.ensure(home)
+            claim.move_to(self.layout.deferred(home, task.task_id))
+            if not from_deferred or home != queue:
+                self.folders.ring(home)  # it landed in deferred/, like a deferred publish
             return False
         if from_deferred:
             # Taken out of deferred/, which leaves the queue folder's mtime alone: ring it, or

@@ -1,17 +1,20 @@
 """Server time: the clock of the machine holding the spool, which judges every lease.
 
-Public API: :class:`ServerClock`, :func:`epoch_to_dt`.
+Public API: :class:`ServerClock`, :func:`epoch_to_dt`, :func:`parse_probe`.
 
 Learned from the mtime the server gives a file we write (this process's *clock probe* in
 ``tmp/``), then carried forward with this host's monotonic clock, so a device whose wall clock
 is wrong still judges leases correctly.  Re-learned every 5 minutes (monotonic clocks drift by
-parts per million).
+parts per million).  A probe is named ``tmp/clock.HOST.PID``; :meth:`ServerClock.close` removes
+it (every command closes its spool), and ``check --repair`` removes the probes of this host's
+dead processes.  Probes are the protocol's own housekeeping: never a problem for ``check``.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,6 +28,13 @@ log = logging.getLogger(__name__)
 
 #: Seconds after which the server's time is learned again.
 RELEARN_S = 300.0
+_PROBE_RE = re.compile(r"^clock\.(?P<host>[A-Za-z0-9_-]+)\.(?P<pid>[0-9]{1,10})$")
+
+
+def parse_probe(name: str) -> tuple[str, int] | None:
+    """(host, pid) of a clock probe's name, or None if ``name`` is not one."""
+    m = _PROBE_RE.match(name)
+    return (m["host"], int(m["pid"])) if m else None
 
 
 def epoch_to_dt(t: float) -> datetime:

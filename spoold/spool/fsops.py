@@ -1,6 +1,6 @@
 """Low-level file operations that behave the same on local disk, NFS, SMB and sshfs.
 
-Public API: :func:`rename`, :func:`unlink`, :func:`discard`, :func:`write_new`,
+Public API: :func:`rename`, :func:`rename_noreplace`, :func:`unlink`, :func:`discard`, :func:`write_new`,
 :func:`write_over`, :func:`read_bytes`, :func:`listdir`, :func:`fsync_dir`, :func:`exists`,
 :func:`is_gone`, ``GONE_ERRNOS``.
 
@@ -17,10 +17,13 @@ real shares, see ``../shared/netshare/README.md`` and ``spool_layout.md``):
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import errno
 import os
 import stat
 import time
+from functools import cache
 from pathlib import Path
 
 #: errno values that mean "that name is not there (any more)".
@@ -76,6 +79,86 @@ def _pause_if_busy(exc: OSError, attempt: int) -> bool:
     if exc.errno in _BUSY_ERRNOS and attempt < _RETRIES - 1:
         time.sleep(0.005 * 2**attempt)
         return True
+    return False
+
+
+#: errno values of a ``link`` or ``renameat2`` the filesystem (or kernel, or libc) does not
+#: offer: fall back to the next way.
+_UNSUPPORTED_ERRNOS = frozenset(
+    {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL, errno.EMLINK}
+)
+_AT_FDCWD = -100
+_RENAME_NOREPLACE = 1
+
+
+@cache
+def _renameat2() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
+    """libc's ``renameat2`` (Linux, glibc 2.28+), or None."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        fn = libc.renameat2
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    fn.restype = ctypes.c_int
+    return fn
+
+
+def rename_noreplace(src: str | Path, dst: str | Path) -> bool:
+    """Rename ``src`` to ``dst`` unless ``dst`` exists: True when renamed, False when ``src``
+    was gone, :class:`FileExistsError` when ``dst`` exists (then nothing changed).
+
+    For every move that must never replace what is at ``dst`` (an operator's fix saved there
+    meanwhile).  The first way the filesystem offers: ``link`` + ``unlink`` (atomic: ``link``
+    never replaces; a crash between the two leaves both names, the caller's source being a
+    claim that a breaker then handles); else ``renameat2(RENAME_NOREPLACE)``; else ``lstat``
+    then ``rename``.  RACE (that last way only, on filesystems with neither): a file created at
+    ``dst`` between the ``lstat`` and the ``rename`` is replaced.
+    """
+    src_s, dst_s = os.fspath(src), os.fspath(dst)
+    try:
+        os.link(src_s, dst_s, follow_symlinks=False)
+    except FileExistsError:
+        if _same_file(src_s, dst_s):  # NFS: our link happened, its reply was lost
+            unlink(src_s)
+            return True
+        raise
+    except OSError as exc:
+        if is_gone(exc):
+            return _gone_or_raise(dst_s)
+        if exc.errno not in _UNSUPPORTED_ERRNOS and exc.errno != errno.EXDEV:
+            raise
+    else:
+        unlink(src_s)
+        return True
+    fn = _renameat2()
+    if fn is not None:
+        rc = fn(_AT_FDCWD, os.fsencode(src_s), _AT_FDCWD, os.fsencode(dst_s), _RENAME_NOREPLACE)
+        if rc == 0:
+            return True
+        code = ctypes.get_errno()
+        if code == errno.EEXIST:
+            raise FileExistsError(code, os.strerror(code), dst_s)
+        if code in GONE_ERRNOS:
+            return _gone_or_raise(dst_s)
+        if code not in _UNSUPPORTED_ERRNOS:
+            raise OSError(code, os.strerror(code), src_s)
+    if exists(dst_s):
+        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), dst_s)
+    return rename(src_s, dst_s, dst_unique=False)
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samestat(os.lstat(a), os.lstat(b))
+    except OSError:
+        return False
+
+
+def _gone_or_raise(dst: str) -> bool:
+    """After ENOENT: the source was gone (False), unless the target's folder is missing."""
+    if not exists(os.path.dirname(dst)):
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), os.path.dirname(dst))
     return False
 
 

@@ -1,7 +1,7 @@
 """This host and its processes: the host name spool files carry, and whether a process lives.
 
-Public API: :func:`short_hostname`, :func:`pid_alive`, :func:`process_start`,
-:func:`current_pid`, :class:`ProcessRandom`.
+Public API: :func:`short_hostname`, :func:`portable_name`, :func:`pid_alive`,
+:func:`process_start`, :func:`current_pid`, :class:`ProcessRandom`.
 
 Temp, spare, scratch and lease names carry the host name so that a host only ever judges the
 processes named by its own files; a process is judged by pid, and where the caller knows the
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import secrets
 import socket
 
@@ -35,9 +36,19 @@ def current_pid() -> int:
     return _pid
 
 
+_NOT_PORTABLE_RE = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+def portable_name(text: str, default: str = "host") -> str:
+    """``text`` as one part of a spool file name: runs of anything but ``A-Za-z0-9_-`` (dots
+    included, since names are split on them) become ``-``; ``default`` if nothing is left."""
+    return _NOT_PORTABLE_RE.sub("-", text).strip("-")[:63] or default
+
+
 def short_hostname() -> str:
-    """This host's name up to the first dot, as temp, spare, scratch and lease names carry it."""
-    return socket.gethostname().split(".")[0] or "host"
+    """This host's name up to the first dot, reduced to portable characters
+    (:func:`portable_name`), as temp, spare, probe, scratch and lease names carry it."""
+    return portable_name(socket.gethostname().split(".")[0])
 
 
 def process_start(pid: int) -> int:

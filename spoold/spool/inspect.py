@@ -5,7 +5,9 @@ Public API: :func:`iter_entries`, :func:`status`, :func:`check`, :class:`Entry`,
 
 Nothing here renames a file; ``check(repair=True)`` asks :class:`~spoold.spool.Spool` to do
 the few repairs that are safe (break stale claims, drop claims superseded by a newer copy,
-delete old temp files).  Files that do not parse are reported, never moved.
+delete old temp files and dead processes' clock probes).  Files that do not parse are
+reported, never moved; files in a queue's ``invalid/`` (put there by a claim) are reported with
+their reason and the fix.  Clock probes are never problems.
 """
 
 from __future__ import annotations
@@ -19,12 +21,16 @@ from typing import Any
 from schemas.task import AttemptKind, Task
 from spoold.errors import InvalidTaskFile
 from spoold.spool import fsops
+from spoold.spool.clock import parse_probe
 from spoold.spool.layout import (
     CLAIMED,
     DEFERRED,
+    INVALID,
+    INVALID_FILE_RE,
     TASK_FILE_RE,
     ClaimName,
     day_of,
+    home_queue,
     is_ignorable,
     queue_name,
     split_queue,
@@ -40,7 +46,7 @@ class Entry:
 
     path: Path
     state: str  # pending | complete
-    where: str  # ready | deferred | claimed | complete
+    where: str  # ready | deferred | claimed | invalid | complete
     queue: str | None
     task_id: str
     claim: ClaimName | None = None
@@ -66,6 +72,14 @@ def _task_files(folder: Path, *, claims: bool) -> Iterator[tuple[str, str, Claim
                 yield e.name, m["id"], None
 
 
+def _quarantined(folder: Path) -> Iterator[tuple[str, str]]:
+    """(file name, task id of the name) of each file in a queue's ``invalid/``."""
+    for name in sorted(fsops.listdir(folder)):
+        m = INVALID_FILE_RE.match(name)
+        if m:
+            yield name, m["id"]
+
+
 def iter_entries(
     spool: Spool,
     *,
@@ -85,6 +99,17 @@ def iter_entries(
             ):
                 for name, task_id, cn in _task_files(folder, claims=claims):
                     yield _entry(spool, folder / name, "pending", where, q, task_id, cn, read)
+            for name, task_id in _quarantined(lay.invalid_dir(q)):
+                entry = _entry(
+                    spool, lay.invalid_dir(q) / name, "pending", "invalid", q, task_id, None, read
+                )
+                if entry.error is None and entry.task is not None and read:
+                    # Parses now: the content names another task id (or was fixed in place).
+                    reason = f"file name says {task_id} but task_id is {entry.task.task_id}"
+                    if entry.task.task_id == task_id:
+                        reason = "quarantined; it parses now: move it back to its queue"
+                    entry.error = InvalidTaskFile(lay.rel(entry.path), reason)
+                yield entry
     if complete:
         try:
             days = sorted(os.listdir(lay.complete), reverse=True)
@@ -265,7 +290,7 @@ class _Check:
             if is_ignorable(name):
                 self.rep.ignored.append(lay.rel(p))
             elif split_queue(name) is None or not p.is_dir() or p.is_symlink():
-                add("stray", p, "not a queue folder (want pending/CLASS or pending/CLASS@DEVICE/)")
+                add("stray", p, "not a queue folder (want pending/CLASS or pending/CLASS.DEVICE/)")
         for q in self.spool.queues():
             for sub, kind in (
                 (lay.queue(q), "ready"),
@@ -287,7 +312,7 @@ class _Check:
         if is_ignorable(name):
             self.rep.ignored.append(self.lay.rel(p))
             return
-        if kind == "ready" and name in (CLAIMED, DEFERRED) and p.is_dir():
+        if kind == "ready" and name in (CLAIMED, DEFERRED, INVALID) and p.is_dir():
             return
         ok = ClaimName.parse(name) if kind == "claimed" else TASK_FILE_RE.match(name)
         if not ok:
@@ -308,7 +333,11 @@ class _Check:
             self.rep.files += 1
             if entry.error is not None:
                 line = f" (line {entry.error.line})" if entry.error.line else ""
-                self.add("invalid", entry.path, entry.error.reason + line)
+                fix = ""
+                if entry.where == "invalid" and entry.queue is not None:
+                    home = self.lay.rel(self.lay.queue(home_queue(entry.queue)))
+                    fix = f"; fix it, then `mv {self.lay.rel(entry.path)} {home}/`"
+                self.add("invalid", entry.path, entry.error.reason + line + fix)
                 continue
             assert entry.task is not None
             task = entry.task
@@ -378,12 +407,13 @@ class _Check:
         self.add("stale-claim", e.path, msg, done)
 
     def temp_files(self, tmp_ttl: float) -> None:
-        """Temp files older than ``tmp_ttl`` (deleted with ``repair``)."""
+        """Temp files older than ``tmp_ttl`` (deleted with ``repair``).  Clock probes are
+        never problems; ``repair`` removes those of this host's dead processes."""
         lay = self.lay
         now = self.spool.server_now()
         old: dict[str, float] = {}
         for name in fsops.listdir(lay.tmp):
-            if name == self.spool.clock_probe.name:
+            if parse_probe(name) is not None:
                 continue
             try:
                 age = now - (lay.tmp / name).lstat().st_mtime
@@ -391,6 +421,9 @@ class _Check:
                 continue
             if age > tmp_ttl:
                 old[name] = age
+        if self.repair:
+            for p in self.spool.purge_probes():
+                self.add("tmp", p, "clock probe of a process gone from this host; deleted", True)
         # One purge removes them all; report each file it removed.
         removed = {p.name for p in self.spool.purge_tmp(tmp_ttl)} if self.repair and old else set()
         for name, age in sorted(old.items()):

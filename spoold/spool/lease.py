@@ -9,9 +9,11 @@ daemon publishes for ``spoold status`` (``status.json``), written only through
 :meth:`DaemonLease.write_file` so that this package stays the only code renaming spool files.
 
 OS locks do not cross NFS/SMB clients, so the lock is a file whose *name* says who holds it,
-in ``SPOOL/daemon/``: ``free.lease`` when nobody does, ``held@HOST@PID-START-NONCE.lease``
-when a daemon does.  Taking it is one rename (``free`` → ``held@me``, or a stale
-``held@other`` → ``held@me``): of two racing daemons exactly one rename finds the source.  The
+in ``SPOOL/daemon/``: ``free.lease`` when nobody does, ``held.HOST.PID-START-NONCE.lease``
+when a daemon does (portable characters only; a first-scheme ``held@HOST@...`` name, or the
+``held%40HOST%40...`` an SMB client lists, is still read and renamed as it is on disk).
+Taking it is one rename (``free`` → ``held.me``, or a stale ``held.other`` → ``held.me``): of
+two racing daemons exactly one rename finds the source.  The
 holder refreshes the file's mtime in *server* time (:meth:`spoold.spool.Spool.server_now`)
 every few seconds, as claims do; a heartbeat that finds its file gone means another daemon
 broke the lease, and the daemon stops.
@@ -29,7 +31,7 @@ import logging
 import os
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from spoold.errors import SpoolError
@@ -40,7 +42,8 @@ log = logging.getLogger(__name__)
 
 FREE = "free.lease"
 _HELD_RE = re.compile(
-    r"^held@(?P<host>[a-z0-9][a-z0-9-]{0,62})@(?P<pid>\d+)-(?P<start>\d+)-(?P<nonce>[0-9a-f]{4,16})\.lease$"
+    r"^held(?P<sep>\.|@|%40)(?P<host>[a-z0-9][a-z0-9-]{0,62})(?P=sep)"
+    r"(?P<pid>\d+)-(?P<start>\d+)-(?P<nonce>[0-9a-f]{4,16})\.lease$"
 )
 
 
@@ -54,28 +57,33 @@ class DaemonLeaseLost(SpoolError):
 
 def lease_host() -> str:
     """This host as lease names spell it: :func:`short_hostname`, lower-cased, with anything
-    but ``a-z0-9-`` made a dash (the holder part of ``held@HOST@...``)."""
+    but ``a-z0-9-`` made a dash (the holder part of ``held.HOST.PID...``)."""
     name = short_hostname().lower()
     return re.sub(r"[^a-z0-9-]+", "-", name).strip("-")[:63] or "host"
 
 
 @dataclass(frozen=True)
 class Holder:
+    """A lease holder; ``disk`` is its file name as listed (kept: only it renames the file)."""
+
     host: str
     pid: int
     start: int
     nonce: str
+    disk: str | None = field(default=None, compare=False)
 
     @property
     def name(self) -> str:
-        return f"held@{self.host}@{self.pid}-{self.start}-{self.nonce}.lease"
+        if self.disk is not None:
+            return self.disk
+        return f"held.{self.host}.{self.pid}-{self.start}-{self.nonce}.lease"
 
     @classmethod
     def parse(cls, name: str) -> Holder | None:
         m = _HELD_RE.match(name)
         if not m:
             return None
-        return cls(m["host"], int(m["pid"]), int(m["start"]), m["nonce"])
+        return cls(m["host"], int(m["pid"]), int(m["start"]), m["nonce"], name)
 
     def describe(self) -> str:
         return f"pid {self.pid} on host {self.host}"

@@ -1,15 +1,16 @@
 """Which task to try next: one process's cached, sorted listings of its queue folders.
 
-Public API: :class:`Lister` (``next_candidate``, ``view``, ``mark_bad``, ``report_denied``,
-``views``), :class:`QueueView`, :data:`Candidate`.
+Public API: :class:`Lister` (``next_candidate``, ``view``, ``report_denied``, ``views``),
+:class:`QueueView`, :data:`Candidate`.
 
 Listing a folder is the expensive part of claiming on a share, so each queue's listing is
 cached and handed out name by name, oldest first.  The queue folder's mtime is the doorbell
 (see :mod:`spoold.spool.folders`): an exhausted listing is renewed only when it rang, or after
 ``idle_relist`` as a backstop for coarse mtimes.  ``deferred/`` is read on each listing (its
-tasks' ``not_before`` decides when they are due).  Files that do not parse are remembered by
-(mtime, size, mode) and skipped until edited.  "Listing cost" in ``spool_layout.md`` explains
-the re-listing rules.
+tasks' ``not_before`` decides when they are due); a file there that cannot be read or parsed is
+due at once, so that a claim moves it to ``invalid/`` like any bad file (no worker keeps a
+memory of bad files: the quarantine is the whole fleet's).  "Listing cost" in
+``spool_layout.md`` explains the re-listing rules.
 
 The lister only proposes names; a claim is decided by the rename in
 :mod:`spoold.spool.claiming`.
@@ -64,7 +65,7 @@ class QueueView:
 
 
 class Lister:
-    """The cached listings of one process, and the files in them known not to parse."""
+    """The cached listings of one process."""
 
     def __init__(
         self,
@@ -79,7 +80,6 @@ class Lister:
         self.policy = policy
         self.rng = rng
         self.views: dict[str, QueueView] = {}
-        self._bad: dict[str, tuple[int, int, int]] = {}
         self._denied: dict[str, float] = {}
 
     def state(self, queue: str) -> QueueView:
@@ -115,12 +115,7 @@ class Lister:
         # The folder's mtime is the doorbell: unchanged means nothing arrived or left (a
         # task landing in deferred/ rings it too, see QueueFolders.ring).  A full re-list now
         # and then still covers shares with coarse or cached mtimes.
-        if (
-            exhausted
-            and sig == view.signature
-            and mono - view.listed_at < self.policy.idle_relist
-            and not self._bad_edited(queue)
-        ):
+        if exhausted and sig == view.signature and mono - view.listed_at < self.policy.idle_relist:
             return view
         # A listing taken within RACY_S of the folder's last change may have missed a second
         # change in the same mtime tick (sshfs and FAT-backed shares keep whole seconds): such
@@ -141,9 +136,6 @@ class Lister:
             if TASK_FILE_RE.match(e.name) and e.is_file(follow_symlinks=False)
         ]
         names.sort()
-        if self._bad:  # skip files known not to parse (a dict lookup, not a Path, per name)
-            prefix = str(qdir) + os.sep
-            names = [n for n in names if prefix + n not in self._bad or not self._is_bad(qdir / n)]
         return names
 
     def _scan_deferred(self, queue: str) -> dict[str, float]:
@@ -156,17 +148,10 @@ class Lister:
         for e in entries:
             if not (TASK_FILE_RE.match(e.name) and e.is_file(follow_symlinks=False)):
                 continue
-            path = ddir / e.name
-            if self._is_bad(path):
-                continue
             try:
-                task = read_task(self.layout, path)
-            except InvalidTaskFile as exc:
-                self.mark_bad(path, exc)
-                continue
-            except PermissionError as exc:
-                reason = f"cannot read it: {exc.strerror} (running as uid {os.geteuid()})"
-                self.mark_bad(path, InvalidTaskFile(self.layout.rel(path), reason))
+                task = read_task(self.layout, ddir / e.name)
+            except (InvalidTaskFile, PermissionError):
+                out[e.name] = 0.0  # due now: the claim moves it to invalid/ and says why
                 continue
             except OSError:
                 continue
@@ -174,36 +159,6 @@ class Lister:
         return out
 
     # ------------------------------------------------------------------ unreadable files
-    def _bad_edited(self, queue: str) -> bool:
-        """Whether a file of ``queue`` skipped as unreadable was edited since: saving it in
-        place, or inside deferred/, does not ring the doorbell (one lstat per such file)."""
-        prefix = str(self.layout.queue(queue)) + os.sep
-        return any(not self._is_bad(Path(p)) for p in list(self._bad) if p.startswith(prefix))
-
-    def _is_bad(self, path: Path) -> bool:
-        sig = self._bad.get(str(path))
-        if sig is None:
-            return False
-        try:
-            st = os.lstat(path)
-        except OSError:
-            self._bad.pop(str(path), None)
-            return False
-        if (st.st_mtime_ns, st.st_size, st.st_mode) == sig:
-            return True
-        del self._bad[str(path)]  # edited since: try it again
-        return False
-
-    def mark_bad(self, path: Path, exc: InvalidTaskFile) -> None:
-        """Skip ``path`` until it is edited, and log why (once)."""
-        try:
-            st = os.lstat(path)
-        except OSError:
-            return
-        if str(path) not in self._bad:
-            log.error("%s", exc)
-        self._bad[str(path)] = (st.st_mtime_ns, st.st_size, st.st_mode)
-
     def report_denied(self, path: Path, what: str) -> None:
         """Log a permission problem with ``path`` (at most every 5 minutes per file)."""
         mono = time.monotonic()

@@ -1,6 +1,6 @@
 """Finding tasks by name: where one task is, and which ids a queue or a day holds.
 
-Public API: :class:`Finder` (``locate``, ``claims_of``), :class:`Location`,
+Public API: :class:`Finder` (``locate``, ``claims_of``, ``with_legacy``), :class:`Location`,
 :class:`Published`.
 
 Everything here works from file names alone (no task file is opened).
@@ -16,7 +16,7 @@ from pathlib import Path
 from schemas.task import parse_task_id
 from spoold.spool import fsops
 from spoold.spool.folders import QueueFolders
-from spoold.spool.layout import ClaimName
+from spoold.spool.layout import ClaimName, legacy_queue_names, split_queue
 
 
 @dataclass(frozen=True)
@@ -75,11 +75,22 @@ class Finder:
         return None
 
     def claims_of(self, queue: str, task_id: str) -> list[ClaimName]:
-        """Every claim of ``task_id`` in ``queue`` (more than one after a crash mid-rewrite)."""
-        prefix = task_id + "@"
+        """Every claim of ``task_id`` in ``queue`` (more than one after a crash mid-rewrite).
+
+        Compared by parsed id, never by prefix alone: ``ID.`` also begins the claims of the
+        child ``ID.SUFFIX``."""
         try:
             names = os.listdir(self.layout.claimed_dir(queue))
         except FileNotFoundError:
             return []
-        found = [ClaimName.parse(n) for n in names if n.startswith(prefix)]
-        return [c for c in found if c is not None]
+        found = [ClaimName.parse(n) for n in names if n.startswith(task_id)]
+        return [c for c in found if c is not None and c.task_id == task_id]
+
+    def with_legacy(self, queue: str) -> list[str]:
+        """``queue`` and, for a pinned queue, the first scheme's folders of it that exist
+        (a task may still be there, or claimed there by a device not yet upgraded)."""
+        parts = split_queue(queue)
+        if parts is None or parts[1] is None:
+            return [queue]
+        legacy = legacy_queue_names(parts[0], parts[1])
+        return [queue, *(q for q in legacy if os.path.isdir(self.layout.queue(q)))]

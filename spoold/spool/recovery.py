@@ -1,7 +1,7 @@
 """Recovery: finding claims whose holder is gone, and putting their tasks back.
 
 Public API: :class:`Recovery` (``stale_claims``, ``reap``, ``break_claim``, ``requeue``,
-``purge_tmp``, ``remove_claim``), :class:`Stale`, :data:`MakeClaim`.
+``purge_tmp``, ``purge_probes``, ``remove_claim``), :class:`Stale`, :data:`MakeClaim`.
 
 A claim is stale when it went a whole lease without a heartbeat (``max(mtime, ctime)`` judged
 in server time), or at once when it is this device's own and its process is gone from this
@@ -22,10 +22,11 @@ from typing import NamedTuple
 from schemas.task import AttemptKind, Task
 from spoold.errors import InvalidTaskFile, SpoolError, TaskNotFound
 from spoold.spool import fsops
-from spoold.spool.claim import Claim, ClaimTokens, safe_device
-from spoold.spool.host import pid_alive
+from spoold.spool.claim import Claim, ClaimTokens, quarantine, safe_device
+from spoold.spool.clock import parse_probe
+from spoold.spool.host import pid_alive, short_hostname
 from spoold.spool.lander import Lander
-from spoold.spool.layout import ClaimName, queue_name
+from spoold.spool.layout import ClaimName, home_queue, queue_name
 from spoold.spool.lookup import Finder, Location
 from spoold.spool.policy import Policy
 from spoold.spool.taskfile import read_task
@@ -149,8 +150,8 @@ class Recovery:
         self, queue: str, stale: ClaimName, mine: ClaimName, kind: AttemptKind
     ) -> Task | bool:
         """Rename ``stale`` to ``mine`` and read the task: the task when we hold it now;
-        otherwise whether the task went back to the queue (True: not a valid task file, put
-        back as ready untouched; False: lost the race, or the holder is alive after all)."""
+        otherwise whether the claim left claimed/ (True: not a valid task file, moved to
+        ``invalid/``; False: lost the race, or the holder is alive after all)."""
         src = self.layout.claimed(queue, stale)
         dst = self.layout.claimed(queue, mine)
         if not fsops.rename(src, dst):
@@ -163,19 +164,26 @@ class Recovery:
             held.discard(mine.token)
             fsops.rename(dst, src)
             return False
+        rel = self.layout.rel(self.layout.ready(queue, stale.task_id))
         try:
-            return read_task(self.layout, dst)
+            task = read_task(self.layout, dst)
         except InvalidTaskFile as exc:
-            held.discard(mine.token)
-            ready = self.layout.ready(queue, stale.task_id)
-            log.error("%s; putting it back as %s", exc, self.layout.rel(ready))
-            fsops.rename(dst, ready, dst_unique=False)
-            return True
+            bad = exc
+        except PermissionError as exc:
+            bad = InvalidTaskFile(rel, f"cannot read it: {exc.strerror} (uid {os.geteuid()})")
         except OSError as exc:
             held.discard(mine.token)
             if fsops.is_gone(exc):
                 return False
             raise
+        else:
+            if task.task_id == stale.task_id:
+                return task
+            bad = InvalidTaskFile(
+                rel, f"file name says {stale.task_id} but task_id is {task.task_id}"
+            )
+        held.discard(mine.token)
+        return quarantine(self.folders, dst, queue, stale.task_id, bad) is not None
 
     def _renewed(self, path: Path, stale: ClaimName) -> bool:
         """Whether the claim now at ``path`` (renamed from ``stale``; a rename keeps the
@@ -196,12 +204,10 @@ class Recovery:
         stale claim next to a retry copy with one more attempt, which may be claimed and go
         stale too, and two breakers that each see the other's claim must not both drop.
         """
-        for path in (
-            self.layout.ready(queue, task.task_id),
-            self.layout.deferred(queue, task.task_id),
-        ):
-            if fsops.exists(path):
-                return path
+        for q in {queue, home_queue(queue)}:  # a first-scheme pinned queue's tasks go home
+            for path in (self.layout.ready(q, task.task_id), self.layout.deferred(q, task.task_id)):
+                if fsops.exists(path):
+                    return path
         key = (len(task.attempts), task.completed_at is None, mine.token)
         for cn in self.finder.claims_of(queue, task.task_id):
             if cn.token == mine.token:
@@ -239,7 +245,7 @@ class Recovery:
                 "wait for it, or use --force to put it back (the running worker will lose it)"
             )
         task = read_task(self.layout, loc.path)
-        queue = loc.queue or queue_name(task.device_class, task.device)
+        queue = home_queue(loc.queue) if loc.queue else queue_name(task.device_class, task.device)
         self.folders.ensure(queue)
         dst = self.layout.claimed(queue, self._claim_name(task_id, operator))
         if not fsops.rename(loc.path, dst):
@@ -260,11 +266,11 @@ class Recovery:
 
     def purge_tmp(self, older_than: float, *, keep: str) -> list[Path]:
         """Remove temp files older than ``older_than`` seconds (left by crashed writers),
-        but never ``keep`` (this process's clock probe, old by design)."""
+        but never ``keep`` nor any clock probe (old by design: :meth:`purge_probes`)."""
         removed = []
         now = self.now()
         for e in os.scandir(self.layout.tmp):
-            if e.name == keep:
+            if e.name == keep or parse_probe(e.name) is not None:
                 continue
             try:
                 st = e.stat(follow_symlinks=False)
@@ -273,6 +279,18 @@ class Recovery:
             old = now - st.st_mtime > older_than and e.is_file(follow_symlinks=False)
             if old and fsops.unlink(Path(e.path)):
                 removed.append(Path(e.path))
+        return removed
+
+    def purge_probes(self) -> list[Path]:
+        """Remove the clock probes of this host's processes that are gone (a killed command
+        leaves its probe; other hosts' processes cannot be judged from here)."""
+        removed = []
+        host = short_hostname()
+        for name in fsops.listdir(self.layout.tmp):
+            probe = parse_probe(name)
+            dead = probe is not None and probe[0] == host and not pid_alive(probe[1])
+            if dead and fsops.unlink(self.layout.tmp / name):
+                removed.append(self.layout.tmp / name)
         return removed
 
     def remove_claim(self, queue: str, claim: ClaimName) -> bool:

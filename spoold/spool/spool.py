@@ -1,8 +1,8 @@
 """The spool protocol's front door: publish, claim, heartbeat, complete, fail, release, reap.
 
-Public API: :class:`Spool` (``init``, ``publish``, ``new_task``, ``child_task``, ``claim``,
+Public API: :class:`Spool` (a context manager that closes it; ``init``, ``publish``, ``new_task``, ``child_task``, ``claim``,
 ``locate``, ``read``, ``get``, ``requeue``, ``reap``, ``stale_claims``, ``break_claim``,
-``server_now``, the read verbs ``task_ids``, ``complete_days``, ``completed_ids``,
+``purge_tmp``, ``purge_probes``, ``server_now``, the read verbs ``task_ids``, ``complete_days``, ``completed_ids``,
 ``day_version``) and the :class:`~spoold.spool.claim.Claim` it hands out.
 
 Every rule is written down, with its reason, in ``spool_layout.md``; the short version:
@@ -10,7 +10,7 @@ Every rule is written down, with its reason, in ``spool_layout.md``; the short v
 - A task file appears by write-in-``tmp/`` + fsync + rename + directory fsync, so readers see
   a whole file or none (:mod:`~spoold.spool.lander`).  Ids are deterministic, so publishing
   twice is a no-op.
-- A claim is one rename of ``pending/Q/ID.json`` to ``pending/Q/claimed/ID@DEVICE@TOKEN.json``
+- A claim is one rename of ``pending/Q/ID.json`` to ``pending/Q/claimed/ID.DEVICE.TOKEN.json``
   (:mod:`~spoold.spool.claiming`, choosing names from :mod:`~spoold.spool.lister`); its
   mtime is its lease, in *server* time (:mod:`~spoold.spool.clock`).
 - Completion publishes children first, re-proves the lease, then lands the completed record
@@ -203,6 +203,12 @@ class Spool:
         self.server_clock.close()
         self.lander.drop_spares()
 
+    def __enter__(self) -> Spool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # ------------------------------------------------------------------ clock
     def server_now(self) -> float:
         """Now, in the clock of the server holding the spool (epoch seconds); see
@@ -276,7 +282,7 @@ class Spool:
         Visible atomically; durable on return when ``fsync`` is on (file and folder fsynced).
         """
         queue = queue_name(task.device_class, task.device)
-        found = self.finder.locate(task.task_id, queues=[queue])
+        found = self.finder.locate(task.task_id, queues=self.finder.with_legacy(queue))
         if found is not None:
             return Published(task.task_id, False, found)
         defer = task.not_before is not None and task.not_before.timestamp() > self.server_now()
@@ -297,7 +303,8 @@ class Spool:
     def claim(self, device_class: str, device: str) -> Claim | None:
         """Take the oldest eligible task for ``device`` of ``device_class``, or None.
 
-        Eligible: in ``pending/CLASS/`` or ``pending/CLASS@DEVICE/``, and its ``not_before``
+        Eligible: in ``pending/CLASS/`` or ``pending/CLASS.DEVICE/`` (or a first-scheme pinned
+        folder, ``CLASS@DEVICE``, while one exists), and its ``not_before``
         passed.  Stale claims are broken (see :meth:`reap`) on the first call, so a restarted
         device re-takes its own at once, and later only while there is nothing else to
         claim: busy devices leave reaping to idle ones and to the daemon, which keeps the
@@ -412,6 +419,10 @@ class Spool:
     def purge_tmp(self, older_than: float) -> list[Path]:
         """Remove temp files older than ``older_than`` seconds (left by crashed writers)."""
         return self.recovery.purge_tmp(older_than, keep=self.clock_probe.name)
+
+    def purge_probes(self) -> list[Path]:
+        """Remove the clock probes of this host's dead processes (``check --repair``)."""
+        return self.recovery.purge_probes()
 
     def remove_claim(self, queue: str, claim: ClaimName) -> bool:
         """Delete a claim whose task exists elsewhere (used by ``check --repair``)."""

@@ -21,7 +21,7 @@ from typing import Any
 from flask import Blueprint, current_app, render_template_string
 
 from spoold.errors import SpoolError
-from spoold.spool import Spool
+from spoold.spool import Spool, queue_class
 from spoold.spool import inspect as spool_inspect
 from spoold.spool.activity import Completion
 from spoold.spool.display import format_age
@@ -157,7 +157,7 @@ def _devices(spool: Spool, recent: list[Completion]) -> list[_Device]:
         if entry.claim is None:
             continue
         d = found.setdefault(entry.claim.device, _Device(entry.claim.device, set(), []))
-        d.classes.add((entry.queue or "?").split("@", 1)[0])
+        d.classes.add(queue_class(entry.queue or "?"))
         d.running.append(entry.task_id)
         try:
             mtime = entry.path.stat().st_mtime  # a heartbeat touches the claim file
@@ -208,7 +208,7 @@ def _spool_context(spool: Spool) -> dict[str, Any]:
     live = _live_classes(devices, now)
     queue_rows = _queue_rows(spool)
     for r in queue_rows:
-        cls = r["queue"].split("@", 1)[0]
+        cls = queue_class(r["queue"])
         # server tasks run in the daemon itself, which never shows up as a claiming device
         # until it claims; flag only device classes with ready work and no live device
         r["unserved"] = bool(r["ready"]) and cls != "server" and cls not in live

@@ -33,7 +33,7 @@ from spoold.server.scan import (
 )
 from spoold.server.settings import DaemonConfig
 from spoold.server.storage import Call, Storage
-from spoold.spool import Spool
+from spoold.spool import Spool, queue_name
 
 log = logging.getLogger(__name__)
 
@@ -355,7 +355,7 @@ class Ingestor:
         if any(vid and vid not in self.index for _, _, _, vid, _, _ in results):
             # Someone (an operator, a worker) may have published an ingest task meanwhile.
             st = self.pipeline.first
-            queue = st.device_class if st.device is None else f"{st.device_class}@{st.device}"
+            queue = queue_name(st.device_class, st.device)
             self.index.refresh(self.spool, self.pipeline.first_type, queue)
         for rel, size, mtime, vid, why, problem in results:
             want = box.ready.get(rel)

@@ -1,0 +1,229 @@
+"""A kill storm with device replacement on a real share, every device on a client mount.
+
+Per share type (nfs, smb, sshfs; ``netshare.py`` says where the share comes from): four
+``spoold work`` processes, two on client mount A and two on client mount B (never in the
+export: the server side is only for judging), drain ``TASKS`` tasks while one of them is
+SIGKILLed every ~0.4 s, ``KILLS`` times.  Every third kill *replaces* the device: the slot
+restarts under a new device id, so nobody re-takes the dead claims as its own and the other
+devices must break them once their lease has run out (spool_layout.md §4.7).  Claim names
+must survive the client (an SMB client lists ``@`` as ``%40``: names use portable
+characters only, §2), or those claims are never broken and their tasks stay stuck.
+
+Asserted: every task completed, none twice, nothing left pending, ``spoold check`` clean;
+and every claim a replaced device left behind was broken within ``STALE_BOUND_S`` of its last
+heartbeat: the lease, plus one reaping interval (``min(lease/3, 10)``), plus one poll, plus the
+client caches' lag.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+import pytest
+from netshare import REPO, SHARE_TYPES, Share, python_cmd, share_fixture
+
+from spoold.spool import ClaimName, Spool
+
+pytestmark = [pytest.mark.netshare, pytest.mark.slow]
+
+TASKS = 300
+KILLS = 45
+REPLACE_EVERY = 3  # every third kill restarts the slot under a new device id
+STAMP = "20260101T000000Z"
+DAY = "2026-01-01"
+LEASE_S = 5
+MAX_POLL_S = 0.5
+CACHE_LAG_S = 3.0  # a client's listing may lag the server by ~2x its 1 s cache (netshare.py)
+STALE_BOUND_S = LEASE_S + min(LEASE_S / 3, 10) + MAX_POLL_S + CACHE_LAG_S
+DEADLINE_S = 170.0
+RUN = Path(__file__).parent / "procs_netshare" / "storm_run.sh"
+
+
+@pytest.fixture(scope="session", params=SHARE_TYPES)
+def share(request: pytest.FixtureRequest) -> Iterator[Share]:
+    yield from share_fixture(request.param)
+
+
+class Slot:
+    """One worker slot on one client mount; restarted after each kill, maybe as a new device."""
+
+    def __init__(self, name: str, root: Path, cfg: Path, logs: Path) -> None:
+        self.name, self.root, self.cfg, self.logs = name, root, cfg, logs
+        self.device = f"{name}-0"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.incarnation = 0
+        self._log: IO[bytes] | None = None
+
+    def start(self, env: dict[str, str]) -> None:
+        self.incarnation += 1
+        self._log = open(self.logs / f"{self.name}.{self.incarnation}.log", "wb")  # noqa: SIM115
+        cmd = [
+            *python_cmd(), "-v", "work", "--spool", str(self.root), "--config", str(self.cfg),
+            "--class", "cpu", "--device", self.device, "--poll", "0.1",
+            "--max-poll", str(MAX_POLL_S), "--lease", str(LEASE_S), "--", "/bin/sh", str(RUN),
+        ]  # fmt: skip
+        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env)
+
+    def kill(self) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=30)
+        if self._log is not None:
+            self._log.close()
+        return self.proc.pid
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=30)
+        if self._log is not None:
+            self._log.close()
+
+
+def names(folder: Path) -> list[str]:
+    try:
+        return os.listdir(folder)
+    except FileNotFoundError:
+        return []
+
+
+def pending_files(root: Path) -> list[str]:
+    out = []
+    for q in names(root / "pending"):
+        for sub in ("", "deferred", "claimed", "invalid"):
+            folder = root / "pending" / q / sub
+            out += [f"{q}/{sub}/{n}" for n in names(folder) if ".json" in n]
+    return sorted(out)
+
+
+def test_a_kill_storm_with_replaced_devices_loses_nothing_and_breaks_every_stale_claim(
+    share: Share, tmp_path: Path
+) -> None:
+    seed = int(os.environ.get("SPOOLD_CHAOS_SEED", random.randrange(1 << 30)))
+    rng = random.Random(seed)
+    with share.scratch("storm") as d:
+        spool = Spool.init(d.a, default_lease=LEASE_S)
+        for i in range(TASKS):
+            spool.publish(spool.new_task("work", "cpu", f"s{i:04d}", stamp=STAMP))
+        cfg = tmp_path / "spoold.toml"
+        cfg.write_text(f'[spool]\nroot = "{d.a}"\nbackoff_base_s = 0.5\nbackoff_max_s = 2.0\n')
+        logs = tmp_path / "logs"
+        logs.mkdir()
+        runlog = tmp_path / "runs.log"
+        env = dict(os.environ, RUNLOG=str(runlog), TMPDIR=str(tmp_path))
+        slots = [
+            Slot("a1", d.a, cfg, logs),
+            Slot("a2", d.a, cfg, logs),
+            Slot("b1", d.b, cfg, logs),
+            Slot("b2", d.b, cfg, logs),
+        ]
+        judge = d.server or d.a  # the export, where there is one: judging only
+        claimed = judge / "pending" / "cpu" / "claimed"
+        orphaned: dict[str, float] = {}  # claim of a replaced device -> its last heartbeat
+        broken_after: dict[str, float] = {}  # claim -> seconds from last heartbeat to gone
+        kills = replaced = 0
+        started = time.monotonic()
+        try:
+            for s in slots:
+                s.start(env)
+            next_kill = time.monotonic() + 2.0  # let every slot start claiming first
+            while True:
+                done = names(judge / "complete" / DAY)
+                if kills >= KILLS and len(done) >= TASKS and not pending_files(judge):
+                    break
+                elapsed = time.monotonic() - started
+                assert elapsed < DEADLINE_S, (
+                    f"[{share.describe()}] after {elapsed:.0f} s {len(done)} of {TASKS} complete,"
+                    f" {kills} kills; pending: {pending_files(judge)[:20]}; seed {seed}"
+                )
+                for s in slots:
+                    assert s.proc is not None and s.proc.poll() is None, (
+                        f"worker {s.name} exited: see {logs}/{s.name}.{s.incarnation}.log"
+                    )
+                now = time.time()  # the rig's server runs on this machine: one clock
+                for name in list(orphaned):
+                    if not os.path.lexists(claimed / name):
+                        broken_after[name] = now - orphaned.pop(name)
+                if kills < KILLS and time.monotonic() >= next_kill:
+                    victim = rng.choice(slots)
+                    pid = victim.kill()
+                    kills += 1
+                    if kills % REPLACE_EVERY == 0:  # a new device id: its claims are orphans
+                        replaced += 1
+                        for n in names(claimed):
+                            cn = ClaimName.parse(n)
+                            if cn is not None and cn.pid == pid:
+                                try:
+                                    orphaned[n] = os.lstat(claimed / n).st_mtime
+                                except FileNotFoundError:
+                                    pass
+                        victim.device = f"{victim.name}-{victim.incarnation}"
+                    victim.start(env)
+                    next_kill = time.monotonic() + rng.uniform(0.2, 0.6)
+                time.sleep(0.05)
+            drained_s = time.monotonic() - started
+        finally:
+            for s in slots:
+                s.stop()
+
+        share.settle()
+        repair = subprocess.run(
+            [*python_cmd(), "check", "--repair", "--spool", str(d.a)],
+            capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+        check = subprocess.run(
+            [*python_cmd(), "check", "--spool", str(d.a)],
+            capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+        assert check.returncode == 0, f"spoold check after repair:\n{check.stdout}{check.stderr}"
+        assert not re.search(r"^invalid ", repair.stdout, re.M), repair.stdout
+        assert pending_files(d.a) == []
+        done_ids = {n.removesuffix(".json") for n in names(d.a / "complete" / DAY)}
+        want = {f"{STAMP}-work-s{i:04d}" for i in range(TASKS)}
+        assert want - done_ids == set(), f"lost: {sorted(want - done_ids)}"
+        assert done_ids == want
+        completions: Counter[str] = Counter()
+        for log in logs.iterdir():
+            text = log.read_text(errors="replace")
+            completions.update(re.findall(r"spoold\.worker: (\S+): complete$", text, re.M))
+        twice = sorted(t for t, n in completions.items() if n > 1)
+        assert twice == [], f"completed twice: {twice}"
+        assert orphaned == {}, f"stale claims never broken: {sorted(orphaned)}"
+        slow = {n: round(s, 1) for n, s in broken_after.items() if s > STALE_BOUND_S}
+        assert slow == {}, f"broken later than {STALE_BOUND_S:.1f} s after the last heartbeat"
+        assert replaced >= KILLS // REPLACE_EVERY and broken_after, "no claim was orphaned"
+        runs = Counter(line.split()[0] for line in runlog.read_text().splitlines())
+        summary = {
+            "share": share.type,
+            "origin": share.origin,
+            "tasks": TASKS,
+            "kills": kills,
+            "replaced_devices": replaced,
+            "orphaned_claims_broken": len(broken_after),
+            "slowest_break_s": round(max(broken_after.values()), 1),
+            "stale_bound_s": STALE_BOUND_S,
+            "seconds": round(drained_s, 1),
+            "runs": sum(runs.values()),
+            "completed_twice": len(twice),
+            "lost": 0,
+            "seed": seed,
+        }
+        out = REPO / "test-output" / "netshare"
+        out.mkdir(parents=True, exist_ok=True)
+        with open(out / "storm-runs.jsonl", "a") as fh:
+            fh.write(json.dumps(summary) + "\n")
+        print(json.dumps(summary))
