@@ -4,15 +4,19 @@ Public API:
 
 - :class:`PlateReader` — ``PlateReader(min_confidence=0.6, plate_regex=None, min_len=4,
   max_len=10, use_cuda=False, threads=0, max_side=1280, ignore_top=0.06,
-  ignore_bottom=0.08)``; :meth:`PlateReader.read(image) <PlateReader.read>` takes a
+  ignore_bottom=0.08, regions=None, mask_bands=True)``;
+  :meth:`PlateReader.read(image) <PlateReader.read>` takes a
   BGR ``numpy`` image and returns :class:`PlateCandidate` objects; :attr:`PlateReader.name`
   names the engine and models (goes into ``PlatesFile.reader``).
-- :class:`PlateCandidate` — ``text_raw`` (as read), ``text`` (normalized ``A-Z0-9``),
-  ``confidence`` (0..1), ``bbox`` (normalized ``x, y, w, h``).
+- :class:`PlateCandidate` — ``text_raw`` (as read), ``text`` (the plate: normalized ``A-Z0-9``
+  and matched to a format), ``confidence`` (0..1), ``bbox`` (normalized ``x, y, w, h``),
+  ``region`` (the format's region, ``""`` with ``plate_regex``).
 - :func:`normalize_plate(text) <normalize_plate>` — upper-case, keep ``A-Z0-9`` only.
 - :func:`looks_like_plate(text, ...) <looks_like_plate>` — the default plate filter.
 - :func:`rapidocr_model_paths() <rapidocr_model_paths>` — the detection, recognition and
   orientation models shipped inside the installed ``rapidocr`` wheel.
+- :func:`mask_country_bands(image) <mask_country_bands>` — a copy of a BGR image with every
+  EU-style blue country band painted over in its own blue (its letters gone), and their count.
 
 How it works: RapidOCR's text detector (PP-OCR DB) finds text lines anywhere in the frame,
 its recognizer (PP-OCR CRNN/SVTR) reads them; lines on one row that are close together are
@@ -20,7 +24,11 @@ joined (plates with a space are often split), then only plate-like texts are kep
 characters after normalization with at least one letter and one digit (or ``plate_regex``),
 not a speed read-out (``36 KM/H``), not in the top ``ignore_top`` / bottom ``ignore_bottom``
 fraction of the frame (where dashcams burn in date, speed and model), and a confidence of at
-least ``min_confidence``.  Frames larger than ``max_side`` pixels are scaled down for the text
+least ``min_confidence``.  A kept text must then fit a plate format of the enabled
+``regions`` (:mod:`spoold.workers.plate_formats`: OCR confusions repaired by position, band
+letters and stickers in front or behind dropped); ``plate_regex`` replaces that check.  Before
+reading, blue country bands (the EU strip with ``D``/``NL``/``GB``...) are painted over so their
+letters never join the plate text (``mask_bands``).  Frames larger than ``max_side`` pixels are scaled down for the text
 detector (never up).  Model files are taken from the installed
 package by path, so nothing is ever downloaded; a missing model is a clear error.
 Runs on Python 3.10.
@@ -38,11 +46,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from spoold.workers._contract import WorkerError
+from spoold.workers.plate_formats import REGIONS, match_plate
 
 __all__ = [
     "PlateCandidate",
     "PlateReader",
     "looks_like_plate",
+    "mask_country_bands",
     "normalize_plate",
     "rapidocr_model_paths",
 ]
@@ -83,6 +93,7 @@ class PlateCandidate:
     text: str
     confidence: float
     bbox: tuple[float, float, float, float]  # normalized x, y, w, h
+    region: str = ""
 
 
 @dataclass
@@ -180,6 +191,8 @@ class PlateReader:
         max_side: int = 1280,
         ignore_top: float = 0.06,
         ignore_bottom: float = 0.08,
+        regions: tuple[str, ...] | None = None,
+        mask_bands: bool = True,
     ) -> None:
         try:
             from rapidocr import RapidOCR
@@ -209,6 +222,8 @@ class PlateReader:
         self.regex = re.compile(plate_regex) if plate_regex else None
         self.min_len, self.max_len = min_len, max_len
         self.ignore_top, self.ignore_bottom = ignore_top, ignore_bottom
+        self.regions = tuple(regions) if regions is not None else REGIONS
+        self.mask_bands = mask_bands
         self.name = (
             f"rapidocr {_version('rapidocr')} ({paths['det'].stem} + {paths['rec'].stem}, "
             f"onnxruntime {_version('onnxruntime') if not use_cuda else _version('onnxruntime-gpu')}"
@@ -220,6 +235,8 @@ class PlateReader:
         if image.ndim != 3 or image.shape[0] < 8 or image.shape[1] < 8:
             return []
         height, width = image.shape[:2]
+        if self.mask_bands:
+            image, _bands = mask_country_bands(image)
         res: Any = self._engine(image)
         boxes = getattr(res, "boxes", None)
         txts = getattr(res, "txts", None)
@@ -255,7 +272,12 @@ class PlateReader:
             x1, y1 = min(float(width), ln.x1) / width, min(float(height), ln.y1) / height
             if x1 <= x0 or y1 <= y0:
                 continue
-            text = normalize_plate(ln.text)
+            text, region = normalize_plate(ln.text), ""
+            if self.regex is None:
+                fitted = match_plate(text, self.regions)
+                if fitted is None:
+                    continue  # fits no plate format of the enabled regions
+                text, region = fitted.text, fitted.region
             if any(_inside(text, other) for other in found):
                 continue  # a fragment of a longer read already kept
             cand = PlateCandidate(
@@ -263,6 +285,7 @@ class PlateReader:
                 text=text[:32],
                 confidence=round(min(1.0, max(0.0, ln.score)), 4),
                 bbox=(round(x0, 5), round(y0, 5), round(x1 - x0, 5), round(y1 - y0, 5)),
+                region=region,
             )
             prev = found.get(text)
             if prev is None or cand.confidence > prev.confidence:
@@ -272,3 +295,57 @@ class PlateReader:
 
 def _inside(text: str, other: str) -> bool:
     return text != other and text in other
+
+
+def mask_country_bands(image: NDArray[np.uint8]) -> tuple[NDArray[np.uint8], int]:
+    """Paint country bands and round stickers over with the plate face; the image and a count.
+
+    A band is a solid, saturated blue (EU, UK "GB"/"UK") or green (UK zero-emission) upright
+    strip, small in the frame, with the bright plate face (white or yellow) on one side only:
+    blue cars, signs, the sky and blue lettering (face on both sides) do not qualify.  A
+    sticker (German registration seals) is a small saturated disc with the face on both sides.
+    """
+    import cv2
+
+    hsv = cv2.cvtColor(image, cv2.COLOR_BGR2HSV)
+    hue, sat, val = hsv[:, :, 0], hsv[:, :, 1], hsv[:, :, 2]
+    coloured = ((hue >= 40) & (hue <= 130) & (sat >= 110) & (val >= 40)).astype(np.uint8) * 255
+    # Close the band around its letter: a big "D" can cut the blue into slivers.
+    closed = cv2.morphologyEx(coloured, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8), iterations=2)
+    contours, _ = cv2.findContours(closed, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    height, width = image.shape[:2]
+    out = image
+    count = 0
+    for contour in contours:
+        x, y, w, h = cv2.boundingRect(contour)
+        if h < 6 or w < 3 or not (0.75 <= h / w <= 6.0) or w * h > 0.015 * width * height:
+            continue
+        area = cv2.contourArea(contour)
+        if area < 0.5 * w * h:
+            continue
+        core = cv2.erode(closed[y : y + h, x : x + w], np.ones((max(2, h // 5),) * 2, np.uint8))
+        if np.count_nonzero(core) < 0.25 * w * h:
+            continue  # thin strokes: lettering, not a band
+        rows = slice(y + h // 4, y + h - h // 4)
+        sides = [hsv[rows, x + w : min(width, x + w + max(3, w // 2))]]
+        sides.append(hsv[rows, max(0, x - max(3, w // 2)) : x])
+        bright = [_plate_face(side) for side in sides]
+        disc = h / w <= 1.33 and abs(area / (np.pi / 4 * w * h) - 1) < 0.2
+        if not (bright[0] != bright[1] or (disc and all(bright))):
+            continue
+        face = sides[0] if bright[0] else sides[1]
+        if count == 0:
+            out = np.array(image, copy=True)
+        bgr = cv2.cvtColor(face.reshape(1, -1, 3), cv2.COLOR_HSV2BGR).reshape(-1, 3)
+        out[y : y + h, x : x + w] = np.median(bgr, axis=0).astype(np.uint8)
+        count += 1
+    return out, count
+
+
+def _plate_face(hsv: NDArray[np.uint8]) -> bool:
+    """Mostly white or yellow: the face of a plate (car paint rarely is both bright and pale)."""
+    if hsv.size == 0:
+        return False
+    hue, sat, val = hsv[:, :, 0], hsv[:, :, 1], hsv[:, :, 2]
+    face = (val >= 110) & ((sat < 70) | ((hue >= 15) & (hue <= 35)))
+    return float(face.mean()) >= 0.6
