@@ -2,7 +2,7 @@
 
 Usage::
 
-    .venv/bin/python bench/plates_bench.py              # 10 regions x 8 clips x 3 keyframes
+    .venv/bin/python bench/plates_bench.py              # 10 regions x 8 clips x 2 keyframes
     .venv/bin/python bench/plates_bench.py --quick      # 10 regions x 1 clip x 2 keyframes
     .venv/bin/python bench/plates_bench.py --regions UK,DE --clips 4 -v   # misses listed
 
@@ -114,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="1 clip of 2 keyframes per region")
     ap.add_argument("--clips", type=int, default=8, help="clips per region")
-    ap.add_argument("--frames", type=int, default=3, help="keyframes per clip")
+    ap.add_argument("--frames", type=int, default=2, help="keyframes per clip")
     ap.add_argument("--seed", type=int, default=15)
     ap.add_argument("--regions", default=",".join(CORPUS_REGIONS))
     ap.add_argument("--baseline-rev", default=BASELINE_REV)

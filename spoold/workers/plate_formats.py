@@ -16,8 +16,8 @@ How a read is matched: it is upper-cased and reduced to ``A-Z0-9``; then every w
 up to three leading and one trailing character (a country band's ``D``/``NL``/``GB``, India's
 ``IND``, a sticker read as a letter) is tried against every format of the enabled regions, with
 the OCR confusions ``O/0 I/1 Z/2 S/5 B/8 G/6 A/4 T/7`` repaired where the format wants the other
-kind.  Each repair and each dropped character costs 1 (a dropped known band code 0.5 a
-character), each ``X`` position 0.25 (a loose format says less than a strict one), so a read that
+kind.  Each repair and each dropped character costs 1 (a dropped known band code 0.5), each
+``X`` position 0.25 (a loose format says less than a strict one), so a read that
 only fits once its band letter is dropped, or only loosely, loses to a strict fit.  The cheapest
 candidate under :data:`MAX_COST` wins.  Some reads are ambiguous as text alone (a German ``D``
 band before ``BAB1234`` gives the valid ``DBAB1234``): the plate reader crops the blue band off
@@ -286,7 +286,8 @@ def _plausible(fmt: PlateFormat, plate: str) -> bool:
 
 
 def _drop_cost(dropped: str) -> float:
-    return 0.5 * len(dropped) if dropped in BAND_CODES else float(len(dropped))
+    """1 a character; a whole known band code 0.5, the longer code winning a tie."""
+    return 0.5 - 0.01 * len(dropped) if dropped in BAND_CODES else float(len(dropped))
 
 
 def match_plate(text: str, regions: Iterable[str] | None = None) -> PlateMatch | None:
@@ -297,6 +298,8 @@ def match_plate(text: str, regions: Iterable[str] | None = None) -> PlateMatch |
     for lead in range(min(_MAX_LEAD, len(norm)) + 1):
         for tail in range(min(_MAX_TAIL, len(norm) - lead) + 1):
             core = norm[lead : len(norm) - tail]
+            if not (any(c.isalpha() for c in core) and any(c.isdigit() for c in core)):
+                continue  # every format has both; repairs must not invent one kind entirely
             base = _drop_cost(norm[:lead]) + 1.2 * tail  # a band is likelier than a tail sticker
             for fmt, layout in by_len.get(len(core), ()):
                 fitted = _fit(core, layout)

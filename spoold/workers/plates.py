@@ -129,7 +129,7 @@ def _join_lines(lines: list[_Line]) -> list[_Line]:
                 overlap = min(cur.y1, b.y1) - max(cur.y0, b.y0)
                 similar = 0.6 < (b.h / cur.h if cur.h else 0) < 1.6
                 gap = b.x0 - cur.x1
-                if similar and overlap > 0.6 * min(cur.h, b.h) and -0.2 * cur.h < gap < cur.h:
+                if similar and overlap > 0.6 * min(cur.h, b.h) and -0.2 * cur.h < gap < 1.6 * cur.h:
                     cur = _Line(
                         f"{cur.text} {b.text}",
                         (cur.score * parts + b.score) / (parts + 1),
@@ -303,7 +303,8 @@ def mask_country_bands(image: NDArray[np.uint8]) -> tuple[NDArray[np.uint8], int
     A band is a solid, saturated blue (EU, UK "GB"/"UK") or green (UK zero-emission) upright
     strip, small in the frame, with the bright plate face (white or yellow) on one side only:
     blue cars, signs, the sky and blue lettering (face on both sides) do not qualify.  A
-    sticker (German registration seals) is a small saturated disc with the face on both sides.
+    sticker (German inspection and registration seals) is a solid disc of any colour, or two
+    stacked, inside the face: no plate character is a filled disc (``O``/``0`` are rings).
     """
     import cv2
 
@@ -314,14 +315,12 @@ def mask_country_bands(image: NDArray[np.uint8]) -> tuple[NDArray[np.uint8], int
     closed = cv2.morphologyEx(coloured, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8), iterations=2)
     contours, _ = cv2.findContours(closed, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     height, width = image.shape[:2]
-    out = image
-    count = 0
+    paint: list[tuple[NDArray[Any], NDArray[Any]]] = []  # (contour, BGR face colour)
     for contour in contours:
         x, y, w, h = cv2.boundingRect(contour)
-        if h < 6 or w < 3 or not (0.75 <= h / w <= 6.0) or w * h > 0.015 * width * height:
+        if h < 6 or w < 3 or not (1.1 <= h / w <= 6.0) or w * h > 0.015 * width * height:
             continue
-        area = cv2.contourArea(contour)
-        if area < 0.5 * w * h:
+        if cv2.contourArea(contour) < 0.5 * w * h:
             continue
         core = cv2.erode(closed[y : y + h, x : x + w], np.ones((max(2, h // 5),) * 2, np.uint8))
         if np.count_nonzero(core) < 0.25 * w * h:
@@ -330,19 +329,53 @@ def mask_country_bands(image: NDArray[np.uint8]) -> tuple[NDArray[np.uint8], int
         sides = [hsv[rows, x + w : min(width, x + w + max(3, w // 2))]]
         sides.append(hsv[rows, max(0, x - max(3, w // 2)) : x])
         bright = [_plate_face(side) for side in sides]
-        disc = h / w <= 1.33 and abs(area / (np.pi / 4 * w * h) - 1) < 0.2
-        if not (bright[0] != bright[1] or (disc and all(bright))):
+        if bright[0] != bright[1]:
+            paint.append((contour, _bgr(sides[0] if bright[0] else sides[1])))
+    # Stickers: small, solid, round blobs of anything but the face, with the face around.
+    face = ((val >= 110) & ((sat < 70) | ((hue >= 15) & (hue <= 35)))).astype(np.uint8)
+    blobs, _ = cv2.findContours(1 - face, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+    rects = [cv2.boundingRect(c) for c in blobs]
+    for contour, (x, y, w, h) in zip(blobs, rects, strict=True):
+        # up to two discs stacked (the German seals): aspect 0.7..2.4, ellipse-like area
+        if h < 4 or w < 3 or not (0.7 <= h / w <= 2.4) or h > 0.08 * height:
             continue
-        face = sides[0] if bright[0] else sides[1]
-        if count == 0:
-            out = np.array(image, copy=True)
-        bgr = cv2.cvtColor(face.reshape(1, -1, 3), cv2.COLOR_HSV2BGR).reshape(-1, 3)
-        out[y : y + h, x : x + w] = np.median(bgr, axis=0).astype(np.uint8)
-        count += 1
-    return out, count
+        area = cv2.contourArea(contour)
+        if abs(area / (np.pi / 4 * w * h) - 1) > 0.3:
+            continue
+        # Seals are narrow beside the characters; a bold "6" or "B" can look solid too.
+        tallest = max(
+            (bh for bx, by, bw, bh in rects if abs(bx - x) < 4 * h and by < y + h and y < by + bh),
+            default=0,
+        )
+        if tallest > 0.08 * height or w > 0.45 * tallest:
+            continue
+        inside = np.zeros((h, w), np.uint8)
+        cv2.drawContours(inside, [contour - np.array([x, y])], -1, 1, thickness=-1)
+        if np.count_nonzero(face[y : y + h, x : x + w][inside > 0] == 0) < 0.85 * inside.sum():
+            continue  # a ring (O, 0): the face shows inside it
+        y0, y1, x0, x1 = max(0, y - 2), min(height, y + h + 2), max(0, x - 2), min(width, x + w + 2)
+        around = face[y0:y1, x0:x1] > 0
+        if around.mean() < 0.3:
+            continue  # not inside a plate face
+        paint.append((contour, _bgr(hsv[y0:y1, x0:x1][around][None])))
+    if not paint:
+        return image, 0
+    out = np.array(image, copy=True)
+    for contour, colour in paint:
+        cv2.drawContours(out, [contour], -1, tuple(int(c) for c in colour), thickness=-1)
+        cv2.drawContours(out, [contour], -1, tuple(int(c) for c in colour), thickness=2)
+    return out, len(paint)
 
 
-def _plate_face(hsv: NDArray[np.uint8]) -> bool:
+def _bgr(hsv: NDArray[Any]) -> NDArray[Any]:
+    """The median colour of HSV pixels, as BGR."""
+    import cv2
+
+    pixels = hsv.reshape(1, -1, 3).astype(np.uint8)
+    return np.asarray(np.median(cv2.cvtColor(pixels, cv2.COLOR_HSV2BGR).reshape(-1, 3), axis=0))
+
+
+def _plate_face(hsv: NDArray[Any]) -> bool:
     """Mostly white or yellow: the face of a plate (car paint rarely is both bright and pale)."""
     if hsv.size == 0:
         return False
