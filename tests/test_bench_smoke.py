@@ -55,3 +55,20 @@ def test_spool_bench_compares_this_checkout_with_a_baseline_commit(tmp_path: Pat
     assert len(rows) == 7, out.stdout  # publish x2, drains x4, claim latency
     assert all(line.rstrip().endswith("x") for line in rows), out.stdout
     assert list(tmp_path.iterdir()) == []
+
+
+def test_plates_bench_quick_prints_every_region_for_both_readers() -> None:
+    out = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "plates_bench.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "baseline = plates.py at " in out.stdout
+    rows = {line.split()[0]: line.split() for line in out.stdout.splitlines()[2:] if "%" in line}
+    assert set(rows) == {"UK", "DE", "FR", "NL", "IT", "ES", "PL", "BE", "US", "IN", "all"}
+    for cells in rows.values():
+        assert len(cells) == 9, cells  # region, then P R exact phantoms for each reader
+    assert "baseline: " in out.stdout and "current: " in out.stdout

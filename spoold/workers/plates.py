@@ -20,15 +20,16 @@ Public API:
 
 How it works: RapidOCR's text detector (PP-OCR DB) finds text lines anywhere in the frame,
 its recognizer (PP-OCR CRNN/SVTR) reads them; lines on one row that are close together are
-joined (plates with a space are often split), then only plate-like texts are kept: 4-10
+joined (plates with a space are often split, German ones at their seals), then only plate-like texts are kept: 4-10
 characters after normalization with at least one letter and one digit (or ``plate_regex``),
 not a speed read-out (``36 KM/H``), not in the top ``ignore_top`` / bottom ``ignore_bottom``
 fraction of the frame (where dashcams burn in date, speed and model), and a confidence of at
 least ``min_confidence``.  A kept text must then fit a plate format of the enabled
 ``regions`` (:mod:`spoold.workers.plate_formats`: OCR confusions repaired by position, band
 letters and stickers in front or behind dropped); ``plate_regex`` replaces that check.  Before
-reading, blue country bands (the EU strip with ``D``/``NL``/``GB``...) are painted over so their
-letters never join the plate text (``mask_bands``).  Frames larger than ``max_side`` pixels are scaled down for the text
+reading, blue country bands (the EU strip with ``D``/``NL``/``GB``...) and round stickers are
+painted over so their letters never join the plate text (``mask_bands``); a read whose box
+still starts on blue loses its leading band code.  Frames larger than ``max_side`` pixels are scaled down for the text
 detector (never up).  Model files are taken from the installed
 package by path, so nothing is ever downloaded; a missing model is a clear error.
 Runs on Python 3.10.
@@ -46,7 +47,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from spoold.workers._contract import WorkerError
-from spoold.workers.plate_formats import REGIONS, match_plate
+from spoold.workers.plate_formats import REGIONS, PlateMatch, match_plate
 
 __all__ = [
     "PlateCandidate",
@@ -128,10 +129,12 @@ def _join_lines(lines: list[_Line]) -> list[_Line]:
                     continue
                 overlap = min(cur.y1, b.y1) - max(cur.y0, b.y0)
                 similar = 0.6 < (b.h / cur.h if cur.h else 0) < 1.6
-                gap = b.x0 - cur.x1
+                # b may lie left of cur: rows are sorted by their top edge first
+                before = b.x0 < cur.x0
+                gap = cur.x0 - b.x1 if before else b.x0 - cur.x1
                 if similar and overlap > 0.6 * min(cur.h, b.h) and -0.2 * cur.h < gap < 1.6 * cur.h:
                     cur = _Line(
-                        f"{cur.text} {b.text}",
+                        f"{b.text} {cur.text}" if before else f"{cur.text} {b.text}",
                         (cur.score * parts + b.score) / (parts + 1),
                         min(cur.x0, b.x0),
                         min(cur.y0, b.y0),
@@ -277,6 +280,8 @@ class PlateReader:
                 fitted = match_plate(text, self.regions)
                 if fitted is None:
                     continue  # fits no plate format of the enabled regions
+                if self.mask_bands and _blue_at_left(image, ln):  # a band the mask missed
+                    fitted = _without_band(text, self.regions) or fitted
                 text, region = fitted.text, fitted.region
             if any(_inside(text, other) for other in found):
                 continue  # a fragment of a longer read already kept
@@ -382,3 +387,33 @@ def _plate_face(hsv: NDArray[Any]) -> bool:
     hue, sat, val = hsv[:, :, 0], hsv[:, :, 1], hsv[:, :, 2]
     face = (val >= 110) & ((sat < 70) | ((hue >= 15) & (hue <= 35)))
     return float(face.mean()) >= 0.6
+
+
+def _blue_at_left(image: NDArray[np.uint8], ln: _Line) -> bool:
+    """The read starts on a blue band the mask missed (blurred, tilted): its first letters
+    are the band's code, not the plate's."""
+    import cv2
+
+    x0, y0 = max(0, int(ln.x0)), max(0, int(ln.y0))
+    strip = image[y0 : max(y0 + 1, int(ln.y1)), x0 : x0 + max(2, int(0.5 * ln.h))]
+    if strip.size == 0:
+        return False
+    hsv = cv2.cvtColor(strip, cv2.COLOR_BGR2HSV)
+    blue = (hsv[:, :, 0] >= 95) & (hsv[:, :, 0] <= 130) & (hsv[:, :, 1] >= 110)
+    return float(blue.mean()) >= 0.4  # a band merely touching the box covers less
+
+
+# The band code of each region in the format table, and how OCR misreads a band's "D".
+_BAND_OF = {"UK": ("GB", "UK"), "DE": ("D", "B", "8", "0", "O"), "FR": ("F",), "NL": ("NL",)}
+_BAND_OF |= {"IT": ("I",), "ES": ("E",), "PL": ("PL",), "BE": ("B",), "IN": ("IND",)}
+
+
+def _without_band(text: str, regions: tuple[str, ...]) -> PlateMatch | None:
+    """``text`` without a leading band code, when the rest is a plate of that code's region."""
+    for region in regions:
+        for code in _BAND_OF.get(region, ()):
+            if text.startswith(code):
+                rest = match_plate(text[len(code) :], (region,))
+                if rest is not None and not rest.dropped_lead:
+                    return rest
+    return None
