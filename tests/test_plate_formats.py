@@ -84,7 +84,7 @@ def test_regions_are_configured_by_name() -> None:
     assert parse_regions("all") == REGIONS
     assert parse_regions(" uk, in ") == ("UK", "IN")
     assert parse_regions(["DE"]) == ("DE",)
-    with pytest.raises(UnknownRegionError, match="XX.*known: all, UK"):
+    with pytest.raises(UnknownRegionError, match=r"XX.*known: all, UK"):
         parse_regions("UK,XX")
     # a US free-form read is no plate where only Indian formats are enabled
     assert match_plate("ABC1234", ("IN",)) is None
