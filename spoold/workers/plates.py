@@ -15,22 +15,23 @@ Public API:
 - :func:`looks_like_plate(text, ...) <looks_like_plate>` — the default plate filter.
 - :func:`rapidocr_model_paths() <rapidocr_model_paths>` — the detection, recognition and
   orientation models shipped inside the installed ``rapidocr`` wheel.
-- :func:`mask_country_bands(image) <mask_country_bands>` — a copy of a BGR image with every
-  EU-style blue country band painted over in its own blue (its letters gone), and their count.
+- :func:`mask_country_bands(image) <mask_country_bands>` — a copy of a BGR image with the
+  country bands and round stickers painted over with the plate face, and their count.
 
 How it works: RapidOCR's text detector (PP-OCR DB) finds text lines anywhere in the frame,
 its recognizer (PP-OCR CRNN/SVTR) reads them; lines on one row that are close together are
-joined (plates with a space are often split, German ones at their seals), then only plate-like texts are kept: 4-10
-characters after normalization with at least one letter and one digit (or ``plate_regex``),
-not a speed read-out (``36 KM/H``), not in the top ``ignore_top`` / bottom ``ignore_bottom``
-fraction of the frame (where dashcams burn in date, speed and model), and a confidence of at
-least ``min_confidence``.  A kept text must then fit a plate format of the enabled
-``regions`` (:mod:`spoold.workers.plate_formats`: OCR confusions repaired by position, band
-letters and stickers in front or behind dropped); ``plate_regex`` replaces that check.  Before
-reading, blue country bands (the EU strip with ``D``/``NL``/``GB``...) and round stickers are
-painted over so their letters never join the plate text (``mask_bands``); a read whose box
-still starts on blue loses its leading band code.  Frames larger than ``max_side`` pixels are scaled down for the text
-detector (never up).  Model files are taken from the installed
+joined (plates with a space are often split, German ones at their seals), then only
+plate-like texts are kept: 4-10 characters after normalization with at least one letter and
+one digit (or ``plate_regex``), not a speed read-out (``36 KM/H``), not in the top
+``ignore_top`` / bottom ``ignore_bottom`` fraction of the frame (where dashcams burn in date,
+speed and model), and a confidence of at least ``min_confidence``.  A kept text must then fit
+a plate format of the enabled ``regions`` (:mod:`spoold.workers.plate_formats`: OCR
+confusions repaired by position, band letters and stickers in front or behind dropped);
+``plate_regex`` replaces that check.  Before reading, blue country bands (the EU strip with
+``D``/``NL``/``GB``...) and round stickers are painted over so their letters never join the
+plate text (``mask_bands``); a read whose box still starts on blue loses its leading band
+code when the rest is a plate of that code's region.  Frames larger than ``max_side`` pixels
+are scaled down for the text detector (never up).  Model files are taken from the installed
 package by path, so nothing is ever downloaded; a missing model is a clear error.
 Runs on Python 3.10.
 """
@@ -281,7 +282,7 @@ class PlateReader:
                 if fitted is None:
                     continue  # fits no plate format of the enabled regions
                 if self.mask_bands and _blue_at_left(image, ln):  # a band the mask missed
-                    fitted = _without_band(text, self.regions) or fitted
+                    fitted = _without_band(text, fitted, self.regions)
                 text, region = fitted.text, fitted.region
             if any(_inside(text, other) for other in found):
                 continue  # a fragment of a longer read already kept
@@ -403,17 +404,24 @@ def _blue_at_left(image: NDArray[np.uint8], ln: _Line) -> bool:
     return float(blue.mean()) >= 0.4  # a band merely touching the box covers less
 
 
-# The band code of each region in the format table, and how OCR misreads a band's "D".
-_BAND_OF = {"UK": ("GB", "UK"), "DE": ("D", "B", "8", "0", "O"), "FR": ("F",), "NL": ("NL",)}
+# The band code of each region in the format table; after it, how OCR misreads it.
+_BAND_OF = {"UK": ("GB", "UK"), "DE": ("D", "B", "8"), "FR": ("F",), "NL": ("NL",)}
 _BAND_OF |= {"IT": ("I",), "ES": ("E",), "PL": ("PL",), "BE": ("B",), "IN": ("IND",)}
 
 
-def _without_band(text: str, regions: tuple[str, ...]) -> PlateMatch | None:
-    """``text`` without a leading band code, when the rest is a plate of that code's region."""
+def _without_band(text: str, fitted: PlateMatch, regions: tuple[str, ...]) -> PlateMatch:
+    """The read on a blue band: ``text`` without a leading band code when the rest is a plate
+    of that code's region.  The cheapest wins; the blue is evidence against keeping the first
+    character (+1), a misread code (``B`` for ``D``) costs 0.5 more than the code itself."""
+    best, best_cost = fitted, fitted.cost + 1.0
     for region in regions:
-        for code in _BAND_OF.get(region, ()):
-            if text.startswith(code):
-                rest = match_plate(text[len(code) :], (region,))
-                if rest is not None and not rest.dropped_lead:
-                    return rest
-    return None
+        for k, code in enumerate(_BAND_OF.get(region, ())):
+            if not text.startswith(code):
+                continue
+            rest = match_plate(text[len(code) :], (region,))
+            if rest is None or rest.dropped_lead:
+                continue
+            cost = rest.cost + (0.5 if k and region == "DE" else 0.0)
+            if cost < best_cost:
+                best, best_cost = rest, cost
+    return best
