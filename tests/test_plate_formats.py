@@ -134,7 +134,9 @@ def test_a_band_letter_in_front_reads_back_as_the_plate(
     case: tuple[str, str, str], all_regions: bool
 ) -> None:
     region, plate, band = case
-    regions = REGIONS if all_regions else (region,)
+    # Every region but Germany: its layout (1-3 + 1-2 letters, digits, optional E/H) takes
+    # most band codes in front as a valid plate of its own (NL + AA000H = NLA A 000 H).
+    regions = tuple(r for r in REGIONS if r != "DE") if all_regions else (region,)
     found = match_plate(band + plate, regions)
     assert found is not None and found.text == plate, (band + plate, found)
 
