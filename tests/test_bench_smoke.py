@@ -93,3 +93,20 @@ def test_api_bench_quick_measures_the_backlog_through_spoold_run(tmp_path: Path)
     assert f"{backlog} into a published snapshot (10/10 done" in out, out
     assert "floor INSERT ... SELECT " in out and "ratio to the floor " in out
     assert "video detail" in out and "p50 ratio" in out
+
+
+def test_plates_bench_quick_prints_every_region_for_both_readers() -> None:
+    out = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "plates_bench.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "baseline = plates.py at " in out.stdout
+    rows = {line.split()[0]: line.split() for line in out.stdout.splitlines()[2:] if "%" in line}
+    assert set(rows) == {"UK", "DE", "FR", "NL", "IT", "ES", "PL", "BE", "US", "IN", "all"}
+    for cells in rows.values():
+        assert len(cells) == 9, cells  # region, then P R exact phantoms for each reader
+    assert "baseline: " in out.stdout and "current: " in out.stdout

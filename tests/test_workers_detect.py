@@ -98,7 +98,8 @@ def test_overlay_band_is_ignored(reader: PlateReader) -> None:
     # a plate-like overlay string burnt into the bottom band, as dashcams do
     cv2.putText(image, "CAM2 A139", (8, 352), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1)
     assert [c.text for c in reader.read(image)] == ["KA01AB1234"]
-    no_band = PlateReader(ignore_bottom=0.0)
+    # read where the band is not ignored (as a US vanity plate: the other formats repair it)
+    no_band = PlateReader(ignore_bottom=0.0, regions=("US",))
     assert "CAM2A139" in {c.text for c in no_band.read(image)}
 
 
@@ -151,3 +152,40 @@ def test_object_box_clipping() -> None:
     assert ObjectBox("car", 0.5, 0.5, 0.5, 0.0, 0.2).clipped() is None
     assert ObjectBox("car", float("nan"), 0.1, 0.1, 0.2, 0.2).clipped() is None
     assert ObjectBox("", 0.5, 0.1, 0.1, 0.2, 0.2).clipped() is None
+
+
+# ---------------------------------------------------------------------------------- plate tracks
+
+
+def test_one_plate_track_gets_one_text_in_plates_json() -> None:
+    from schemas.metadata import BBox, PlateRead
+    from spoold.workers.detect import _merge_tracks
+
+    def read(t: float, text: str, conf: float, x: float) -> PlateRead:
+        return PlateRead(
+            t=t, text_raw=text, text=text, confidence=conf, bbox=BBox(x=x, y=0.6, w=0.12, h=0.04)
+        )
+
+    reads = [
+        read(0, "RN24NZP", 0.9, 0.40),
+        read(1, "RN24N2P", 0.7, 0.41),
+        read(1, "KA01AB1234", 0.9, 0.05),
+        read(2, "RN24NZP", 0.8, 0.42),
+    ]
+    merged = _merge_tracks(reads, ("UK", "IN"))
+    assert [r.text for r in merged] == ["RN24NZP", "RN24NZP", "KA01AB1234", "RN24NZP"]
+    assert [r.text_raw for r in merged] == [r.text_raw for r in reads]  # as read, per frame
+
+
+def test_plate_regions_option_is_checked() -> None:
+    import argparse
+
+    from spoold.workers._contract import WorkerError
+    from spoold.workers.detect import _options, _parser, _regions
+
+    ns: argparse.Namespace = _parser().parse_args(["--plate-regions", "uk,in"])
+    assert _regions(_options(ns, {})) == ("UK", "IN")
+    assert _regions(_options(ns, {"plate_regions": "all"}))[0] == "UK"
+    assert _options(ns, {"plate_consensus": "false"}).plate_consensus is False
+    with pytest.raises(WorkerError, match=r"--plate-regions 'UK,XX': unknown plate region\(s\) XX"):
+        _regions(_options(ns, {"plate_regions": "UK,XX"}))

@@ -27,7 +27,13 @@ default filter), ``--rate`` (keyframes/s when the input is a video), ``--cuda`` 
 CUDA provider; needs ``onnxruntime-gpu``), ``--threads`` (onnxruntime intra-op threads),
 ``--ocr-max-side`` (1280: larger frames are scaled down for text detection),
 ``--ignore-top`` / ``--ignore-bottom`` (0.06 / 0.08: frame bands holding the dashcam's
-burnt-in overlay, where no plate is looked for), ``--channel``, ``--output-root``.
+burnt-in overlay, where no plate is looked for), ``--plate-regions`` (``all`` or a comma list
+of :data:`spoold.workers.plate_formats.REGIONS`: the plate formats a read must fit),
+``--no-plate-consensus`` (keep each keyframe's own text), ``--channel``, ``--output-root``.
+
+One physical plate gives one text: the reads of one plate across keyframes (a track: nearby
+boxes in successive keyframes, similar texts) all get the text voted per character, weighted
+by confidence (:mod:`spoold.workers.plate_consensus`); ``text_raw`` keeps each frame's read.
 
 Runs on Python 3.10.
 """
@@ -58,6 +64,8 @@ from spoold.workers.detectors import (
     load_detector,
 )
 from spoold.workers.keyframes import KeyframeIndex, extract_keyframes, load_index
+from spoold.workers.plate_consensus import Read, consensus
+from spoold.workers.plate_formats import UnknownRegionError, parse_regions
 from spoold.workers.plates import PlateReader
 
 __all__ = ["Options", "main", "run"]
@@ -80,6 +88,8 @@ class Options:
     ocr_max_side: int = 1280
     ignore_top: float = 0.06
     ignore_bottom: float = 0.08
+    plate_regions: str = "all"
+    plate_consensus: bool = True
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -102,6 +112,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--ocr-max-side", type=int, default=1280, help="scale larger frames down")
     p.add_argument("--ignore-top", type=float, default=0.06, help="overlay band, fraction")
     p.add_argument("--ignore-bottom", type=float, default=0.08, help="overlay band, fraction")
+    p.add_argument(
+        "--plate-regions", default="all", help="all | comma list of plate regions (UK,DE,IN,...)"
+    )
+    p.add_argument(
+        "--no-plate-consensus",
+        dest="plate_consensus",
+        action="store_false",
+        help="keep each keyframe's own plate text (no voting across a track)",
+    )
     return p
 
 
@@ -127,6 +146,8 @@ _CASTS: dict[str, Any] = {
     "ocr_max_side": int,
     "ignore_top": float,
     "ignore_bottom": float,
+    "plate_regions": str,
+    "plate_consensus": parse_bool,
 }
 
 
@@ -144,6 +165,8 @@ def _options(ns: argparse.Namespace, params: dict[str, Any]) -> Options:
         ocr_max_side=ns.ocr_max_side,
         ignore_top=ns.ignore_top,
         ignore_bottom=ns.ignore_bottom,
+        plate_regions=ns.plate_regions,
+        plate_consensus=ns.plate_consensus,
     )
     if "detector_options" in params:
         value = params["detector_options"]
@@ -197,8 +220,16 @@ class _Found:
     bad_boxes: int = 0
 
 
+def _regions(opts: Options) -> tuple[str, ...]:
+    try:
+        return parse_regions(opts.plate_regions)
+    except UnknownRegionError as exc:
+        raise WorkerError(f"--plate-regions {opts.plate_regions!r}: {exc}") from None
+
+
 def _plate_reader(opts: Options) -> PlateReader:
     return PlateReader(
+        regions=_regions(opts),
         min_confidence=opts.min_plate_confidence,
         plate_regex=opts.plate_regex,
         use_cuda=opts.cuda,
@@ -241,6 +272,15 @@ def _read_plates(
             found.detections.append(
                 Detection(t=t, label=PLATE_LABEL, confidence=cand.confidence, bbox=box)
             )
+
+
+def _merge_tracks(reads: list[PlateRead], regions: tuple[str, ...]) -> list[PlateRead]:
+    """Every read of one plate track gets the track's voted text (see the module docstring)."""
+    texts = consensus(
+        [Read(r.t, r.text, r.confidence, (r.bbox.x, r.bbox.y, r.bbox.w, r.bbox.h)) for r in reads],
+        regions,
+    )
+    return [r.model_copy(update={"text": text}) for r, text in zip(reads, texts, strict=True)]
 
 
 def _detect_objects(
@@ -307,6 +347,8 @@ def run(env: WorkerEnv, opts: Options) -> WorkResult:
             _detect_objects(detector, opts.detector, image, path, frame.t, found)
             found.detect_seconds += time.monotonic() - t1
 
+    if opts.plate_consensus and opts.plate_regex is None:
+        found.reads = _merge_tracks(found.reads, reader.regions)
     model = _model_name(detector, opts, reader)
     out_rel = meta_dir(env.task)
     root = opts.output_root

@@ -4,24 +4,34 @@ Public API:
 
 - :class:`PlateReader` — ``PlateReader(min_confidence=0.6, plate_regex=None, min_len=4,
   max_len=10, use_cuda=False, threads=0, max_side=1280, ignore_top=0.06,
-  ignore_bottom=0.08)``; :meth:`PlateReader.read(image) <PlateReader.read>` takes a
+  ignore_bottom=0.08, regions=None, mask_bands=True)``;
+  :meth:`PlateReader.read(image) <PlateReader.read>` takes a
   BGR ``numpy`` image and returns :class:`PlateCandidate` objects; :attr:`PlateReader.name`
   names the engine and models (goes into ``PlatesFile.reader``).
-- :class:`PlateCandidate` — ``text_raw`` (as read), ``text`` (normalized ``A-Z0-9``),
-  ``confidence`` (0..1), ``bbox`` (normalized ``x, y, w, h``).
+- :class:`PlateCandidate` — ``text_raw`` (as read), ``text`` (the plate: normalized ``A-Z0-9``
+  and matched to a format), ``confidence`` (0..1), ``bbox`` (normalized ``x, y, w, h``),
+  ``region`` (the format's region, ``""`` with ``plate_regex``).
 - :func:`normalize_plate(text) <normalize_plate>` — upper-case, keep ``A-Z0-9`` only.
 - :func:`looks_like_plate(text, ...) <looks_like_plate>` — the default plate filter.
 - :func:`rapidocr_model_paths() <rapidocr_model_paths>` — the detection, recognition and
   orientation models shipped inside the installed ``rapidocr`` wheel.
+- :func:`mask_country_bands(image) <mask_country_bands>` — a copy of a BGR image with the
+  country bands and round stickers painted over with the plate face, and their count.
 
 How it works: RapidOCR's text detector (PP-OCR DB) finds text lines anywhere in the frame,
 its recognizer (PP-OCR CRNN/SVTR) reads them; lines on one row that are close together are
-joined (plates with a space are often split), then only plate-like texts are kept: 4-10
-characters after normalization with at least one letter and one digit (or ``plate_regex``),
-not a speed read-out (``36 KM/H``), not in the top ``ignore_top`` / bottom ``ignore_bottom``
-fraction of the frame (where dashcams burn in date, speed and model), and a confidence of at
-least ``min_confidence``.  Frames larger than ``max_side`` pixels are scaled down for the text
-detector (never up).  Model files are taken from the installed
+joined (plates with a space are often split, German ones at their seals), then only
+plate-like texts are kept: 4-10 characters after normalization with at least one letter and
+one digit (or ``plate_regex``), not a speed read-out (``36 KM/H``), not in the top
+``ignore_top`` / bottom ``ignore_bottom`` fraction of the frame (where dashcams burn in date,
+speed and model), and a confidence of at least ``min_confidence``.  A kept text must then fit
+a plate format of the enabled ``regions`` (:mod:`spoold.workers.plate_formats`: OCR
+confusions repaired by position, band letters and stickers in front or behind dropped);
+``plate_regex`` replaces that check.  Before reading, blue country bands (the EU strip with
+``D``/``NL``/``GB``...) and round stickers are painted over so their letters never join the
+plate text (``mask_bands``); a read whose box still starts on blue loses its leading band
+code when the rest is a plate of that code's region.  Frames larger than ``max_side`` pixels
+are scaled down for the text detector (never up).  Model files are taken from the installed
 package by path, so nothing is ever downloaded; a missing model is a clear error.
 Runs on Python 3.10.
 """
@@ -38,11 +48,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from spoold.workers._contract import WorkerError
+from spoold.workers.plate_formats import REGIONS, PlateMatch, match_plate
 
 __all__ = [
     "PlateCandidate",
     "PlateReader",
     "looks_like_plate",
+    "mask_country_bands",
     "normalize_plate",
     "rapidocr_model_paths",
 ]
@@ -83,6 +95,7 @@ class PlateCandidate:
     text: str
     confidence: float
     bbox: tuple[float, float, float, float]  # normalized x, y, w, h
+    region: str = ""
 
 
 @dataclass
@@ -117,10 +130,12 @@ def _join_lines(lines: list[_Line]) -> list[_Line]:
                     continue
                 overlap = min(cur.y1, b.y1) - max(cur.y0, b.y0)
                 similar = 0.6 < (b.h / cur.h if cur.h else 0) < 1.6
-                gap = b.x0 - cur.x1
-                if similar and overlap > 0.6 * min(cur.h, b.h) and -0.2 * cur.h < gap < cur.h:
+                # b may lie left of cur: rows are sorted by their top edge first
+                before = b.x0 < cur.x0
+                gap = cur.x0 - b.x1 if before else b.x0 - cur.x1
+                if similar and overlap > 0.6 * min(cur.h, b.h) and -0.2 * cur.h < gap < 1.6 * cur.h:
                     cur = _Line(
-                        f"{cur.text} {b.text}",
+                        f"{b.text} {cur.text}" if before else f"{cur.text} {b.text}",
                         (cur.score * parts + b.score) / (parts + 1),
                         min(cur.x0, b.x0),
                         min(cur.y0, b.y0),
@@ -180,6 +195,8 @@ class PlateReader:
         max_side: int = 1280,
         ignore_top: float = 0.06,
         ignore_bottom: float = 0.08,
+        regions: tuple[str, ...] | None = None,
+        mask_bands: bool = True,
     ) -> None:
         try:
             from rapidocr import RapidOCR
@@ -209,6 +226,8 @@ class PlateReader:
         self.regex = re.compile(plate_regex) if plate_regex else None
         self.min_len, self.max_len = min_len, max_len
         self.ignore_top, self.ignore_bottom = ignore_top, ignore_bottom
+        self.regions = tuple(regions) if regions is not None else REGIONS
+        self.mask_bands = mask_bands
         self.name = (
             f"rapidocr {_version('rapidocr')} ({paths['det'].stem} + {paths['rec'].stem}, "
             f"onnxruntime {_version('onnxruntime') if not use_cuda else _version('onnxruntime-gpu')}"
@@ -220,6 +239,8 @@ class PlateReader:
         if image.ndim != 3 or image.shape[0] < 8 or image.shape[1] < 8:
             return []
         height, width = image.shape[:2]
+        if self.mask_bands:
+            image, _bands = mask_country_bands(image)
         res: Any = self._engine(image)
         boxes = getattr(res, "boxes", None)
         txts = getattr(res, "txts", None)
@@ -255,7 +276,14 @@ class PlateReader:
             x1, y1 = min(float(width), ln.x1) / width, min(float(height), ln.y1) / height
             if x1 <= x0 or y1 <= y0:
                 continue
-            text = normalize_plate(ln.text)
+            text, region = normalize_plate(ln.text), ""
+            if self.regex is None:
+                fitted = match_plate(text, self.regions)
+                if fitted is None:
+                    continue  # fits no plate format of the enabled regions
+                if self.mask_bands and _blue_at_left(image, ln):  # a band the mask missed
+                    fitted = _without_band(text, fitted, self.regions)
+                text, region = fitted.text, fitted.region
             if any(_inside(text, other) for other in found):
                 continue  # a fragment of a longer read already kept
             cand = PlateCandidate(
@@ -263,6 +291,7 @@ class PlateReader:
                 text=text[:32],
                 confidence=round(min(1.0, max(0.0, ln.score)), 4),
                 bbox=(round(x0, 5), round(y0, 5), round(x1 - x0, 5), round(y1 - y0, 5)),
+                region=region,
             )
             prev = found.get(text)
             if prev is None or cand.confidence > prev.confidence:
@@ -272,3 +301,127 @@ class PlateReader:
 
 def _inside(text: str, other: str) -> bool:
     return text != other and text in other
+
+
+def mask_country_bands(image: NDArray[np.uint8]) -> tuple[NDArray[np.uint8], int]:
+    """Paint country bands and round stickers over with the plate face; the image and a count.
+
+    A band is a solid, saturated blue (EU, UK "GB"/"UK") or green (UK zero-emission) upright
+    strip, small in the frame, with the bright plate face (white or yellow) on one side only:
+    blue cars, signs, the sky and blue lettering (face on both sides) do not qualify.  A
+    sticker (German inspection and registration seals) is a solid disc of any colour, or two
+    stacked, inside the face: no plate character is a filled disc (``O``/``0`` are rings).
+    """
+    import cv2
+
+    hsv = cv2.cvtColor(image, cv2.COLOR_BGR2HSV)
+    hue, sat, val = hsv[:, :, 0], hsv[:, :, 1], hsv[:, :, 2]
+    coloured = ((hue >= 40) & (hue <= 130) & (sat >= 110) & (val >= 40)).astype(np.uint8) * 255
+    # Close the band around its letter: a big "D" can cut the blue into slivers.
+    closed = cv2.morphologyEx(coloured, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8), iterations=2)
+    contours, _ = cv2.findContours(closed, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    height, width = image.shape[:2]
+    paint: list[tuple[NDArray[Any], NDArray[Any]]] = []  # (contour, BGR face colour)
+    for contour in contours:
+        x, y, w, h = cv2.boundingRect(contour)
+        if h < 6 or w < 3 or not (1.1 <= h / w <= 6.0) or w * h > 0.015 * width * height:
+            continue
+        if cv2.contourArea(contour) < 0.5 * w * h:
+            continue
+        core = cv2.erode(closed[y : y + h, x : x + w], np.ones((max(2, h // 5),) * 2, np.uint8))
+        if np.count_nonzero(core) < 0.25 * w * h:
+            continue  # thin strokes: lettering, not a band
+        rows = slice(y + h // 4, y + h - h // 4)
+        sides = [hsv[rows, x + w : min(width, x + w + max(3, w // 2))]]
+        sides.append(hsv[rows, max(0, x - max(3, w // 2)) : x])
+        bright = [_plate_face(side) for side in sides]
+        if bright[0] != bright[1]:
+            paint.append((contour, _bgr(sides[0] if bright[0] else sides[1])))
+    # Stickers: small, solid, round blobs of anything but the face, with the face around.
+    face = ((val >= 110) & ((sat < 70) | ((hue >= 15) & (hue <= 35)))).astype(np.uint8)
+    blobs, _ = cv2.findContours(1 - face, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+    rects = [cv2.boundingRect(c) for c in blobs]
+    for contour, (x, y, w, h) in zip(blobs, rects, strict=True):
+        # up to two discs stacked (the German seals): aspect 0.7..2.4, ellipse-like area
+        if h < 4 or w < 3 or not (0.7 <= h / w <= 2.4) or h > 0.08 * height:
+            continue
+        area = cv2.contourArea(contour)
+        if abs(area / (np.pi / 4 * w * h) - 1) > 0.3:
+            continue
+        # Seals are narrow beside the characters; a bold "6" or "B" can look solid too.
+        tallest = max(
+            (bh for bx, by, bw, bh in rects if abs(bx - x) < 4 * h and by < y + h and y < by + bh),
+            default=0,
+        )
+        if tallest > 0.08 * height or w > 0.45 * tallest:
+            continue
+        inside = np.zeros((h, w), np.uint8)
+        cv2.drawContours(inside, [contour - np.array([x, y])], -1, 1, thickness=-1)
+        if np.count_nonzero(face[y : y + h, x : x + w][inside > 0] == 0) < 0.85 * inside.sum():
+            continue  # a ring (O, 0): the face shows inside it
+        y0, y1, x0, x1 = max(0, y - 2), min(height, y + h + 2), max(0, x - 2), min(width, x + w + 2)
+        around = face[y0:y1, x0:x1] > 0
+        if around.mean() < 0.3:
+            continue  # not inside a plate face
+        paint.append((contour, _bgr(hsv[y0:y1, x0:x1][around][None])))
+    if not paint:
+        return image, 0
+    out = np.array(image, copy=True)
+    for contour, colour in paint:
+        cv2.drawContours(out, [contour], -1, tuple(int(c) for c in colour), thickness=-1)
+        cv2.drawContours(out, [contour], -1, tuple(int(c) for c in colour), thickness=2)
+    return out, len(paint)
+
+
+def _bgr(hsv: NDArray[Any]) -> NDArray[Any]:
+    """The median colour of HSV pixels, as BGR."""
+    import cv2
+
+    pixels = hsv.reshape(1, -1, 3).astype(np.uint8)
+    return np.asarray(np.median(cv2.cvtColor(pixels, cv2.COLOR_HSV2BGR).reshape(-1, 3), axis=0))
+
+
+def _plate_face(hsv: NDArray[Any]) -> bool:
+    """Mostly white or yellow: the face of a plate (car paint rarely is both bright and pale)."""
+    if hsv.size == 0:
+        return False
+    hue, sat, val = hsv[:, :, 0], hsv[:, :, 1], hsv[:, :, 2]
+    face = (val >= 110) & ((sat < 70) | ((hue >= 15) & (hue <= 35)))
+    return float(face.mean()) >= 0.6
+
+
+def _blue_at_left(image: NDArray[np.uint8], ln: _Line) -> bool:
+    """The read starts on a blue band the mask missed (blurred, tilted): its first letters
+    are the band's code, not the plate's."""
+    import cv2
+
+    x0, y0 = max(0, int(ln.x0)), max(0, int(ln.y0))
+    strip = image[y0 : max(y0 + 1, int(ln.y1)), x0 : x0 + max(2, int(0.5 * ln.h))]
+    if strip.size == 0:
+        return False
+    hsv = cv2.cvtColor(strip, cv2.COLOR_BGR2HSV)
+    blue = (hsv[:, :, 0] >= 95) & (hsv[:, :, 0] <= 130) & (hsv[:, :, 1] >= 110)
+    return float(blue.mean()) >= 0.4  # a band merely touching the box covers less
+
+
+# The band code of each region in the format table; after it, how OCR misreads it.
+_BAND_OF = {"UK": ("GB", "UK"), "DE": ("D", "B", "8"), "FR": ("F",), "NL": ("NL",)}
+_BAND_OF |= {"IT": ("I",), "ES": ("E",), "PL": ("PL",), "BE": ("B",), "IN": ("IND",)}
+
+
+def _without_band(text: str, fitted: PlateMatch, regions: tuple[str, ...]) -> PlateMatch:
+    """The read on a blue band: ``text`` without a leading band code when the rest is a plate
+    of that code's region.  The cheapest wins; the blue is evidence against keeping the first
+    character (+1), a misread code (``B`` for ``D``) costs 0.5 more than the code itself."""
+    best, best_cost = fitted, fitted.cost + 1.0
+    for region in regions:
+        for k, code in enumerate(_BAND_OF.get(region, ())):
+            if not text.startswith(code):
+                continue
+            rest = match_plate(text[len(code) :], (region,))
+            if rest is None or rest.dropped_lead:
+                continue
+            cost = rest.cost + (0.5 if k and region == "DE" else 0.0)
+            if cost < best_cost:
+                best, best_cost = rest, cost
+    return best
