@@ -141,8 +141,8 @@ def _document() -> Schema:
     }
 
 
-def _paths() -> Schema:
-    """The read API's paths; the WebUI's are in :func:`webui_paths`."""
+def _video_paths() -> Schema:
+    """The videos list, a video and its track and detections."""
     return {
         "/api/videos": _get(
             "Videos, newest first",
@@ -197,6 +197,13 @@ def _paths() -> Schema:
             _ok("DetectionPage"),
             found=True,
         ),
+    }
+
+
+def _paths() -> Schema:
+    """The read API's paths; the WebUI's are in :func:`webui_paths`."""
+    return {
+        **_video_paths(),
         "/api/plates": _get(
             "Plates by prefix, tolerant of OCR confusions (O/0 I/1 B/8 S/5 Z/2)",
             [
