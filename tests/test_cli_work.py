@@ -150,7 +150,9 @@ def test_each_task_logs_one_line_taken_and_one_finished_in_utc(tmp_path: Path) -
 @pytest.fixture
 def first_worker(tmp_path: Path) -> Iterator[tuple[Spool, subprocess.Popen[str]]]:
     spool = new_spool(tmp_path)
-    proc = subprocess.Popen(work(spool, "--", "true"), stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        work(spool, "--exclusive", "--", "true"), stderr=subprocess.PIPE, text=True
+    )
     wait_until_polling(proc)
     yield spool, proc
     proc.terminate()
@@ -161,10 +163,12 @@ def test_one_device_name_runs_once_per_host_and_spool(
     first_worker: tuple[Spool, subprocess.Popen[str]], tmp_path: Path
 ) -> None:
     spool, _ = first_worker
-    out = run(work(spool, "--once", "--", "true"))
+    out = run(work(spool, "--once", "--exclusive", "--", "true"))
     assert out.returncode == 2, out.stderr
     assert "another worker on this host already runs as device 'cpu-01' on this spool" in out.stderr
     # Another device name, or the same name on another spool, is fine.
     other = Spool.init(tmp_path / "other")
-    assert run(work(other, "--once", "--", "true")).returncode == 0
-    assert run(work(spool, "--once", "--", "true", device="cpu-02")).returncode == 0
+    assert run(work(other, "--once", "--exclusive", "--", "true")).returncode == 0
+    assert run(work(spool, "--once", "--exclusive", "--", "true", device="cpu-02")).returncode == 0
+    # Without --exclusive, a second process of the same device runs beside the first.
+    assert run(work(spool, "--once", "--", "true")).returncode == 0

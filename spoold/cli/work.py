@@ -12,6 +12,7 @@ arguments), 3 when it stopped claiming after a run of tasks this device could no
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -161,6 +162,13 @@ def _parse_roots(values: tuple[str, ...], cfg: Config | None) -> dict[str, Path]
     show_default=True,
     help="One line per task taken and finished, UTC times; json: one object per line.",
 )
+@click.option(
+    "--exclusive",
+    is_flag=True,
+    help="Refuse to start (exit 2) when another worker with this --device already runs on "
+    "this host and spool (several processes of one device are fine otherwise: each claim "
+    "names its process).",
+)
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @fail_cleanly
 def work(
@@ -177,6 +185,7 @@ def work(
     roots: tuple[str, ...],
     max_device_faults: int,
     log_format: str,
+    exclusive: bool,
     command: tuple[str, ...],
 ) -> None:
     """Claim tasks of a device class and run COMMAND for each.
@@ -199,7 +208,7 @@ def work(
     setup_logging(min(logging.INFO, logging.getLogger().getEffectiveLevel()), log_format)
     argv = resolve_command(list(command))
     spool, cfg = open_spool(spool_dir, config, lease=lease)
-    with device_lock(spool.root, device):
+    with device_lock(spool.root, device) if exclusive else contextlib.nullcontext():
         worker = Worker(
             spool,
             device_class,
