@@ -14,7 +14,7 @@ tests/test_netshare_partition.py); docs/daemon.md promises the takeover once the
 (``lease_s``) has run out since host-a's last heartbeat.  Judged from the server's export dir,
 sampled every 0.1 s by the test:
 
-- the lease folder never holds two ``held@`` files, and once host-b's appears host-a's never
+- the lease folder never holds two ``held.HOST…`` lease files, and once host-b's appears host-a's never
   comes back; ``status.json`` never names host-a again after naming host-b;
 - host-b took over no sooner than ``lease_s`` after host-a's last heartbeat (mtime of its
   lease file, server time) and within ``lease_s + RESTART_S + START_SLACK_S`` of the fault;
@@ -46,6 +46,7 @@ from netshare import Share, ShareDir, share_fixture, wait_for
 
 from spoold.demo import samples
 from spoold.spool import Spool
+from spoold.spool.lease import Holder
 
 pytestmark = [pytest.mark.netshare, pytest.mark.slow]
 
@@ -145,7 +146,7 @@ class Watch:
         except FileNotFoundError:  # before the first daemon made it
             names = []
         for n in names:
-            if n.startswith("held@"):
+            if Holder.parse(n) is not None:  # held.HOST.… (or a first-scheme held@HOST@…)
                 try:
                     held[n] = os.stat(self.folder / n).st_mtime
                 except FileNotFoundError:
@@ -167,14 +168,17 @@ class Watch:
 
     def first(self, host: str) -> float | None:
         for s in self.samples:
-            if any(n.startswith(f"held@{host}@") for n in s["held"]):
+            if any(_holder_host(n) == host for n in s["held"]):
                 return float(s["t"])
         return None
 
     def last_heartbeat(self, host: str) -> float:
-        return max(
-            m for s in self.samples for n, m in s["held"].items() if n.startswith(f"held@{host}@")
-        )
+        return max(m for s in self.samples for n, m in s["held"].items() if _holder_host(n) == host)
+
+
+def _holder_host(name: str) -> str | None:
+    holder = Holder.parse(name)
+    return holder.host if holder else None
 
 
 def drop_clips(tmp: Path, inbox: Path, batch: str, seed: int) -> None:
@@ -277,7 +281,7 @@ def test_the_standby_daemon_takes_over_within_the_lease_and_never_runs_beside_th
         two = [h for h in holders if len(h) > 1]
         if two:
             problems.append(f"two lease files at once ({len(two)} samples), e.g. {two[0]}")
-        hosts = [h[0].split("@")[1] for h in holders if h]
+        hosts = [_holder_host(h[0]) for h in holders if h]
         if "host-b" not in hosts or "host-a" in hosts[hosts.index("host-b") :]:
             problems.append(f"lease holders over time: {hosts}")
         statuses = [tuple(s["status"]) for s in watch.samples if s["status"]]
