@@ -259,7 +259,19 @@ class Daemon:
         try:
             while not self.stop_event.is_set():
                 self.wake.clear()
-                rep = self.tick()
+                try:
+                    rep = self.tick()
+                except OSError as exc:
+                    # The share failed mid-pass (EIO, ESTALE, a timeout: a NAS reboot or a
+                    # partition).  Nothing of a pass is lost by redoing it, and the lease
+                    # decides, once the share answers again, whether this daemon still holds
+                    # the spool (DaemonLeaseLost) or carries on.
+                    log.warning(
+                        "spool unreachable mid-pass (%s): trying again",
+                        exc,
+                        extra={"event": "daemon.spool_error"},
+                    )
+                    rep = TickReport()
                 notifier.watchdog()
                 wait = rep.next_wake_s if watchdog_s is None else min(rep.next_wake_s, watchdog_s)
                 self.wake.wait(wait)
