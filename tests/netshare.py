@@ -40,7 +40,7 @@ REPO = Path(__file__).resolve().parent.parent
 #: Where an auto-started rig mounts its two clients (fixed, so a crashed run is found again).
 AUTO_MOUNTS = Path("/tmp/spoold-netshare")
 UP_TIMEOUT_S = 900.0  # a cold up.sh runs apt-get update + install
-NETNS_TRIES = 6
+NETNS_TRIES = 12
 
 
 class ShareUnavailable(Exception):
@@ -202,6 +202,7 @@ def _up(share_type: str) -> Share:
         if proc.returncode == 0 or mode == "auto":
             break
         _down(share_type)
+        time.sleep(1.0)
     if proc.returncode != 0:
         tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
         raise ShareUnavailable(f"{' '.join(cmd)} failed (exit {proc.returncode}):\n{tail}")

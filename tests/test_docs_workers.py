@@ -68,6 +68,8 @@ def kind(command: str) -> str:
         return "detect-by-hand"
     if command.startswith(".venv/bin/python -m pytest "):
         return "test-suite"
+    if command.startswith(".venv/bin/python bench/"):
+        return "bench"  # tests/test_bench_smoke.py runs each bench (in its --quick mode)
     return "untested"
 
 
