@@ -55,6 +55,7 @@ scan_interval_s = 0.2
 full_scan_interval_s = 5.0
 poll_interval_s = 0.2
 incomplete_reject_s = 1.5
+prealloc_settle_s = 3
 
 [[inbox]]
 name = "cams"

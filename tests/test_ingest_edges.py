@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from daemon_support import Env, drive
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from schemas.task import Attempt, FileRef
@@ -232,6 +232,11 @@ def test_the_executor_defers_an_unfinished_file_and_rejects_it_after_the_limit(
     deadline=None,
     suppress_health_check=list(HealthCheck),
     phases=[Phase.explicit, Phase.generate],  # no shrinking: each example runs a daemon
+)
+# Found by CI: a pre-allocated copy stalls with only its last byte (in moov's udta, after the
+# index) unwritten: playable, yet its fingerprint still to change.
+@example(
+    stalls=[1.1, 1.1, 1.1], cuts=[0.019, 0.0, 0.99999], preallocate=True, faststart_layout=False
 )
 @given(
     stalls=st.lists(st.floats(0.5, 1.3), min_size=1, max_size=3),

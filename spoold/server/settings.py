@@ -186,6 +186,12 @@ class IngestSettings(_Section):
         description="an unfinished-looking file (truncated, zero tail...) unchanged this long "
         "is rejected; until then it is held and looked at again (a copy may have stalled)",
     )
+    prealloc_settle_s: float = Field(
+        default=60.0,
+        ge=0,
+        description="a pre-allocated copy (seen changing at its full size) whose last byte is "
+        "still zero when stable waits this long more for its last bytes, then is ingested",
+    )
 
 
 class InboxSettings(_Section):

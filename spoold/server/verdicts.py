@@ -11,6 +11,9 @@ REASON_EMPTY = "empty file (0 bytes)"
 REASON_NOT_MEDIA = "not a media file"
 REASON_TRUNCATED = "file is truncated (mediainfo IsTruncated)"
 REASON_ZERO_TAIL = "zero-filled tail (unfinished pre-allocated copy)"
+#: Not a verdict: a pre-allocated copy whose last byte is still zero may still be arriving
+#: (the ingestor lets it settle for ``[ingest] prealloc_settle_s``, then ingests it).
+REASON_ZERO_END = "last byte still zero (a pre-allocated copy may still be arriving)"
 REASON_NO_VIDEO = "no video track"
 REASON_NO_DURATION = "duration is zero or missing"
 REASON_NO_PICTURE_SIZE = "video track has no picture size"

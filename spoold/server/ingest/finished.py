@@ -11,6 +11,14 @@ several ingest tasks.  So a stable file is also checked with :func:`spoold.serve
 again only when its signature changes (then it is a new copy state, checked afresh).  Only when
 it stayed unchanged for ``[ingest] incomplete_reject_s`` is it published, with
 ``params["held_since"]``, for the ingest executor to reject.
+
+One case no structure check can settle: a pre-allocated copy that stalls when only trailing
+bytes *after* the index are missing (metadata, a camera's GPS box) is a playable file, yet
+its last bytes, and so its fingerprint, are still to change.  Zeros at the end are normal too
+(70mai pads its GPS box with them), so such a file is not unfinished: its check reports the
+soft :data:`~spoold.server.verdicts.REASON_ZERO_END` when its last byte is zero, and the
+ingestor lets it settle for ``[ingest] prealloc_settle_s`` only when it saw the file change
+at its full size (a pre-allocated copy under way), then ingests it.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from pathlib import Path
 
 from spoold.server import media
 from spoold.server.scan import fingerprint_files
+from spoold.server.verdicts import REASON_ZERO_END
 
 #: rel, size, mtime_ns, video id (or None), why no id, (reason, detail) if unfinished
 FpResult = tuple[str, int, int, "str | None", "str | None", "tuple[str, str] | None"]
@@ -46,7 +55,7 @@ def fingerprint_finished(base: Path, items: list[tuple[str, int, int]]) -> list[
             continue
         path = base / rel
         try:
-            problem = media.unfinished(path)
+            problem = media.unfinished(path) or _zero_end(path)
             st = os.stat(path)
         except FileNotFoundError:
             out.append((rel, size, mtime, None, "vanished", None))
@@ -59,3 +68,15 @@ def fingerprint_finished(base: Path, items: list[tuple[str, int, int]]) -> list[
         else:
             out.append((rel, size, mtime, vid, None, problem))
     return out
+
+
+def _zero_end(path: Path) -> tuple[str, str] | None:
+    """The soft verdict for a file whose last byte is zero (see the module docstring)."""
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if size == 0:
+            return None
+        f.seek(size - 1)
+        if f.read(1) != b"\0":
+            return None
+    return (REASON_ZERO_END, f"byte {size - 1} of {size} is zero")

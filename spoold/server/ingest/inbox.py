@@ -55,6 +55,8 @@ class Inbox:
         self.fp_call: Call[list[FpResult]] | None = None
         # Stable files that look unfinished (a stalled copy): no task yet (finished.py).
         self.held: dict[str, Held] = {}
+        # Files seen changing at the same size: a pre-allocated copy under way (finished.py).
+        self.prealloc: set[str] = set()
         self.next_scan = -1e18
         self.next_full = -1e18
         self.next_recheck = -1e18

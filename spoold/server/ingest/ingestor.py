@@ -33,6 +33,7 @@ from spoold.server.scan import (
 )
 from spoold.server.settings import DaemonConfig
 from spoold.server.storage import Call, Storage
+from spoold.server.verdicts import REASON_ZERO_END
 from spoold.spool import Spool, queue_name
 
 log = logging.getLogger(__name__)
@@ -328,12 +329,15 @@ class Ingestor:
             if cur[2] is not None and cur[:2] == sig[:2]:
                 continue  # fingerprinted while this scan ran
             d.files[name] = (sig[0], sig[1], None)
+            prev = box.unstable.signature(relpath)
+            if prev is not None and prev[0] == sig[0] and prev != sig:
+                box.prealloc.add(relpath)  # changed at its full size: pre-allocated
             stable = box.unstable.see(relpath, sig, now=now)
             held = box.held.get(relpath)
             if held is not None and held.sig == sig:
                 # Unchanged since it was held: nothing new to read; published at the limit.
                 box.ready.pop(relpath, None)
-                if now - held.since >= self.cfg.ingest.incomplete_reject_s:
+                if now - held.since >= self._hold_limit(held):
                     self._release(box, relpath, held, now, rep)
             elif stable:
                 box.ready[relpath] = (sig[0], sig[1])
@@ -344,6 +348,13 @@ class Ingestor:
         box.unstable.forget(relpath)
         box.ready.pop(relpath, None)
         box.held.pop(relpath, None)
+        box.prealloc.discard(relpath)
+
+    def _hold_limit(self, held: Held) -> float:
+        """How long a held file stays unchanged before it is published (finished.py)."""
+        if held.reason == REASON_ZERO_END:
+            return self.cfg.ingest.prealloc_settle_s
+        return self.cfg.ingest.incomplete_reject_s
 
     def _apply_fingerprints(
         self,
@@ -371,7 +382,13 @@ class Ingestor:
                 continue
             rep.fingerprinted += 1
             box.held.pop(rel, None)
-            if problem is not None and vid not in self.index:
+            # Zeros at the end are normal; only a pre-allocated copy waits for its last bytes.
+            soft = problem is not None and problem[0] == REASON_ZERO_END
+            if (
+                problem is not None
+                and vid not in self.index
+                and not (soft and rel not in box.prealloc)
+            ):
                 self._hold(box, rel, vid, problem, now)
                 continue
             parent, _, name = rel.rpartition("/")
@@ -380,6 +397,7 @@ class Ingestor:
                 d.files[name] = (size, mtime, vid)
                 box.dirty = True
             box.unstable.forget(rel)
+            box.prealloc.discard(rel)
             if vid in self.index:
                 rep.duplicates += 1
                 if log.isEnabledFor(logging.DEBUG):
@@ -399,21 +417,24 @@ class Ingestor:
         sig = box.unstable.signature(rel)
         if sig is None:
             return  # forgotten meanwhile (vanished): the next scan sees it afresh
-        box.held[rel] = Held(sig, vid, now, problem[0])
+        held = box.held[rel] = Held(sig, vid, now, problem[0])
+        then = "ingested" if problem[0] == REASON_ZERO_END else "rejected"
         log.info(
-            "inbox %s: %s looks unfinished (%s: %s); held until it changes, rejected if it "
+            "inbox %s: %s looks unfinished (%s: %s); held until it changes, %s if it "
             "stays so for %g s",
             box.label,
             rel,
             problem[0],
             problem[1],
-            self.cfg.ingest.incomplete_reject_s,
+            then,
+            self._hold_limit(held),
             extra={"event": "ingest.held", "inbox": box.label, "path": rel},
         )
 
     def _release(self, box: Inbox, rel: str, held: Held, now: float, rep: IngestReport) -> None:
         """Publish a file held unchanged for ``incomplete_reject_s`` (its executor rejects
-        it, or ingests it if it is a video after all), saying since when it was held."""
+        it, or ingests it if it is a video after all), saying since when it was held; a
+        settled pre-allocated copy (``prealloc_settle_s``) is published as any other file."""
         del box.held[rel]
         box.unstable.forget(rel)
         parent, _, name = rel.rpartition("/")
@@ -424,6 +445,10 @@ class Ingestor:
             box.dirty = True
         if held.video_id in self.index:
             rep.duplicates += 1
+            return
+        box.prealloc.discard(rel)
+        if held.reason == REASON_ZERO_END:
+            self._publish(box, rel, size, mtime, held.video_id, rep)
             return
         since = datetime.now(timezone.utc) - timedelta(seconds=now - held.since)
         self._publish(box, rel, size, mtime, held.video_id, rep, held_since=since.isoformat())
