@@ -83,7 +83,8 @@ CREATE TABLE IF NOT EXISTS videos (
     start_source VARCHAR NOT NULL,
     time_basis VARCHAR NOT NULL,     -- utc | local | none: what start_ts is
     start_ts TIMESTAMP,              -- start_utc, else start_local, else from GPS; or NULL
-    sort_ts TIMESTAMP NOT NULL,      -- start_ts, or 1970-01-01 when the video has no time
+    sort_ts TIMESTAMP NOT NULL,      -- start_ts, or 1970-01-01 when the video has no time;
+                                     -- a rejected file: when it was rejected
     end_ts TIMESTAMP NOT NULL,       -- sort_ts + duration (or + the last offset seen)
     day DATE,
     duration_s DOUBLE,
@@ -93,6 +94,7 @@ CREATE TABLE IF NOT EXISTS videos (
     fps DOUBLE,
     bitrate BIGINT,
     status VARCHAR NOT NULL,         -- processing | complete | failed (rows.video_status)
+                                     -- | rejected (a file ingest refused: rows.rejected_row)
     finalized_at TIMESTAMP NOT NULL,
     n_detections INTEGER NOT NULL,
     n_gps_points INTEGER NOT NULL,
@@ -101,7 +103,17 @@ CREATE TABLE IF NOT EXISTS videos (
     min_lat DOUBLE, min_lon DOUBLE, max_lat DOUBLE, max_lon DOUBLE,
     detector VARCHAR,
     gps_source VARCHAR,
-    plate_reader VARCHAR
+    plate_reader VARCHAR,
+    rejection VARCHAR                -- JSON (reason, detail, inbox, task_id, at), rejected only
+);
+ALTER TABLE videos ADD COLUMN IF NOT EXISTS rejection VARCHAR;  -- an index of before it
+CREATE TABLE IF NOT EXISTS ingest_files (  -- the latest ingest record of each file (private)
+    device VARCHAR NOT NULL,
+    path VARCHAR NOT NULL,
+    task_id VARCHAR NOT NULL,
+    video_id VARCHAR,
+    verdict VARCHAR NOT NULL,        -- accepted | rejected | superseded
+    completed_at TIMESTAMP           -- of the record: a requeued task's new verdict replaces it
 );
 CREATE TABLE IF NOT EXISTS stages (
     video_key INTEGER NOT NULL,
