@@ -151,7 +151,12 @@ def _video_paths() -> Schema:
                 _q("before", _TIME_PARAM, "start before"),
                 _list("channel", {"type": "string", "enum": list(CHANNELS)}, "camera channel"),
                 _list("brand", _NAME, "dashcam brand"),
-                _list("status", {"type": "string", "enum": list(STATUSES)}, "pipeline status"),
+                _list(
+                    "status",
+                    {"type": "string", "enum": list(STATUSES)},
+                    "pipeline status; rejected: the files ingestion refused, with the reason"
+                    " in each row's rejection",
+                ),
                 _list("vehicle", _NAME, "vehicle"),
                 _q("has_plate", {"type": "boolean"}, "has plate reads (true) or none (false)"),
                 _q(

@@ -62,7 +62,8 @@ _VIDEO: dict[str, Schema] = {
         "type": "string",
         "enum": list(STATUSES),
         "description": "processing until every configured stage (archive included) is "
-        "complete; failed while a stage's last attempt failed",
+        "complete; failed while a stage's last attempt failed; rejected: a file ingestion "
+        "refused (see rejection), as long as no later ingest of the same file accepted it",
     },
     "counts": obj({"detections": INT, "gps_points": INT, "plate_reads": INT}),
     "bbox": nullable(
@@ -72,6 +73,27 @@ _VIDEO: dict[str, Schema] = {
             "minItems": 4,
             "maxItems": 4,
             "description": "min_lon, min_lat, max_lon, max_lat of the GPS track",
+        }
+    ),
+    "rejection": nullable(
+        {
+            **obj(
+                {
+                    "reason": {
+                        "type": "string",
+                        "description": "why ingestion refused the file (docs/daemon.md lists "
+                        "every reason), e.g. 'not a media file'",
+                    },
+                    "detail": nullable(
+                        {"type": "string", "description": "what the check found, if it says"}
+                    ),
+                    "inbox": nullable({"type": "string", "description": "the inbox it came in"}),
+                    "task_id": {"type": "string", "description": "the ingest task that refused it"},
+                    "at": TIME,
+                }
+            ),
+            "description": "status rejected only: why and when (the video has no time of its "
+            "own: start is null, and the list sorts it by this time)",
         }
     ),
 }
