@@ -20,6 +20,7 @@ function meta(v) {
     ["vehicle", v.vehicle], ["channel", v.channel], ["brand", v.brand], ["mode", v.mode],
     ["start", bothTimes(v.start, v.time_basis, offset)], ["length", seconds(v.duration_s)],
     ["status", v.status], ["file", `${v.device}: ${v.path}`],
+    ["rejected", v.rejection ? `${v.rejection.reason}${v.rejection.detail ? ` (${v.rejection.detail})` : ""}` : null],
     ["video", v.codec ? `${v.codec} ${v.width}×${v.height} @ ${v.fps} fps` : null],
     ["counts", `${v.counts.detections} detections, ${v.counts.gps_points} GPS fixes, ${v.counts.plate_reads} plate reads`],
     ["video id", v.video_id],
