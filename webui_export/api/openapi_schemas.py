@@ -288,14 +288,25 @@ SCHEMAS: dict[str, Schema] = {
             "published_at": STR,
             "index": obj(
                 {
-                    "counts": {"type": "object", "additionalProperties": INT},
-                    "videos_by_status": {"type": "object", "additionalProperties": INT},
+                    "counts": {
+                        "type": "object",
+                        "additionalProperties": INT,
+                        "description": "rows per table (videos: rejected files included)",
+                    },
+                    "videos_by_status": {
+                        "type": "object",
+                        "additionalProperties": INT,
+                        "description": "status -> videos (processing, complete, failed, "
+                        "rejected: the files ingestion refused); a status no video has is absent",
+                    },
                     "failed_videos": {
                         "type": "array",
                         "items": obj({"video_id": STR, "finalized_at": TIME}),
                     },
                     "videos_per_day": {
                         "type": "array",
+                        "description": "videos by the UTC day they start (a rejected file "
+                        "has no time: not in these)",
                         "items": obj({"day": STR, "videos": INT}),
                     },
                 }
