@@ -210,6 +210,26 @@ BUILTIN_FAMILY_DATA: tuple[dict[str, Any], ...] = (
         "source": "https://github.com/lixingcong/ddpai-mini5-gps-parser/blob/main/src/ddpai/tests/ddpai.test.ts",
     },
     {
+        # Redtiger: 20260312190947_000504A.MP4 (start, then a 6-digit sequence and the camera
+        # letter); locked clips are moved to a folder such as LOCK.
+        "name": "redtiger",
+        "pattern": _YMD + _HMS + r"_(?P<seq>\d{6})(?P<ch>[AB])" + _EXT,
+        "channels": {"A": "front", "B": "rear"},
+        "default_mode": "normal",
+        "folders": [{"match": "LOCK(ED)?", "mode": "event", "locked": True}],
+        "template": "{y:04d}{mo:02d}{d:02d}{h:02d}{mi:02d}{s:02d}_{seq:06d}A.MP4",
+        "source": "https://github.com/greatvovan/redtiger-dashcam/blob/main/redtiger/filesystem.py",
+    },
+    {
+        # Cobra: 20260414_0001_CAM1_VID.MOV (recording day, a per-day sequence, the camera):
+        # no time of day in the name, so the container's creation time is used.
+        "name": "cobra",
+        "pattern": r"\d{8}_(?P<seq>\d{4})_CAM(?P<ch>\d)_VID" + _EXT,
+        "channels": {"1": "front", "2": "rear"},
+        "template": "{y:04d}{mo:02d}{d:02d}_{seq:04d}_CAM1_VID.MOV",
+        "source": "https://github.com/exiftool/exiftool/issues/424",
+    },
+    {
         # Vantrue: 2017_0101_060101_001A.MP4 (A front, B rear) in Video/Normal, Video/Event
         "name": "vantrue",
         "pattern": _Y_MD + "_" + _HMS + r"_(?P<seq>\d{3,6})(?P<ch>[ABC])" + _EXT,
