@@ -230,6 +230,18 @@ BUILTIN_FAMILY_DATA: tuple[dict[str, Any], ...] = (
         "source": "https://github.com/exiftool/exiftool/issues/424",
     },
     {
+        # Transcend DrivePro, older cards: TSYYYYMMDDhhmmss.MOV in N-Video; emergency
+        # recordings (EVENT) are protected from loop overwriting.
+        "name": "transcend",
+        "pattern": "TS" + _YMD + _HMS + _EXT,
+        "folders": [
+            {"match": "N[-_]VIDEO", "mode": "normal"},
+            {"match": "EVENT|E[-_]VIDEO", "mode": "event", "locked": True},
+        ],
+        "template": "TS{y:04d}{mo:02d}{d:02d}{h:02d}{mi:02d}{s:02d}.MOV",
+        "source": "https://github.com/Glawster/organiseMyVideo/blob/main/documentation/cameraInventory.md",
+    },
+    {
         # Vantrue: 2017_0101_060101_001A.MP4 (A front, B rear) in Video/Normal, Video/Event
         "name": "vantrue",
         "pattern": _Y_MD + "_" + _HMS + r"_(?P<seq>\d{3,6})(?P<ch>[ABC])" + _EXT,
@@ -286,6 +298,16 @@ BUILTIN_FAMILY_DATA: tuple[dict[str, Any], ...] = (
         # Locked videos (impact while driving or parked) go to RO.
         [{"match": "RO", "mode": "event", "locked": True}, {"match": "Movie", "mode": "normal"}],
         "https://www.manualshelf.com/manual/rove/r2-4k/user-manual-english/page-40.html",
+    ),
+    _novatek_like(
+        "transcend-dp",
+        # DrivePro 10/250: DP250/N_VIDEO/2026_0513_120237_012.mp4, events in E_VIDEO (TEMP and
+        # E_TEMP hold low-resolution copies of the same clips: ignore them in the inbox).
+        [
+            {"match": "E_VIDEO|EVENT", "mode": "event", "locked": True},
+            {"match": "N_VIDEO", "mode": "normal"},
+        ],
+        "https://github.com/Glawster/organiseMyVideo/blob/main/tests/test_cameraPlanTranscendProxies.py",
     ),
     _novatek_like(
         "street-guardian",

@@ -402,8 +402,10 @@ def test_video_patterns_are_configurable_and_case_insensitive() -> None:
 
 @pytest.mark.parametrize("row", REAL_NAMES, ids=[r["path"] for r in REAL_NAMES])
 def test_real_name(row: dict[str, Any]) -> None:
-    # A name without a time of day (Cobra) is recognised, not parsed: "start" is null.
-    info = recognise(row["path"]) if row["start"] is None else parsed(row["path"])
+    # A name without a time of day (Cobra) is recognised, not parsed: "start" is null.  A
+    # Novatek clone's names are read as its brand by an inbox configured to it ("families").
+    families = select_families(row["families"]) if "families" in row else None
+    info = recognise(row["path"], families)
     assert info is not None
     assert (info.brand, info.rule) == (row["family"], row["family"])
     want = None if row["start"] is None else datetime.fromisoformat(row["start"])
@@ -541,6 +543,14 @@ class TestRedtiger:
         assert parsed("20260312190947_000504.MP4").rule == GENERIC_RULE
 
 
+class TestTranscend:
+    def test_older_drivepro_names_and_folders(self) -> None:
+        info = parsed("DCIM/EVENT/TS20140301123000.MOV")
+        assert (info.brand, info.mode, info.locked) == ("transcend", "event", True)
+        assert info.start_local == datetime(2014, 3, 1, 12, 30)
+        assert parsed("N-Video/TS20140301123100.MOV").mode == "normal"
+
+
 class TestCobra:
     def test_name_without_time_is_recognised_but_not_parsed(self) -> None:
         info = recognise("DCIM/20260414_0002_CAM2_VID.MOV")
@@ -562,6 +572,7 @@ class TestCobra:
         ("rove", "DCIM/Movie/RO/2021_0301_101010_000123.MP4", "event", True),
         ("street-guardian", "DCIM/MOVIE/2019_0101_120000_001.MOV", "normal", False),
         ("rexing", "DCIM/Movie/2019_0101_120000_000001F.MP4", "normal", False),
+        ("transcend-dp", "DP250/E_VIDEO/2026_0513_120237_012.mp4", "event", True),
     ],
 )
 def test_novatek_clones_are_told_apart_by_configuring_the_inbox(
@@ -580,8 +591,8 @@ def test_an_inbox_restricted_to_one_family_still_gets_the_generic_time() -> None
 
 
 def test_select_families_names_the_unknown_one() -> None:
-    with pytest.raises(FamilyError, match=r"'transcend' is not known; known: .*viofo"):
-        select_families(["viofo", "transcend"])
+    with pytest.raises(FamilyError, match=r"'kenwood' is not known; known: .*viofo"):
+        select_families(["viofo", "kenwood"])
 
 
 # ---------------------------------------------------------------- the built-in table
