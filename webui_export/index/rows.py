@@ -1,7 +1,8 @@
 """Turning one video's validated outputs into the rows of the index's tables.
 
-Public API: :func:`video_row`, :func:`start_basis`, ``LEGACY_BASIS``, :func:`video_tables`, :func:`stage_rows`, :func:`stages_table`,
-:func:`video_doc`, :func:`video_status`, :func:`rebuild_video_docs`, ``EPOCH``.
+Public API: :func:`video_row`, :func:`start_basis`, ``LEGACY_BASIS``, :func:`video_tables`,
+:func:`stage_rows`, :func:`stages_table`, :func:`video_doc`, :func:`video_status`,
+:func:`rebuild_video_docs`, ``EPOCH``.
 
 A video's ``status`` is :func:`video_status` of its stages: ``failed`` when a stage's last
 attempt failed, ``complete`` once every configured stage is complete (or skipped),
