@@ -101,8 +101,15 @@ CREATE TABLE IF NOT EXISTS videos (
     min_lat DOUBLE, min_lon DOUBLE, max_lat DOUBLE, max_lon DOUBLE,
     detector VARCHAR,
     gps_source VARCHAR,
-    plate_reader VARCHAR
+    plate_reader VARCHAR,
+    start_basis VARCHAR,             -- what gave the start (rows.start_basis); NULL: older row
+    start_rule VARCHAR,              -- the naming rule that read the name's time
+    start_note VARCHAR
 );
+-- Indexes written before the start basis was kept get its columns (filled by the Indexer).
+ALTER TABLE videos ADD COLUMN IF NOT EXISTS start_basis VARCHAR;
+ALTER TABLE videos ADD COLUMN IF NOT EXISTS start_rule VARCHAR;
+ALTER TABLE videos ADD COLUMN IF NOT EXISTS start_note VARCHAR;
 CREATE TABLE IF NOT EXISTS stages (
     video_key INTEGER NOT NULL,
     seq INTEGER NOT NULL,

@@ -40,6 +40,7 @@ from typing import Any
 import duckdb
 
 from schemas.metadata import StageStatus, VideoMeta
+from spoold.dashcam import GENERIC_RULE
 from webui_export.errors import FinalizeError, IndexLocked, IndexWriteFailed
 from webui_export.index import files as layout
 from webui_export.index.arrow import pa
@@ -51,6 +52,7 @@ from webui_export.index.files import (
     video_id_part,
 )
 from webui_export.index.rows import (
+    LEGACY_BASIS,
     rebuild_video_docs,
     stage_rows,
     stages_table,
@@ -152,6 +154,7 @@ class Indexer:
             mark_all_dirty(self._con, layout.BLOCK_SIZE)
         self._block_size = self._manifest.block_size if self._manifest else layout.BLOCK_SIZE
         self._rename_pending_status()
+        self._fill_start_basis()
         self._last_publish = 0.0
         self._publish_cost = 0.0
         if self._manifest is None:
@@ -159,22 +162,43 @@ class Indexer:
 
     def _rename_pending_status(self) -> None:
         """An index written before the status vocabulary was ``processing | complete |
-        failed`` says ``pending`` for a video not through its pipeline: renamed once, detail
-        documents rebuilt, everything republished."""
-        row = self._con.execute("SELECT count(*) FROM videos WHERE status = 'pending'").fetchone()
+        failed`` says ``pending`` for a video not through its pipeline: renamed once."""
+        self._upgrade_videos(
+            "status = 'pending'",
+            "status = 'processing'",
+            "video(s) of status 'pending' now read 'processing'",
+        )
+
+    def _fill_start_basis(self) -> None:
+        """Rows written before the start basis was kept get it from ``start_source`` (the
+        same decision, older words) and a note saying so."""
+        cases = " ".join(f"WHEN '{old}' THEN '{new}'" for old, new in LEGACY_BASIS.items())
+        self._upgrade_videos(
+            "start_basis IS NULL",
+            f"start_basis = CASE start_source {cases} ELSE 'unknown' END,"
+            f" start_rule = CASE WHEN start_local IS NULL THEN NULL"
+            f" WHEN brand = 'generic' THEN '{GENERIC_RULE}' ELSE brand END,"
+            " start_note = 'from an index row written before the start basis was kept'",
+            "video(s) given the start basis of their start_source",
+        )
+
+    def _upgrade_videos(self, where: str, assign: str, done: str) -> None:
+        """``UPDATE videos SET assign WHERE where`` once, for rows an older version wrote;
+        detail documents rebuilt and everything republished when a row changed."""
+        con = self._con
+        row = con.execute(f"SELECT count(*) FROM videos WHERE {where}").fetchone()
         if not row or not row[0]:
             return
-        con = self._con
         con.execute("BEGIN TRANSACTION")
         try:
-            con.execute("UPDATE videos SET status = 'processing' WHERE status = 'pending'")
+            con.execute(f"UPDATE videos SET {assign} WHERE {where}")
             rebuild_video_docs(con)
             mark_all_dirty(con, self._block_size)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
             raise
-        logger.info("%d video(s) of status 'pending' now read 'processing'", row[0])
+        logger.info("%d %s", row[0], done)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
