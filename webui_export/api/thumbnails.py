@@ -67,9 +67,9 @@ RENDER_TIMEOUT_S = 30.0
 #: The request paths this module serves: a media signature (``?s=``) admits them too, since an
 #: ``<img>`` cannot send the bearer token.
 SIGNED_PATH = re.compile(r"^/api/sightings/[0-9]{1,18}/thumbnail\.jpg$")
-#: The box outline: colour and thickness (pixels of the thumbnail), drawn just outside the box
-#: so that it never hides the plate.
-BOX_COLOR = "0xFF00FF"
+#: The box outline, as the player draws it: yellow, edged in black on both sides (visible on any
+#: picture), just outside the box so that it never hides the plate.  Pixels of the thumbnail.
+BOX_COLOR = "0xFFD60A"
 BOX_THICKNESS = 3
 
 _ID = re.compile(r"^[0-9]{1,18}$")
@@ -116,11 +116,16 @@ def _filters(width: int, box: tuple[float, float, float, float] | None) -> str:
     chain = [f"scale='min(iw,{width})':-2"]
     if box is not None:
         x, y, w, h = box
-        m = BOX_THICKNESS
-        chain.append(
-            f"drawbox=x=iw*{x:.5f}-{m}:y=ih*{y:.5f}-{m}:w=iw*{w:.5f}+{2 * m}"
-            f":h=ih*{h:.5f}+{2 * m}:color={BOX_COLOR}:t={m}"
-        )
+        # (margin outside the box, thickness, colour): a black ring under the yellow one, one
+        # pixel wider on each side
+        for m, t, color in (
+            (BOX_THICKNESS + 1, BOX_THICKNESS + 2, "black"),
+            (BOX_THICKNESS, BOX_THICKNESS, BOX_COLOR),
+        ):
+            chain.append(
+                f"drawbox=x=iw*{x:.5f}-{m}:y=ih*{y:.5f}-{m}:w=iw*{w:.5f}+{2 * m}"
+                f":h=ih*{h:.5f}+{2 * m}:color={color}:t={t}"
+            )
     return ",".join(chain)
 
 

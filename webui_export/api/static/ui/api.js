@@ -59,14 +59,20 @@ export async function fragment(path) {
 
 let signature = null;
 
-/** The URL of a file on a storage root, signed when the server has a token. */
-export async function mediaUrl(root, path) {
+/** `url` (a media or thumbnail URL, for <video>/<img>) with a media signature when the server
+ * has a token. */
+export async function signedUrl(url) {
   if (!signature || (signature.expires && Date.parse(signature.expires) - Date.now() < 120000)) {
     const s = await api("/api/media-signature");
     signature = { param: s.param, value: s.value, expires: s.expires_at };
   }
-  const url = `/api/media/${encodeURIComponent(root)}/${path.split("/").map(encodeURIComponent).join("/")}`;
-  return signature.value ? `${url}?${signature.param}=${encodeURIComponent(signature.value)}` : url;
+  if (!signature.value) return url;
+  return `${url}${url.includes("?") ? "&" : "?"}${signature.param}=${encodeURIComponent(signature.value)}`;
+}
+
+/** The URL of a file on a storage root, signed when the server has a token. */
+export function mediaUrl(root, path) {
+  return signedUrl(`/api/media/${encodeURIComponent(root)}/${path.split("/").map(encodeURIComponent).join("/")}`);
 }
 
 export function esc(value) {
