@@ -10,6 +10,7 @@ import io
 import json
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from test_webui_media import get
 from webui_support import Site, app_config, build_site, serve
 
 from webui_export.api import thumbnails
+from webui_export.api.app import create_app
 
 Image = pytest.importorskip("PIL.Image", reason="Pillow (a dev dependency) decodes the JPEGs")
 
@@ -215,3 +217,46 @@ def test_with_a_token_an_img_uses_the_media_signature(served: tuple[Site, str]) 
         status, headers, _ = get(base, url(sid, f"?width=160&s={signature}"))
         assert status == 200 and headers["Content-Type"] == "image/jpeg"
         assert get(base, url(sid, "?s=123.abc"))[0] == 401
+
+
+def test_an_unwritable_cache_still_serves_and_says_so(
+    served: tuple[Site, str], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    with serve(app_config(served[0], THUMBNAIL_CACHE=blocker / "cache")) as base:
+        sid = sighting_ids(base, "AB123")[("car1_f_0001", 5.0)]
+        for _ in range(2):  # rendered each time
+            status, _, body = get(base, url(sid))
+            assert status == 200 and decode(body).size == (320, 240)
+    warned = [r.getMessage() for r in caplog.records if r.name == thumbnails.__name__]
+    assert len(warned) == 2 and "set THUMBNAIL_CACHE to a writable folder" in warned[0]
+
+
+@pytest.mark.parametrize(
+    ("configured", "env", "expected"),
+    [
+        ("/srv/thumbs", "/var/cache/spoold", "/srv/thumbs"),
+        (None, "/var/cache/spoold:/var/cache/other", "/var/cache/spoold/thumbnails"),
+        (None, None, None),  # the temporary folder
+    ],
+)
+def test_where_the_cache_is(
+    served: tuple[Site, str],
+    monkeypatch: pytest.MonkeyPatch,
+    configured: str | None,
+    env: str | None,
+    expected: str | None,
+) -> None:
+    if env is None:
+        monkeypatch.delenv("CACHE_DIRECTORY", raising=False)
+    else:
+        monkeypatch.setenv("CACHE_DIRECTORY", env)
+    monkeypatch.delenv("SPOOLD_THUMBNAIL_CACHE", raising=False)
+    app = create_app({**app_config(served[0]), "THUMBNAIL_CACHE": configured})
+    with app.app_context():
+        found = thumbnails.cache_dir()
+    if expected is None:
+        assert found == Path(tempfile.gettempdir()) / f"spoold-thumbnails-{os.getuid()}"
+    else:
+        assert found == Path(expected)
