@@ -239,6 +239,12 @@ def test_browse_a_day_in_pages_then_open_a_video(page: Any, server: str) -> None
     page.locator("#plates tbody tr").nth(1).wait_for()
     plates = page.locator("#plates tbody").inner_text()
     assert "AB123" in plates and "XY999" in plates
+    # the frames: AB123's at 5.0 s; XY999's 40.0 s lies past this 20 s clip's end (no frame)
+    frame = page.locator("#plates tbody tr").nth(0).locator("img.thumb")
+    frame.scroll_into_view_if_needed()
+    frame.evaluate("el => el.decode()")
+    assert frame.evaluate("el => el.naturalWidth") == 320
+    page.locator("#plates tbody tr").nth(1).locator(".thumb-missing").wait_for()
     page.locator("#detections tbody tr").nth(49).wait_for()
     page.locator("#more-det").click()
     page.locator("#detections tbody tr").nth(99).wait_for()

@@ -250,7 +250,7 @@ def thumbnail(sighting_id: str) -> Response:
     box = _box(session, key, canon, offset_s)
     inputs = [RENDER_VERSION, video["device"], video["path"], video["size"], offset_s, box, width]
     etag = hashlib.sha256(json.dumps(inputs).encode()).hexdigest()[:32]
-    if request.if_none_match.contains(etag):
+    if request.if_none_match.contains_weak(etag):
         response = _jpeg(b"", etag)
         response.status_code = 304
         return response

@@ -1,6 +1,6 @@
 // The plate page: every sighting in time order (keyset pages) with a thumbnail of its frame,
 // on the map, and the clip at the moment of each sighting.
-import { api, bothTimes, fail, h, localOffset, mediaUrl, place, playAt, seconds, signedUrl, video } from "./api.js";
+import { api, bothTimes, fail, h, localOffset, mediaUrl, place, playAt, seconds, sightingThumbnail, video } from "./api.js";
 import { fit, makeMap } from "./map.js";
 import { plateBox } from "./player.js";
 
@@ -34,19 +34,6 @@ async function watch(s, row) {
   section.scrollIntoView({ block: "nearest" });
 }
 
-/** The sighting's frame (/api/sightings/<id>/thumbnail.jpg): lazy, 160 px shown, 320 px
- * fetched (sharp on a 2x screen; the height attribute only reserves room until it loads); a
- * text instead when the server has none (clip archived before it was ever shown). */
-async function thumbnail(s, clipName) {
-  const src = await signedUrl(`/api/sightings/${encodeURIComponent(s.sighting_id)}/thumbnail.jpg?width=320`);
-  const img = h("img", {
-    class: "thumb", src, loading: "lazy", decoding: "async", width: 160, height: 120,
-    alt: `frame of ${s.plate} at ${seconds(s.offset_s)} in ${clipName}, the plate outlined`,
-  });
-  img.addEventListener("error", () => img.replaceWith(h("span", { class: "muted thumb-missing" }, "no frame (clip not on storage)")));
-  return img;
-}
-
 async function addRow(s) {
   count += 1;
   const v = await video(s.video_id);
@@ -55,7 +42,7 @@ async function addRow(s) {
   const clipName = v ? v.path.split("/").pop() : s.video_id;
   const row = h("tr", { id: `sighting-${s.sighting_id}` },
     h("td", { class: "n" }, count),
-    h("td", { class: "frame" }, await thumbnail(s, clipName)),
+    h("td", { class: "frame" }, await sightingThumbnail(s, clipName)),
     h("td", {}, when),
     h("td", {}, place(s.location)),
     h("td", {}, s.text_raw, s.texts.length > 1 ? h("div", { class: "muted" }, `also ${s.texts.filter((t) => t !== s.text_raw).join(", ")}`) : null),
