@@ -100,7 +100,27 @@ _VIDEO: dict[str, Schema] = {
 _VIDEO_DETAIL: dict[str, Schema] = {
     **_VIDEO,
     "end": MAYBE_STR,
-    "start_source": STR,
+    "start_source": {
+        "type": "string",
+        "description": "filename, container, mtime, gps (older words)",
+    },
+    "start_basis": {
+        "type": "string",
+        "enum": ["name", "container", "gps", "file-time", "unknown"],
+        "description": "what gave the start: the file name (camera clock), the container's "
+        "creation date, the GPS track (UTC from its first fix), the file's modification time "
+        "on the NAS (the copy time), or nothing",
+    },
+    "start_rule": nullable(
+        {
+            "type": "string",
+            "description": "the naming family (e.g. hisilicon) or generic-datetime rule that "
+            "read the camera-clock time from the file name; null when the name gave none",
+        }
+    ),
+    "start_note": nullable(
+        {"type": "string", "description": "why that basis: sources found implausible, ..."}
+    ),
     "size": INT,
     "sequence": MAYBE_INT,
     "codec": MAYBE_STR,

@@ -104,8 +104,15 @@ CREATE TABLE IF NOT EXISTS videos (
     detector VARCHAR,
     gps_source VARCHAR,
     plate_reader VARCHAR,
+    start_basis VARCHAR,             -- what gave the start (rows.start_basis); NULL: older row
+    start_rule VARCHAR,              -- the naming rule that read the name's time
+    start_note VARCHAR,
     rejection VARCHAR                -- JSON (reason, detail, inbox, task_id, at), rejected only
 );
+-- Indexes written before the start basis was kept get its columns (filled by the Indexer).
+ALTER TABLE videos ADD COLUMN IF NOT EXISTS start_basis VARCHAR;
+ALTER TABLE videos ADD COLUMN IF NOT EXISTS start_rule VARCHAR;
+ALTER TABLE videos ADD COLUMN IF NOT EXISTS start_note VARCHAR;
 ALTER TABLE videos ADD COLUMN IF NOT EXISTS rejection VARCHAR;  -- an index of before it
 CREATE TABLE IF NOT EXISTS ingest_files (  -- the latest ingest record of each file (private)
     device VARCHAR NOT NULL,

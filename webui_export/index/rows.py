@@ -1,8 +1,8 @@
 """Turning one video's validated outputs into the rows of the index's tables.
 
-Public API: :func:`video_row`, :func:`video_tables`, :func:`stage_rows`, :func:`stages_table`,
-:func:`video_doc`, :func:`video_status`, :func:`rebuild_video_docs`, :func:`ingest_verdict`,
-:func:`rejected_row`, ``EPOCH``.
+Public API: :func:`video_row`, :func:`start_basis`, ``LEGACY_BASIS``, :func:`video_tables`,
+:func:`stage_rows`, :func:`stages_table`, :func:`video_doc`, :func:`video_status`,
+:func:`rebuild_video_docs`, :func:`ingest_verdict`, :func:`rejected_row`, ``EPOCH``.
 
 A video's ``status`` is :func:`video_status` of its stages: ``failed`` when a stage's last
 attempt failed, ``complete`` once every configured stage is complete (or skipped),
@@ -24,6 +24,7 @@ import duckdb
 
 from schemas.metadata import GpsPoint, PlateRead, StageStatus, VideoMeta
 from schemas.task import Task
+from spoold.dashcam import GENERIC_RULE
 from webui_export.index.arrow import pa
 from webui_export.index.platetext import canonical_plate
 from webui_export.index.shapes import iso_utc, pipeline_json, utc_naive, video_json
@@ -193,16 +194,44 @@ def video_status(pipeline: Sequence[StageStatus]) -> str:
     return "complete"
 
 
+#: ``start_source`` of records written before ``start_basis`` existed -> the basis it meant.
+LEGACY_BASIS = {"filename": "name", "container": "container", "mtime": "file-time", "gps": "gps"}
+
+
+def start_basis(video: VideoMeta, gps_source: str | None = None) -> dict[str, str | None]:
+    """Which rule gave the video's start: ``start_basis`` (``name``, ``container``, ``gps``,
+    ``file-time``, ``unknown``), ``start_rule`` (the naming family, or the generic
+    date-time rule, that read the camera-clock time from the name; ``None`` when the name
+    gave none) and ``start_note`` (why; ingestion's note on ignored sources included).
+
+    ``gps_source``: the UTC start was taken from that GPS track (its first fix minus the
+    fix's offset into the clip) because ingestion found no UTC time."""
+    basis: str = video.start_basis
+    if basis == "unknown":
+        basis = LEGACY_BASIS.get(video.start_source, "unknown")
+    rule = None
+    if video.start_local is not None:
+        rule = video.brand if video.brand != "generic" else GENERIC_RULE
+    notes = [video.start_note] if video.start_note else []
+    if gps_source is not None:
+        named = f"; the name ({rule}) gave the camera-clock start" if rule else ""
+        notes.insert(0, f"UTC start from the GPS track ({gps_source}){named}")
+        basis = "gps"
+    return {"start_basis": basis, "start_rule": rule, "start_note": "; ".join(notes) or None}
+
+
 def video_row(
     video: VideoMeta, outputs: Outputs, pipeline: Sequence[StageStatus]
 ) -> dict[str, Any]:
     """The ``videos`` row (without ``video_key``): times, span, counts, GPS bounding box."""
     start_utc = utc_naive(video.start_utc) if video.start_utc else None
     start_local = video.start_local.replace(tzinfo=None) if video.start_local else None
+    from_gps = False
     if start_utc is None:  # a fix with an offset pins the video to UTC
         for p in outputs.gps:
             if p.t is not None:
                 start_utc = utc_naive(p.time) - timedelta(seconds=p.t)
+                from_gps = True
                 break
     if start_utc is not None:
         basis, start_ts = "utc", start_utc
@@ -233,6 +262,7 @@ def video_row(
         "start_local": start_local,
         "start_utc": start_utc,
         "start_source": video.start_source,
+        **start_basis(video, outputs.gps_source if from_gps else None),
         "time_basis": basis,
         "start_ts": start_ts,
         "sort_ts": sort_ts,
@@ -331,5 +361,8 @@ def rejected_row(task: Task) -> dict[str, Any]:
         "detector": None,
         "gps_source": None,
         "plate_reader": None,
+        "start_basis": "unknown",
+        "start_rule": None,
+        "start_note": "not read: ingestion rejected the file",
         "rejection": json.dumps(rejection, separators=(",", ":")),
     }

@@ -81,6 +81,9 @@ def video_json(v: Mapping[str, Any], detail: bool = False) -> dict[str, Any]:
             {
                 "end": timeline_time(v["end_ts"] if v["start_ts"] else None, v["time_basis"]),
                 "start_source": v["start_source"],
+                "start_basis": v["start_basis"],
+                "start_rule": v["start_rule"],
+                "start_note": v["start_note"],
                 "size": v["size"],
                 "sequence": v["sequence"],
                 "codec": v["codec"],

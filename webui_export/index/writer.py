@@ -44,6 +44,7 @@ import duckdb
 
 from schemas.metadata import StageStatus, VideoMeta
 from schemas.task import Task
+from spoold.dashcam import GENERIC_RULE
 from webui_export.errors import FinalizeError, IndexLocked, IndexWriteFailed
 from webui_export.index import files as layout
 from webui_export.index.arrow import pa
@@ -56,6 +57,7 @@ from webui_export.index.files import (
 )
 from webui_export.index.rows import (
     EPOCH,
+    LEGACY_BASIS,
     ingest_verdict,
     rebuild_video_docs,
     rejected_row,
@@ -166,6 +168,7 @@ class Indexer:
             mark_all_dirty(self._con, layout.BLOCK_SIZE)
         self._block_size = self._manifest.block_size if self._manifest else layout.BLOCK_SIZE
         self._rename_pending_status()
+        self._fill_start_basis()
         if older:
             self._rebuild_all("an index without rejected videos: detail documents rebuilt")
         self._last_publish = 0.0
@@ -181,11 +184,14 @@ class Indexer:
         ).fetchone()
         return bool(row and row[1] and not row[0])
 
-    def _rebuild_all(self, why: str) -> None:
-        """Rebuild every detail document and republish everything (a format change)."""
+    def _rebuild_all(self, why: str, update: str | None = None) -> None:
+        """Run ``update`` (SQL), rebuild every detail document and republish everything, in
+        one transaction (a format change)."""
         con = self._con
         con.execute("BEGIN TRANSACTION")
         try:
+            if update is not None:
+                con.execute(update)
             rebuild_video_docs(con)
             mark_all_dirty(con, self._block_size)
             con.execute("COMMIT")
@@ -196,22 +202,33 @@ class Indexer:
 
     def _rename_pending_status(self) -> None:
         """An index written before the status vocabulary was ``processing | complete |
-        failed`` says ``pending`` for a video not through its pipeline: renamed once, detail
-        documents rebuilt, everything republished."""
-        row = self._con.execute("SELECT count(*) FROM videos WHERE status = 'pending'").fetchone()
+        failed`` says ``pending`` for a video not through its pipeline: renamed once."""
+        self._upgrade_videos(
+            "status = 'pending'",
+            "status = 'processing'",
+            "video(s) of status 'pending' now read 'processing'",
+        )
+
+    def _fill_start_basis(self) -> None:
+        """Rows written before the start basis was kept get it from ``start_source`` (the
+        same decision, older words) and a note saying so."""
+        cases = " ".join(f"WHEN '{old}' THEN '{new}'" for old, new in LEGACY_BASIS.items())
+        self._upgrade_videos(
+            "start_basis IS NULL",
+            f"start_basis = CASE start_source {cases} ELSE 'unknown' END,"
+            f" start_rule = CASE WHEN start_local IS NULL THEN NULL"
+            f" WHEN brand = 'generic' THEN '{GENERIC_RULE}' ELSE brand END,"
+            " start_note = 'from an index row written before the start basis was kept'",
+            "video(s) given the start basis of their start_source",
+        )
+
+    def _upgrade_videos(self, where: str, assign: str, done: str) -> None:
+        """``UPDATE videos SET assign WHERE where`` once, for rows an older version wrote;
+        detail documents rebuilt and everything republished when a row changed."""
+        row = self._con.execute(f"SELECT count(*) FROM videos WHERE {where}").fetchone()
         if not row or not row[0]:
             return
-        con = self._con
-        con.execute("BEGIN TRANSACTION")
-        try:
-            con.execute("UPDATE videos SET status = 'processing' WHERE status = 'pending'")
-            rebuild_video_docs(con)
-            mark_all_dirty(con, self._block_size)
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        logger.info("%d video(s) of status 'pending' now read 'processing'", row[0])
+        self._rebuild_all(f"{row[0]} {done}", f"UPDATE videos SET {assign} WHERE {where}")
 
     # -- lifecycle ---------------------------------------------------------------------------
 
