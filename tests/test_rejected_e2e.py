@@ -3,7 +3,8 @@ devices drain an inbox of good clips and bad inputs (an empty file, random bytes
 real clip cut short); then ``spoold serve`` answers over HTTP: each bad input is a video of
 status ``rejected`` with its reason (the detail, the ``status`` filter, ``/api/stats``, the
 console's panel), the same files ``spoold ls --rejected`` lists; and once the cut copy is
-finished, its file is no longer rejected, in the API as in ``spoold ls --rejected``."""
+finished, its file is no longer rejected, in the API as in ``spoold ls --rejected``.  A daemon
+that starts after rejections its index never heard of indexes them."""
 
 from __future__ import annotations
 
@@ -16,12 +17,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from daemon_support import DaemonProcess, Env, WorkerProcess, cli_cmd, wait_until
+from daemon_support import DaemonProcess, Env, WorkerProcess, cli_cmd, drive, wait_until
 from test_api_server import free_port
 from test_daemon_e2e import DETECT, PREPROCESS
 
 from spoold.demo import samples
 from spoold.server import media
+from webui_export.api.app import create_app
 from webui_export.index.shapes import iso_utc, utc_naive
 
 CONFIG = '\n[index]\ndir = "index"\npublish_interval_s = 0.2\n'
@@ -174,3 +176,35 @@ def _stop(proc: subprocess.Popen[str]) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, 9)
             proc.wait(5)
+
+
+def test_a_restarted_daemon_indexes_the_rejections_it_had_not(tmp_path: Path) -> None:
+    """Rejections completed while no daemon told the index (one killed before its pass, or
+    one run before the index existed) reach it at the next daemon's start: its first chain
+    pass looks at the recent days again."""
+    env = Env(tmp_path)  # no [index] yet
+    (env.inbox / RANDOM).parent.mkdir(parents=True)
+    (env.inbox / RANDOM).write_bytes(os.urandom(50_000))
+    first = env.daemon()
+    first.start()
+    try:
+        drive(first, lambda: env.complete("ingest"), 30, "the rejected ingest")
+    finally:
+        first.shutdown()
+    [record] = env.complete("ingest").values()
+    assert record["result"]["reason"] == media.REASON_NOT_MEDIA
+    env.write_config(CONFIG)
+    client = create_app({"INDEX_DIR": env.base / "index"}).test_client()
+
+    def listed() -> list[dict[str, Any]]:
+        body = client.get("/api/videos?status=rejected").get_json()
+        return body["rows"] if body.get("ok") else []
+
+    second = env.daemon()
+    second.start()
+    try:
+        [row] = drive(second, listed, 30, "the rejection in the published index")
+    finally:
+        second.shutdown()
+    assert (row["path"], row["rejection"]["reason"]) == (f"cams/{RANDOM}", media.REASON_NOT_MEDIA)
+    assert row["rejection"]["task_id"] == record["task_id"]
