@@ -41,12 +41,8 @@ SPOOLD = [sys.executable, "-m", "spoold"]
 
 @pytest.fixture(params=["strict", "ext4"])
 def mount(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[PowerCutMount]:
-    m = PowerCutMount(tmp_path / "pc", request.param)
-    m.start()
-    try:
+    with PowerCutMount(tmp_path / "pc", request.param) as m:
         yield m
-    finally:
-        m.stop()
 
 
 def spoold_check(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
