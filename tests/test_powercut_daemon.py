@@ -26,7 +26,10 @@ import json
 import logging
 import os
 import random
+import signal
 import time
+import traceback
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -35,13 +38,11 @@ import duckdb
 import pytest
 from daemon_support import Env, distinct_copies
 from powercut import PowerCutMount, fuse_missing, write_figures
-from test_powercut_spool import spoold_check, survey
+from test_powercut_spool import repair_clean, spoold_check, survey
 
 from spoold.demo import samples
 from spoold.server.daemon import Daemon
 from spoold.server.settings import load_settings
-from spoold.spool import Spool
-from spoold.spool import inspect as spool_inspect
 from webui_export.index import files as index_files
 
 pytestmark = pytest.mark.skipif(fuse_missing() is not None, reason=fuse_missing() or "")
@@ -102,7 +103,9 @@ def _daemon_child(config: Path, out: int, broken: bool) -> None:
     index_files.write_manifest = write_manifest  # type: ignore[assignment]
     if broken:  # the deliberately broken variant: the index never syncs a folder
         index_files.fsync_dir = lambda path: None  # type: ignore[assignment]
-    Daemon(load_settings(config)).run()
+    daemon = Daemon(load_settings(config))
+    daemon.install_signal_handlers()
+    daemon.run()
 
 
 class DaemonStorm:
@@ -122,31 +125,47 @@ class DaemonStorm:
         self.generation = 0  # the highest generation published before a cut
         self.figures = {"cuts": 0, "events": 0, "completions_undone": 0, "finalized": 0}
         self.spent = {"daemon": 0.0, "cut": 0.0, "verify": 0.0}
+        self.repaired: Counter[str] = Counter()
 
     def arrive(self, n: int, inbox: Path) -> None:
         """``n`` new, distinct videos in the inbox (a day folder per batch)."""
         distinct_copies(self.src, inbox / f"day{self.arrived}", n, prefix=f"v{self.arrived}-")
         self.arrived += n
 
-    def run_until_cut(self, run_s: float, policy: str, *, broken: bool = False) -> None:
+    def fork_daemon(self, broken: bool = False) -> tuple[int, int]:
+        """The daemon in a child process; its pid and the read end of its event pipe."""
         r, w = os.pipe()
         pid = os.fork()
         if pid == 0:  # pragma: no cover - the child process
             os.close(r)
+            status = 0
             try:
                 _daemon_child(self.env.config, w, broken)
+            except BaseException:
+                traceback.print_exc()
+                status = 1
             finally:
-                os._exit(0)
+                os._exit(status)
         os.close(w)
+        return pid, r
+
+    def run_until_cut(self, run_s: float, policy: str, *, broken: bool = False) -> None:
+        pid, r = self.fork_daemon(broken)
         time.sleep(run_s)
+        done, status = os.waitpid(pid, os.WNOHANG)
+        assert not done, f"the daemon exited on its own (status {status}) before the cut"
         t0 = time.monotonic()
         self.mount.cut(policy, self.rng.randrange(1 << 30), victims=[pid], resume=False)
         self.spent["daemon"] += run_s
         self.spent["cut"] += time.monotonic() - t0
+        self.figures["cuts"] += 1
+        self.take_events(r)
+
+    def take_events(self, r: int) -> None:
+        """Read what the daemon logged (it is dead: the pipe is at its end)."""
         with os.fdopen(r, "rb") as stream:
             lines = stream.read().decode().splitlines()
         events = [json.loads(line) for line in lines if line.endswith("}")]
-        self.figures["cuts"] += 1
         self.figures["events"] += len(events)
         for ev in events:
             if ev["event"] == "ingest.published":
@@ -205,16 +224,42 @@ class DaemonStorm:
             unindexed = sorted(finalized - indexed)
             assert not unindexed, f"{where}: finalized videos missing from the index: {unindexed}"
 
-        spool = Spool(spool_root)
-        spool_inspect.check(spool, repair=True)
-        final = spool_inspect.check(spool)
-        spool.close()
-        assert final.clean, (
-            f"{where}: not clean after --repair: "
-            f"{[(p.kind, p.path, p.message) for p in final.remaining]}"
-        )
+        self.repaired += repair_clean(spool_root, where)
         if self.rng.random() < 0.5:
             self.arrive(self.rng.randint(1, 2), disk / "indoor-nas" / "cams")
+
+    def drain(self, timeout: float) -> float:
+        """After the storm: the daemon, left alone, ingests and finalizes every video that
+        arrived (nothing a cut left behind is forgotten), and stops cleanly on SIGTERM.
+        Returns how long that took (seconds, to the last finalize)."""
+        started = time.monotonic()
+        pid, r = self.fork_daemon()
+        spool = self.env.spool_root
+        deadline = time.monotonic() + timeout
+        while True:
+            finalized = list(spool.glob("complete/*/*-finalize-*.json"))
+            if len(finalized) >= self.arrived:
+                break
+            if time.monotonic() > deadline or os.waitpid(pid, os.WNOHANG)[0]:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                raise AssertionError(
+                    f"{len(finalized)} of {self.arrived} videos finalized {timeout} s after the storm"
+                )
+            time.sleep(0.2)
+        took = time.monotonic() - started
+        os.kill(pid, signal.SIGTERM)
+        _, status = os.waitpid(pid, 0)
+        assert status == 0, f"the daemon did not stop cleanly: status {status}"
+        self.take_events(r)
+        records = [json.loads(p.read_bytes()) for p in spool.glob("complete/*/*.json")]
+        for task_type in ("ingest", "finalize"):
+            videos = [r["video_id"] for r in records if r["task_type"] == task_type]
+            assert len(videos) == len(set(videos)) == self.arrived, (
+                f"{task_type}: {len(videos)} completed for {len(set(videos))} videos "
+                f"of the {self.arrived} that arrived"
+            )
+        return took
 
 
 def _storm(mount: PowerCutMount, cuts: int, seed: int, *, broken: bool = False) -> DaemonStorm:
@@ -249,12 +294,18 @@ def test_the_storm_catches_an_index_that_does_not_sync_its_folders(mount: PowerC
 def test_power_cut_storm_daemon_and_index(mount: PowerCutMount) -> None:
     started = time.monotonic()
     storm = _storm(mount, DAEMON_CUTS, 2026)
+    drain_s = storm.drain(120)
+    mount.sync()
+    storm.verify(f"after the drain ({mount.mode})")  # on the disk, as the cuts' checks
+    mount.resume(rescan=True)  # the repair changed the disk under the layer
     after = spoold_check(storm.env.spool_root)
     assert after.returncode == 0, after.stdout + after.stderr
     figures: dict[str, Any] = {"test": "daemon", "mode": mount.mode, **storm.figures}
     figures["videos_arrived"] = storm.arrived
     figures["ingests_published"] = len(storm.published)
     figures["index_generation"] = storm.generation
+    figures["repaired"] = dict(storm.repaired)
+    figures["drain_s"] = round(drain_s, 1)
     figures["seconds"] = round(time.monotonic() - started, 1)
     figures["seconds_by_phase"] = {k: round(v, 1) for k, v in storm.spent.items()}
     figures["load"] = round(os.getloadavg()[0], 1)
