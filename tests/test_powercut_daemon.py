@@ -8,8 +8,7 @@ cut at a random instant, the daemon SIGKILLed with it, and everything is checked
 while the power is off, then the daemon starts again.  After every cut:
 
 - every ingest task the daemon logged as published (``ingest.published``) is in the spool,
-  and every task it logged as complete (``task.complete``) too, in some state (a completion
-  undone by the cut is counted: re-run work);
+  and every task it logged as complete (``task.complete``) is in complete/;
 - no spool file is torn or names another task's record; ``check --repair`` leaves it clean;
 - the index's ``CURRENT.json`` parses, every file it names is there and reads as Parquet (no
   torn file), and its generation is at least the last one the daemon published before the cut
@@ -121,9 +120,9 @@ class DaemonStorm:
         self.arrive(4, self.env.inbox)
         mount.sync()
         self.published: set[str] = set()  # ingest tasks logged as published
-        self.completed: set[str] = set()  # tasks logged complete, not undone by a cut yet
+        self.completed: set[str] = set()  # tasks logged complete
         self.generation = 0  # the highest generation published before a cut
-        self.figures = {"cuts": 0, "events": 0, "completions_undone": 0, "finalized": 0}
+        self.figures = {"cuts": 0, "events": 0, "finalized": 0}
         self.spent = {"daemon": 0.0, "cut": 0.0, "verify": 0.0}
         self.repaired: Counter[str] = Counter()
 
@@ -187,9 +186,10 @@ class DaemonStorm:
         assert not wrong, f"{where}: files named for one task hold another's record: {wrong}"
         lost = sorted((self.published | self.completed) - found.keys())
         assert not lost, f"{where}: tasks the daemon logged as published or done are gone: {lost}"
-        still = {t for t in self.completed if any(p.startswith("complete/") for p, _ in found[t])}
-        self.figures["completions_undone"] += len(self.completed - still)
-        self.completed = still
+        undone = sorted(
+            t for t in self.completed if not any(p.startswith("complete/") for p, _ in found[t])
+        )
+        assert not undone, f"{where}: tasks the daemon logged complete are not: {undone}"
 
         index_dir = disk / "index"
         manifest = index_files.read_manifest(index_dir)  # raises on a torn manifest
