@@ -228,6 +228,14 @@ class DaemonStorm:
         if self.rng.random() < 0.5:
             self.arrive(self.rng.randint(1, 2), disk / "indoor-nas" / "cams")
 
+    def running(self, pid: int) -> bool:
+        """The daemon ``pid`` says it runs (its status file): started, signals handled."""
+        try:
+            status = json.loads((self.env.spool_root / "daemon" / "status.json").read_bytes())
+        except (OSError, ValueError):
+            return False
+        return bool(status.get("pid") == pid and status.get("state") == "running")
+
     def drain(self, timeout: float) -> float:
         """After the storm: the daemon, left alone, ingests and finalizes every video that
         arrived (nothing a cut left behind is forgotten), and stops cleanly on SIGTERM.
@@ -238,7 +246,7 @@ class DaemonStorm:
         deadline = time.monotonic() + timeout
         while True:
             finalized = list(spool.glob("complete/*/*-finalize-*.json"))
-            if len(finalized) >= self.arrived:
+            if len(finalized) >= self.arrived and self.running(pid):
                 break
             if time.monotonic() > deadline or os.waitpid(pid, os.WNOHANG)[0]:
                 os.kill(pid, signal.SIGKILL)
