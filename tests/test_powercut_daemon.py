@@ -99,9 +99,9 @@ def _daemon_child(config: Path, out: int, broken: bool) -> None:
         line = {"event": "index.manifest", "generation": manifest.generation}
         os.write(out, (json.dumps(line) + "\n").encode())
 
-    index_files.write_manifest = write_manifest  # type: ignore[assignment]
+    index_files.write_manifest = write_manifest
     if broken:  # the deliberately broken variant: the index never syncs a folder
-        index_files.fsync_dir = lambda path: None  # type: ignore[assignment]
+        index_files.fsync_dir = lambda path: None
     daemon = Daemon(load_settings(config))
     daemon.install_signal_handlers()
     daemon.run()

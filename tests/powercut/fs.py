@@ -668,9 +668,9 @@ class PowerCutFS(fuse.Operations):  # type: ignore[misc]
                 base = old_content[node]
             data = apply_all(base, writes.get(node, []))
             st = os.lstat(self._b(path))
-            with open(self._b(path), "r+b") as f:
-                f.write(data)
-                f.truncate(len(data))
+            with open(self._b(path), "r+b") as out:
+                out.write(data)
+                out.truncate(len(data))
             os.utime(self._b(path), ns=(st.st_atime_ns, st.st_mtime_ns))
             changed += 1
         shutil.rmtree(stash)

@@ -125,7 +125,7 @@ class PowerCutMount:
         policy: str = "drop",
         seed: int = 0,
         *,
-        victims: Iterable[int | subprocess.Popen[bytes]] = (),
+        victims: Iterable[int | subprocess.Popen[Any]] = (),
         resume: bool = True,
     ) -> dict[str, Any]:
         """Power cut: keep only what was durable (plus what ``policy`` lets persist), kill
@@ -177,14 +177,14 @@ class PowerCutMount:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-def _signal(victim: int | subprocess.Popen[bytes], sig: int) -> None:
+def _signal(victim: int | subprocess.Popen[Any], sig: int) -> None:
     try:
         os.kill(victim if isinstance(victim, int) else victim.pid, sig)
     except ProcessLookupError:
         pass
 
 
-def _reap(victim: int | subprocess.Popen[bytes]) -> None:
+def _reap(victim: int | subprocess.Popen[Any]) -> None:
     if not isinstance(victim, int):
         victim.wait()
         return
