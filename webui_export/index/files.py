@@ -1,6 +1,7 @@
 """The index directory: the writer's private database, the published snapshot and its manifest.
 
-Public API: :class:`Manifest`, :func:`read_manifest`, :func:`write_manifest`, ``LIVE_DB``,
+Public API: :class:`Manifest`, :func:`read_manifest`, :func:`write_manifest`,
+:func:`make_dirs`, ``LIVE_DB``,
 ``MANIFEST``, ``SNAPSHOT_DIR``, ``BLOCK_TABLES``, ``PART_TABLES``, ``PARTITION_SQL``,
 ``LIVE_DDL``, :func:`block_of`, :func:`video_id_part`, :func:`canon_part`, :func:`month_part`.
 
@@ -332,6 +333,22 @@ def read_manifest(index_dir: Path) -> Manifest | None:
     except FileNotFoundError:
         return None
     return Manifest.from_json(raw, str(path))
+
+
+def make_dirs(path: Path) -> None:
+    """``path.mkdir(parents=True, exist_ok=True)``, durably: each folder it creates is synced
+    into its parent (a new folder's name is an entry of its parent, which a power cut loses
+    until the parent is synced, taking everything written under it along)."""
+    missing: list[Path] = []
+    while not path.is_dir():
+        missing.append(path)
+        path = path.parent
+    for folder in reversed(missing):
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            pass
+        fsync_dir(folder.parent)
 
 
 def write_manifest(index_dir: Path, manifest: Manifest) -> None:

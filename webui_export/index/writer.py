@@ -154,7 +154,7 @@ class Indexer:
         self.sighting_gap_s = sighting_gap_s
         self.gps_window_s = gps_window_s
         self.keep_retired_s = keep_retired_s
-        self.db_dir.mkdir(parents=True, exist_ok=True)
+        layout.make_dirs(self.db_dir)
         self._con = self._connect()
         older = self._lacks_rejection_column()
         self._con.execute(layout.LIVE_DDL)
