@@ -61,14 +61,15 @@ def published_videos(index: Path) -> int:
 
 
 def run_daemon(
-    orig: Path, base: Path, count: int, max_seconds: float, code: Path = REPO
+    orig: Path, base: Path, count: int, max_seconds: float, batch: int, code: Path = REPO
 ) -> DaemonRun:
-    """``spoold run`` of the checkout ``code`` on a copy (``base``) of the backlog made under
-    ``orig``, until every video is published (or ``max_seconds``); the daemon is stopped with
-    SIGTERM either way."""
+    """``spoold run`` of the checkout ``code`` (``[index] finalize_batch = batch``) on a copy
+    (``base``) of the backlog made under ``orig``, until every video is published (or
+    ``max_seconds``); the daemon is stopped with SIGTERM either way."""
     shutil.copytree(orig, base, symlinks=True)
     config = base / "spoold.toml"
-    config.write_text(config.read_text().replace(str(orig), str(base)))
+    text = config.read_text().replace(str(orig), str(base))
+    config.write_text(re.sub(r"(?m)^finalize_batch = \d+$", f"finalize_batch = {batch}", text))
     index = base / "index"
     spool_root = base / "spool"
     log_path = base / "daemon.log"
@@ -91,9 +92,11 @@ def run_daemon(
                     done = count_complete(spool_root)
                     if done >= count:
                         complete_s = elapsed
-                published = published_videos(index)
-                if published >= count:
-                    searchable_s = elapsed
+                if published < count:
+                    published = published_videos(index)
+                    if published >= count:
+                        searchable_s = elapsed
+                if done >= count and published >= count:
                     break
                 time.sleep(0.05)
         finally:
@@ -191,6 +194,9 @@ def main() -> None:
     ap.add_argument(
         "--baseline", type=Path, help="also run `spoold run` of this checkout (e.g. /work/main)"
     )
+    ap.add_argument(
+        "--baseline-batch", type=int, default=20, help="its finalize_batch (20: its default)"
+    )
     args = ap.parse_args()
     if args.quick:
         args.tasks, args.detections = 20, 200
@@ -203,14 +209,18 @@ def main() -> None:
         n = args.tasks
         print(
             f"backlog: {n} finalize tasks of {args.detections} detections, empty index,"
-            f" [index] finalize_batch = {args.batch} (made in {setup_s:.1f} s);"
+            f" [index] finalize_batch = {args.batch}"
+            f"{f' (baseline: {args.baseline_batch})' if args.baseline else ''}"
+            f" (made in {setup_s:.1f} s);"
             f" {os.cpu_count()} cores, load average {load_average()}\n"
         )
         floor_s = floor(orig)
         floor_rate = n / floor_s
-        runs = [("this checkout", run_daemon(orig, work / "run", n, args.max_seconds))]
+        runs = [("this checkout", run_daemon(orig, work / "run", n, args.max_seconds, args.batch))]
         if args.baseline:
-            base_run = run_daemon(orig, work / "baseline", n, args.max_seconds, args.baseline)
+            base_run = run_daemon(
+                orig, work / "baseline", n, args.max_seconds, args.baseline_batch, args.baseline
+            )
             runs.append((f"code at {args.baseline}", base_run))
         print(f"{'measure':66} {'seconds':>8} {'videos/s':>9} {'vs floor':>9}")
         rows = [("floor: INSERT ... SELECT into an empty DuckDB file", floor_s)]

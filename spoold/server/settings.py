@@ -352,7 +352,7 @@ class IndexSettings(_Section):
         ge=1,
         le=500,
         description="most finalize tasks indexed in one transaction when a backlog waits"
-        " (fewer when that would take more than about 2 s)",
+        " (fewer when that would take more than about 5 s)",
     )
 
 

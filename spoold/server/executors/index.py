@@ -31,12 +31,14 @@ from webui_export.index.writer import FinalizeReport, Indexer
 log = logging.getLogger(__name__)
 
 #: A finalize batch takes as many ready tasks as the index is expected to write in this long.
-BATCH_BUDGET_S = 2.0
+BATCH_BUDGET_S = 5.0
 #: ... but never fewer than this (a busy machine's slow writes must not shrink batches to a
 #: size where each transaction's fixed costs dominate), unless ``[index] finalize_batch`` is.
 MIN_BATCH = 20
 #: While a backlog is indexed, the published snapshot lags the index by at most about this.
-PUBLISH_LAG_S = 5.0
+PUBLISH_LAG_S = 10.0
+#: During a long claiming pass, the journal of waiting claims is rewritten this often.
+JOURNAL_EVERY_S = 0.1
 #: A ready task waits this long at most for the others queued with it to be read.
 READY_WAIT_S = 0.5
 
@@ -66,19 +68,29 @@ class IndexService:
     """The metadata index (:class:`webui_export.index.writer.Indexer`), used from its one thread.
 
     Active when ``db_dir`` (``[index] dir``) is set.  Then claimed finalize tasks wait in claim
-    order (:meth:`queue`) for the ``(index)`` lane, which reads, checks and indexes up to
-    ``batch`` of them in one transaction (:meth:`start_batch`; ``finalize_many``: a backlog
-    goes faster than one video at a time, see docs/index-design.md).  Each task still ends on
-    its own: a video with invalid output fails its task only, and a batch whose write fails is
-    indexed again one by one, so that a video that breaks the write fails alone.
-    :meth:`tick` publishes new data every pass, and :meth:`maintain` is the ``index`` utility
-    task.
+    order (:meth:`queue`) for the ``(index)`` lane; meanwhile each one's files are read and
+    validated in the threads of their storage root (:func:`finalize.load`), so that the lane
+    only writes.  The lane indexes the ready ones in one transaction (:meth:`start_batch`;
+    ``finalize_many``: a backlog goes faster than one video at a time, see
+    docs/index-design.md): as many as its write is expected to take ``batch_budget`` seconds
+    for (from the last batches), at least ``MIN_BATCH`` and at most ``batch``; the next batch
+    starts as soon as one ends while tasks are ready.  Each task still ends on its own, and
+    only after its rows are committed: a video with invalid output fails its task only, and a
+    batch whose write fails is indexed again one by one, so that a video that breaks the write
+    fails alone.
 
-    ``journal`` is told the ids of the claimed finalize tasks that only wait for a batch,
-    whenever that list changes and before a batch starts; the daemon keeps them in a local
-    file, so that the next daemon, if this one is killed, puts those back without counting
-    an attempt (they never ran).  Without it, a crash-looping daemon would push every
-    finalize it held into backoff.
+    Publishing: new data becomes visible within ``publish_interval`` (:meth:`tick`, and after
+    each batch); while a backlog is being indexed (tasks ready for the next batch), only once
+    the snapshot is ``publish_lag`` seconds old (or three times the last publish's cost), so
+    that publishes take little of the writer's time.  :meth:`maintain` is the ``index``
+    utility task.
+
+    ``journal`` is told the ids of the claimed finalize tasks that only wait for a batch
+    before a batch starts, at the end of each pass of the loop and every ``JOURNAL_EVERY_S``
+    of a long claiming pass, when that list changed; the daemon keeps them in a local file,
+    so that the next daemon, if this one is killed, puts those back without counting an
+    attempt (they never ran).  Without it, a crash-looping daemon would push every finalize
+    it held into backoff.
     """
 
     def __init__(
@@ -111,6 +123,7 @@ class IndexService:
         self._lock = threading.Lock()
         self._batch_waiting = False
         self._journal_dirty = False
+        self._journal_at = 0.0
         # Most videos the next batch takes: what its write is expected to finish within
         # ``batch_budget``, from the last batches' seconds per video (at most ``batch``).
         self._limit = self.batch
@@ -172,7 +185,9 @@ class IndexService:
         """
         now = time.monotonic()
         with self._lock:
-            if not full:
+            # The journal (see ``journal``): at the end of each pass, and every
+            # ``JOURNAL_EVERY_S`` of a long claiming pass, not once per claim (it lists them all).
+            if not full or now - self._journal_at >= JOURNAL_EVERY_S:
                 self._flush_journal()
             if self._batch_waiting:
                 return
@@ -215,6 +230,7 @@ class IndexService:
         """(Lock held.)  Report which claims only wait (see ``journal``), if that changed."""
         if self.journal is not None and self._journal_dirty:
             self.journal([e.task.task_id for e in self._queue if not e.call.abandoned])
+            self._journal_at = time.monotonic()
         self._journal_dirty = False
 
     def _run_batch(self) -> None:
@@ -344,19 +360,25 @@ class IndexService:
         if self._publishing is not None and not self._publishing.done():
             return
         with self._lock:  # a batch publishes when it ends; a pass need not ask the lane too
-            if self._batch_waiting or self._queue:
+            if self._batch_waiting or any(self._ready(e) for e in self._queue):
                 return
         self._publishing = self.storage.submit_local(
             "index publish", self._publish_if_due, timeout=self.timeout, lane=INDEX_LANE
         )
 
     def _publish_if_due(self) -> int | None:
-        """Publish what is new within ``publish_interval``; while a backlog is being indexed
-        (a task ready for the next batch), once ``publish_lag`` has passed instead, so that
-        publishing takes little of the writer's time yet the snapshot stays that fresh."""
+        """Publish what is new within ``publish_interval``: at once when no finalize task
+        waits (the writer has nothing else to do), else at most a quarter of the writer's time
+        (``Indexer.publish_if_due``); while a backlog is being indexed (a task ready for the
+        next batch), once ``publish_lag`` has passed, so that publishing takes little of the
+        writer's time yet the snapshot stays that fresh."""
         indexer = self._open()
         with self._lock:
             backlog = any(self._ready(e) for e in self._queue)
+            idle = not self._queue
+        if idle:
+            due = time.monotonic() - indexer.last_publish >= self.publish_interval
+            return indexer.publish() if due else None
         if not backlog:
             return indexer.publish_if_due()
         lag = max(self.publish_lag, 3 * indexer.publish_cost)  # a quarter of the writer at most
