@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -39,6 +40,8 @@ MIN_BATCH = 20
 PUBLISH_LAG_S = 10.0
 #: During a long claiming pass, the journal of waiting claims is rewritten this often.
 JOURNAL_EVERY_S = 0.1
+#: Queued finalize tasks whose files are read at once, in their storage root's threads.
+LOADS_IN_FLIGHT = 8
 #: A ready task waits this long at most for the others queued with it to be read.
 READY_WAIT_S = 0.5
 
@@ -124,6 +127,10 @@ class IndexService:
         self._batch_waiting = False
         self._journal_dirty = False
         self._journal_at = 0.0
+        # Queued tasks whose files are still to be read (task, root, timeout), and how many
+        # are being read.
+        self._to_load: deque[tuple[Queued, str, float]] = deque()
+        self._loading = 0
         # Most videos the next batch takes: what its write is expected to finish within
         # ``batch_budget``, from the last batches' seconds per video (at most ``batch``).
         self._limit = self.batch
@@ -147,20 +154,40 @@ class IndexService:
 
     def queue(self, entry: Queued, timeout: float) -> Call[Outcome]:
         """Queue a claimed finalize task for a batch, its files read and validated meanwhile
-        in the threads of their storage root; poll the call like any other.  Raises
-        :class:`~spoold.server.storage.StorageUnavailable` when that root is not available."""
+        in the threads of their storage root (at most ``LOADS_IN_FLIGHT`` at a time, so that
+        a deep queue neither holds up the root's other work nor looks like a hung mount);
+        poll the call like any other."""
         root = next((r.device for r in entry.task.inputs if r.type in OUTPUT_KINDS), None)
-        if root is not None and root in self.storage.roots:
-            entry.loading = self.storage.submit(
-                root, f"reading the outputs of {entry.what}", self._load, entry, timeout=timeout
-            )
-        else:  # nothing to read ahead (its batch finds out what is wrong)
-            entry.ready_at = time.monotonic()
         entry.call = Call(INDEX_LANE, entry.what, entry.result, self.storage.clock() + timeout)
         with self._lock:
             self._queue.append(entry)
             self._journal_dirty = True
+            if root is not None and root in self.storage.roots:
+                self._to_load.append((entry, root, timeout))
+            else:  # nothing to read ahead (its batch finds out what is wrong)
+                entry.ready_at = time.monotonic()
+        self._start_loads()
         return entry.call
+
+    def _start_loads(self) -> None:
+        """Start reading the next queued tasks' files, up to ``LOADS_IN_FLIGHT`` at a time."""
+        while True:
+            with self._lock:
+                if self._loading >= LOADS_IN_FLIGHT or not self._to_load:
+                    return
+                entry, root, timeout = self._to_load.popleft()
+                if entry.call.abandoned:
+                    continue
+                self._loading += 1
+            try:
+                entry.loading = self.storage.submit(
+                    root, f"reading the outputs of {entry.what}", self._load, entry, timeout=timeout
+                )
+            except Exception as exc:  # the root went away since the claim: the task's outage
+                with self._lock:
+                    self._loading -= 1
+                entry.error = exc
+                entry.ready_at = time.monotonic()
 
     def _load(self, entry: Queued) -> None:
         """(The outputs' root threads.)  Read the task's files, then maybe start a batch."""
@@ -170,6 +197,9 @@ class IndexService:
             entry.error = exc
         finally:
             entry.ready_at = time.monotonic()
+            with self._lock:
+                self._loading -= 1
+            self._start_loads()
             self.start_batch()
 
     def _ready(self, entry: Queued) -> bool:
