@@ -5,6 +5,7 @@ Public API:
 
 - :func:`rig_netns`: the rig's namespaces, or skip/fail the test when it runs in loopback mode;
 - :func:`client_ports`: the local TCP ports of one client mount's connections to the NAS;
+  :func:`host_ports`: the same for mount 1 or 2 of a share, woken first;
 - :func:`isolate`: a context manager that blackholes every packet between the client and the
   server namespaces except those of the connections it is told to keep (both directions), and
   heals on exit;
@@ -133,6 +134,14 @@ def client_ports(ns: Netns, pid: int) -> set[int]:
         if owners & pids and len(fields) >= 3:
             ports.add(int(fields[2].rsplit(":", 1)[1]))
     return ports
+
+
+def host_ports(share: Share, ns: Netns, index: int) -> set[int]:
+    """:func:`client_ports` of client mount ``index`` (1 or 2), after a listing through it: a
+    lazy client (smbnetfs) connects on first use and drops a connection idle for 5 minutes,
+    so the mount is used first to make sure its connection is there to be kept."""
+    os.listdir(share.mount if index == 1 else share.mount2)
+    return client_ports(ns, client_pid(share, index))
 
 
 def _blackhole(ns_name: str, dev: str, port_field: str, keep: set[int]) -> None:

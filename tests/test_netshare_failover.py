@@ -41,7 +41,7 @@ from typing import Any
 
 import pytest
 from daemon_support import BASE_TOML
-from netfaults import client_pid, client_ports, isolate, rig_netns, write_figures
+from netfaults import host_ports, isolate, rig_netns, write_figures
 from netshare import Share, ShareDir, share_fixture, wait_for
 
 from spoold.demo import samples
@@ -219,7 +219,7 @@ def test_the_standby_daemon_takes_over_within_the_lease_and_never_runs_beside_th
     share: Share, tmp_path: Path, fault: str
 ) -> None:
     ns = rig_netns(share)  # root: unshare --uts, and the cut
-    keep = client_ports(ns, client_pid(share, 2))
+    keep = host_ports(share, ns, 2)
     with share.scratch("failover") as d:
         assert d.server is not None, "the failover test judges from the export dir"
         layout(d)

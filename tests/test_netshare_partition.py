@@ -1,12 +1,11 @@
 """A device cut off from the NAS while it holds claims, and one that can read but not write.
 
-Two client hosts on the nfs and on the sshfs share (``../shared/netshare``):
-host-a's ``spoold work`` processes run on client mount A, host-b's on client mount B.  (smb
-is left out: its mounts list ``@`` as ``%40``, so no SMB host can break a claim at all, see
-docs/reliability.md.)  Both mounts' FUSE clients live in the one client network namespace, so the cut is not a downed
-link (that would cut both hosts) but a blackhole of every packet between the namespaces except
-host-b's TCP connection (``tests/netfaults.py``: htb + u32, this kernel has no netem).  Each
-test runs one fault, then judges only from the server's export dir:
+Two client hosts on each share type, nfs, smb and sshfs (``../shared/netshare``): host-a's
+``spoold work`` processes run on client mount A, host-b's on client mount B.  Both mounts'
+FUSE clients live in the one client network namespace, so the cut is not a downed link (that
+would cut both hosts) but a blackhole of every packet between the namespaces except host-b's
+TCP connection (``tests/netfaults.py``: htb + u32, this kernel has no netem).  Each test runs
+one fault, then judges only from the server's export dir:
 
 - every task is in ``complete/`` exactly once and nothing is left pending;
 - the tasks host-a held when it was cut off were broken by host-b after the lease (an attempt
@@ -40,16 +39,15 @@ from pathlib import Path
 import pytest
 from netfaults import (
     Fleet,
-    client_pid,
-    client_ports,
     dropped_packets,
+    host_ports,
     isolate,
     publish_tasks,
     readonly_view,
     rig_netns,
     write_figures,
 )
-from netshare import Share, ShareDir, share_fixture, wait_for
+from netshare import SHARE_TYPES, Share, ShareDir, share_fixture, wait_for
 
 from spoold.spool import Spool
 
@@ -62,7 +60,7 @@ HOLD_A_S = 2.0  # how long host-a's command holds a task (the fault starts meanw
 FAULT_MIN_S = 3 * LEASE_S  # the fault lasts at least this long (and until host-b is done)
 
 
-@pytest.fixture(scope="module", params=["nfs", "sshfs"])
+@pytest.fixture(scope="module", params=SHARE_TYPES)
 def share(request: pytest.FixtureRequest) -> Iterator[Share]:
     yield from share_fixture(request.param)
 
@@ -176,7 +174,7 @@ def test_a_device_cut_off_past_its_lease_loses_its_claims_and_clobbers_nothing(
     share: Share, tmp_path: Path
 ) -> None:
     ns = rig_netns(share)
-    keep = client_ports(ns, client_pid(share, 2))
+    keep = host_ports(share, ns, 2)
     assert keep, "host-b's mount has no TCP connection to the NAS"
     dropped: list[int] = []
 
