@@ -42,6 +42,7 @@ from netshare import (
     REPO,
     Share,
     SpooldWork,
+    completed_in,
     is_mounted,
     mount,
     netshare_state,
@@ -309,7 +310,15 @@ class Fleet:
     def runlog(self) -> Path:
         return self.tmp / "runs.log"
 
-    def start(self, name: str, device: str, root: Path, hold_s: float) -> SpooldWork:
+    def start(
+        self,
+        name: str,
+        device: str,
+        root: Path,
+        hold_s: float,
+        program: list[str] | None = None,
+    ) -> SpooldWork:
+        """Start worker ``name`` (``program``: see :class:`SpooldWork`)."""
         env = dict(os.environ, RUNLOG=str(self.runlog), HOLD_S=str(hold_s))
         # Each host its own config naming its own mount: reading the config resolves the
         # spool root, and a path on the cut-off mount would hang host-b too.
@@ -320,7 +329,7 @@ class Fleet:
             "--device", device, "--poll", "0.1", "--max-poll", "0.5", "--lease", str(self.lease_s),
             "--", "/bin/sh", str(HOLD_RUN),
         ]  # fmt: skip
-        w = SpooldWork(args, self.tmp / f"{name}.log", env=env)
+        w = SpooldWork(args, self.tmp / f"{name}.log", env=env, program=program)
         self.workers[name] = w
         return w
 
@@ -372,18 +381,7 @@ class Fleet:
 
     def completions(self) -> Counter[str]:
         """How many workers logged the completion of each task."""
-        return Counter(
-            m
-            for w in self.workers.values()
-            for m in re.findall(r": (\S+): complete$", w.output(), re.M)
-        )
-
-
-def publish(spool: Spool, prefix: str, n: int) -> set[str]:
-    return {
-        spool.publish(spool.new_task("ingest", "cpu", f"{prefix}{i:02d}", stamp=STAMP)).task_id
-        for i in range(n)
-    }
+        return Counter(m for w in self.workers.values() for m in completed_in(w.output()))
 
 
 def publish_tasks(spool: Spool, prefix: str, n: int) -> set[str]:
