@@ -390,5 +390,15 @@ def test_the_judge_catches_a_standby_that_starts_beside_the_holder(
             a.stop()
             b.stop()
         problems = one_holder_at_a_time(watch)
+    write_figures(
+        "failover-broken",
+        {
+            "fault": "standby takes its lease by create, beside the holder",
+            "share": share.type,
+            "samples": len(watch.samples),
+            "two_holders_seen": sum(len(s["held"]) > 1 for s in watch.samples),
+            "problems": problems,
+        },
+    )
     assert both_up, f"host-a stopped beside the broken host-b:\n{a.output()[-3000:]}"
     assert any(p.startswith("two lease files at once") for p in problems), problems
