@@ -160,7 +160,13 @@ def survive(
             if "Read-only file system" in a_during:
                 continue
             pat = rf"{re.escape(tid)}: (lost the claim|complete in )"
-            wait_for(lambda p=pat: re.search(p, run.log_of("a1", "a2")), 120, f"host-a: {pat}")
+            try:
+                wait_for(lambda p=pat: re.search(p, run.log_of("a1", "a2")), 120, pat)
+            except AssertionError as exc:
+                raise AssertionError(
+                    f"host-a never settled {tid} after the heal: {exc}; its log:\n"
+                    + run.log_of("a1", "a2")[-4000:]
+                ) from None
             if re.search(rf"{re.escape(tid)}: lost the claim", run.log_of("a1", "a2")):
                 lost_seen.add(tid)
         learned_s = time.monotonic() - heal_t0
