@@ -22,7 +22,12 @@ sampled every 0.1 s by the test:
   completed: no ingest was done twice, none was lost;
 - a cut-off host-a, once healed, finds its lease gone and stops (``DaemonLeaseLost``).
 
-Figures go to ``test-output/netshare/failover-KIND.json`` and ``failover-runs.jsonl``.
+The same samples are shown to catch two active daemons: a deliberately broken host-b
+(``procs_netshare/broken_spoold.py lease-by-create``) started beside host-a must show as two
+lease files at once.
+
+Figures go to ``test-output/netshare/failover-KIND.json`` and ``failover-KIND-runs.jsonl``
+(KIND: kill, partition, broken).
 """
 
 from __future__ import annotations

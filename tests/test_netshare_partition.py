@@ -21,6 +21,11 @@ dropped segment and reads hang too.  It is injected as a read-only remount of th
 host-a works through (``mount -o remount,bind,ro``): reads reach the NAS, every write gets
 EROFS, as with a NAS that turned its export read-only or a full/quota-limited volume.
 
+The judge is shown to fail on a deliberately broken device: the same cut with host-a run
+through ``procs_netshare/broken_spoold.py fenceless-claim`` (its heartbeat ignores a vanished
+claim file, so it completes the tasks it lost over host-b's records) must be reported as
+clobbered and completed twice.
+
 Figures (cut length, when the claims were broken, time for host-a to learn it lost and to
 complete work again, runs per task) go to ``test-output/netshare/partition-KIND.json`` and
 ``partition-runs.jsonl`` (docs/reliability.md quotes them).
