@@ -3,8 +3,8 @@
 Per share type (nfs, smb, sshfs; ``netshare.py`` says where the share comes from): four
 ``spoold work`` processes, two on client mount A and two on client mount B (never in the
 export: the server side is only for judging), drain ``TASKS`` tasks while one of them is
-SIGKILLed every ~0.4 s, ``KILLS`` times.  Every third kill *replaces* the device: the slot
-restarts under a new device id, so nobody re-takes the dead claims as its own and the other
+SIGKILLed every ~0.4 s, ``KILLS`` times.  Every third kill *replaces* the device (its victim
+is a slot that holds a claim at that moment): the slot restarts under a new device id, so nobody re-takes the dead claims as its own and the other
 devices must break them once their lease has run out (spool_layout.md §4.7).  Claim names
 must survive the client (an SMB client lists ``@`` as ``%40``: names use portable
 characters only, §2), or those claims are never broken and their tasks stay stuck.
@@ -53,6 +53,7 @@ MAX_POLL_S = 0.5
 CACHE_LAG_S = 3.0  # a client's listing may lag the server by ~2x its 1 s cache (netshare.py)
 STALE_BOUND_S = LEASE_S + min(LEASE_S / 3, 10) + MAX_POLL_S + CACHE_LAG_S
 DEADLINE_S = 170.0
+HOLDER_WAIT_S = 10.0  # a replacement kill waits this long for a slot holding a claim
 RUN = Path(__file__).parent / "procs_netshare" / "storm_run.sh"
 
 
@@ -66,6 +67,19 @@ def worker_args(root: Path, cfg: Path) -> list[str]:
         "--spool", str(root), "--config", str(cfg), "--class", "cpu", "--poll", "0.1",
         "--max-poll", str(MAX_POLL_S), "--lease", str(LEASE_S), "--", "/bin/sh", str(RUN),
     ]  # fmt: skip
+
+
+def pick_victim(
+    slots: list[WorkerSlot], claimed: Path, rng: random.Random, holding: bool
+) -> WorkerSlot | None:
+    """A random slot; with ``holding``, one whose process holds a claim right now (None if
+    none does): a replaced device must leave claims behind to be broken, and on a loaded
+    machine a worker killed every 0.2-0.6 s is often still starting when it dies."""
+    if not holding:
+        return rng.choice(slots)
+    pids = {cn.pid for n in listdir(claimed) if (cn := ClaimName.parse(n)) is not None}
+    holders = [s for s in slots if s.alive() and s.pids[-1] in pids]
+    return rng.choice(holders) if holders else None
 
 
 def pending_files(root: Path) -> list[str]:
@@ -122,10 +136,16 @@ def test_a_kill_storm_with_replaced_devices_loses_nothing_and_breaks_every_stale
                     if not os.path.lexists(claimed / name):
                         broken_after[name] = now - orphaned.pop(name)
                 if kills < KILLS and time.monotonic() >= next_kill:
-                    victim = rng.choice(slots)
+                    replace = (kills + 1) % REPLACE_EVERY == 0
+                    victim = pick_victim(slots, claimed, rng, replace)
+                    if victim is None:  # a replacement waits for a slot that holds a claim
+                        time.sleep(0.05)
+                        if time.monotonic() < next_kill + HOLDER_WAIT_S:
+                            continue
+                        victim = rng.choice(slots)
                     pid = victim.kill()
                     kills += 1
-                    if kills % REPLACE_EVERY == 0:  # a new device id: its claims are orphans
+                    if replace:  # a new device id: its claims are orphans
                         replaced += 1
                         for n in listdir(claimed):
                             cn = ClaimName.parse(n)
