@@ -133,8 +133,13 @@ def test_a_kill_storm_with_replaced_devices_loses_nothing_and_breaks_every_stale
                     assert s.alive(), f"worker {s.name} exited: see {s.log}"
                 now = time.time()  # the rig's server runs on this machine: one clock
                 for name in list(orphaned):
-                    if not os.path.lexists(claimed / name):
+                    try:  # a heartbeat the dead worker had queued in its FUSE client can
+                        # still land after the kill: its last heartbeat is the latest mtime
+                        mtime = os.lstat(claimed / name).st_mtime
+                    except FileNotFoundError:
                         broken_after[name] = now - orphaned.pop(name)
+                    else:
+                        orphaned[name] = max(orphaned[name], mtime)
                 if kills < KILLS and time.monotonic() >= next_kill:
                     replace = (kills + 1) % REPLACE_EVERY == 0
                     victim = pick_victim(slots, claimed, rng, replace)
