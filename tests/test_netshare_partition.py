@@ -11,8 +11,9 @@ one fault, then judges only from the server's export dir:
 - the tasks host-a held when it was cut off were broken by host-b after the lease (an attempt
   of kind ``lease-expired`` in the record) and completed by host-b: the record says so,
   so host-a clobbered nothing when it came back;
-- host-a learned it lost (``lost the claim`` in its log, never ``complete`` for those tasks),
-  stayed up, and drains new tasks once healed; every other task ran exactly once.
+- host-a settled those tasks without completing them (``lost the claim`` in its log, or, when
+  its fence call failed with EIO as the cut ended, ``handed-back``), stayed up, and drains
+  new tasks once healed; every other task ran exactly once.
 
 The one-way fault ("reads work, writes do not") has no packet-level stand-in on this rig: NFS
 reads and writes share one TCP connection per mount, so dropping one direction (or only the
@@ -160,11 +161,13 @@ def survive(
             assert run.workers[name].alive(), run.workers[name].output()
         lost_seen = set()
         for tid in held:  # back on the network, host-a settles what it held: a sound one
-            # learns it lost (a read-only host-a cannot even try its fence: it already gave
-            # the claim up on EROFS), a broken one may complete it; the judge tells
+            # learns it lost, or (its fence call failed with EIO as the cut ended: smb, sshfs)
+            # hands the task back, which moves nothing, the claim being gone; a read-only
+            # host-a cannot even try its fence: it gave the claim up on EROFS during the
+            # fault; a broken one may complete it.  The judge tells which was harmless.
             if "Read-only file system" in a_during:
                 continue
-            pat = rf"{re.escape(tid)}: (lost the claim|complete in )"
+            pat = rf"{re.escape(tid)}: (lost the claim|complete in |handed-back in )"
             try:
                 wait_for(lambda p=pat: re.search(p, run.log_of("a1", "a2")), 120, pat)
             except AssertionError as exc:
@@ -196,6 +199,9 @@ def survive(
         "all_done_s_after_fault_start": round(broken_s, 1),
         "host_a_errors_logged_during_fault": len(re.findall(r" (WARNING|ERROR) ", a_during)),
         "host_a_lease_lost_seen": len(lost_seen),
+        "host_a_handed_back_after_an_error": len(
+            re.findall(r": handed-back in ", run.log_of("a1", "a2"))
+        ),
         "host_a_learned_it_lost_s_after_heal": round(learned_s, 1) if lost_seen else None,
         "host_a_drained_new_tasks_s_after_heal": round(drained_s, 1),
         **counts,
