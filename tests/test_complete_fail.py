@@ -8,7 +8,8 @@ import pytest
 from spoolkit import files_under, later, new_spool, task
 
 from schemas.task import ChildSpec, FileRef
-from spoold.errors import SpoolError
+from spoold.errors import LeaseLost, SpoolError
+from spoold.spool import Spool
 
 
 def test_complete_lands_the_record_with_outputs_and_removes_the_claim(tmp_path: Path) -> None:
@@ -79,6 +80,27 @@ def test_release_gives_the_task_back_unchanged(tmp_path: Path) -> None:
     assert claim is not None
     assert claim.release() == res.location.path
     assert res.location.path.read_bytes() == before
+
+
+def test_releasing_a_claim_another_device_broke_says_it_was_lost(tmp_path: Path) -> None:
+    """A device cut off past its lease hands its task back after the heal: the claim is gone
+    (broken and completed by another device), so nothing moves and the device learns it lost
+    (found by the SMB partition test: it logged "released" for a task it no longer held)."""
+    spool = new_spool(tmp_path)
+    res = spool.publish(task(spool))
+    cut_off = spool.claim("jetson", "j1")
+    assert cut_off is not None
+    other = Spool(spool.root, fsync=False)
+    assert other.reap("jetson") == 0  # the lease has not run out yet
+    later(other, 3600)  # an hour without a heartbeat from j1: cut off
+    assert other.reap("jetson") == 1
+    winner = other.claim("jetson", "j2")
+    assert winner is not None
+    winner.complete()
+    with pytest.raises(LeaseLost, match="lost the claim"):
+        cut_off.release()
+    assert not res.location.path.exists()  # nothing handed back beside the completed record
+    assert files_under(spool.layout.claimed_dir("jetson")) == []
 
 
 def test_a_finished_claim_cannot_be_finished_twice(tmp_path: Path) -> None:

@@ -11,8 +11,9 @@ one fault, then judges only from the server's export dir:
 - the tasks host-a held when it was cut off were broken by host-b after the lease (an attempt
   of kind ``lease-expired`` in the record) and completed by host-b: the record says so,
   so host-a clobbered nothing when it came back;
-- host-a settled those tasks without completing them (``lost the claim`` in its log, or, when
-  its fence call failed with EIO as the cut ended, ``handed-back``), stayed up, and drains
+- host-a settled those tasks without completing them (``lost the claim`` in its log; when its
+  fence call failed with EIO as the cut ended, its hand-back finds the claim gone and says
+  ``lost the claim`` too, or ``handed-back`` if the hand-back itself failed), stayed up, and drains
   new tasks once healed; every other task ran exactly once.
 
 The one-way fault ("reads work, writes do not") has no packet-level stand-in on this rig: NFS
@@ -161,8 +162,8 @@ def survive(
             assert run.workers[name].alive(), run.workers[name].output()
         lost_seen = set()
         for tid in held:  # back on the network, host-a settles what it held: a sound one
-            # learns it lost, or (its fence call failed with EIO as the cut ended: smb, sshfs)
-            # hands the task back, which moves nothing, the claim being gone; a read-only
+            # learns it lost, also when its fence call failed with EIO as the cut ended (smb,
+            # sshfs): its hand-back finds the claim gone (or fails: "handed-back"); a read-only
             # host-a cannot even try its fence: it gave the claim up on EROFS during the
             # fault; a broken one may complete it.  The judge tells which was harmless.
             if "Read-only file system" in a_during:

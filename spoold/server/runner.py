@@ -154,7 +154,10 @@ class ServerRunner:
             if claim is None:
                 return
             if self.types is not None and claim.task.task_type not in self.types:
-                claim.release()
+                try:
+                    claim.release()
+                except LeaseLost:
+                    pass  # broken at once by another daemon's reaper: not ours either way
                 return
             self._start(claim, now)
             self.index.start_batch(full=True)

@@ -224,10 +224,17 @@ class Claim:
         return dest
 
     def release(self) -> Path:
-        """Give the task back untouched (e.g. on shutdown); no attempt is counted."""
+        """Give the task back untouched (e.g. on shutdown); no attempt is counted.
+
+        :class:`LeaseLost` when the claim file is gone: another device broke the claim (a
+        partition outlasted the lease), so there is nothing to give back."""
         self._check_open()
         dest = self.spool.layout.ready(self._home(), self.task_id)
-        self.move_to(dest)
+        if not self.move_to(dest):
+            raise LeaseLost(
+                f"{self.task_id}: lost the claim: its file is gone, another device broke it "
+                "(this device's lease ran out); nothing was handed back"
+            )
         return dest
 
     def _home(self) -> str:
@@ -248,15 +255,17 @@ class Claim:
             fsops.fsync_dir(Path(self._file).parent)
 
     # Moves for the claim logic and recovery, each one rename (or unlink) of the claim file.
-    def move_to(self, dest: Path) -> None:
+    def move_to(self, dest: Path) -> bool:
         """Put the task at ``dest`` as it is; drop this copy if ``dest`` exists already
-        (never replaced: it may be an operator's newer copy)."""
+        (never replaced: it may be an operator's newer copy).  False when the claim file was
+        gone (broken by another device): nothing moved."""
         try:
-            fsops.rename_noreplace(self._file, dest)
+            moved = fsops.rename_noreplace(self._file, dest)
         except FileExistsError:
             self.drop()
-            return
+            return True
         self._finish()
+        return moved
 
     def drop(self) -> None:
         """Remove this claim: another copy of the task supersedes it."""

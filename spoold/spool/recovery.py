@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from schemas.task import AttemptKind, Task
-from spoold.errors import InvalidTaskFile, SpoolError, TaskNotFound
+from spoold.errors import InvalidTaskFile, LeaseLost, SpoolError, TaskNotFound
 from spoold.spool import fsops
 from spoold.spool.claim import Claim, ClaimTokens, quarantine, safe_device
 from spoold.spool.clock import parse_probe
@@ -136,7 +136,10 @@ class Recovery:
                 stale.device,
                 stale.pid,
             )
-            claim.release()
+            try:
+                claim.release()
+            except LeaseLost:
+                return False  # the broken claim vanished under us: another breaker has it
             return True
         if kind == "worker-died":
             why = f"worker {stale.device} pid {stale.pid} died while running it"

@@ -280,6 +280,9 @@ class Worker:
             try:
                 claim.release()
                 self.stats.released += 1
+            except LeaseLost as lost_exc:  # broken meanwhile (a partition): not ours to give
+                self.stats.lost += 1
+                return "lost", str(lost_exc)
             except (SpoolError, OSError) as again:  # its lease runs out instead
                 log.error("%s: could not hand it back either: %s", task.task_id, again)
             return "handed-back", str(exc)
