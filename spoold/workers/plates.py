@@ -312,9 +312,14 @@ class PlateReader:
                 bbox=(round(x0, 5), round(y0, 5), round(x1 - x0, 5), round(y1 - y0, 5)),
                 region=region,
             )
-            prev = found.get(text)
-            if prev is None or cand.confidence > prev.confidence:
-                found[text] = cand
+            # Overlapping reads of one frame are one plate read twice (a fragment, a band
+            # letter joined): the more confident stays, or one plate becomes two.
+            rivals = [t for t, c in found.items() if _overlap(c.bbox, cand.bbox) >= 0.5]
+            if any(found[t].confidence >= cand.confidence for t in [*rivals, text] if t in found):
+                continue
+            for t in rivals:
+                del found[t]
+            found[text] = cand
         return sorted(found.values(), key=lambda c: -c.confidence)
 
     def _reread_face(
@@ -407,6 +412,14 @@ class _Faces:
         crop[:] = colour
         crop[pad : pad + fh, pad : pad + fw][inside > 0] = window[inside > 0]
         return label, crop, (fx, fy, fx + fw, fy + fh)
+
+
+def _overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    """The intersection of two ``x, y, w, h`` boxes over the smaller one's area."""
+    w = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
+    h = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
+    smaller = min(a[2] * a[3], b[2] * b[3])
+    return w * h / smaller if w > 0 and h > 0 and smaller > 0 else 0.0
 
 
 def _inside(text: str, other: str) -> bool:
