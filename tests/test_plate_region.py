@@ -112,3 +112,23 @@ def test_an_index_written_before_regions_gains_the_column(tmp_path: Path) -> Non
         _add(ix, tmp_path, "v2", "UK")
         got = ix._con.execute("SELECT count(*), count(region) FROM plate_reads").fetchone()
         assert got == (6, 3)  # three reads each; only the new video's carry a region
+
+
+def test_the_detect_worker_writes_the_readers_region() -> None:
+    import numpy as np
+
+    from spoold.workers.detect import _Found, _read_plates
+    from spoold.workers.plates import PlateCandidate
+
+    class Reader:
+        def read(self, image: object) -> list[PlateCandidate]:
+            box = (0.1, 0.6, 0.2, 0.05)
+            return [
+                PlateCandidate("J FL 7406", "JFL7406", 0.9, box, "DE"),
+                PlateCandidate("AB 123", "AB123", 0.8, box, ""),  # --plate-regex: no format
+            ]
+
+    found = _Found()
+    image = np.zeros((8, 8, 3), np.uint8)
+    _read_plates(Reader(), image, 1.0, "front", False, found)  # type: ignore[arg-type]
+    assert [(r.text, r.region) for r in found.reads] == [("JFL7406", "DE"), ("AB123", None)]
