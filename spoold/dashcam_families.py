@@ -210,6 +210,38 @@ BUILTIN_FAMILY_DATA: tuple[dict[str, Any], ...] = (
         "source": "https://github.com/lixingcong/ddpai-mini5-gps-parser/blob/main/src/ddpai/tests/ddpai.test.ts",
     },
     {
+        # Redtiger: 20260312190947_000504A.MP4 (start, then a 6-digit sequence and the camera
+        # letter); locked clips are moved to a folder such as LOCK.
+        "name": "redtiger",
+        "pattern": _YMD + _HMS + r"_(?P<seq>\d{6})(?P<ch>[AB])" + _EXT,
+        "channels": {"A": "front", "B": "rear"},
+        "default_mode": "normal",
+        "folders": [{"match": "LOCK(ED)?", "mode": "event", "locked": True}],
+        "template": "{y:04d}{mo:02d}{d:02d}{h:02d}{mi:02d}{s:02d}_{seq:06d}A.MP4",
+        "source": "https://github.com/greatvovan/redtiger-dashcam/blob/main/redtiger/filesystem.py",
+    },
+    {
+        # Cobra: 20260414_0001_CAM1_VID.MOV (recording day, a per-day sequence, the camera):
+        # no time of day in the name, so the container's creation time is used.
+        "name": "cobra",
+        "pattern": r"\d{8}_(?P<seq>\d{4})_CAM(?P<ch>\d)_VID" + _EXT,
+        "channels": {"1": "front", "2": "rear"},
+        "template": "{y:04d}{mo:02d}{d:02d}_{seq:04d}_CAM1_VID.MOV",
+        "source": "https://github.com/exiftool/exiftool/issues/424",
+    },
+    {
+        # Transcend DrivePro, older cards: TSYYYYMMDDhhmmss.MOV in N-Video; emergency
+        # recordings (EVENT) are protected from loop overwriting.
+        "name": "transcend",
+        "pattern": "TS" + _YMD + _HMS + _EXT,
+        "folders": [
+            {"match": "N[-_]VIDEO", "mode": "normal"},
+            {"match": "EVENT|E[-_]VIDEO", "mode": "event", "locked": True},
+        ],
+        "template": "TS{y:04d}{mo:02d}{d:02d}{h:02d}{mi:02d}{s:02d}.MOV",
+        "source": "https://github.com/Glawster/organiseMyVideo/blob/main/documentation/cameraInventory.md",
+    },
+    {
         # Vantrue: 2017_0101_060101_001A.MP4 (A front, B rear) in Video/Normal, Video/Event
         "name": "vantrue",
         "pattern": _Y_MD + "_" + _HMS + r"_(?P<seq>\d{3,6})(?P<ch>[ABC])" + _EXT,
@@ -266,6 +298,16 @@ BUILTIN_FAMILY_DATA: tuple[dict[str, Any], ...] = (
         # Locked videos (impact while driving or parked) go to RO.
         [{"match": "RO", "mode": "event", "locked": True}, {"match": "Movie", "mode": "normal"}],
         "https://www.manualshelf.com/manual/rove/r2-4k/user-manual-english/page-40.html",
+    ),
+    _novatek_like(
+        "transcend-dp",
+        # DrivePro 10/250: DP250/N_VIDEO/2026_0513_120237_012.mp4, events in E_VIDEO (TEMP and
+        # E_TEMP hold low-resolution copies of the same clips: ignore them in the inbox).
+        [
+            {"match": "E_VIDEO|EVENT", "mode": "event", "locked": True},
+            {"match": "N_VIDEO", "mode": "normal"},
+        ],
+        "https://github.com/Glawster/organiseMyVideo/blob/main/tests/test_cameraPlanTranscendProxies.py",
     ),
     _novatek_like(
         "street-guardian",

@@ -6,6 +6,8 @@ Keep this file small and generic; fixtures used by one test module belong in tha
 from __future__ import annotations
 
 import itertools
+import os
+import tempfile
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -15,6 +17,10 @@ import pytest
 
 from schemas.task import Task
 from spoold.spool import Spool
+
+# The CLI's caches (spoold.cli.rejections) go to a folder of this run, never the user's ~/.cache;
+# commands run as subprocesses inherit it.
+os.environ.setdefault("SPOOLD_CACHE_DIR", tempfile.mkdtemp(prefix="spoold-test-cache-"))
 
 #: The id stamp ``make_task`` uses unless told otherwise (so complete/ has one day folder).
 STAMP = "20260101T000000Z"

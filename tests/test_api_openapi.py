@@ -44,6 +44,9 @@ REQUESTS = [
     ("/api/media-signature", "/api/media-signature"),
     ("/api/media/server/videos/car1/car1_f_0001.MP4", "/api/media/{root}/{path}"),
     ("/api/media/server/videos/../x.mp4", "/api/media/{root}/{path}"),
+    ("/api/sightings/1/thumbnail.jpg", "/api/sightings/{sighting_id}/thumbnail.jpg"),
+    ("/api/sightings/999999/thumbnail.jpg", "/api/sightings/{sighting_id}/thumbnail.jpg"),
+    ("/api/sightings/1/thumbnail.jpg?width=100", "/api/sightings/{sighting_id}/thumbnail.jpg"),
 ]  # fmt: skip
 
 

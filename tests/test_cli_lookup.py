@@ -9,15 +9,19 @@ generated clips, a text file and a zero-tail copy; the counts are read with no d
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
 from daemon_support import Env, drive
 
+from spoold.cli import rejections
 from spoold.cli.main import cli
 from spoold.demo import samples
 from spoold.server import media
+from spoold.spool import Spool
 
 
 @pytest.fixture(scope="module")
@@ -95,3 +99,75 @@ def test_show_path_prints_every_task_of_the_file(env: Env) -> None:
     assert all(r["video_id"] == r["task"]["video_id"] for r in rows)
     res = CliRunner().invoke(cli, ["show", "cams/nothing.mp4", "--spool", str(env.spool_root)])
     assert res.exit_code == 1 and "neither a task id nor the path" in res.output
+
+
+# ---------------------------------------------------------------- the rejections cache
+
+
+def _counting_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    reads: list[str] = []
+    real = Spool.read
+
+    def read(self: Spool, path: str | Path) -> Any:
+        reads.append(str(path))
+        return real(self, path)
+
+    monkeypatch.setattr(Spool, "read", read)
+    return reads
+
+
+def _age_day_folders(spool: Spool) -> None:
+    """Day folders last changed a minute ago: outside the racy window of their mtime."""
+    for day in spool.complete_days():
+        folder = spool.layout.complete / day
+        t = os.stat(folder).st_mtime - 60
+        os.utime(folder, (t, t))
+
+
+def test_rejections_read_each_record_once_then_only_what_changed(
+    env: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spool = Spool(env.spool_root)
+    _age_day_folders(spool)
+    reads = _counting_reads(monkeypatch)
+    first = rejections.rejections(spool, cache_dir=tmp_path)
+    assert len(reads) == 5  # every ingest record, once
+    assert {r["path"] for r in first} == {"cams/bad/text.mp4", "cams/bad/zero.mp4"}
+
+    reads.clear()
+    assert rejections.rejections(spool, cache_dir=tmp_path) == first
+    assert reads == []  # nothing changed: not one record read (nor a day listed)
+
+    # A new rejection lands (another day's folder): only it is read, and it counts.
+    [text] = [r for r in first if r["path"] == "cams/bad/text.mp4"]
+    _, task = spool.get(text["task_id"])
+    later = task.model_copy(update={"task_id": "20301231T000000Z-ingest-again"})
+    folder = spool.layout.complete / "2030-12-31"
+    folder.mkdir()
+    (folder / "20301231T000000Z-ingest-again.json").write_text(later.model_dump_json())
+    reads.clear()
+    again = rejections.rejections(spool, cache_dir=tmp_path)
+    assert [Path(p).name for p in reads] == ["20301231T000000Z-ingest-again.json"]
+    assert [r["task_id"] for r in again if r["path"] == "cams/bad/text.mp4"] == [later.task_id]
+    (folder / "20301231T000000Z-ingest-again.json").unlink()
+    folder.rmdir()
+
+
+@pytest.mark.parametrize("damage", ["garbage", "wrong shapes", "unwritable"])
+def test_a_damaged_or_unwritable_cache_changes_nothing(
+    env: Env, tmp_path: Path, damage: str
+) -> None:
+    spool = Spool(env.spool_root)
+    want = rejections.rejections(spool, cache_dir=tmp_path / "clean")
+    cache = tmp_path / "damaged"
+    rejections.rejections(spool, cache_dir=cache)
+    [cache_file] = cache.iterdir()
+    if damage == "garbage":
+        cache_file.write_bytes(b"\x00{not json")
+    elif damage == "wrong shapes":
+        days = {d: {"v": "x", "t": []} for d in spool.complete_days()}
+        cache_file.write_text(json.dumps({"format": 1, "days": days}))
+    else:
+        cache = tmp_path / "file-not-a-folder"
+        cache.write_text("")
+    assert rejections.rejections(spool, cache_dir=cache) == want

@@ -16,10 +16,16 @@ import pytest
 from spoolkit import new_spool, task
 from webui_support import launch, need_browser, serve
 
+from schemas.metadata import StageStatus
+from schemas.task import FileRef
 from spoold.demo.synth import build_demo_index
+from webui_export.index.writer import Indexer
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "test-output" / "screenshots"
+BAD_PATH = "cams/DCIM/Movie/2026_1125_101500_000999F.MP4"
+BAD_REASON = "file is truncated (mediainfo IsTruncated)"
+BAD_DETAIL = "File size 18774 is less than expected size 30367"
 
 
 @pytest.fixture(scope="module")
@@ -39,11 +45,29 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     failing.fail("CUDA error: out of memory")  # second attempt: backs off in deferred/
     running = spool.claim("jetson", "jetson-01")
     assert running is not None
-    ingest = spool.new_task("ingest", "server", "bad-clip")
+    ingest = spool.new_task(
+        "ingest", "server", "bad-clip", video_id="vbadclip",
+        inputs=[FileRef(device="indoor-nas", path=BAD_PATH, type="video")],
+        params={"inbox": "cams"},
+    )  # fmt: skip
     spool.publish(ingest)
     claim = spool.claim("server", "server")
     assert claim is not None
-    claim.complete(result={"rejected": True, "reason": "file is truncated (mediainfo IsTruncated)"})
+    claim.complete(result={"rejected": True, "reason": BAD_REASON, "detail": BAD_DETAIL})
+    # what the daemon's stage tracker does with a complete ingest record
+    done = spool.locate(ingest.task_id, queues=())
+    assert done is not None
+    with Indexer(demo.index_dir) as ix:
+        record = spool.read(done.path)
+        stages = [
+            StageStatus(
+                stage="ingest", state="complete", task_id=record.task_id, device="server",
+                updated_at=record.completed_at, error="rejected",
+            ),
+            StageStatus(stage="preprocess", state="skipped"),
+        ]  # fmt: skip
+        assert ix.record_ingests([(record, stages)]) == 1
+        ix.publish()
     with serve({"INDEX_DIR": demo.index_dir, "SPOOL_ROOT": spool.root, "TILE_URL": ""}) as url:
         yield url
 
@@ -71,6 +95,7 @@ def _colourful(png: Path) -> int:
 def test_the_overview_shows_queues_failures_and_videos(page: Any, server: str) -> None:
     page.goto(server + "/")
     page.locator("#queues table").wait_for()
+    page.locator("#rejected-videos tbody tr").first.wait_for()
     text = page.inner_text("main")
     assert "jetson" in text and "preprocess" in text  # queue rows
     assert "CUDA error: out of memory" in text  # failing task with its last error
@@ -79,6 +104,44 @@ def test_the_overview_shows_queues_failures_and_videos(page: Any, server: str) -
     shot = SHOTS / "overview.png"
     page.screenshot(path=str(shot), full_page=True)
     assert _colourful(shot) > 20  # a rendered page, not a blank one
+
+
+def test_the_console_lists_rejected_videos_from_the_public_api(page: Any, server: str) -> None:
+    """Path, reason (with what the check found), inbox and time of each rejected file, read
+    from /api/videos?status=rejected; its link opens the video page, which says why."""
+    asked: list[str] = []
+
+    def note(request: Any) -> None:
+        asked.append(request.url)
+
+    page.on("request", note)
+    try:
+        for width in (1280, 390):
+            page.set_viewport_size({"width": width, "height": 900})
+            page.goto(server + "/")
+            row = page.locator("#rejected-videos tbody tr")
+            row.first.wait_for()
+            assert row.count() == 1
+            text = row.inner_text()
+            assert f"indoor-nas: {BAD_PATH}" in text and BAD_REASON in text and BAD_DETAIL in text
+            assert "cams · vehicle indoor-nas" in text
+            assert re.search(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", text)  # when (UTC)
+            assert "1 rejected file" in page.locator("#rejected-summary").inner_text()
+            assert page.evaluate(
+                "() => document.documentElement.scrollWidth <= document.documentElement.clientWidth"
+            )
+            page.locator("#rejected").screenshot(path=str(SHOTS / f"rejected-{width}.png"))
+    finally:
+        page.remove_listener("request", note)
+        page.set_viewport_size({"width": 1280, "height": 1000})
+    assert any("/api/videos?status=rejected" in url for url in asked), asked
+    page.locator("#rejected-videos tbody a").first.click()
+    page.locator("#meta dt").first.wait_for()
+    meta = page.locator("#meta").inner_text()
+    assert "rejected" in meta and BAD_REASON in meta and BAD_DETAIL in meta
+    stages = page.locator("#stages tbody tr")
+    assert "complete" in stages.nth(0).inner_text() and "rejected" in stages.nth(0).inner_text()
+    assert "skipped" in stages.nth(1).inner_text()
 
 
 def test_the_overview_shows_devices_and_when_failing_tasks_retry(page: Any, server: str) -> None:

@@ -383,8 +383,8 @@ def drained(root: Path, index_dir: Path, good: set[str], bad: set[str]) -> bool:
         cn = ClaimName.parse(path.name)
         if cn is None or cn.task_id not in done:
             return False
-    manifest = layout.read_manifest(index_dir)
-    return manifest is not None and manifest.counts.get("videos") == len(good)
+    manifest = layout.read_manifest(index_dir)  # a rejected file is a video (rejected) too
+    return manifest is not None and manifest.counts.get("videos") == len(good) + len(bad)
 
 
 def missing(root: Path, index_dir: Path, good: set[str], bad: set[str]) -> str:
@@ -453,13 +453,17 @@ def index_rows(con: Any) -> dict[str, dict[str, int]]:
     return out
 
 
-def check_index(index_dir: Path, good: set[str]) -> None:
+def check_index(index_dir: Path, good: set[str], bad: set[str]) -> None:
     """The writer's database and the published snapshot both hold each video exactly once,
-    with exactly the rows the stand-in wrote for it: no video lost, doubled or half-indexed."""
+    with exactly the rows the stand-in wrote for it: no video lost, doubled or half-indexed;
+    and each rejected file once, as a video of status rejected with no rows."""
     want = {vid: storm_stage.expected(vid) for vid in good}
+    want.update({vid: dict.fromkeys(INDEX_TABLES, 0) for vid in bad})
     con = duckdb.connect(str(index_dir / layout.LIVE_DB), read_only=True)
     try:
         assert index_rows(con) == want, "live.duckdb"
+        rejected = con.execute("SELECT video_id FROM videos WHERE status = 'rejected'").fetchall()
+        assert {r[0] for r in rejected} == bad, "rejected videos in live.duckdb"
     finally:
         con.close()
     manifest = layout.read_manifest(index_dir)
@@ -697,7 +701,7 @@ def test_kill_storm_over_the_whole_pipeline_loses_and_doubles_nothing(
     assert not corrupt, corrupt
 
     # --- the index: each video exactly once, exactly what the workers wrote
-    check_index(index_dir, good)
+    check_index(index_dir, good, bad)
 
     # --- leftovers: only the expected ones (see test_crash_kill.py), removed by check --repair
     claims = sorted(root.glob("pending/*/claimed/*.json"))

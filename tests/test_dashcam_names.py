@@ -402,9 +402,14 @@ def test_video_patterns_are_configurable_and_case_insensitive() -> None:
 
 @pytest.mark.parametrize("row", REAL_NAMES, ids=[r["path"] for r in REAL_NAMES])
 def test_real_name(row: dict[str, Any]) -> None:
-    info = parsed(row["path"])
+    # A name without a time of day (Cobra) is recognised, not parsed: "start" is null.  A
+    # Novatek clone's names are read as its brand by an inbox configured to it ("families").
+    families = select_families(row["families"]) if "families" in row else None
+    info = recognise(row["path"], families)
+    assert info is not None
     assert (info.brand, info.rule) == (row["family"], row["family"])
-    assert info.start_local == datetime.fromisoformat(row["start"])
+    want = None if row["start"] is None else datetime.fromisoformat(row["start"])
+    assert info.start_local == want
     assert (info.channel, info.mode, info.locked) == (row["channel"], row["mode"], row["locked"])
 
 
@@ -524,6 +529,41 @@ class TestGarmin:
         assert info is not None and (info.mode, info.locked) == (mode, locked)
 
 
+class TestRedtiger:
+    def test_rear_camera_and_locked_folder(self) -> None:
+        info = parsed("DCIM/LOCK/20260312191047_000505B.MP4")
+        assert (info.brand, info.channel, info.camera) == ("redtiger", "rear", "B")
+        assert (info.mode, info.locked, info.sequence) == ("event", True, 505)
+        assert info.start_local == datetime(2026, 3, 12, 19, 10, 47)
+
+    def test_not_taken_for_the_other_start_and_number_families(self) -> None:
+        assert parsed("20260312190947_000504A.MP4").brand == "redtiger"
+        assert parsed("20260312190947_0504.MP4").brand == "ddpai"
+        assert parsed("20260312190947_504.MP4").brand == "hisilicon"
+        assert parsed("20260312190947_000504.MP4").rule == GENERIC_RULE
+
+
+class TestTranscend:
+    def test_older_drivepro_names_and_folders(self) -> None:
+        info = parsed("DCIM/EVENT/TS20140301123000.MOV")
+        assert (info.brand, info.mode, info.locked) == ("transcend", "event", True)
+        assert info.start_local == datetime(2014, 3, 1, 12, 30)
+        assert parsed("N-Video/TS20140301123100.MOV").mode == "normal"
+
+
+class TestCobra:
+    def test_name_without_time_is_recognised_but_not_parsed(self) -> None:
+        info = recognise("DCIM/20260414_0002_CAM2_VID.MOV")
+        assert info is not None
+        assert (info.brand, info.start_local, info.sequence) == ("cobra", None, 2)
+        assert (info.channel, info.camera) == ("rear", "2")
+        assert parse_name("DCIM/20260414_0002_CAM2_VID.MOV") is None
+
+    def test_a_third_camera_is_other(self) -> None:
+        info = recognise("20260414_0003_CAM3_VID.MOV")
+        assert info is not None and (info.brand, info.channel) == ("cobra", "other")
+
+
 @pytest.mark.parametrize(
     ("brand", "relpath", "mode", "locked"),
     [
@@ -532,6 +572,7 @@ class TestGarmin:
         ("rove", "DCIM/Movie/RO/2021_0301_101010_000123.MP4", "event", True),
         ("street-guardian", "DCIM/MOVIE/2019_0101_120000_001.MOV", "normal", False),
         ("rexing", "DCIM/Movie/2019_0101_120000_000001F.MP4", "normal", False),
+        ("transcend-dp", "DP250/E_VIDEO/2026_0513_120237_012.mp4", "event", True),
     ],
 )
 def test_novatek_clones_are_told_apart_by_configuring_the_inbox(
@@ -550,8 +591,8 @@ def test_an_inbox_restricted_to_one_family_still_gets_the_generic_time() -> None
 
 
 def test_select_families_names_the_unknown_one() -> None:
-    with pytest.raises(FamilyError, match=r"'redtiger' is not known; known: .*viofo"):
-        select_families(["viofo", "redtiger"])
+    with pytest.raises(FamilyError, match=r"'kenwood' is not known; known: .*viofo"):
+        select_families(["viofo", "kenwood"])
 
 
 # ---------------------------------------------------------------- the built-in table

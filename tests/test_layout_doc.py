@@ -31,6 +31,8 @@ RENAMES_ALLOWED: dict[str, tuple[frozenset[str], str]] = {
     "webui_export/index/writer.py": (REPLACE, "DuckDB snapshots"),
     "webui_export/index/snapshot.py": (REPLACE, "Parquet snapshot parts"),
     "webui_export/api/export.py": (REPLACE, "export files the user asked for"),
+    "webui_export/api/thumbnails.py": (REPLACE, "the API's thumbnail cache (not on the spool)"),
+    "spoold/cli/rejections.py": (REPLACE, "the CLI's rejections cache (not on the spool)"),
 }
 PRODUCT_PACKAGES = ("spoold", "schemas", "webui_export")
 

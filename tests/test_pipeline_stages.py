@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 
 from schemas.task import ChildSpec, FileRef
-from spoold.server.pipeline import NotReady, Pipeline, gather_outputs, video_stages
+from spoold.server.pipeline import (
+    NotReady,
+    Pipeline,
+    StageTracker,
+    gather_outputs,
+    video_stages,
+)
 from spoold.server.settings import PipelineSettings
 from spoold.spool import Spool
 from webui_export.index.validate import OUTPUT_KINDS
@@ -97,3 +103,37 @@ def test_after_a_rejected_ingest_the_other_stages_are_skipped(tmp_path: Path) ->
     states = [(s.stage, s.state) for s in video_stages(spool, pipe, ingest_id)]
     assert states[0] == ("ingest", "complete")
     assert {state for _, state in states[1:]} == {"skipped"}
+
+
+def test_the_tracker_hands_complete_ingest_records_to_the_index(tmp_path: Path) -> None:
+    """Noted ingest tasks reach ``ingests`` once complete: a rejection with its video's stages
+    (the others skipped), an acceptance without; one still pending is left to be noted again."""
+    spool = Spool.init(tmp_path / "spool")
+    pipe = Pipeline(PipelineSettings())
+    got: list[list[tuple[str, list[tuple[str, str]]]]] = []
+    tracker = StageTracker(
+        spool,
+        pipe,
+        lambda items: None,
+        ingests=lambda items: got.append(
+            [(t.task_id, [(s.stage, s.state) for s in st]) for t, st in items]
+        ),
+    )
+    bad = spool.new_task("ingest", "server", "vbad", video_id="vbad", inputs=[VIDEO])
+    spool.publish(bad)
+    tracker.note(bad.task_id)  # published, not complete yet (the runner notes its start)
+    assert tracker.flush() == 0 and got == [] and tracker.backlog == 0
+    run(spool, "server", "server", [], result={"rejected": True, "reason": "not a media file"})
+    good = spool.new_task("ingest", "server", VID, video_id=VID, inputs=[VIDEO])
+    spool.publish(good)
+    run(spool, "server", "server", [VIDEO], result={"video_id": VID})
+    for task_id in (bad.task_id, good.task_id, "not-a-task-id"):
+        tracker.note(task_id)
+    tracker.note(spool.child_task(good, pipe.followups(spool.get(good.task_id)[1])[0]).task_id)
+    assert tracker.backlog == 2  # the two ingests (a preprocess is no index matter)
+    assert tracker.flush() == 2 and tracker.backlog == 0
+    [[(bad_id, bad_stages), (good_id, good_stages)]] = got
+    assert (bad_id, good_id) == (bad.task_id, good.task_id)
+    assert bad_stages[0] == ("ingest", "complete")
+    assert {state for _, state in bad_stages[1:]} == {"skipped"}
+    assert good_stages == []

@@ -1,7 +1,7 @@
 """The WebUI in a real headless Chromium, on the demo index with real clips on a storage root.
 
 A person's path through it: search a plate by a confusable spelling, open its page, see the
-sightings on the map, watch the clip at the sighting; browse a day (keyset pages), open a video;
+sightings with their frame thumbnails and on the map, watch the clip at the sighting; browse a day (keyset pages), open a video;
 at 1400 px and 390 px wide, with nothing clipped.  No page loads anything from outside the
 server but map tiles (which are refused here: the plain map view must still work).
 Screenshots land in ``test-output/screenshots/webui/``; the plate page's also in
@@ -108,6 +108,26 @@ def assert_only_local_requests(page: Any, server: str) -> None:
     assert not outside, outside
 
 
+def assert_thumbnails(page: Any) -> None:
+    """Each sighting's frame shows (lazy: scrolled to first), decoded at 320 px for 160 px; the
+    sighting whose clip is not on the storage root (car1_f_0002) says so instead."""
+    rows = page.locator("#sightings tbody tr")
+    for i in (0, 2):  # car1_f_0001 and car2_f_0001: clips on the root
+        img = rows.nth(i).locator("img.thumb")
+        img.scroll_into_view_if_needed()
+        img.evaluate("el => el.decode()")  # resolves once loaded and decoded, throws on error
+        size = img.evaluate("el => [el.naturalWidth, el.naturalHeight, el.clientWidth]")
+        assert size == [320, 240, 160], size
+        assert "AB123" in img.get_attribute("alt") and "outlined" in img.get_attribute("alt")
+        assert img.get_attribute("loading") == "lazy"
+        assert "/api/sightings/" in img.get_attribute("src")
+    missing = rows.nth(1)
+    missing.scroll_into_view_if_needed()
+    missing.locator(".thumb-missing").wait_for()
+    assert missing.locator("img.thumb").count() == 0
+    page.evaluate("() => window.scrollTo(0, 0)")
+
+
 def test_search_by_a_confusable_spelling_then_watch_the_moment(page: Any, server: str) -> None:
     page.goto(server + "/browse")
     box = page.locator("#plate-q")
@@ -126,7 +146,7 @@ def test_search_by_a_confusable_spelling_then_watch_the_moment(page: Any, server
     # UTC and the vehicle's local time (the camera clock is one hour ahead) together
     assert "2026-11-24 08:00:05 UTC" in first and "09:00:05 UTC+01:00" in first
     assert "48.13659, 11.57559" in first and "car1_f_0001" in first and "0.90" in first
-    assert "no frame thumbnails" in page.locator("#no-thumbnails").inner_text()
+    assert_thumbnails(page)
     assert page.locator("path.sighting-marker").count() == 3  # the map's markers
     assert page.locator("#map.plain").count() == 1  # tiles refused: the plain view ...
     assert page.locator("#map .leaflet-control-scale").count() == 1  # ... with a scale
@@ -219,6 +239,12 @@ def test_browse_a_day_in_pages_then_open_a_video(page: Any, server: str) -> None
     page.locator("#plates tbody tr").nth(1).wait_for()
     plates = page.locator("#plates tbody").inner_text()
     assert "AB123" in plates and "XY999" in plates
+    # the frames: AB123's at 5.0 s; XY999's 40.0 s lies past this 20 s clip's end (no frame)
+    frame = page.locator("#plates tbody tr").nth(0).locator("img.thumb")
+    frame.scroll_into_view_if_needed()
+    frame.evaluate("el => el.decode()")
+    assert frame.evaluate("el => el.naturalWidth") == 320
+    page.locator("#plates tbody tr").nth(1).locator(".thumb-missing").wait_for()
     page.locator("#detections tbody tr").nth(49).wait_for()
     page.locator("#more-det").click()
     page.locator("#detections tbody tr").nth(99).wait_for()

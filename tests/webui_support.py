@@ -77,6 +77,7 @@ def app_config(site: Site, **extra: Any) -> dict[str, Any]:
     return {
         "INDEX_DIR": site.demo.index_dir,
         "STORAGE_ROOTS": {"server": site.storage},
+        "THUMBNAIL_CACHE": site.storage.parent / "thumbnails",
         **extra,
     }
 

@@ -20,7 +20,7 @@ from typing import Any
 import click
 
 from schemas.task import parse_task_id, task_json_schema
-from spoold.cli import lookup
+from spoold.cli import lookup, rejections
 from spoold.cli.app import (
     check_name,
     check_type,
@@ -97,7 +97,7 @@ def status(spool_dir: str | None, config: str | None, as_json: bool) -> None:
     """
     spool, _ = open_spool(spool_dir, config)
     st = spool_inspect.status(spool)
-    st["rejected"] = len(lookup.rejections(spool))  # from the spool: survives restarts
+    st["rejected"] = len(rejections.rejections(spool))  # from the spool: survives restarts
     daemon_lines: list[str] = []
     st["daemon"] = None
     if _daemon_status is not None:  # the daemon's state (lease, storage outages)
@@ -272,7 +272,7 @@ def ls_cmd(
 
 def _ls_rejected(spool: Spool, limit: int, as_json: bool) -> None:
     """``spoold ls --rejected``: each rejected file with its reason."""
-    rows = lookup.rejections(spool)[:limit]
+    rows = rejections.rejections(spool)[:limit]
     if as_json:
         echo_json(rows)
         return

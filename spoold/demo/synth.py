@@ -340,7 +340,7 @@ _YEAR_SQL = [
         30.0, 20000000,
         CASE WHEN hash(video_key) % 500 = 0 THEN 'failed' ELSE 'complete' END,
         start_ts + INTERVAL 2 HOUR, 0, 0, 0, '{}', NULL, NULL, NULL, NULL,
-        'yolo-synth-1', CASE WHEN channel = 'front' THEN 'synth' END, 'ocr-synth-1'
+        'yolo-synth-1', CASE WHEN channel = 'front' THEN 'synth' END, 'ocr-synth-1', NULL, NULL, NULL, NULL
     FROM gen_videos
     """,
     """

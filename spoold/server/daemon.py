@@ -182,8 +182,11 @@ class Daemon:
             batch=cfg.index.finalize_batch,
             journal=self._save_journal,
         )
-        # The index's copy of each finalized video's stages follows every later change.
-        self.tracker = StageTracker(self.spool, self.pipeline, self.index.update_stages)
+        # The index's copy of each finalized video's stages follows every later change, and
+        # it hears of every ingestion verdict (rejected files are videos of status rejected).
+        self.tracker = StageTracker(
+            self.spool, self.pipeline, self.index.update_stages, ingests=self.index.record_ingests
+        )
         note = self.tracker.note if self.index.active else None
         self.chainer = Chainer(
             self.spool, self.pipeline, hot_days=d.chain_hot_days, on_complete=note

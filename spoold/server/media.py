@@ -9,7 +9,8 @@ Public API:
   while being probed: try again later) or :class:`ProbeTimeout` (mediainfo did not answer).
 - :func:`describe(root_name, root_path, relpath, *, timeout=None, vehicle=None, now=None)
   <describe>` → :class:`schemas.metadata.VideoMeta`: fingerprint + probe +
-  :func:`spoold.dashcam.parse_name` + :func:`decide_start`.
+  :func:`spoold.dashcam.recognise` (brand, channel, mode also from a family whose names hold
+  no time, such as Garmin's or Cobra's) + :func:`decide_start`.
 - :func:`unfinished(path) <unfinished>` → ``(reason, detail)`` or None: the cheap structural
   "is this a finished copy?" check ingestion runs before it publishes a file.
 - :func:`decide_start` → :class:`StartTime`: the start time from the best plausible source.
@@ -57,7 +58,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from schemas.metadata import StartBasis, VideoMeta
-from spoold.dashcam import Family, parse_name
+from spoold.dashcam import Family, recognise
 from spoold.errors import SpoolError, StorageUnavailable
 from spoold.server.completeness import generic_zero_tail, mp4_layout_problem, unfinished
 from spoold.server.verdicts import (
@@ -462,7 +463,7 @@ def describe(
         raise VideoNotReady(full, "file vanished while being read (renamed or deleted)") from None
     if (st.st_size, st.st_mtime_ns) != (info.size, info.mtime_ns):
         raise VideoNotReady(full, "file changed between probe and fingerprint")
-    name = parse_name(rel, families)
+    name = recognise(rel, families)
     start = decide_start(
         name.start_local if name is not None else None,
         info.created_utc,

@@ -31,7 +31,9 @@ the outputs of every completed stage upstream of a task (whatever path the chain
 worker that published its own children may have passed on only part of its outputs), and
 :class:`StageTracker` keeps the index's copy of the stages true after finalize: whenever a
 task of a stage at or after finalize starts, completes or fails, the video's stages are
-computed again and handed to the index (``publish``).
+computed again and handed to the index (``publish``); and every completed ingest record is
+handed to it too (``ingests``), so that a rejected file shows in the index as a video of
+status ``rejected`` (until a later ingest of the same file accepts it).
 """
 
 from __future__ import annotations
@@ -430,13 +432,21 @@ def gather_outputs(
 
 
 class StageTracker:
-    """Keeps the index's per-video stages true once a video is finalized.
+    """Keeps the index's per-video stages true once a video is finalized, and tells it of
+    every ingestion verdict.
 
     :meth:`note` is told of every task that started, completed or failed (the chainer sees
     every completion, the runner its own starts and failures); those of
     :attr:`Pipeline.indexed_stages` mark their video.  :meth:`flush` (each daemon pass)
     computes the stages of up to ``batch`` marked videos (:func:`video_stages`) and hands
     ``[(video_id, stages)]`` to ``publish`` (the index updates the videos it holds).
+
+    With ``ingests``, first-stage tasks are noted too: :meth:`flush` reads the complete record
+    of up to ``batch`` of them and hands ``[(record, stages)]`` to ``ingests`` (the stages only
+    for a rejection, whose video the index then shows as ``rejected``; an accepted record
+    tells it the file is no longer rejected).  A record not complete yet is dropped: the
+    chainer notes it again when it completes, and again after a daemon restart (its first
+    pass looks at the recent days whole), so a verdict the index missed is caught up then.
     """
 
     def __init__(
@@ -446,13 +456,16 @@ class StageTracker:
         publish: Callable[[list[tuple[str, list[StageStatus]]]], None],
         *,
         batch: int = 50,
+        ingests: Callable[[list[tuple[Task, list[StageStatus]]]], None] | None = None,
     ) -> None:
         self.spool = spool
         self.pipeline = pipeline
         self.publish = publish
+        self.ingests = ingests
         self.batch = batch
         self.types = pipeline.indexed_stages
         self._todo: dict[str, str] = {}  # "stamp-video" -> a task id of that video
+        self._ingest_todo: dict[str, None] = {}  # first-stage task ids, in the order noted
 
     def note(self, task_id: str) -> None:
         try:
@@ -461,13 +474,19 @@ class StageTracker:
             return
         if task_type in self.types:
             self._todo[f"{stamp}-{key.split('.')[0]}"] = task_id
+        if self.ingests is not None and task_type == self.pipeline.first_type:
+            self._ingest_todo[task_id] = None
 
     @property
     def backlog(self) -> int:
-        return len(self._todo)
+        return len(self._todo) + len(self._ingest_todo)
 
     def flush(self) -> int:
-        """Publish the stages of up to ``batch`` marked videos; returns how many."""
+        """Publish the stages of up to ``batch`` marked videos, and up to ``batch`` ingestion
+        verdicts; returns how many."""
+        return self._flush_stages() + self._flush_ingests()
+
+    def _flush_stages(self) -> int:
         if not self._todo:
             return 0
         taken = list(self._todo.items())[: self.batch]
@@ -485,4 +504,31 @@ class StageTracker:
                 break
         if items:
             self.publish(items)
+        return len(items)
+
+    def _flush_ingests(self) -> int:
+        if not self._ingest_todo or self.ingests is None:
+            return 0
+        items: list[tuple[Task, list[StageStatus]]] = []
+        queues: list[str] | None = None
+        for task_id in list(self._ingest_todo)[: self.batch]:
+            del self._ingest_todo[task_id]
+            try:
+                loc = self.spool.locate(task_id, queues=())  # only a complete record
+                if loc is None or loc.state != "complete":
+                    continue  # noted again when it completes
+                rec = self.spool.read(loc.path)
+                stages: list[StageStatus] = []
+                if rec.result and rec.result.get("rejected") and not rec.result.get("superseded"):
+                    queues = self.spool.queues() if queues is None else queues
+                    stages = video_stages(self.spool, self.pipeline, task_id, queues=queues)
+                items.append((rec, stages))
+            except (FileNotFoundError, InvalidTaskFile):
+                continue  # requeued meanwhile (noted again), or broken (`spoold check` says)
+            except (SpoolError, OSError, ValueError) as exc:  # the spool is away: next time
+                self._ingest_todo[task_id] = None
+                log.warning("ingestion verdict of %s not indexed yet: %s", task_id, exc)
+                break
+        if items:
+            self.ingests(items)
         return len(items)

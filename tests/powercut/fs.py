@@ -3,8 +3,9 @@
 Run as a process (``python fs.py BACKING MOUNTPOINT --mode strict --control SOCKET``; the
 harness in ``powercut.mount`` does it). Every operation goes through to BACKING at once, so
 the mounted tree behaves like a normal filesystem; alongside, this process keeps a model of
-what a disk would have made **durable** so far, and on a *cut* rewrites BACKING to that
-durable state (the harness then kills this process and mounts again).
+what a disk would have made **durable** so far, and on a *cut* rewrites BACKING, in place,
+to that durable state, failing every call until the harness has killed the processes under
+test and powers it on again (the mount stays: the kernel caches no names or attributes).
 
 The durability rules (one model, two orderings):
 
@@ -42,8 +43,10 @@ written (libfuse has no path for it: ENOENT). The spool does none of these.
 
 Control socket (one JSON object per line, one reply per line): ``{"cmd": "sync"}`` makes
 everything durable (like ``sync(1)``); ``{"cmd": "cut", "policy": P, "seed": N}`` stops
-serving (every later call blocks until this process is killed), rewrites BACKING to the
-chosen durable state and replies with counts; ``{"cmd": "stats"}`` returns operation counts.
+serving (every later call fails with EIO), rewrites BACKING in place to the chosen durable
+state (moving, creating or rewriting only what differs) and replies with counts;
+``{"cmd": "resume", "rescan": B}`` serves again (``rescan``: BACKING was changed while the
+power was off, read it again); ``{"cmd": "stats"}`` returns operation counts.
 """
 
 from __future__ import annotations
@@ -101,6 +104,12 @@ def apply_ns(dirs: dict[int, dict[str, int]], op: NsOp) -> None:
     if op.dst is not None:
         d, name = op.dst
         dirs.setdefault(d, {})[name] = op.node
+
+
+def apply_all(content: bytes, ops: list[DataOp]) -> bytes:
+    for op in ops:
+        content = apply_data(content, op)
+    return content
 
 
 def apply_data(content: bytes, op: DataOp) -> bytes:
@@ -270,7 +279,11 @@ class PowerCutFS(fuse.Operations):  # type: ignore[misc]
         self.model.scan(self.backing)
         self._mutex = threading.Lock()
         self.dead = False
-        self.fh_node: dict[int, int] = {}
+        #: Open handles: ours (never reused) -> (backing fd, node). A cut closes them all, so a
+        #: late call on a handle of a killed process finds nothing (EBADF), never a new file.
+        self.handles: dict[int, tuple[int, int]] = {}
+        self._next_fh = 1
+        self.generation = 0
         self.counts: dict[str, int] = {}
         #: ``POWERCUT_TRACE=FILE``: log every modelled call there (debugging a finding).
         trace = os.environ.get("POWERCUT_TRACE")
@@ -286,16 +299,29 @@ class PowerCutFS(fuse.Operations):  # type: ignore[misc]
     def _enter(self, op: str, *args: object) -> None:
         self._trace(op, *args)
         if self.dead:
-            # The power is off: no call returns any more (the caller is killed while it
-            # waits), so nothing a process does after the cut can look acknowledged.
-            threading.Event().wait()
+            # The power is off: nothing succeeds until the harness has killed the processes
+            # under test and resumes. Failing at once (not blocking) lets a killed process
+            # whose call is already here exit: the kernel waits for our answer.
+            raise fuse.FuseOSError(errno.EIO)
         self.counts[op] = self.counts.get(op, 0) + 1
 
-    def _keep_durable(self, node: int) -> None:
-        """Before the live content of ``node`` changes or goes, remember its durable content
-        (until now the live file held it)."""
+    def _open_fh(self, fd: int, node: int) -> int:
+        fh = self._next_fh
+        self._next_fh += 1
+        self.handles[fh] = (fd, node)
+        return fh
+
+    def _fd(self, fh: int) -> int:
+        try:
+            return self.handles[fh][0]
+        except KeyError:
+            raise fuse.FuseOSError(errno.EBADF) from None
+
+    def _keep_durable(self, node: int, path: str | None = None) -> None:
+        """Before the live content of ``node`` (at ``path`` if known) changes or goes,
+        remember its durable content (until now the live file held it)."""
         if node not in self.model.content and not self.model.is_dir[node]:
-            self.model.content[node] = self._read_live(node)
+            self.model.content[node] = self._read_live(node, path)
 
     def _read_live(self, node: int, path: str | None = None) -> bytes:
         path = path or self._live_paths().get(node)
@@ -320,7 +346,7 @@ class PowerCutFS(fuse.Operations):  # type: ignore[misc]
     def getattr(self, path: str, fh: int | None = None) -> dict[str, Any]:
         with self._mutex:
             self._enter("getattr")
-            st = os.fstat(fh) if fh is not None else os.lstat(self._b(path))
+            st = os.fstat(self._fd(fh)) if fh is not None else os.lstat(self._b(path))
             keys = ("st_mode", "st_nlink", "st_uid", "st_gid", "st_size", "st_ino")
             attrs: dict[str, Any] = {k: getattr(st, k) for k in keys}
             for k in ("st_atime", "st_mtime", "st_ctime"):
@@ -335,7 +361,7 @@ class PowerCutFS(fuse.Operations):  # type: ignore[misc]
     def read(self, path: str, size: int, offset: int, fh: int) -> bytes:
         with self._mutex:
             self._enter("read")
-            return os.pread(fh, size, offset)
+            return os.pread(self._fd(fh), size, offset)
 
     def statfs(self, path: str) -> dict[str, Any]:
         with self._mutex:
@@ -383,12 +409,11 @@ class PowerCutFS(fuse.Operations):  # type: ignore[misc]
             self._enter("open", path, flags)
             node = self.model.resolve(path)
             if flags & os.O_TRUNC:
-                self._keep_durable(node)
-            fh = os.open(self._b(path), _rw(flags))
+                self._keep_durable(node, path)
+            fd = os.open(self._b(path), _rw(flags))
             if flags & os.O_TRUNC:
                 self.model.log_data(node, 0, None)
-            self.fh_node[fh] = node
-            return fh
+            return self._open_fh(fd, node)
 
     def create(self, path: str, mode: int, flags: int) -> int:
         with self._mutex:
@@ -396,8 +421,8 @@ class PowerCutFS(fuse.Operations):  # type: ignore[misc]
             parent, name = self.model.parent(path)
             existing = self.model.live[parent].get(name)
             if existing is not None and flags & os.O_TRUNC:
-                self._keep_durable(existing)
-            fh = os.open(self._b(path), _rw(flags) | os.O_CREAT, mode)
+                self._keep_durable(existing, path)
+            fd = os.open(self._b(path), _rw(flags) | os.O_CREAT, mode)
             if existing is None:
                 node = self.model.new_node(False)
                 self.model.content[node] = b""
@@ -406,25 +431,25 @@ class PowerCutFS(fuse.Operations):  # type: ignore[misc]
                 node = existing
                 if flags & os.O_TRUNC:
                     self.model.log_data(node, 0, None)
-            self.fh_node[fh] = node
-            return fh
+            return self._open_fh(fd, node)
 
     def write(self, path: str, data: bytes, offset: int, fh: int) -> int:
         with self._mutex:
             self._enter("write", path, offset, len(data))
-            node = self.fh_node[fh]
-            self._keep_durable(node)
-            n = os.pwrite(fh, data, offset)
+            fd = self._fd(fh)
+            node = self.handles[fh][1]
+            self._keep_durable(node, path)
+            n = os.pwrite(fd, data, offset)
             self.model.log_data(node, offset, bytes(data[:n]))
             return n
 
     def truncate(self, path: str, length: int, fh: int | None = None) -> int:
         with self._mutex:
             self._enter("truncate", path, length)
-            node = self.fh_node[fh] if fh is not None else self.model.resolve(path)
-            self._keep_durable(node)
+            node = self.handles[fh][1] if fh in self.handles else self.model.resolve(path)
+            self._keep_durable(node, path)
             if fh is not None:
-                os.ftruncate(fh, length)
+                os.ftruncate(self._fd(fh), length)
             else:
                 os.truncate(self._b(path), length)
             self.model.log_data(node, length, None)
@@ -437,16 +462,18 @@ class PowerCutFS(fuse.Operations):  # type: ignore[misc]
 
     def release(self, path: str, fh: int) -> int:
         with self._mutex:
-            self.fh_node.pop(fh, None)
-            os.close(fh)
+            entry = self.handles.pop(fh, None)
+            if entry is not None:
+                os.close(entry[0])
             return 0
 
     def fsync(self, path: str, datasync: int, fh: int) -> int:
         with self._mutex:
             self._enter("fsync", path)
-            node = self.fh_node[fh]
-            size = os.fstat(fh).st_size
-            self.model.fsync_file(node, os.pread(fh, size, 0) if size else b"")
+            fd = self._fd(fh)
+            node = self.handles[fh][1]
+            size = os.fstat(fd).st_size
+            self.model.fsync_file(node, os.pread(fd, size, 0) if size else b"")
             return 0
 
     # ---------------------------------------------------------------- directories
@@ -487,7 +514,7 @@ class PowerCutFS(fuse.Operations):  # type: ignore[misc]
             self._enter("unlink", path)
             parent, name = self.model.parent(path)
             node = self.model.resolve(path)
-            self._keep_durable(node)
+            self._keep_durable(node, path)
             os.unlink(self._b(path))
             self.model.log_ns(node, (parent, name), None)
             return 0
@@ -500,7 +527,7 @@ class PowerCutFS(fuse.Operations):  # type: ignore[misc]
             node = self.model.resolve(old)
             replaced = self.model.live[dst[0]].get(dst[1])
             if replaced is not None and replaced != node:
-                self._keep_durable(replaced)
+                self._keep_durable(replaced, new)
             os.rename(self._b(old), self._b(new))
             if replaced != node:
                 self.model.log_ns(node, src, dst)
@@ -522,62 +549,137 @@ class PowerCutFS(fuse.Operations):  # type: ignore[misc]
             dirty = {op.node for op in self.model.data_log}
             live: dict[int, bytes] = {}
             for node in dirty:
-                fh = next((f for f, n in self.fh_node.items() if n == node), None)
-                if fh is not None:
-                    live[node] = os.pread(fh, os.fstat(fh).st_size, 0)
+                fd = next((f for f, n in self.handles.values() if n == node), None)
+                if fd is not None:
+                    live[node] = os.pread(fd, os.fstat(fd).st_size, 0)
                 else:
                     live[node] = self._read_live(node)
             self.model.sync_all(live)
             return {"ok": True}
 
     def cut(self, policy: str, seed: int) -> dict[str, Any]:
+        """Lose power: from now on every call fails (EIO) until :meth:`resume`; BACKING is
+        rewritten in place to the durable state chosen by ``policy``, which becomes the
+        new live and durable state (the disk as a reboot finds it)."""
         with self._mutex:
             self.dead = True
-            for fh in list(self.fh_node):
-                os.close(fh)
-            self.fh_node.clear()
+            for fd, _ in self.handles.values():
+                os.close(fd)
+            self.handles.clear()
             pending = len(self.model.ns_log) + len(self.model.data_log)
             dirs, writes, persisted = self.model.crash_image(policy, random.Random(seed))
-            self._rebuild(dirs, writes)
-            return {"ok": True, "unsynced": pending, "persisted": persisted}
+            changed = self._rebuild(dirs, writes)
+            self.generation += 1
+            return {
+                "ok": True,
+                "unsynced": pending,
+                "persisted": persisted,
+                "changed": changed,
+                "generation": self.generation,
+            }
 
-    def _rebuild(self, dirs: dict[int, dict[str, int]], writes: dict[int, list[DataOp]]) -> None:
-        """Write the durable tree next to BACKING, then swap it in."""
-        new = self.backing + ".cut"
-        old = self.backing + ".old"
-        shutil.rmtree(new, ignore_errors=True)
-        shutil.rmtree(old, ignore_errors=True)
-        os.mkdir(new)
-        shutil.copystat(self.backing, new)
-        live = self._live_paths()
-        placed: dict[int, str] = {}
-        stack: list[tuple[int, str]] = [(Model.ROOT, new)]
+    def resume(self, rescan: bool) -> dict[str, Any]:
+        """Power back on (the harness has killed and reaped every process under test);
+        ``rescan``: BACKING was changed meanwhile (a repair while the power was off), take
+        it as the live and durable state."""
+        with self._mutex:
+            if rescan:
+                self.model = Model(self.model.mode)
+                self.model.scan(self.backing)
+            self.dead = False
+            return {"ok": True, "generation": self.generation}
+
+    def _rebuild(self, dirs: dict[int, dict[str, int]], writes: dict[int, list[DataOp]]) -> int:
+        """Turn BACKING (the live tree) into the crash image ``dirs`` + ``writes`` in place,
+        touching only what differs; reset the model to it. Returns how many entries and files
+        were moved, created or rewritten."""
+        model = self.model
+        # The crash image as a tree: each node once (a directory renamed into itself in an
+        # impossible order would appear twice), unreachable nodes dropped.
+        target: dict[int, dict[str, int]] = {}
+        where: dict[int, tuple[int, str]] = {}
+        stack = [Model.ROOT]
+        seen = {Model.ROOT}
         while stack:
-            d, dest = stack.pop()
+            d = stack.pop()
+            target[d] = {}
             for name, node in dirs.get(d, {}).items():
-                target = os.path.join(dest, name)
-                if node in placed:  # a second name: only directories can get here (cycles)
+                if node in seen:
                     continue
-                placed[node] = target
-                if self.model.is_dir[node]:
-                    os.mkdir(target)
-                    stack.append((node, target))
-                    continue
-                data = self.model.content.get(node)
-                if data is None:  # unchanged since the mount: the live file holds it
-                    data = self._read_live(node, live[node])
-                for op in writes.get(node, []):
-                    data = apply_data(data, op)
-                with open(target, "wb") as f:
-                    f.write(data)
-        # Keep the mtimes of files still there live (metadata is not modelled).
-        for node, target in placed.items():
-            if node in live:
-                st = os.lstat(self._b(live[node]))
-                os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
-        os.rename(self.backing, old)
-        os.rename(new, self.backing)
-        shutil.rmtree(old)
+                seen.add(node)
+                target[d][name] = node
+                where[node] = (d, name)
+                if model.is_dir[node]:
+                    stack.append(node)
+        live_paths = self._live_paths()
+        old_content = {
+            node: self._read_live(node, live_paths[node])
+            for node in writes
+            if node not in model.content and node in live_paths
+        }
+        # 1. Move every live entry the image does not have at the same place into a stash,
+        #    children before their parent (so the paths still hold when we get to them).
+        stash = self.backing + ".stash"
+        shutil.rmtree(stash, ignore_errors=True)
+        os.mkdir(stash)
+        stashed: set[int] = set()
+        order: list[tuple[int, str, int]] = []
+
+        def post_order(d: int) -> None:
+            for name, node in model.live[d].items():
+                if model.is_dir[node]:
+                    post_order(node)
+                order.append((d, name, node))
+
+        post_order(Model.ROOT)
+        for d, name, node in order:
+            if target.get(d, {}).get(name) != node:
+                os.rename(self._b(live_paths[node]), os.path.join(stash, str(node)))
+                stashed.add(node)
+        changed = len(stashed)
+
+        # 2. Put every entry of the image in place, parents first.
+        paths: dict[int, str] = {Model.ROOT: ""}
+        queue = [Model.ROOT]
+        for d in queue:
+            for name, node in target[d].items():
+                path = paths[node] = f"{paths[d]}/{name}"
+                if model.is_dir[node]:
+                    queue.append(node)
+                if model.live.get(d, {}).get(name) == node and node not in stashed:
+                    continue  # untouched (or moved along with its folder)
+                changed += 1
+                if node in stashed:
+                    os.rename(os.path.join(stash, str(node)), self._b(path))
+                elif model.is_dir[node]:
+                    os.mkdir(self._b(path))
+                else:  # gone from the live tree; its durable content was kept
+                    with open(self._b(path), "wb") as f:
+                        f.write(apply_all(model.content.get(node, b""), writes.get(node, [])))
+        # 3. Files whose content differs from the live one get the durable content (plus the
+        #    writes the policy let persist); they keep their live mtime (not modelled).
+        for node, path in paths.items():
+            if model.is_dir[node] or node not in live_paths:
+                continue
+            if node not in model.content and node not in writes:
+                continue
+            base = model.content.get(node)
+            if base is None:
+                base = old_content[node]
+            data = apply_all(base, writes.get(node, []))
+            st = os.lstat(self._b(path))
+            with open(self._b(path), "r+b") as out:
+                out.write(data)
+                out.truncate(len(data))
+            os.utime(self._b(path), ns=(st.st_atime_ns, st.st_mtime_ns))
+            changed += 1
+        shutil.rmtree(stash)
+        model.live = target
+        model.durable = {d: dict(names) for d, names in target.items()}
+        model.content.clear()
+        model.ns_log.clear()
+        model.data_log.clear()
+        return changed
 
     def stats(self) -> dict[str, Any]:
         with self._mutex:
@@ -612,6 +714,8 @@ def serve_control(fs: PowerCutFS, sock_path: str) -> None:
                         reply = fs.sync()
                     elif req["cmd"] == "cut":
                         reply = fs.cut(req.get("policy", "drop"), int(req.get("seed", 0)))
+                    elif req["cmd"] == "resume":
+                        reply = fs.resume(bool(req.get("rescan")))
                     elif req["cmd"] == "stats":
                         reply = fs.stats()
                     else:
@@ -638,11 +742,10 @@ def main(argv: list[str] | None = None) -> int:
         nothreads=True,
         direct_io=True,
         hard_remove=True,
-        # The kernel may cache names and attributes: every change goes through this mount,
-        # and a cut rewrites the backing tree only while nothing is mounted.
-        attr_timeout=5,
-        entry_timeout=5,
-        negative_timeout=5,
+        # No kernel cache of names or attributes: a cut rewrites the tree under the mount.
+        attr_timeout=0,
+        entry_timeout=0,
+        negative_timeout=0,
         fsname="powercut",
     )
     return 0

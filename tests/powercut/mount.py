@@ -1,8 +1,9 @@
 """Drive the power-cut filesystem (``fs.py``) from a test: mount, sync, cut, remount.
 
 ``PowerCutMount(workdir, mode)`` keeps the durable tree in ``workdir/backing`` and mounts it
-at ``workdir/mnt``; ``cut(policy, seed)`` loses power (the filesystem process rewrites the
-backing tree to its durable state and is killed; the mount is detached) and mounts again.
+at ``workdir/mnt``; ``cut(policy, seed, victims=...)`` loses power: the processes under test
+are killed and the filesystem rewrites its tree, in place, to what was durable; the mount
+stays (no remount: a cut costs milliseconds plus what changed since the last one).
 ``fuse_missing()`` says why FUSE cannot run here, or None.
 """
 
@@ -124,27 +125,41 @@ class PowerCutMount:
         policy: str = "drop",
         seed: int = 0,
         *,
-        victims: Iterable[int] = (),
-        remount: bool = True,
+        victims: Iterable[int | subprocess.Popen[Any]] = (),
+        resume: bool = True,
     ) -> dict[str, Any]:
-        """Power cut: keep only what was durable (plus what ``policy`` lets persist), then
-        mount again unless ``remount`` is false.
+        """Power cut: keep only what was durable (plus what ``policy`` lets persist), kill
+        ``victims`` (the processes using the mount, as a power cut stops them), then power
+        on again, in place: the mount stays, its tree is now the durable one.
 
-        From the cut on, every call on the mount blocks; ``victims`` (process ids using the
-        mount) are then SIGKILLed, as a power cut stops them, before the filesystem process
-        dies and the blocked calls would return. The caller reaps them."""
+        The victims are stopped (SIGSTOP) first, so none acts after the cut instant; a call
+        already in the filesystem finishes before the cut, and is fair to acknowledge. Then
+        the filesystem rewrites its tree and fails every call (EIO) until the victims are
+        SIGKILLed and reaped (process ids must be our children or be reaped by someone).
+        The reply counts the un-synced operations, how many persisted and how many entries
+        the rewrite changed.
+
+        With ``resume=False`` the power stays off: the caller may read or repair the durable
+        tree in ``backing`` directly (as a rebooted machine's disk, before anything runs, and
+        at native speed), then calls :meth:`resume`."""
+        procs = list(victims)
+        for v in procs:
+            _signal(v, signal.SIGSTOP)
         reply = self.request(cmd="cut", policy=policy, seed=seed)
-        for pid in victims:
-            os.kill(pid, signal.SIGKILL)
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)  # closes /dev/fuse: the kernel aborts the mount
-        self.proc.wait()
-        self.proc = None
-        self._detach()
+        for v in procs:
+            _signal(v, signal.SIGKILL)
+            _signal(v, signal.SIGCONT)
+        for v in procs:
+            _reap(v)
         self.cuts += 1
-        if remount:
-            self.start()
+        if resume:
+            self.resume()
         return reply
+
+    def resume(self, *, rescan: bool = False) -> None:
+        """Power on after ``cut(resume=False)``; ``rescan``: ``backing`` was changed directly,
+        take it as it is now (all durable)."""
+        self.request(cmd="resume", rescan=rescan)
 
     # ---------------------------------------------------------------- helpers
     def _detach(self) -> None:
@@ -160,6 +175,24 @@ class PowerCutMount:
     def cleanup(self) -> None:
         self.stop()
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _signal(victim: int | subprocess.Popen[Any], sig: int) -> None:
+    try:
+        os.kill(victim if isinstance(victim, int) else victim.pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _reap(victim: int | subprocess.Popen[Any]) -> None:
+    if not isinstance(victim, int):
+        victim.wait()
+        return
+    try:
+        os.waitpid(victim, 0)
+    except ChildProcessError:  # not our child: wait until it is gone
+        while os.path.exists(f"/proc/{victim}"):
+            time.sleep(0.005)
 
 
 def _is_dead_mount(path: Path) -> bool:

@@ -1,7 +1,8 @@
 """Read-only media: a video (or image) file from a configured storage root, with HTTP ranges.
 
 Public API: :data:`bp` (``GET /api/media/<root>/<path>`` and ``GET /api/media-signature``),
-:data:`MEDIA_TYPES`, :func:`sign`, :func:`signature_ok`, :data:`SIGNATURE_PARAM`.
+:data:`MEDIA_TYPES`, :func:`resolve` (the containment check, also used by
+:mod:`webui_export.api.thumbnails`), :func:`sign`, :func:`signature_ok`, :data:`SIGNATURE_PARAM`.
 
 ``<root>`` is a storage root name (``[storage]`` in ``spoold.toml``, the ``device`` of a video in
 the API) and ``<path>`` the file's path relative to it (the video's ``path``).  The file is
@@ -81,8 +82,6 @@ def _raw_path() -> str:
 
 
 def _safe_parts(relpath: str) -> list[str]:
-    if any(sep in _raw_path().lower() for sep in _ENCODED_SEPARATORS):
-        raise ApiError(400, "media path: an encoded slash or backslash (%2F, %5C) is not allowed")
     parts = relpath.split("/")
     if relpath.startswith("/") or any(
         p in ("", ".", "..") or "\\" in p or "\x00" in p for p in parts
@@ -95,7 +94,12 @@ def _safe_parts(relpath: str) -> list[str]:
     return parts
 
 
-def _resolve(root_name: str, relpath: str) -> Path:
+def resolve(root_name: str, relpath: str) -> Path:
+    """The real path of media file ``relpath`` of storage root ``root_name``, contained in it.
+
+    :class:`ApiError` 400 for a malformed path, 404 for no such root, suffix or file (or one
+    whose real location lies outside the root).
+    """
     roots: dict[str, Path] = current_app.config["STORAGE_ROOTS"]
     parts = _safe_parts(relpath)
     base = roots.get(root_name)
@@ -119,7 +123,9 @@ def _resolve(root_name: str, relpath: str) -> Path:
 @bp.get("/api/media/<root>/<path:path>", merge_slashes=False)
 def media(root: str, path: str) -> Response:
     Params(request.args, (SIGNATURE_PARAM,))
-    target = _resolve(root, path)
+    if any(sep in _raw_path().lower() for sep in _ENCODED_SEPARATORS):
+        raise ApiError(400, "media path: an encoded slash or backslash (%2F, %5C) is not allowed")
+    target = resolve(root, path)
     mimetype = MEDIA_TYPES[target.suffix.lower()]
     try:
         response = send_file(target, mimetype=mimetype, conditional=True, etag=True, max_age=0)

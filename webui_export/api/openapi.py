@@ -33,6 +33,7 @@ from webui_export.api.params import (
     PLATE_PATTERN,
     TIME_PATTERN,
 )
+from webui_export.api.thumbnails import DEFAULT_WIDTH, WIDTHS
 from webui_export.index.shapes import STATUSES
 
 Schema = dict[str, Any]
@@ -151,7 +152,12 @@ def _video_paths() -> Schema:
                 _q("before", _TIME_PARAM, "start before"),
                 _list("channel", {"type": "string", "enum": list(CHANNELS)}, "camera channel"),
                 _list("brand", _NAME, "dashcam brand"),
-                _list("status", {"type": "string", "enum": list(STATUSES)}, "pipeline status"),
+                _list(
+                    "status",
+                    {"type": "string", "enum": list(STATUSES)},
+                    "pipeline status; rejected: the files ingestion refused, with the reason"
+                    " in each row's rejection",
+                ),
                 _list("vehicle", _NAME, "vehicle"),
                 _q("has_plate", {"type": "boolean"}, "has plate reads (true) or none (false)"),
                 _q(
@@ -248,7 +254,7 @@ def openapi_document() -> Schema:
     return copy.deepcopy(_document())
 
 
-# -- the WebUI's routes (webui_export.api.media, webui_export.api.video_plates) ----------------
+# -- the WebUI's routes (webui_export.api.media, video_plates, thumbnails) ---------------------
 
 _MEDIA_BINARY = {
     media: {"schema": {"type": "string", "contentMediaType": media}}
@@ -271,6 +277,13 @@ _MEDIA_HEADERS = {
     "Accept-Ranges": {"schema": {"const": "bytes"}},
     "Last-Modified": {"schema": STR},
 }
+
+_SIGNATURE = _q(
+    "s",
+    _text(r"^[0-9]+\.[0-9a-f]{32}$", 64),
+    "media signature from /api/media-signature, instead of the bearer token (for <video> and "
+    "<img> elements)",
+)
 
 SCHEMAS["SightingList"] = page("Sighting")
 SCHEMAS["MediaSignature"] = obj(
@@ -310,12 +323,7 @@ def _media_path() -> Schema:
                     "the file's path under the root (a video's `path`; slashes unencoded)",
                     required=True,
                 ),
-                _q(
-                    "s",
-                    _text(r"^[0-9]+\.[0-9a-f]{32}$", 64),
-                    "media signature from /api/media-signature, instead of the bearer "
-                    "token (for <video> and <img> elements)",
-                ),
+                _SIGNATURE,
             ],
             "responses": {
                 "200": {
@@ -346,9 +354,71 @@ def _media_path() -> Schema:
     }
 
 
-def webui_paths() -> dict[str, Schema]:
-    """The paths of the media route, the media signature and a video's sightings."""
+def _thumbnail_path() -> Schema:
+    """GET /api/sightings/{sighting_id}/thumbnail.jpg (webui_export.api.thumbnails)."""
     return {
+        "get": {
+            "summary": (
+                "The frame of a sighting's best read as a JPEG, with the plate's box outlined: "
+                "rendered from the clip on its storage root on first request, then cached. "
+                "Sighting ids come from /api/plates/{plate}/timeline (they change when "
+                "sightings are re-derived; the ETag follows the picture, not the id)"
+            ),
+            "parameters": [
+                _param(
+                    "sighting_id",
+                    "path",
+                    _text(r"^[0-9]{1,18}$", 18),
+                    "sighting id (`sighting_id` of a timeline row)",
+                    required=True,
+                ),
+                _q(
+                    "width",
+                    {"type": "integer", "enum": list(WIDTHS)},
+                    f"thumbnail width in pixels (default {DEFAULT_WIDTH}; a smaller frame is "
+                    "not enlarged; the height keeps the frame's aspect)",
+                ),
+                _SIGNATURE,
+            ],
+            "responses": {
+                "200": {
+                    "description": "The thumbnail",
+                    "headers": {
+                        "ETag": {
+                            "schema": STR,
+                            "description": "strong; a digest of the clip, offset, box and width",
+                        }
+                    },
+                    "content": {
+                        "image/jpeg": {
+                            "schema": {"type": "string", "contentMediaType": "image/jpeg"}
+                        }
+                    },
+                },
+                "304": _COMMON["304"],
+                "400": _error("A bad width (or another query parameter)"),
+                "401": _COMMON["401"],
+                "404": _error(
+                    "No such sighting, its video is not in the index, or the clip is not on "
+                    "its storage root (archived or removed) and was never rendered"
+                ),
+                "414": _COMMON["414"],
+                "422": _error("No frame of the clip decodes at the sighting's offset"),
+                "431": _COMMON["431"],
+                "503": {
+                    **_error("Busy rendering other thumbnails, or the clip read too slowly; retry"),
+                    "headers": {"Retry-After": {"schema": STR, "description": "seconds"}},
+                },
+            },
+        }
+    }
+
+
+def webui_paths() -> dict[str, Schema]:
+    """The paths of the media route, the media signature, a video's sightings and a
+    sighting's thumbnail."""
+    return {
+        "/api/sightings/{sighting_id}/thumbnail.jpg": _thumbnail_path(),
         "/api/media/{root}/{path}": _media_path(),
         "/api/media-signature": {
             "get": {

@@ -62,7 +62,8 @@ _VIDEO: dict[str, Schema] = {
         "type": "string",
         "enum": list(STATUSES),
         "description": "processing until every configured stage (archive included) is "
-        "complete; failed while a stage's last attempt failed",
+        "complete; failed while a stage's last attempt failed; rejected: a file ingestion "
+        "refused (see rejection), as long as no later ingest of the same file accepted it",
     },
     "counts": obj({"detections": INT, "gps_points": INT, "plate_reads": INT}),
     "bbox": nullable(
@@ -74,11 +75,52 @@ _VIDEO: dict[str, Schema] = {
             "description": "min_lon, min_lat, max_lon, max_lat of the GPS track",
         }
     ),
+    "rejection": nullable(
+        {
+            **obj(
+                {
+                    "reason": {
+                        "type": "string",
+                        "description": "why ingestion refused the file (docs/daemon.md lists "
+                        "every reason), e.g. 'not a media file'",
+                    },
+                    "detail": nullable(
+                        {"type": "string", "description": "what the check found, if it says"}
+                    ),
+                    "inbox": nullable({"type": "string", "description": "the inbox it came in"}),
+                    "task_id": {"type": "string", "description": "the ingest task that refused it"},
+                    "at": TIME,
+                }
+            ),
+            "description": "status rejected only: why and when (the video has no time of its "
+            "own: start is null, and the list sorts it by this time)",
+        }
+    ),
 }
 _VIDEO_DETAIL: dict[str, Schema] = {
     **_VIDEO,
     "end": MAYBE_STR,
-    "start_source": STR,
+    "start_source": {
+        "type": "string",
+        "description": "filename, container, mtime, gps (older words)",
+    },
+    "start_basis": {
+        "type": "string",
+        "enum": ["name", "container", "gps", "file-time", "unknown"],
+        "description": "what gave the start: the file name (camera clock), the container's "
+        "creation date, the GPS track (UTC from its first fix), the file's modification time "
+        "on the NAS (the copy time), or nothing",
+    },
+    "start_rule": nullable(
+        {
+            "type": "string",
+            "description": "the naming family (e.g. hisilicon) or generic-datetime rule that "
+            "read the camera-clock time from the file name; null when the name gave none",
+        }
+    ),
+    "start_note": nullable(
+        {"type": "string", "description": "why that basis: sources found implausible, ..."}
+    ),
     "size": INT,
     "sequence": MAYBE_INT,
     "codec": MAYBE_STR,
@@ -271,14 +313,25 @@ SCHEMAS: dict[str, Schema] = {
             "published_at": STR,
             "index": obj(
                 {
-                    "counts": {"type": "object", "additionalProperties": INT},
-                    "videos_by_status": {"type": "object", "additionalProperties": INT},
+                    "counts": {
+                        "type": "object",
+                        "additionalProperties": INT,
+                        "description": "rows per table (videos: rejected files included)",
+                    },
+                    "videos_by_status": {
+                        "type": "object",
+                        "additionalProperties": INT,
+                        "description": "status -> videos (processing, complete, failed, "
+                        "rejected: the files ingestion refused); a status no video has is absent",
+                    },
                     "failed_videos": {
                         "type": "array",
                         "items": obj({"video_id": STR, "finalized_at": TIME}),
                     },
                     "videos_per_day": {
                         "type": "array",
+                        "description": "videos by the UTC day they start (a rejected file "
+                        "has no time: not in these)",
                         "items": obj({"day": STR, "videos": INT}),
                     },
                 }

@@ -4,11 +4,13 @@ Public API: :data:`bp` (the blueprint).
 
 The panel shows per-queue depth by stage (a queue with work that no live device serves is
 flagged), the devices (last claim or completion, what each runs now), throughput over the last
-hour, failing tasks with their last error and retry time, recent videos and rejected videos with
-their reasons.  Data comes from the spool (live, through the spool's inspect/activity helpers)
-and the published index snapshot; either may be missing, and the panel says so instead of
-failing.  The shell holds no data (it loads without a token); ``static/ui/ops.js`` fetches the
-panel with the bearer token and refreshes it in place, keeping the scroll position.
+hour, failing tasks with their last error and retry time, and recent videos (rejected ones
+among them, with that status).  Data comes from the spool (live, through the spool's
+inspect/activity helpers) and the published index snapshot; either may be missing, and the
+panel says so instead of failing.  The shell holds no data (it loads without a token);
+``static/ui/ops.js`` fetches the panel with the bearer token and refreshes it in place,
+keeping the scroll position, together with the page's "Rejected videos" section, which it
+reads from the public API (``/api/videos?status=rejected``), not from the panel.
 """
 
 from __future__ import annotations
@@ -71,17 +73,13 @@ _PANEL = """
 {% for r in done_rows %}<tr><td>{{ r[0] }}</td><td>{{ r[1] }}</td><td class="n">{{ r[2] }}</td></tr>
 {% else %}<tr><td colspan="3" class="muted">nothing completed in the last hour</td></tr>{% endfor %}</tbody></table></div>
 </section>
-<section id="rejected"><h2>Rejected videos (48 h)</h2>
-<div class="scroll"><table><thead><tr><th scope="col">when (UTC)</th><th scope="col">task</th><th scope="col">reason</th></tr></thead><tbody>
-{% for r in rejected %}<tr><td>{{ r.when }}</td><td><code>{{ r.task_id }}</code></td><td class="bad">{{ r.reason }}</td></tr>
-{% else %}<tr><td colspan="3" class="muted">none</td></tr>{% endfor %}</tbody></table></div></section>
 </div>
 <section id="recent"><h2>Recent videos</h2>
 {% if index_error %}<p class="muted">{{ index_error }}</p>{% endif %}
 <div class="scroll"><table><thead><tr><th scope="col">video</th><th scope="col">vehicle</th><th scope="col">brand</th><th scope="col">channel</th>
 <th scope="col">start</th><th scope="col">status</th><th class="n" scope="col">plates</th></tr></thead><tbody>
 {% for v in videos %}<tr><td><a href="/videos/{{ v.video_id }}">{{ v.path or v.video_id }}</a></td><td>{{ v.vehicle }}</td><td>{{ v.brand }}</td>
-<td>{{ v.channel }}</td><td>{{ (v.start or "-")[:19] }}</td><td class="{{ 'bad' if v.status == 'failed' }}">{{ v.status }}</td>
+<td>{{ v.channel }}</td><td>{{ (v.start or "-")[:19] }}</td><td class="{{ 'bad' if v.status in ('failed', 'rejected') }}">{{ v.status }}</td>
 <td class="n">{{ v.counts.plate_reads }}</td></tr>
 {% else %}<tr><td colspan="7" class="muted">no finalized videos yet</td></tr>{% endfor %}</tbody></table></div></section>
 <p class="muted" id="panel-stamp">spool {{ spool_root }} · {{ stamp }} UTC</p>
@@ -228,15 +226,6 @@ def _spool_context(spool: Spool) -> dict[str, Any]:
             }
             for d in devices
         ],
-        "rejected": [
-            {
-                "when": c.completed_at.strftime("%Y-%m-%d %H:%M"),
-                "task_id": c.task_id,
-                "reason": c.rejected,
-            }
-            for c in reversed(two_days)
-            if c.rejected
-        ][:50],
     }
 
 
@@ -255,7 +244,6 @@ def panel() -> str:
         "failing": [],
         "bins": [],
         "done_rows": [],
-        "rejected": [],
         "videos": [],
         "index_error": None,
     }

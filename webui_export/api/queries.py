@@ -58,6 +58,7 @@ VIDEO_COLUMNS = (
     "detector",
     "gps_source",
     "plate_reader",
+    "rejection",
     "sort_ts",
 )
 _VIDEO_SELECT = ", ".join(VIDEO_COLUMNS)

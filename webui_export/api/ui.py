@@ -40,7 +40,7 @@ from flask import Blueprint, Flask, abort, current_app, render_template
 
 from spoold.configfile import read_toml
 from spoold.errors import ConfigError
-from webui_export.api import media, video_plates
+from webui_export.api import media, thumbnails, video_plates
 
 bp = Blueprint("ui", __name__)
 
@@ -126,7 +126,7 @@ def _passes_gate(environ: dict[str, Any], token: str) -> bool:
     path = str(environ.get("PATH_INFO", ""))
     if path.startswith(_STATIC_PREFIX) or any(p.match(path) for p in _SHELLS):
         return True
-    if path.startswith("/api/media/"):
+    if path.startswith("/api/media/") or thumbnails.SIGNED_PATH.match(path):
         given = parse_qs(str(environ.get("QUERY_STRING", ""))).get(media.SIGNATURE_PARAM, [""])
         return media.signature_ok(token, given[-1])
     return False
@@ -148,6 +148,7 @@ def install(app: Flask) -> None:
     app.register_blueprint(bp)
     app.register_blueprint(media.bp)
     app.register_blueprint(video_plates.bp)
+    app.register_blueprint(thumbnails.bp)
     app.wsgi_app = _token_middleware(app, app.wsgi_app)  # type: ignore[method-assign,assignment]
 
 

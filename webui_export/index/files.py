@@ -1,6 +1,7 @@
 """The index directory: the writer's private database, the published snapshot and its manifest.
 
-Public API: :class:`Manifest`, :func:`read_manifest`, :func:`write_manifest`, ``LIVE_DB``,
+Public API: :class:`Manifest`, :func:`read_manifest`, :func:`write_manifest`,
+:func:`make_dirs`, ``LIVE_DB``,
 ``MANIFEST``, ``SNAPSHOT_DIR``, ``BLOCK_TABLES``, ``PART_TABLES``, ``PARTITION_SQL``,
 ``LIVE_DDL``, :func:`block_of`, :func:`video_id_part`, :func:`canon_part`, :func:`month_part`.
 
@@ -83,7 +84,8 @@ CREATE TABLE IF NOT EXISTS videos (
     start_source VARCHAR NOT NULL,
     time_basis VARCHAR NOT NULL,     -- utc | local | none: what start_ts is
     start_ts TIMESTAMP,              -- start_utc, else start_local, else from GPS; or NULL
-    sort_ts TIMESTAMP NOT NULL,      -- start_ts, or 1970-01-01 when the video has no time
+    sort_ts TIMESTAMP NOT NULL,      -- start_ts, or 1970-01-01 when the video has no time;
+                                     -- a rejected file: when it was rejected
     end_ts TIMESTAMP NOT NULL,       -- sort_ts + duration (or + the last offset seen)
     day DATE,
     duration_s DOUBLE,
@@ -93,6 +95,7 @@ CREATE TABLE IF NOT EXISTS videos (
     fps DOUBLE,
     bitrate BIGINT,
     status VARCHAR NOT NULL,         -- processing | complete | failed (rows.video_status)
+                                     -- | rejected (a file ingest refused: rows.rejected_row)
     finalized_at TIMESTAMP NOT NULL,
     n_detections INTEGER NOT NULL,
     n_gps_points INTEGER NOT NULL,
@@ -101,7 +104,24 @@ CREATE TABLE IF NOT EXISTS videos (
     min_lat DOUBLE, min_lon DOUBLE, max_lat DOUBLE, max_lon DOUBLE,
     detector VARCHAR,
     gps_source VARCHAR,
-    plate_reader VARCHAR
+    plate_reader VARCHAR,
+    start_basis VARCHAR,             -- what gave the start (rows.start_basis); NULL: older row
+    start_rule VARCHAR,              -- the naming rule that read the name's time
+    start_note VARCHAR,
+    rejection VARCHAR                -- JSON (reason, detail, inbox, task_id, at), rejected only
+);
+-- Indexes written before the start basis was kept get its columns (filled by the Indexer).
+ALTER TABLE videos ADD COLUMN IF NOT EXISTS start_basis VARCHAR;
+ALTER TABLE videos ADD COLUMN IF NOT EXISTS start_rule VARCHAR;
+ALTER TABLE videos ADD COLUMN IF NOT EXISTS start_note VARCHAR;
+ALTER TABLE videos ADD COLUMN IF NOT EXISTS rejection VARCHAR;  -- an index of before it
+CREATE TABLE IF NOT EXISTS ingest_files (  -- the latest ingest record of each file (private)
+    device VARCHAR NOT NULL,
+    path VARCHAR NOT NULL,
+    task_id VARCHAR NOT NULL,
+    video_id VARCHAR,
+    verdict VARCHAR NOT NULL,        -- accepted | rejected | superseded
+    completed_at TIMESTAMP           -- of the record: a requeued task's new verdict replaces it
 );
 CREATE TABLE IF NOT EXISTS stages (
     video_key INTEGER NOT NULL,
@@ -318,6 +338,22 @@ def read_manifest(index_dir: Path) -> Manifest | None:
     except FileNotFoundError:
         return None
     return Manifest.from_json(raw, str(path))
+
+
+def make_dirs(path: Path) -> None:
+    """``path.mkdir(parents=True, exist_ok=True)``, durably: each folder it creates is synced
+    into its parent (a new folder's name is an entry of its parent, which a power cut loses
+    until the parent is synced, taking everything written under it along)."""
+    missing: list[Path] = []
+    while not path.is_dir():
+        missing.append(path)
+        path = path.parent
+    for folder in reversed(missing):
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            pass
+        fsync_dir(folder.parent)
 
 
 def write_manifest(index_dir: Path, manifest: Manifest) -> None:

@@ -1,11 +1,14 @@
 """Turning one video's validated outputs into the rows of the index's tables.
 
-Public API: :func:`video_row`, :func:`video_tables`, :func:`stage_rows`, :func:`stages_table`,
-:func:`video_doc`, :func:`video_status`, :func:`rebuild_video_docs`, ``EPOCH``.
+Public API: :func:`video_row`, :func:`start_basis`, ``LEGACY_BASIS``, :func:`video_tables`,
+:func:`stage_rows`, :func:`stages_table`, :func:`video_doc`, :func:`video_status`,
+:func:`rebuild_video_docs`, :func:`ingest_verdict`, :func:`rejected_row`, ``EPOCH``.
 
 A video's ``status`` is :func:`video_status` of its stages: ``failed`` when a stage's last
 attempt failed, ``complete`` once every configured stage is complete (or skipped),
-``processing`` otherwise.  (``rejected`` files never reach the index.)
+``processing`` otherwise.  A file that ingestion refused is a video of status ``rejected``
+(:func:`rejected_row`: its path, vehicle, size and the reason; no time of its own, so it sorts
+by when it was rejected), as long as that rejection is its file's latest ingest record.
 
 Pure except :func:`rebuild_video_docs` (which reads and writes the live database).
 """
@@ -20,9 +23,11 @@ from typing import Any
 import duckdb
 
 from schemas.metadata import GpsPoint, PlateRead, StageStatus, VideoMeta
+from schemas.task import Task
+from spoold.dashcam import GENERIC_RULE
 from webui_export.index.arrow import pa
 from webui_export.index.platetext import canonical_plate
-from webui_export.index.shapes import pipeline_json, utc_naive, video_json
+from webui_export.index.shapes import iso_utc, pipeline_json, utc_naive, video_json
 from webui_export.index.validate import Outputs
 
 EPOCH = datetime(1970, 1, 1)
@@ -190,16 +195,44 @@ def video_status(pipeline: Sequence[StageStatus]) -> str:
     return "complete"
 
 
+#: ``start_source`` of records written before ``start_basis`` existed -> the basis it meant.
+LEGACY_BASIS = {"filename": "name", "container": "container", "mtime": "file-time", "gps": "gps"}
+
+
+def start_basis(video: VideoMeta, gps_source: str | None = None) -> dict[str, str | None]:
+    """Which rule gave the video's start: ``start_basis`` (``name``, ``container``, ``gps``,
+    ``file-time``, ``unknown``), ``start_rule`` (the naming family, or the generic
+    date-time rule, that read the camera-clock time from the name; ``None`` when the name
+    gave none) and ``start_note`` (why; ingestion's note on ignored sources included).
+
+    ``gps_source``: the UTC start was taken from that GPS track (its first fix minus the
+    fix's offset into the clip) because ingestion found no UTC time."""
+    basis: str = video.start_basis
+    if basis == "unknown":
+        basis = LEGACY_BASIS.get(video.start_source, "unknown")
+    rule = None
+    if video.start_local is not None:
+        rule = video.brand if video.brand != "generic" else GENERIC_RULE
+    notes = [video.start_note] if video.start_note else []
+    if gps_source is not None:
+        named = f"; the name ({rule}) gave the camera-clock start" if rule else ""
+        notes.insert(0, f"UTC start from the GPS track ({gps_source}){named}")
+        basis = "gps"
+    return {"start_basis": basis, "start_rule": rule, "start_note": "; ".join(notes) or None}
+
+
 def video_row(
     video: VideoMeta, outputs: Outputs, pipeline: Sequence[StageStatus]
 ) -> dict[str, Any]:
     """The ``videos`` row (without ``video_key``): times, span, counts, GPS bounding box."""
     start_utc = utc_naive(video.start_utc) if video.start_utc else None
     start_local = video.start_local.replace(tzinfo=None) if video.start_local else None
+    from_gps = False
     if start_utc is None:  # a fix with an offset pins the video to UTC
         for p in outputs.gps:
             if p.t is not None:
                 start_utc = utc_naive(p.time) - timedelta(seconds=p.t)
+                from_gps = True
                 break
     if start_utc is not None:
         basis, start_ts = "utc", start_utc
@@ -230,6 +263,7 @@ def video_row(
         "start_local": start_local,
         "start_utc": start_utc,
         "start_source": video.start_source,
+        **start_basis(video, outputs.gps_source if from_gps else None),
         "time_basis": basis,
         "start_ts": start_ts,
         "sort_ts": sort_ts,
@@ -254,4 +288,82 @@ def video_row(
         "detector": outputs.detector,
         "gps_source": outputs.gps_source,
         "plate_reader": outputs.plate_reader,
+    }
+
+
+def ingest_verdict(task: Task) -> tuple[str, str, str] | None:
+    """``(device, path, verdict)`` of a complete ingest record: ``accepted``, ``rejected`` or
+    ``superseded`` (the file's newer content is another video: no rejection of the file).
+    ``None`` for a record with no input file (nothing to show it by)."""
+    if not task.inputs:
+        return None
+    res = task.result or {}
+    verdict = "accepted"
+    if res.get("superseded"):
+        verdict = "superseded"
+    elif res.get("rejected"):
+        verdict = "rejected"
+    return task.inputs[0].device, task.inputs[0].path, verdict
+
+
+def rejected_row(task: Task) -> dict[str, Any]:
+    """The ``videos`` row (without ``video_key``) of a rejected ingest record: its file,
+    vehicle (the inbox's, else the storage root) and size; no time of its own, so
+    ``sort_ts`` is when it was rejected; ``rejection`` holds the reason (JSON)."""
+    res = task.result or {}
+    ref = task.inputs[0]
+    at = utc_naive(task.completed_at) if task.completed_at else utc_naive(task.created_at)
+    video_id = task.video_id or str(res.get("video_id") or task.task_id)
+    vehicle = task.params.get("vehicle")
+    size = res.get("size", task.params.get("size"))
+    inbox = task.params.get("inbox")
+    rejection = {
+        "reason": str(res.get("reason") or "rejected"),
+        "detail": str(res["detail"]) if res.get("detail") else None,
+        "inbox": inbox if isinstance(inbox, str) else None,
+        "task_id": task.task_id,
+        "at": iso_utc(at),
+    }
+    return {
+        "video_id": video_id,
+        "vehicle": vehicle if isinstance(vehicle, str) and vehicle else ref.device,
+        "timeline": f"video:{video_id}",
+        "device": ref.device,
+        "path": ref.path,
+        "size": size if isinstance(size, int) and size >= 0 else 0,
+        "brand": "unknown",
+        "channel": "unknown",
+        "mode": "unknown",
+        "sequence": None,
+        "start_local": None,
+        "start_utc": None,
+        "start_source": "unknown",
+        "time_basis": "none",
+        "start_ts": None,
+        "sort_ts": at,
+        "end_ts": at,
+        "day": None,
+        "duration_s": None,
+        "codec": None,
+        "width": None,
+        "height": None,
+        "fps": None,
+        "bitrate": None,
+        "status": "rejected",
+        "finalized_at": at,
+        "n_detections": 0,
+        "n_gps_points": 0,
+        "n_plate_reads": 0,
+        "labels": "{}",
+        "min_lat": None,
+        "min_lon": None,
+        "max_lat": None,
+        "max_lon": None,
+        "detector": None,
+        "gps_source": None,
+        "plate_reader": None,
+        "start_basis": "unknown",
+        "start_rule": None,
+        "start_note": "not read: ingestion rejected the file",
+        "rejection": json.dumps(rejection, separators=(",", ":")),
     }

@@ -46,7 +46,10 @@ def timeline_time(ts: datetime | None, basis: str) -> str | None:
 
 
 def video_json(v: Mapping[str, Any], detail: bool = False) -> dict[str, Any]:
-    """A ``videos`` row as the API shows it (``detail``: everything but the pipeline)."""
+    """A ``videos`` row as the API shows it (``detail``: everything but the pipeline).
+
+    ``rejection`` is ``{reason, detail, inbox, task_id, at}`` for a video of status
+    ``rejected`` (a file ingest refused), ``None`` for every other."""
     bbox = None
     if v["min_lat"] is not None:
         bbox = [v["min_lon"], v["min_lat"], v["max_lon"], v["max_lat"]]
@@ -71,12 +74,16 @@ def video_json(v: Mapping[str, Any], detail: bool = False) -> dict[str, Any]:
             "plate_reads": v["n_plate_reads"],
         },
         "bbox": bbox,
+        "rejection": json.loads(v["rejection"]) if v.get("rejection") else None,
     }
     if detail:
         out.update(
             {
                 "end": timeline_time(v["end_ts"] if v["start_ts"] else None, v["time_basis"]),
                 "start_source": v["start_source"],
+                "start_basis": v["start_basis"],
+                "start_rule": v["start_rule"],
+                "start_note": v["start_note"],
                 "size": v["size"],
                 "sequence": v["sequence"],
                 "codec": v["codec"],

@@ -33,7 +33,7 @@ _COUNTED = ("videos", "sightings", "detections", "gps_points", "plate_reads")
 def _install(moves: list[tuple[Path, Path]]) -> list[Path]:
     """Move staged files to their final, versioned names (new names: no reader has them)."""
     for staged, final in moves:
-        final.parent.mkdir(parents=True, exist_ok=True)
+        layout.make_dirs(final.parent)
         os.replace(staged, final)
     return [final for _, final in moves]
 
@@ -183,7 +183,7 @@ def _write_parts(
             current.pop(name, None)
     if not current:  # no rows at all: an empty file with the table's columns
         final = pub.db_dir / layout.part_file(table, EMPTY_PART, pub.generation, 0)
-        final.parent.mkdir(parents=True, exist_ok=True)
+        layout.make_dirs(final.parent)
         pub.con.execute(
             f"COPY (SELECT * FROM ({select}) WHERE false) TO $out (FORMAT parquet)",
             {"out": str(final)},

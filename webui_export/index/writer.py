@@ -12,6 +12,9 @@ Daemon-facing API (this module never imports Flask)::
         #    IndexWriteFailed in every slot if the write itself failed: nothing indexed)
     indexer.update_stages([(video_id, pipeline), ...])   # stages changed after finalize
         # -> how many indexed videos changed (status, stages, detail document)
+    indexer.record_ingests([(ingest_record, pipeline), ...])   # complete ingest tasks
+        # -> how many files changed: a rejected file is a video of status ``rejected``
+        #    until a later ingest record of the same file accepts it
     indexer.publish()               # publish a snapshot now -> generation (None: nothing new)
     indexer.maintain()              # the index-maintenance utility task -> MaintenanceReport
     indexer.close()                 # or use ``with Indexer(db_dir) as indexer:``
@@ -40,6 +43,8 @@ from typing import Any
 import duckdb
 
 from schemas.metadata import StageStatus, VideoMeta
+from schemas.task import Task
+from spoold.dashcam import GENERIC_RULE
 from webui_export.errors import FinalizeError, IndexLocked, IndexWriteFailed
 from webui_export.index import files as layout
 from webui_export.index.arrow import pa
@@ -51,7 +56,11 @@ from webui_export.index.files import (
     video_id_part,
 )
 from webui_export.index.rows import (
+    EPOCH,
+    LEGACY_BASIS,
+    ingest_verdict,
     rebuild_video_docs,
+    rejected_row,
     stage_rows,
     stages_table,
     video_doc,
@@ -59,6 +68,7 @@ from webui_export.index.rows import (
     video_status,
     video_tables,
 )
+from webui_export.index.shapes import utc_naive
 from webui_export.index.sightings import DEFAULT_GAP_S, DEFAULT_GPS_WINDOW_S, rederive_around
 from webui_export.index.snapshot import fsync_file, prune_orphans, prune_retired, write_snapshot
 from webui_export.index.validate import Outputs, load_outputs
@@ -109,6 +119,11 @@ def mark_all_dirty(con: duckdb.DuckDBPyConnection, block_size: int) -> None:
         )
 
 
+def _completed(task: Task) -> datetime:
+    """When a record was completed (naive UTC; the epoch if it does not say)."""
+    return utc_naive(task.completed_at) if task.completed_at else EPOCH
+
+
 def _merge_spans(
     spans: Sequence[tuple[str, datetime, datetime]], margin: timedelta
 ) -> list[tuple[str, datetime, datetime]]:
@@ -139,8 +154,9 @@ class Indexer:
         self.sighting_gap_s = sighting_gap_s
         self.gps_window_s = gps_window_s
         self.keep_retired_s = keep_retired_s
-        self.db_dir.mkdir(parents=True, exist_ok=True)
+        layout.make_dirs(self.db_dir)
         self._con = self._connect()
+        older = self._lacks_rejection_column()
         self._con.execute(layout.LIVE_DDL)
         row = self._con.execute("SELECT coalesce(max(video_key) + 1, 0) FROM videos").fetchone()
         self._next_key = int(row[0]) if row else 0
@@ -152,29 +168,67 @@ class Indexer:
             mark_all_dirty(self._con, layout.BLOCK_SIZE)
         self._block_size = self._manifest.block_size if self._manifest else layout.BLOCK_SIZE
         self._rename_pending_status()
+        self._fill_start_basis()
+        if older:
+            self._rebuild_all("an index without rejected videos: detail documents rebuilt")
         self._last_publish = 0.0
         self._publish_cost = 0.0
         if self._manifest is None:
             self.publish()  # readers always find a snapshot, even of an empty index
 
-    def _rename_pending_status(self) -> None:
-        """An index written before the status vocabulary was ``processing | complete |
-        failed`` says ``pending`` for a video not through its pipeline: renamed once, detail
-        documents rebuilt, everything republished."""
-        row = self._con.execute("SELECT count(*) FROM videos WHERE status = 'pending'").fetchone()
-        if not row or not row[0]:
-            return
+    def _lacks_rejection_column(self) -> bool:
+        """Whether ``videos`` exists without its ``rejection`` column (an older index)."""
+        row = self._con.execute(
+            "SELECT count(*) FILTER (WHERE column_name = 'rejection'), count(*)"
+            " FROM information_schema.columns WHERE table_name = 'videos'"
+        ).fetchone()
+        return bool(row and row[1] and not row[0])
+
+    def _rebuild_all(self, why: str, update: str | None = None) -> None:
+        """Run ``update`` (SQL), rebuild every detail document and republish everything, in
+        one transaction (a format change)."""
         con = self._con
         con.execute("BEGIN TRANSACTION")
         try:
-            con.execute("UPDATE videos SET status = 'processing' WHERE status = 'pending'")
+            if update is not None:
+                con.execute(update)
             rebuild_video_docs(con)
             mark_all_dirty(con, self._block_size)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
             raise
-        logger.info("%d video(s) of status 'pending' now read 'processing'", row[0])
+        logger.info("%s", why)
+
+    def _rename_pending_status(self) -> None:
+        """An index written before the status vocabulary was ``processing | complete |
+        failed`` says ``pending`` for a video not through its pipeline: renamed once."""
+        self._upgrade_videos(
+            "status = 'pending'",
+            "status = 'processing'",
+            "video(s) of status 'pending' now read 'processing'",
+        )
+
+    def _fill_start_basis(self) -> None:
+        """Rows written before the start basis was kept get it from ``start_source`` (the
+        same decision, older words) and a note saying so."""
+        cases = " ".join(f"WHEN '{old}' THEN '{new}'" for old, new in LEGACY_BASIS.items())
+        self._upgrade_videos(
+            "start_basis IS NULL",
+            f"start_basis = CASE start_source {cases} ELSE 'unknown' END,"
+            f" start_rule = CASE WHEN start_local IS NULL THEN NULL"
+            f" WHEN brand = 'generic' THEN '{GENERIC_RULE}' ELSE brand END,"
+            " start_note = 'from an index row written before the start basis was kept'",
+            "video(s) given the start basis of their start_source",
+        )
+
+    def _upgrade_videos(self, where: str, assign: str, done: str) -> None:
+        """``UPDATE videos SET assign WHERE where`` once, for rows an older version wrote;
+        detail documents rebuilt and everything republished when a row changed."""
+        row = self._con.execute(f"SELECT count(*) FROM videos WHERE {where}").fetchone()
+        if not row or not row[0]:
+            return
+        self._rebuild_all(f"{row[0]} {done}", f"UPDATE videos SET {assign} WHERE {where}")
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -373,7 +427,8 @@ class Indexer:
             return 0
         con = self._con
         result = con.execute(
-            "SELECT * FROM videos WHERE list_contains($ids, video_id)", {"ids": list(latest)}
+            "SELECT * FROM videos WHERE list_contains($ids, video_id) AND status <> 'rejected'",
+            {"ids": list(latest)},
         )
         columns = [d[0] for d in result.description]
         rows = {
@@ -435,6 +490,141 @@ class Indexer:
             raise
         self.publish_if_due()
         return len(changed)
+
+    def record_ingests(self, items: Sequence[tuple[Task, Sequence[StageStatus]]]) -> int:
+        """Take complete ingest records (with the stages of each one's video) into the index:
+        a file whose latest ingest record (by task id, as ``spoold ls --rejected`` goes) is a
+        rejection is a video of status ``rejected``; any other latest record (accepted,
+        superseded) removes the file's rejected video.  Records older than what the index
+        holds for their file change nothing, so they may come in any order and more than
+        once.  A rejection of a video that is indexed as finalized leaves that video alone.
+        One transaction; returns how many files changed, published by the next
+        :meth:`publish_if_due`."""
+        latest: dict[tuple[str, str], tuple[Task, str, Sequence[StageStatus]]] = {}
+        for task, stages in items:
+            verdict = ingest_verdict(task)
+            if verdict is None:
+                continue
+            device, path, kind = verdict
+            seen = latest.get((device, path))
+            if seen is None or task.task_id >= seen[0].task_id:
+                latest[(device, path)] = (task, kind, stages)
+        if not latest:
+            return 0
+        con = self._con
+        paths = sorted({p for _, p in latest})
+        stored = {
+            (d, p): (tid, at)
+            for d, p, tid, at in con.execute(
+                "SELECT device, path, task_id, completed_at FROM ingest_files"
+                " WHERE list_contains($paths, path)",
+                {"paths": paths},
+            ).fetchall()
+        }
+        changed = {
+            file: (task, kind, stages)
+            for file, (task, kind, stages) in latest.items()
+            if file not in stored
+            or (task.task_id, _completed(task)) > (stored[file][0], stored[file][1] or EPOCH)
+        }
+        if not changed:
+            return 0
+        con.execute("BEGIN TRANSACTION")
+        try:
+            self._write_ingests(changed)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        self.publish_if_due()
+        return len(changed)
+
+    def _write_ingests(self, changed: Mapping[tuple[str, str], tuple[Task, str, Any]]) -> None:
+        """(In a transaction.)  Record each file's latest verdict; replace its rejected video."""
+        con = self._con
+        files = sorted(changed)
+        con.execute(
+            "DELETE FROM ingest_files WHERE list_contains($keys, device || ':' || path)",
+            {"keys": [f"{d}:{p}" for d, p in files]},
+        )
+        con.register(
+            "_files",
+            pa.table(
+                {
+                    "device": [d for d, _ in files],
+                    "path": [p for _, p in files],
+                    "task_id": [changed[f][0].task_id for f in files],
+                    "video_id": pa.array([changed[f][0].video_id for f in files], pa.string()),
+                    "verdict": [changed[f][1] for f in files],
+                    "completed_at": pa.array(
+                        [_completed(changed[f][0]) for f in files], pa.timestamp("us")
+                    ),
+                }
+            ),
+        )
+        try:
+            con.execute("INSERT INTO ingest_files BY NAME SELECT * FROM _files")
+        finally:
+            con.unregister("_files")
+        rejected = {f: v for f, v in changed.items() if v[1] == "rejected"}
+        new_ids = sorted({str(t.video_id) for t, _, _ in rejected.values() if t.video_id})
+        # Out go the rejected videos of these files and of the videos rejected again; a
+        # finalized video of the same id stays (and is not rejected over).
+        old = con.execute(
+            "SELECT video_key, video_id, sort_ts FROM videos WHERE status = 'rejected'"
+            " AND (list_contains($keys, device || ':' || path) OR list_contains($ids, video_id))",
+            {"keys": [f"{d}:{p}" for d, p in files], "ids": new_ids},
+        ).fetchall()
+        indexed = {
+            r[0]
+            for r in con.execute(
+                "SELECT video_id FROM videos WHERE status <> 'rejected'"
+                " AND list_contains($ids, video_id)",
+                {"ids": new_ids},
+            ).fetchall()
+        }
+        reuse = {str(vid): int(key) for key, vid, _ in old}
+        keys = [int(key) for key, _, _ in old]
+        if keys:
+            for table in ("videos", *BLOCK_TABLES):
+                con.execute(
+                    f"DELETE FROM {table} WHERE list_contains($keys, video_key)", {"keys": keys}
+                )
+        months = {month_part(ts) for _, _, ts in old}
+        ids = {str(vid) for _, vid, _ in old}
+        blocks = {layout.block_of(k, self._block_size) for k in keys}
+        tables: dict[str, list[pa.Table]] = {}
+        next_key = self._next_key
+        for task, _, stages in rejected.values():
+            row = rejected_row(task)
+            if row["video_id"] in indexed:
+                continue
+            key = reuse.get(row["video_id"])
+            if key is None:
+                key, next_key = next_key, next_key + 1
+            k = pa.scalar(key, pa.int32())
+            tables.setdefault("videos", []).append(
+                pa.Table.from_pylist([{"video_key": key, **row}])
+            )
+            tables.setdefault("video_docs", []).append(
+                video_doc(key, {**row, "video_key": key}, stages)
+            )
+            if stages:
+                tables.setdefault("stages", []).append(stages_table(k, stages))
+            months.add(month_part(row["sort_ts"]))
+            ids.add(row["video_id"])
+            blocks.add(layout.block_of(key, self._block_size))
+        for table, parts in tables.items():
+            self._insert_rows(table, pa.concat_tables(parts, promote_options="default"))
+        self._next_key = next_key
+        con.execute(
+            "INSERT INTO dirty_blocks SELECT unnest($blocks::INTEGER[])", {"blocks": sorted(blocks)}
+        )
+        con.execute(
+            "INSERT INTO dirty_parts SELECT 'videos', unnest($months::VARCHAR[])"
+            " UNION ALL SELECT 'video_ids', unnest($ids::VARCHAR[])",
+            {"months": sorted(months), "ids": sorted({video_id_part(i) for i in ids})},
+        )
 
     def _margin(self) -> timedelta:
         return timedelta(seconds=2 * max(self.sighting_gap_s, self.gps_window_s))

@@ -1,7 +1,7 @@
 """The metadata index in the daemon: finalize batches, publishing, and the ``index`` executor.
 
-Public API: :class:`IndexService` (``queue``, ``start_batch``, ``update_stages``, ``tick``,
-``maintain``, ``close``, ``stats``, ``queue_room``), :class:`IndexStats`, :func:`plan` (the ``index``
+Public API: :class:`IndexService` (``queue``, ``start_batch``, ``update_stages``,
+``record_ingests``, ``tick``, ``maintain``, ``close``, ``stats``, ``queue_room``), :class:`IndexStats`, :func:`plan` (the ``index``
 utility task: :meth:`webui_export.index.writer.Indexer.maintain`).
 
 This is the one place that hands finalized metadata to :mod:`webui_export.index.writer`,
@@ -253,6 +253,29 @@ class IndexService:
             return
         if n:
             log.debug("stages of %d video(s) updated in the index", n)
+
+    # ---------------------------------------------------------------- ingestion verdicts
+    def record_ingests(self, items: list[tuple[Task, list[StageStatus]]]) -> None:
+        """Have the lane take complete ingest records into the index (a rejected file is a
+        video of status ``rejected`` there; never blocks)."""
+        if self.active and items:
+            self.storage.submit_local(
+                "ingest verdicts", self._record_ingests, items, timeout=self.timeout,
+                lane=INDEX_LANE,
+            )  # fmt: skip
+
+    def _record_ingests(self, items: list[tuple[Task, list[StageStatus]]]) -> None:
+        try:
+            n = self._open().record_ingests(items)
+        except Exception as exc:  # the next daemon start looks at the recent days again
+            log.warning("%d ingestion verdict(s) not indexed: %s", len(items), exc)
+            return
+        if n:
+            log.info(
+                "%d file(s) changed in the index by ingestion verdicts",
+                n,
+                extra={"event": "index.ingests", "files": n},
+            )
 
     # ---------------------------------------------------------------- upkeep
     def maintain(self) -> Outcome:

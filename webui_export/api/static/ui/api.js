@@ -59,14 +59,33 @@ export async function fragment(path) {
 
 let signature = null;
 
-/** The URL of a file on a storage root, signed when the server has a token. */
-export async function mediaUrl(root, path) {
+/** `url` (a media or thumbnail URL, for <video>/<img>) with a media signature when the server
+ * has a token. */
+export async function signedUrl(url) {
   if (!signature || (signature.expires && Date.parse(signature.expires) - Date.now() < 120000)) {
     const s = await api("/api/media-signature");
     signature = { param: s.param, value: s.value, expires: s.expires_at };
   }
-  const url = `/api/media/${encodeURIComponent(root)}/${path.split("/").map(encodeURIComponent).join("/")}`;
-  return signature.value ? `${url}?${signature.param}=${encodeURIComponent(signature.value)}` : url;
+  if (!signature.value) return url;
+  return `${url}${url.includes("?") ? "&" : "?"}${signature.param}=${encodeURIComponent(signature.value)}`;
+}
+
+/** The URL of a file on a storage root, signed when the server has a token. */
+export function mediaUrl(root, path) {
+  return signedUrl(`/api/media/${encodeURIComponent(root)}/${path.split("/").map(encodeURIComponent).join("/")}`);
+}
+
+/** The sighting's frame (/api/sightings/<id>/thumbnail.jpg): lazy, 160 px shown, 320 px
+ * fetched (sharp on a 2x screen; the height attribute only reserves room until it loads); a
+ * text instead when the server has none (clip archived before it was ever shown). */
+export async function sightingThumbnail(s, clipName) {
+  const src = await signedUrl(`/api/sightings/${encodeURIComponent(s.sighting_id)}/thumbnail.jpg?width=320`);
+  const img = h("img", {
+    class: "thumb", src, loading: "lazy", decoding: "async", width: 160, height: 120,
+    alt: `frame of ${s.plate} at ${seconds(s.offset_s)} in ${clipName}, the plate outlined`,
+  });
+  img.addEventListener("error", () => img.replaceWith(h("span", { class: "muted thumb-missing" }, "no frame (clip not available)")));
+  return img;
 }
 
 export function esc(value) {

@@ -1,6 +1,6 @@
-// The plate page: every sighting in time order (keyset pages), on the map, and the clip at
-// the moment of each sighting.
-import { api, bothTimes, fail, h, localOffset, mediaUrl, place, playAt, seconds, video } from "./api.js";
+// The plate page: every sighting in time order (keyset pages) with a thumbnail of its frame,
+// on the map, and the clip at the moment of each sighting.
+import { api, bothTimes, fail, h, localOffset, mediaUrl, place, playAt, seconds, sightingThumbnail, video } from "./api.js";
 import { fit, makeMap } from "./map.js";
 import { plateBox } from "./player.js";
 
@@ -39,13 +39,15 @@ async function addRow(s) {
   const v = await video(s.video_id);
   const offset = localOffset(v);
   const when = bothTimes(s.first_seen, s.time_basis, offset);
+  const clipName = v ? v.path.split("/").pop() : s.video_id;
   const row = h("tr", { id: `sighting-${s.sighting_id}` },
     h("td", { class: "n" }, count),
+    h("td", { class: "frame" }, await sightingThumbnail(s, clipName)),
     h("td", {}, when),
     h("td", {}, place(s.location)),
     h("td", {}, s.text_raw, s.texts.length > 1 ? h("div", { class: "muted" }, `also ${s.texts.filter((t) => t !== s.text_raw).join(", ")}`) : null),
     h("td", { class: "n" }, s.confidence.toFixed(2)),
-    h("td", {}, `${s.vehicle} · `, h("a", { href: `/videos/${encodeURIComponent(s.video_id)}?t=${s.offset_s}` }, v ? v.path.split("/").pop() : s.video_id), h("span", { class: "nowrap" }, ` @ ${seconds(s.offset_s)}`)),
+    h("td", {}, `${s.vehicle} · `, h("a", { href: `/videos/${encodeURIComponent(s.video_id)}?t=${s.offset_s}` }, clipName), h("span", { class: "nowrap" }, ` @ ${seconds(s.offset_s)}`)),
     h("td", {}, v ? h("button", { type: "button", class: "watch", "data-video": s.video_id, "data-offset": s.offset_s }, "▶ Watch") : h("span", { class: "muted" }, "clip not indexed")));
   const btn = row.querySelector("button.watch");
   if (btn) btn.addEventListener("click", () => watch(s, row));

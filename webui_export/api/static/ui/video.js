@@ -1,6 +1,6 @@
 // A video's page: the clip (at ?t= seconds), the GPS track on the map coloured by speed,
 // metadata, each stage's state/device/time, its plates and detections (keyset pages).
-import { api, bothTimes, fail, h, localOffset, mediaUrl, place, playAt, seconds } from "./api.js";
+import { api, bothTimes, fail, h, localOffset, mediaUrl, place, playAt, seconds, sightingThumbnail } from "./api.js";
 import { SPEED_BANDS, fit, makeMap, speedColour } from "./map.js";
 import { plateBox } from "./player.js";
 
@@ -20,6 +20,7 @@ function meta(v) {
     ["vehicle", v.vehicle], ["channel", v.channel], ["brand", v.brand], ["mode", v.mode],
     ["start", bothTimes(v.start, v.time_basis, offset)], ["length", seconds(v.duration_s)],
     ["status", v.status], ["file", `${v.device}: ${v.path}`],
+    ["rejected", v.rejection ? `${v.rejection.reason}${v.rejection.detail ? ` (${v.rejection.detail})` : ""}` : null],
     ["video", v.codec ? `${v.codec} ${v.width}×${v.height} @ ${v.fps} fps` : null],
     ["counts", `${v.counts.detections} detections, ${v.counts.gps_points} GPS fixes, ${v.counts.plate_reads} plate reads`],
     ["video id", v.video_id],
@@ -69,8 +70,10 @@ async function plates(v) {
   const body = await api(`/api/videos/${enc}/sightings`);
   const offset = localOffset(v);
   const tbody = document.querySelector("#plates tbody");
-  tbody.replaceChildren(...body.rows.map((s) => h("tr", {},
+  const thumbs = await Promise.all(body.rows.map((s) => sightingThumbnail(s, s.video_id === id ? v.path.split("/").pop() : s.video_id)));
+  tbody.replaceChildren(...body.rows.map((s, i) => h("tr", {},
     h("td", {}, h("a", { href: `/plates/${encodeURIComponent(s.plate)}` }, s.plate)),
+    h("td", { class: "frame" }, thumbs[i]),
     h("td", {}, s.text_raw),
     h("td", { class: "n" }, s.confidence.toFixed(2)),
     h("td", {}, s.video_id === id
@@ -78,7 +81,7 @@ async function plates(v) {
       : h("a", { href: `/videos/${encodeURIComponent(s.video_id)}?t=${s.offset_s}` }, `${s.video_id} @ ${seconds(s.offset_s)}`)),
     h("td", {}, bothTimes(s.first_seen, s.time_basis, offset)),
     h("td", {}, place(s.location)))));
-  if (!body.rows.length) tbody.append(h("tr", {}, h("td", { colspan: "6", class: "muted" }, "no plates read")));
+  if (!body.rows.length) tbody.append(h("tr", {}, h("td", { colspan: "7", class: "muted" }, "no plates read")));
   for (const s of body.rows) {
     if (s.location) {
       L.circleMarker([s.location.lat, s.location.lon], { radius: 8, color: "#0b57b0", fillOpacity: 0.8, className: "sighting-marker" })
