@@ -361,7 +361,7 @@ class PlateReader:
 
 
 class _Faces:
-    """The bright plate faces (white or yellow) of a masked frame, as connected regions.
+    """The bright plate faces (white or yellow) of a frame, as connected regions.
 
     A text detector finds text lines, not plates: a short first group set apart by a wide gap
     (a German one-letter district before its seals) is often no line at all, and the rest is
@@ -474,7 +474,7 @@ def mask_country_bands(image: NDArray[np.uint8]) -> tuple[NDArray[np.uint8], int
         area = cv2.contourArea(contour)
         if abs(area / (np.pi / 4 * w * h) - 1) > 0.3:
             continue
-        # Seals are narrow beside the characters; a bold "6" or "B" can look solid too.
+        # The characters beside the blob (not what encloses it: the plate's border), by height.
         tallest = max(
             (
                 bh
