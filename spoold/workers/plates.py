@@ -474,7 +474,7 @@ def mask_country_bands(image: NDArray[np.uint8]) -> tuple[NDArray[np.uint8], int
         area = cv2.contourArea(contour)
         if abs(area / (np.pi / 4 * w * h) - 1) > 0.3:
             continue
-        # The characters beside the blob (not what encloses it: the plate's border), by height.
+        # The characters beside the blob (not the plate's border around it or beside it).
         tallest = max(
             (
                 bh
@@ -483,6 +483,7 @@ def mask_country_bands(image: NDArray[np.uint8]) -> tuple[NDArray[np.uint8], int
                 and by < y + h
                 and y < by + bh
                 and bh < 0.5 * height
+                and bw >= 0.15 * bh  # not a piece of the border or a line
                 and not (bx <= x and by <= y and bx + bw >= x + w and by + bh >= y + h)
             ),
             default=0,
@@ -513,10 +514,15 @@ def mask_country_bands(image: NDArray[np.uint8]) -> tuple[NDArray[np.uint8], int
 
 
 def _pinched(blob: NDArray[np.uint8]) -> bool:
-    """Two discs stacked: the blob is narrower half-way down than through either disc."""
-    h = blob.shape[0]
+    """Two discs stacked: the blob is narrower half-way down than through either disc, and
+    each half is a solid disc (a ``9`` or a ``P`` has a stroke for one of them)."""
+    h, w = blob.shape
     widths = np.count_nonzero(blob, axis=1)
-    return bool(widths[h // 2] < 0.8 * min(widths[h // 4], widths[(3 * h) // 4]))
+    if not widths[h // 2] < 0.8 * min(widths[h // 4], widths[(3 * h) // 4]):
+        return False
+    disc = np.pi / 4 * w * (h / 2)
+    halves = (blob[: h // 2], blob[h - h // 2 :])
+    return all(np.count_nonzero(half) >= 0.75 * disc for half in halves)
 
 
 def _bgr(hsv: NDArray[Any]) -> NDArray[Any]:
