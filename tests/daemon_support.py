@@ -71,10 +71,13 @@ class Env:
 
     base: Path
     extra: str = ""
+    #: The spool's claim lease: short, so that tests see claims break; a test that needs
+    #: dead holders found by their pid (never by an expired lease) on a slow machine sets more.
+    spool_lease: float = 5.0
     cfg_text: str = field(init=False, default="")
 
     def __post_init__(self) -> None:
-        Spool.init(self.base / "spool", default_lease=5.0)
+        Spool.init(self.base / "spool", default_lease=self.spool_lease)
         for root in ("indoor-nas", "shed-nas", "server"):
             (self.base / root).mkdir(exist_ok=True)
             (self.base / root / ".spoold-storage").touch()

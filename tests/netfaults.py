@@ -5,6 +5,7 @@ Public API:
 
 - :func:`rig_netns`: the rig's namespaces, or skip/fail the test when it runs in loopback mode;
 - :func:`client_ports`: the local TCP ports of one client mount's connections to the NAS;
+  :func:`host_ports`: the same for mount 1 or 2 of a share, woken first;
 - :func:`isolate`: a context manager that blackholes every packet between the client and the
   server namespaces except those of the connections it is told to keep (both directions), and
   heals on exit;
@@ -41,6 +42,7 @@ from netshare import (
     REPO,
     Share,
     SpooldWork,
+    completed_in,
     is_mounted,
     mount,
     netshare_state,
@@ -133,6 +135,14 @@ def client_ports(ns: Netns, pid: int) -> set[int]:
         if owners & pids and len(fields) >= 3:
             ports.add(int(fields[2].rsplit(":", 1)[1]))
     return ports
+
+
+def host_ports(share: Share, ns: Netns, index: int) -> set[int]:
+    """:func:`client_ports` of client mount ``index`` (1 or 2), after a listing through it: a
+    lazy client (smbnetfs) connects on first use and drops a connection idle for 5 minutes,
+    so the mount is used first to make sure its connection is there to be kept."""
+    os.listdir(share.mount if index == 1 else share.mount2)
+    return client_ports(ns, client_pid(share, index))
 
 
 def _blackhole(ns_name: str, dev: str, port_field: str, keep: set[int]) -> None:
@@ -300,7 +310,15 @@ class Fleet:
     def runlog(self) -> Path:
         return self.tmp / "runs.log"
 
-    def start(self, name: str, device: str, root: Path, hold_s: float) -> SpooldWork:
+    def start(
+        self,
+        name: str,
+        device: str,
+        root: Path,
+        hold_s: float,
+        program: list[str] | None = None,
+    ) -> SpooldWork:
+        """Start worker ``name`` (``program``: see :class:`SpooldWork`)."""
         env = dict(os.environ, RUNLOG=str(self.runlog), HOLD_S=str(hold_s))
         # Each host its own config naming its own mount: reading the config resolves the
         # spool root, and a path on the cut-off mount would hang host-b too.
@@ -311,7 +329,7 @@ class Fleet:
             "--device", device, "--poll", "0.1", "--max-poll", "0.5", "--lease", str(self.lease_s),
             "--", "/bin/sh", str(HOLD_RUN),
         ]  # fmt: skip
-        w = SpooldWork(args, self.tmp / f"{name}.log", env=env)
+        w = SpooldWork(args, self.tmp / f"{name}.log", env=env, program=program)
         self.workers[name] = w
         return w
 
@@ -363,18 +381,7 @@ class Fleet:
 
     def completions(self) -> Counter[str]:
         """How many workers logged the completion of each task."""
-        return Counter(
-            m
-            for w in self.workers.values()
-            for m in re.findall(r": (\S+): complete$", w.output(), re.M)
-        )
-
-
-def publish(spool: Spool, prefix: str, n: int) -> set[str]:
-    return {
-        spool.publish(spool.new_task("ingest", "cpu", f"{prefix}{i:02d}", stamp=STAMP)).task_id
-        for i in range(n)
-    }
+        return Counter(m for w in self.workers.values() for m in completed_in(w.output()))
 
 
 def publish_tasks(spool: Spool, prefix: str, n: int) -> set[str]:

@@ -376,6 +376,16 @@ def tmpfs(path: Path, size: str) -> Iterator[Path]:
         umount(path)
 
 
+#: A ``spoold work`` log line saying it completed a task (the id in group 1): the runtime's
+#: "ID: complete in 1.2 s" (spoold/worker/runtime.py).
+COMPLETED = re.compile(r": (\S+): complete in [0-9.]+ s$", re.M)
+
+
+def completed_in(log_text: str) -> list[str]:
+    """The ids of the tasks a ``spoold work`` log says it completed, once per completion."""
+    return COMPLETED.findall(log_text)
+
+
 class SpooldWork:
     """A real ``spoold work`` process, its output in a log file we can wait on."""
 
@@ -386,11 +396,14 @@ class SpooldWork:
         *,
         env: dict[str, str] | None = None,
         prefix: list[str] | None = None,
+        program: list[str] | None = None,
     ) -> None:
+        """``program`` runs spoold (default :func:`python_cmd`; a test's deliberately broken
+        variant: ``tests/procs_netshare/broken_spoold.py``)."""
         self.log = log
         self._fh = open(log, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [*(prefix or []), *python_cmd(), "-v", "work", *args],
+            [*(prefix or []), *(program or python_cmd()), "-v", "work", *args],
             stdout=self._fh,
             stderr=subprocess.STDOUT,
             env=env,
@@ -430,3 +443,41 @@ class SpooldWork:
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(timeout=30)
         self._fh.close()
+
+
+class WorkerSlot:
+    """A ``spoold work`` slot on one client mount that a kill storm kills and restarts: each
+    incarnation is a new :class:`SpooldWork` (``args`` plus ``--device``), logging to
+    ``LOGS/NAME.N.log``; ``pids[N - 1]`` is incarnation N's pid."""
+
+    def __init__(self, name: str, device: str, args: list[str], logs: Path) -> None:
+        self.name, self.device, self.args, self.logs = name, device, args, logs
+        self.work: SpooldWork | None = None
+        self.pids: list[int] = []
+
+    @property
+    def incarnation(self) -> int:
+        return len(self.pids)
+
+    @property
+    def log(self) -> Path:
+        return self.logs / f"{self.name}.{self.incarnation}.log"
+
+    def start(self, env: dict[str, str]) -> None:
+        self.pids.append(0)  # names the new log
+        self.work = SpooldWork(["--device", self.device, *self.args], self.log, env=env)
+        self.pids[-1] = self.work.proc.pid
+
+    def alive(self) -> bool:
+        return self.work is not None and self.work.alive()
+
+    def kill(self) -> int:
+        """SIGKILL the running incarnation; its pid."""
+        assert self.work is not None
+        self.work.kill()
+        return self.work.proc.pid
+
+    def stop(self) -> None:
+        """SIGTERM the running incarnation (SIGKILL after 60 s)."""
+        if self.work is not None:
+            self.work.stop(timeout=60.0)

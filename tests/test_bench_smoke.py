@@ -95,6 +95,26 @@ def test_api_bench_quick_measures_the_backlog_through_spoold_run(tmp_path: Path)
     assert "video detail" in out and "p50 ratio" in out
 
 
+def test_backlog_bench_quick_prints_the_daemon_runs_next_to_the_floor(tmp_path: Path) -> None:
+    out = run_bench(
+        str(REPO / "bench" / "backlog_bench.py"), "--quick", "--dir", str(tmp_path),
+        "--baseline", str(REPO), tmp=tmp_path,
+    )  # fmt: skip
+    rows = [line for line in out.splitlines() if line.rstrip().endswith("x")]
+    labels = [r.split("  ")[0] for r in rows]
+    assert labels == [
+        "floor: INSERT ... SELECT into an empty DuckDB file",
+        "spoold run (this checkout): every finalize task complete",
+        "spoold run (this checkout): every video searchable",
+        f"spoold run (code at {REPO}): every finalize task complete",
+        f"spoold run (code at {REPO}): every video searchable",
+    ], out
+    assert "target >= 100 videos/s into a published snapshot: " in out
+    assert "20/20 complete, 20/20 found through the API's db layer" in out
+    assert out.count("finalize batches (largest ") == 2, out
+    assert list(tmp_path.glob("backlog-*")) == []  # it cleans up after itself
+
+
 def test_plates_bench_wide_variety_runs_on_its_own_corpus() -> None:
     out = subprocess.run(
         [sys.executable, str(REPO / "bench" / "plates_bench.py"), "--quick", "--variety", "wide",

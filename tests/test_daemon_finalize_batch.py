@@ -236,7 +236,9 @@ def test_a_killed_daemons_queued_finalize_tasks_come_back_without_an_attempt(
     """SIGKILL while finalize tasks wait in the daemon's queue for a batch: the next daemon
     puts those back as they were (they never ran), so a crash-looping daemon does not push a
     whole backlog into backoff; only what was running is charged."""
-    env = Env(tmp_path, extra=CONFIG)
+    # A lease longer than any daemon start on a loaded machine: the claims the killed daemon
+    # ran are found by its dead pid ("worker-died"), never by an expired lease.
+    env = Env(tmp_path, extra=CONFIG, spool_lease=120.0)
     videos = [f"v{n:02d}" for n in range(60)]
     tasks = backlog(env, videos)
     journal = finalize_journal(env.settings(), env.spool())

@@ -12,6 +12,7 @@ import pytest
 from spoold.demo.synth import video_files
 from webui_export.api.db import IndexReader
 from webui_export.index import files as layout
+from webui_export.index.validate import load_outputs
 from webui_export.index.writer import Indexer
 
 START = datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc)
@@ -51,6 +52,26 @@ def test_publish_if_due_waits_for_the_interval(tmp_path: Path) -> None:
         now = time.monotonic()
         assert ix.publish_if_due(now) is None
         assert ix.publish_if_due(now + 11) == 2
+
+
+def test_outputs_validated_ahead_are_indexed_and_published_when_the_caller_says(
+    tmp_path: Path,
+) -> None:
+    with Indexer(tmp_path / "index", publish_interval=0) as ix:
+        reader = IndexReader(ix.db_dir)
+        v1, files1 = video_files(tmp_path / "w", "v1", start=START, detections=30)
+        v2, files2 = video_files(tmp_path / "w", "v2", start=START, detections=7)
+        ahead = load_outputs("v1", files1)  # as the daemon reads them ahead of the batch
+
+        reports = ix.finalize_many([(v1, ahead, []), (v2, files2, [])], publish=False)
+
+        assert [(r.video_id, r.detections, r.published_generation) for r in reports] == [
+            ("v1", 30, None),
+            ("v2", 7, None),
+        ]  # committed, not published
+        assert video_ids(reader) == []
+        assert ix.publish() == 2
+        assert video_ids(reader) == ["v1", "v2"]
 
 
 def test_a_session_keeps_its_generation_while_the_writer_publishes(tmp_path: Path) -> None:

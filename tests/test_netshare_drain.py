@@ -26,19 +26,26 @@ import json
 import os
 import random
 import re
-import signal
 import subprocess
 import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
 
 import pytest
-from netshare import REPO, SHARE_TYPES, Share, python_cmd, share_fixture
+from netshare import (
+    REPO,
+    SHARE_TYPES,
+    Share,
+    WorkerSlot,
+    completed_in,
+    python_cmd,
+    share_fixture,
+)
 from spoolkit import temp_file_pid
 
 from spoold.spool import Spool
+from spoold.spool.fsops import listdir
 
 pytestmark = pytest.mark.netshare
 
@@ -49,7 +56,6 @@ LEASE_S = 6
 KILLS = 25
 DEADLINE_S = 420.0
 RECORD_RUN = Path(__file__).parent / "procs_netshare" / "record_run.sh"
-PIDS: dict[str, int] = {}  # worker log name (slot.incarnation) -> pid
 
 
 @pytest.fixture(scope="session", params=SHARE_TYPES)
@@ -65,49 +71,15 @@ def expected_ids() -> set[str]:
     return ids
 
 
-class WorkerProc:
-    """One `spoold work` process slot: a device on a host, restarted after each kill."""
-
-    def __init__(self, name: str, device: str, root: Path, cfg: Path, logs: Path) -> None:
-        self.name, self.device, self.root, self.cfg, self.logs = name, device, root, cfg, logs
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.incarnation = 0
-        self._log: IO[bytes] | None = None
-
-    def start(self, env: dict[str, str]) -> None:
-        self.incarnation += 1
-        self._log = open(self.logs / f"{self.name}.{self.incarnation}.log", "wb")  # noqa: SIM115
-        cmd = [
-            *python_cmd(), "-v", "work", "--spool", str(self.root), "--config", str(self.cfg),
-            "--class", "cpu", "--device", self.device, "--poll", "0.1", "--max-poll", "0.5",
-            "--lease", str(LEASE_S), "--", "/bin/sh", str(RECORD_RUN),
-        ]  # fmt: skip
-        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env)
-        PIDS[f"{self.name}.{self.incarnation}"] = self.proc.pid
-
-    def kill(self) -> int:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=30)
-        return self.proc.pid
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=30)
-        if self._log is not None:
-            self._log.close()
+def worker_args(root: Path, cfg: Path) -> list[str]:
+    return [
+        "--spool", str(root), "--config", str(cfg), "--class", "cpu", "--poll", "0.1",
+        "--max-poll", "0.5", "--lease", str(LEASE_S), "--", "/bin/sh", str(RECORD_RUN),
+    ]  # fmt: skip
 
 
 def task_files(folder: Path) -> list[str]:
-    try:
-        return [n for n in os.listdir(folder) if n.endswith(".json")]
-    except FileNotFoundError:
-        return []
+    return [n for n in listdir(folder) if n.endswith(".json")]
 
 
 def pending_files(root: Path) -> list[str]:
@@ -130,7 +102,6 @@ def test_workers_on_two_hosts_and_the_server_drain_every_task_exactly_once_under
     share: Share, tmp_path: Path
 ) -> None:
     seed = int(os.environ.get("SPOOLD_CHAOS_SEED", random.randrange(1 << 30)))
-    PIDS.clear()
     rng = random.Random(seed)
     with share.scratch("drain") as d:
         spool = Spool.init(d.a, default_lease=LEASE_S)
@@ -145,12 +116,12 @@ def test_workers_on_two_hosts_and_the_server_drain_every_task_exactly_once_under
         runlog = tmp_path / "runs.log"
         env = dict(os.environ, RUNLOG=str(runlog), TMPDIR=str(workdirs))
         slots = [
-            WorkerProc("a1", "host-a", d.a, cfg, logs),
-            WorkerProc("a2", "host-a", d.a, cfg, logs),
-            WorkerProc("b1", "host-b", d.b, cfg, logs),
-            WorkerProc("b2", "host-b", d.b, cfg, logs),
-            WorkerProc("b3", "host-b", d.b, cfg, logs),
-        ]
+            WorkerSlot(name, device, worker_args(root, cfg), logs)
+            for name, device, root in (
+                ("a1", "host-a", d.a), ("a2", "host-a", d.a),
+                ("b1", "host-b", d.b), ("b2", "host-b", d.b), ("b3", "host-b", d.b),
+            )
+        ]  # fmt: skip
         watch = d.server or d.a  # the cheapest view of the spool (judging only)
         want = expected_ids()
         killed: list[int] = []
@@ -169,10 +140,7 @@ def test_workers_on_two_hosts_and_the_server_drain_every_task_exactly_once_under
                     f"complete; pending: {pending_files(watch)[:20]}; seed {seed}"
                 )
                 for w in slots:  # a worker must only ever die by our hand
-                    assert w.proc is not None and w.proc.poll() is None, (
-                        f"worker {w.name} exited with {w.proc and w.proc.returncode}: see "
-                        f"{logs}/{w.name}.{w.incarnation}.log"
-                    )
+                    assert w.alive(), f"worker {w.name} exited: see {w.log}"
                 if len(killed) < KILLS and time.monotonic() >= next_kill:
                     victim = rng.choice(slots)
                     killed.append(victim.kill())
@@ -227,14 +195,15 @@ def test_workers_on_two_hosts_and_the_server_drain_every_task_exactly_once_under
         assert set(runs) == want, "a task was never run (or an unknown one was)"
         extra = {t: n - 1 for t, n in runs.items() if n > 1}
         after_kill = sum(min(n, killed_runs[t]) for t, n in extra.items())
+        pids = {f"{w.name}.{n}": pid for w in slots for n, pid in enumerate(w.pids, 1)}
         completions: Counter[str] = Counter()
         completed_by: dict[str, list[str]] = {}  # task -> worker logs (slot.incarnation)
         lost_leases = 0
         for log in logs.iterdir():
             text = log.read_text(errors="replace")
-            for tid in re.findall(r"spoold\.worker: (\S+): complete$", text, re.M):
+            for tid in completed_in(text):
                 completions[tid] += 1
-                completed_by.setdefault(tid, []).append(f"{log.stem}/{PIDS.get(log.stem)}")
+                completed_by.setdefault(tid, []).append(f"{log.stem}/{pids.get(log.stem)}")
             lost_leases += len(re.findall(r"lost the claim|lease lost", text))
         summary = {
             "share": share.type,

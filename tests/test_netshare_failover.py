@@ -22,7 +22,12 @@ sampled every 0.1 s by the test:
   completed: no ingest was done twice, none was lost;
 - a cut-off host-a, once healed, finds its lease gone and stops (``DaemonLeaseLost``).
 
-Figures go to ``test-output/netshare/failover-KIND.json`` and ``failover-runs.jsonl``.
+The same samples are shown to catch two active daemons: a deliberately broken host-b
+(``procs_netshare/broken_spoold.py lease-by-create``) started beside host-a must show as two
+lease files at once.
+
+Figures go to ``test-output/netshare/failover-KIND.json`` and ``failover-KIND-runs.jsonl``
+(KIND: kill, partition, broken).
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ from typing import Any
 
 import pytest
 from daemon_support import BASE_TOML
-from netfaults import client_pid, client_ports, isolate, rig_netns, write_figures
+from netfaults import host_ports, isolate, rig_netns, write_figures
 from netshare import Share, ShareDir, share_fixture, wait_for
 
 from spoold.demo import samples
@@ -54,6 +59,10 @@ LEASE_S = 5.0
 RESTART_S = 1.0  # the standby's restart interval (systemd RestartSec)
 START_SLACK_S = 15.0  # a `spoold run` start on this busy 2-core VM (imports, first scan)
 CLIPS = 3  # per batch: one before the fault, one during it
+SPOOLD = [sys.executable, "-m", "spoold"]
+#: a daemon that takes its lease by creating a file of its own (tests/procs_netshare/)
+LEASE_BY_CREATE = [sys.executable, str(Path(__file__).parent / "procs_netshare" / "broken_spoold.py"),
+                   "lease-by-create"]  # fmt: skip
 
 
 @pytest.fixture(scope="module", params=["nfs", "smb", "sshfs"])
@@ -70,17 +79,19 @@ def config(host_root: Path, state: Path) -> str:
     return text.replace("lease_s = 5.0", f"lease_s = {LEASE_S}")
 
 
-def run_cmd(host: str, cfg: Path) -> list[str]:
+def run_cmd(host: str, cfg: Path, program: list[str]) -> list[str]:
     """``spoold run`` on "host": its own UTS namespace and hostname (the lease names hosts)."""
-    daemon = [sys.executable, "-m", "spoold", "run", "--config", str(cfg), "--log-format", "json"]
+    daemon = [*program, "run", "--config", str(cfg), "--log-format", "json"]
     return ["unshare", "--uts", "sh", "-c", f'hostname {host} && exec "$@"', "sh", *daemon]
 
 
 class Host:
     """One host's daemon; ``supervise`` restarts it like systemd's Restart=always."""
 
-    def __init__(self, name: str, root: Path, tmp: Path) -> None:
+    def __init__(self, name: str, root: Path, tmp: Path, program: list[str] = SPOOLD) -> None:
+        """``program`` runs spoold (a deliberately broken one: ``LEASE_BY_CREATE``)."""
         self.name = name
+        self.program = program
         state = tmp / f"state-{name}"
         state.mkdir()
         self.cfg = tmp / f"spoold-{name}.toml"
@@ -94,7 +105,7 @@ class Host:
     def start(self) -> subprocess.Popen[bytes]:
         with open(self.log, "ab") as fh:
             self.proc = subprocess.Popen(
-                run_cmd(self.name, self.cfg), stdout=fh, stderr=subprocess.STDOUT
+                run_cmd(self.name, self.cfg, self.program), stdout=fh, stderr=subprocess.STDOUT
             )
         return self.proc
 
@@ -172,8 +183,33 @@ class Watch:
                 return float(s["t"])
         return None
 
+    def status_changes(self) -> list[tuple[str, str]]:
+        """status.json's (host, state) each time it changed."""
+        st = [tuple(s["status"]) for s in self.samples if s["status"]]
+        return [x for i, x in enumerate(st) if i == 0 or x != st[i - 1]]
+
     def last_heartbeat(self, host: str) -> float:
         return max(m for s in self.samples for n, m in s["held"].items() if _holder_host(n) == host)
+
+
+def one_holder_at_a_time(watch: Watch) -> list[str]:
+    """What the share shows of two active daemons: two lease files at once, host-a's lease
+    back after host-b's, ``status.json`` naming host-a after it named host-b."""
+    problems = []
+    holders = [sorted(s["held"]) for s in watch.samples]
+    two = [h for h in holders if len(h) > 1]
+    if two:
+        problems.append(f"two lease files at once ({len(two)} samples), e.g. {two[0]}")
+    hosts = [_holder_host(h[0]) for h in holders if h]
+    if "host-b" not in hosts or "host-a" in hosts[hosts.index("host-b") :]:
+        problems.append(f"lease holders over time: {hosts}")
+    changes = watch.status_changes()
+    named = [host for host, _state in changes]
+    if "host-b" in named and any(host != "host-b" for host in named[named.index("host-b") :]):
+        problems.append(
+            f"status.json named host-a after host-b had taken over; its changes: {changes}"
+        )
+    return problems
 
 
 def _holder_host(name: str) -> str | None:
@@ -219,7 +255,7 @@ def test_the_standby_daemon_takes_over_within_the_lease_and_never_runs_beside_th
     share: Share, tmp_path: Path, fault: str
 ) -> None:
     ns = rig_netns(share)  # root: unshare --uts, and the cut
-    keep = client_ports(ns, client_pid(share, 2))
+    keep = host_ports(share, ns, 2)
     with share.scratch("failover") as d:
         assert d.server is not None, "the failover test judges from the export dir"
         layout(d)
@@ -276,21 +312,9 @@ def test_the_standby_daemon_takes_over_within_the_lease_and_never_runs_beside_th
             b.stop()
 
         # --- judged from the share; every violation is listed, the figures written either way
-        problems: list[str] = []
-        holders = [sorted(s["held"]) for s in watch.samples]
-        two = [h for h in holders if len(h) > 1]
-        if two:
-            problems.append(f"two lease files at once ({len(two)} samples), e.g. {two[0]}")
-        hosts = [_holder_host(h[0]) for h in holders if h]
-        if "host-b" not in hosts or "host-a" in hosts[hosts.index("host-b") :]:
-            problems.append(f"lease holders over time: {hosts}")
-        statuses = [tuple(s["status"]) for s in watch.samples if s["status"]]
-        changes = [st for i, st in enumerate(statuses) if i == 0 or st != statuses[i - 1]]
-        b_from = [host for host, _state in changes].index("host-b")
-        if any(host != "host-b" for host, _state in changes[b_from:]):
-            problems.append(
-                f"status.json named host-a after host-b had taken over; its changes: {changes}"
-            )
+        problems = one_holder_at_a_time(watch)
+        two = [h for s in watch.samples if len(h := sorted(s["held"])) > 1]
+        changes = watch.status_changes()
         b_seen = min(s["t"] for s in watch.samples if s["status"] and s["status"][0] == "host-b")
         stale_status = [  # samples where status.json named host-a after naming host-b
             s["t"]
@@ -339,3 +363,47 @@ def test_the_standby_daemon_takes_over_within_the_lease_and_never_runs_beside_th
             },
         )
         assert not problems, "\n".join(problems)
+
+
+def test_the_judge_catches_a_standby_that_starts_beside_the_holder(
+    share: Share, tmp_path: Path
+) -> None:
+    """A deliberately broken host-b (``broken_spoold.py lease-by-create``: it takes the lease
+    by creating a lease file of its own, not by renaming the free or stale one) starts while
+    host-a runs: two active daemons, which the share's side must show."""
+    rig_netns(share)  # root: unshare --uts
+    with share.scratch("failover-broken") as d:
+        assert d.server is not None, "the failover test judges from the export dir"
+        layout(d)
+        srv_spool = d.server / "spool"
+        a = Host("host-a", d.a, tmp_path)
+        b = Host("host-b", d.b, tmp_path, LEASE_BY_CREATE)
+        watch = Watch(srv_spool / "daemon")
+        watcher = threading.Thread(target=watch.run, daemon=True)
+        watcher.start()
+        try:
+            drop_clips(tmp_path, d.server / "indoor-nas" / "cams", "before", seed=100)
+            a.start()
+            wait_for(lambda: completed_ingests(srv_spool) == CLIPS, 120, "host-a to ingest")
+            b.start()
+            wait_for(lambda: watch.first("host-b"), 60, "host-b to write its lease file")
+            time.sleep(2 * LEASE_S)  # both run a while
+            both_up = a.proc is not None and a.proc.poll() is None
+        finally:
+            watch.stop()
+            watcher.join(10)
+            a.stop()
+            b.stop()
+        problems = one_holder_at_a_time(watch)
+    write_figures(
+        "failover-broken",
+        {
+            "fault": "standby takes its lease by create, beside the holder",
+            "share": share.type,
+            "samples": len(watch.samples),
+            "two_holders_seen": sum(len(s["held"]) > 1 for s in watch.samples),
+            "problems": problems,
+        },
+    )
+    assert both_up, f"host-a stopped beside the broken host-b:\n{a.output()[-3000:]}"
+    assert any(p.startswith("two lease files at once") for p in problems), problems

@@ -3,8 +3,8 @@
 Per share type (nfs, smb, sshfs; ``netshare.py`` says where the share comes from): four
 ``spoold work`` processes, two on client mount A and two on client mount B (never in the
 export: the server side is only for judging), drain ``TASKS`` tasks while one of them is
-SIGKILLed every ~0.4 s, ``KILLS`` times.  Every third kill *replaces* the device: the slot
-restarts under a new device id, so nobody re-takes the dead claims as its own and the other
+SIGKILLed every ~0.4 s, ``KILLS`` times.  Every third kill *replaces* the device (its victim
+is a slot that holds a claim at that moment): the slot restarts under a new device id, so nobody re-takes the dead claims as its own and the other
 devices must break them once their lease has run out (spool_layout.md §4.7).  Claim names
 must survive the client (an SMB client lists ``@`` as ``%40``: names use portable
 characters only, §2), or those claims are never broken and their tasks stay stuck.
@@ -21,18 +21,25 @@ import json
 import os
 import random
 import re
-import signal
 import subprocess
 import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
 
 import pytest
-from netshare import REPO, SHARE_TYPES, Share, python_cmd, share_fixture
+from netshare import (
+    REPO,
+    SHARE_TYPES,
+    Share,
+    WorkerSlot,
+    completed_in,
+    python_cmd,
+    share_fixture,
+)
 
 from spoold.spool import ClaimName, Spool
+from spoold.spool.fsops import listdir
 
 pytestmark = [pytest.mark.netshare, pytest.mark.slow]
 
@@ -46,6 +53,7 @@ MAX_POLL_S = 0.5
 CACHE_LAG_S = 3.0  # a client's listing may lag the server by ~2x its 1 s cache (netshare.py)
 STALE_BOUND_S = LEASE_S + min(LEASE_S / 3, 10) + MAX_POLL_S + CACHE_LAG_S
 DEADLINE_S = 170.0
+HOLDER_WAIT_S = 10.0  # a replacement kill waits this long for a slot holding a claim
 RUN = Path(__file__).parent / "procs_netshare" / "storm_run.sh"
 
 
@@ -54,59 +62,32 @@ def share(request: pytest.FixtureRequest) -> Iterator[Share]:
     yield from share_fixture(request.param)
 
 
-class Slot:
-    """One worker slot on one client mount; restarted after each kill, maybe as a new device."""
-
-    def __init__(self, name: str, root: Path, cfg: Path, logs: Path) -> None:
-        self.name, self.root, self.cfg, self.logs = name, root, cfg, logs
-        self.device = f"{name}-0"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.incarnation = 0
-        self._log: IO[bytes] | None = None
-
-    def start(self, env: dict[str, str]) -> None:
-        self.incarnation += 1
-        self._log = open(self.logs / f"{self.name}.{self.incarnation}.log", "wb")  # noqa: SIM115
-        cmd = [
-            *python_cmd(), "-v", "work", "--spool", str(self.root), "--config", str(self.cfg),
-            "--class", "cpu", "--device", self.device, "--poll", "0.1",
-            "--max-poll", str(MAX_POLL_S), "--lease", str(LEASE_S), "--", "/bin/sh", str(RUN),
-        ]  # fmt: skip
-        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env)
-
-    def kill(self) -> int:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=30)
-        if self._log is not None:
-            self._log.close()
-        return self.proc.pid
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=30)
-        if self._log is not None:
-            self._log.close()
+def worker_args(root: Path, cfg: Path) -> list[str]:
+    return [
+        "--spool", str(root), "--config", str(cfg), "--class", "cpu", "--poll", "0.1",
+        "--max-poll", str(MAX_POLL_S), "--lease", str(LEASE_S), "--", "/bin/sh", str(RUN),
+    ]  # fmt: skip
 
 
-def names(folder: Path) -> list[str]:
-    try:
-        return os.listdir(folder)
-    except FileNotFoundError:
-        return []
+def pick_victim(
+    slots: list[WorkerSlot], claimed: Path, rng: random.Random, holding: bool
+) -> WorkerSlot | None:
+    """A random slot; with ``holding``, one whose process holds a claim right now (None if
+    none does): a replaced device must leave claims behind to be broken, and on a loaded
+    machine a worker killed every 0.2-0.6 s is often still starting when it dies."""
+    if not holding:
+        return rng.choice(slots)
+    pids = {cn.pid for n in listdir(claimed) if (cn := ClaimName.parse(n)) is not None}
+    holders = [s for s in slots if s.alive() and s.pids[-1] in pids]
+    return rng.choice(holders) if holders else None
 
 
 def pending_files(root: Path) -> list[str]:
     out = []
-    for q in names(root / "pending"):
+    for q in listdir(root / "pending"):
         for sub in ("", "deferred", "claimed", "invalid"):
             folder = root / "pending" / q / sub
-            out += [f"{q}/{sub}/{n}" for n in names(folder) if ".json" in n]
+            out += [f"{q}/{sub}/{n}" for n in listdir(folder) if ".json" in n]
     return sorted(out)
 
 
@@ -126,10 +107,8 @@ def test_a_kill_storm_with_replaced_devices_loses_nothing_and_breaks_every_stale
         runlog = tmp_path / "runs.log"
         env = dict(os.environ, RUNLOG=str(runlog), TMPDIR=str(tmp_path))
         slots = [
-            Slot("a1", d.a, cfg, logs),
-            Slot("a2", d.a, cfg, logs),
-            Slot("b1", d.b, cfg, logs),
-            Slot("b2", d.b, cfg, logs),
+            WorkerSlot(name, f"{name}-0", worker_args(root, cfg), logs)
+            for name, root in (("a1", d.a), ("a2", d.a), ("b1", d.b), ("b2", d.b))
         ]
         judge = d.server or d.a  # the export, where there is one: judging only
         claimed = judge / "pending" / "cpu" / "claimed"
@@ -142,7 +121,7 @@ def test_a_kill_storm_with_replaced_devices_loses_nothing_and_breaks_every_stale
                 s.start(env)
             next_kill = time.monotonic() + 2.0  # let every slot start claiming first
             while True:
-                done = names(judge / "complete" / DAY)
+                done = listdir(judge / "complete" / DAY)
                 if kills >= KILLS and len(done) >= TASKS and not pending_files(judge):
                     break
                 elapsed = time.monotonic() - started
@@ -151,20 +130,29 @@ def test_a_kill_storm_with_replaced_devices_loses_nothing_and_breaks_every_stale
                     f" {kills} kills; pending: {pending_files(judge)[:20]}; seed {seed}"
                 )
                 for s in slots:
-                    assert s.proc is not None and s.proc.poll() is None, (
-                        f"worker {s.name} exited: see {logs}/{s.name}.{s.incarnation}.log"
-                    )
+                    assert s.alive(), f"worker {s.name} exited: see {s.log}"
                 now = time.time()  # the rig's server runs on this machine: one clock
                 for name in list(orphaned):
-                    if not os.path.lexists(claimed / name):
+                    try:  # a heartbeat the dead worker had queued in its FUSE client can
+                        # still land after the kill: its last heartbeat is the latest mtime
+                        mtime = os.lstat(claimed / name).st_mtime
+                    except FileNotFoundError:
                         broken_after[name] = now - orphaned.pop(name)
+                    else:
+                        orphaned[name] = max(orphaned[name], mtime)
                 if kills < KILLS and time.monotonic() >= next_kill:
-                    victim = rng.choice(slots)
+                    replace = (kills + 1) % REPLACE_EVERY == 0
+                    victim = pick_victim(slots, claimed, rng, replace)
+                    if victim is None:  # a replacement waits for a slot that holds a claim
+                        time.sleep(0.05)
+                        if time.monotonic() < next_kill + HOLDER_WAIT_S:
+                            continue
+                        victim = rng.choice(slots)
                     pid = victim.kill()
                     kills += 1
-                    if kills % REPLACE_EVERY == 0:  # a new device id: its claims are orphans
+                    if replace:  # a new device id: its claims are orphans
                         replaced += 1
-                        for n in names(claimed):
+                        for n in listdir(claimed):
                             cn = ClaimName.parse(n)
                             if cn is not None and cn.pid == pid:
                                 try:
@@ -192,14 +180,14 @@ def test_a_kill_storm_with_replaced_devices_loses_nothing_and_breaks_every_stale
         assert check.returncode == 0, f"spoold check after repair:\n{check.stdout}{check.stderr}"
         assert not re.search(r"^invalid ", repair.stdout, re.M), repair.stdout
         assert pending_files(d.a) == []
-        done_ids = {n.removesuffix(".json") for n in names(d.a / "complete" / DAY)}
+        done_ids = {n.removesuffix(".json") for n in listdir(d.a / "complete" / DAY)}
         want = {f"{STAMP}-work-s{i:04d}" for i in range(TASKS)}
         assert want - done_ids == set(), f"lost: {sorted(want - done_ids)}"
         assert done_ids == want
         completions: Counter[str] = Counter()
         for log in logs.iterdir():
             text = log.read_text(errors="replace")
-            completions.update(re.findall(r"spoold\.worker: (\S+): complete$", text, re.M))
+            completions.update(completed_in(text))
         twice = sorted(t for t, n in completions.items() if n > 1)
         assert twice == [], f"completed twice: {twice}"
         assert orphaned == {}, f"stale claims never broken: {sorted(orphaned)}"

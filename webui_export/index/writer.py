@@ -8,6 +8,7 @@ Daemon-facing API (this module never imports Flask)::
         # -> FinalizeReport; FinalizeError (message names the file and reason): nothing indexed
     indexer.publish_if_due()        # call on every daemon tick: new data visible within seconds
     indexer.finalize_many([(video, files, pipeline), ...])   # a backlog in one transaction
+        # (files, or the Outputs load_outputs made of them; publish=False: publish later)
         # -> [FinalizeReport | FinalizeError] (per video; the valid ones are indexed;
         #    IndexWriteFailed in every slot if the write itself failed: nothing indexed)
     indexer.update_stages([(video_id, pipeline), ...])   # stages changed after finalize
@@ -261,6 +262,16 @@ class Indexer:
         self.close()
 
     @property
+    def last_publish(self) -> float:
+        """``time.monotonic()`` of the last publish (or of the last one that found nothing new)."""
+        return self._last_publish
+
+    @property
+    def publish_cost(self) -> float:
+        """Seconds the last publish took."""
+        return self._publish_cost
+
+    @property
     def generation(self) -> int:
         return self._manifest.generation if self._manifest else 0
 
@@ -282,7 +293,10 @@ class Indexer:
         return result
 
     def finalize_many(
-        self, items: Sequence[tuple[VideoMeta, Mapping[str, Path], Sequence[StageStatus]]]
+        self,
+        items: Sequence[tuple[VideoMeta, Mapping[str, Path] | Outputs, Sequence[StageStatus]]],
+        *,
+        publish: bool = True,
     ) -> list[FinalizeReport | FinalizeError]:
         """Finalize several videos in one transaction (a backlog): one result per item.
 
@@ -292,6 +306,11 @@ class Indexer:
         the batch is indexed and every slot holds that :class:`IndexWriteFailed` (finalize the
         videos one by one to find out whether one of them caused it).  A video id twice in one
         batch: the second is refused.
+
+        An item's outputs are its files, or what :func:`~webui_export.index.validate.load_outputs`
+        made of them already (the daemon validates the next batch's files while this one is
+        written).  ``publish=False``: the caller publishes (:meth:`publish_if_due`) when it
+        sees fit; the rows are committed either way.
         """
         started = time.perf_counter()
         results: list[FinalizeReport | FinalizeError | None] = [None] * len(items)
@@ -302,7 +321,9 @@ class Indexer:
                 results[i] = FinalizeError(f"video {video.video_id}: given twice in one batch")
                 continue
             try:
-                outputs = load_outputs(video.video_id, files)
+                outputs = (
+                    files if isinstance(files, Outputs) else load_outputs(video.video_id, files)
+                )
                 row = video_row(video, outputs, pipeline)
             except FinalizeError as exc:
                 results[i] = exc
@@ -328,7 +349,7 @@ class Indexer:
                         f"video {video.video_id}: indexing failed, nothing indexed ({exc})"
                     )
                 staged = []
-        generation = self.publish_if_due() if staged else None
+        generation = self.publish_if_due() if staged and publish else None
         seconds = (time.perf_counter() - started) / max(1, len(items))
         for i, video, outputs, _pipeline, _row in staged:
             results[i] = FinalizeReport(

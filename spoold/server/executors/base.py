@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from schemas.metadata import StageStatus, VideoMeta
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from spoold.server.settings import DaemonConfig
     from spoold.server.storage import Call, Storage
     from spoold.spool import Spool
+    from webui_export.index.validate import Outputs
 
 #: The lane of local work that belongs to no storage root.
 LOCAL_LANE = "(local)"
@@ -57,6 +59,8 @@ class Queued:
     """A claimed finalize task waiting for the ``(index)`` lane's next batch."""
 
     call: Call[Outcome]  # set by IndexService.queue: ends when the task's batch decided it
+    #: Reading and validating its files ahead of its batch (None: its batch does it).
+    loading: Call[None] | None = None
 
     def __init__(
         self, task: Task, video: VideoMeta | None, stages: list[StageStatus], what: str
@@ -67,6 +71,10 @@ class Queued:
         self.what = what
         self.outcome: Outcome | None = None
         self.error: Exception | None = None
+        #: Its files to keep and its validated outputs (or their paths: the index loads
+        #: them), once read ahead of its batch.
+        self.loaded: tuple[list[FileRef], Outputs | dict[str, Path]] | None = None
+        self.ready_at: float | None = None  # time.monotonic() when it became ready for a batch
 
     def result(self) -> Outcome:
         """The task's call: what its batch decided (its exception re-raised)."""

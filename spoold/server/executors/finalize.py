@@ -1,7 +1,7 @@
 """The ``finalize`` executor: a video's worker outputs go to the index (or are kept, checked).
 
-Public API: :func:`plan`, :func:`run_finalize` (no index), :func:`prepare` and :func:`decide`
-(one task of a batch of :class:`spoold.server.executors.index.IndexService`),
+Public API: :func:`plan`, :func:`run_finalize` (no index), :func:`prepare`, :func:`load` and
+:func:`decide` (one task of a batch of :class:`spoold.server.executors.index.IndexService`),
 :data:`INVALID_OUTPUT`, :data:`NOT_READY`.
 
 A finalize task indexes its video with the outputs of *every* earlier stage of the video
@@ -18,7 +18,8 @@ task with a message starting with :data:`INVALID_OUTPUT` and naming the file.
 
 - With ``[index] dir`` set, the task waits in the ``(index)`` lane's queue and is indexed (all
   or nothing) with up to ``[index] finalize_batch`` others in one transaction, each task still
-  ending on its own; the result says ``indexed: true`` and the generation published.
+  ending on its own (its files read and validated ahead of its batch); the result says
+  ``indexed: true`` (the index publishes it within seconds, see ``IndexService``).
 - Without, the outputs are validated and kept where the workers wrote them
   (``indexed: false``).
 
@@ -38,7 +39,12 @@ from spoold.server.executors.base import INDEX_LANE, Host, Job, Outcome, Queued,
 from spoold.server.pipeline import Pipeline, gather_outputs
 from spoold.server.storage import PathOutsideRoot, Storage
 from webui_export.errors import FinalizeError, IndexWriteFailed
-from webui_export.index.validate import OUTPUT_KINDS, check_outputs, resolve_outputs
+from webui_export.index.validate import (
+    OUTPUT_KINDS,
+    check_outputs,
+    load_outputs,
+    resolve_outputs,
+)
 from webui_export.index.writer import FinalizeReport
 
 INVALID_OUTPUT = "finalize: invalid worker output, nothing of this video is indexed:\n"
@@ -117,6 +123,23 @@ def prepare(entry: Queued, storage: Storage) -> tuple[list[FileRef], dict[str, P
     return kept, files
 
 
+def load(entry: Queued, storage: Storage) -> None:
+    """Read and validate a batched task's files ahead of its batch (in the threads of their
+    storage root, while the index writes the batch before): sets ``entry.loaded``, or decides
+    the task (see :func:`prepare`).  An error of the outputs' values that only the index words
+    (one a column cannot hold) leaves the files to the index, which refuses this video alone."""
+    found = prepare(entry, storage)
+    if found is None or entry.video is None:
+        return
+    kept, files = found
+    try:
+        entry.loaded = (kept, load_outputs(entry.video.video_id, files))
+    except FinalizeError as exc:
+        entry.outcome = fail(INVALID_OUTPUT + str(exc))
+    except Exception:  # the index loads them again and words the error
+        entry.loaded = (kept, files)
+
+
 def decide(
     entry: Queued, kept: list[FileRef], res: FinalizeReport | Exception, together: int
 ) -> None:
@@ -129,7 +152,8 @@ def decide(
     elif isinstance(res, Exception):
         entry.error = res
     else:
-        note = f"indexed (published generation {res.published_generation})"
+        gen = res.published_generation
+        note = "indexed" if gen is None else f"indexed (published generation {gen})"
         entry.outcome = finalized(kept, entry.stages, True, note, batch=together)
 
 

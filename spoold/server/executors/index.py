@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,9 +26,24 @@ from spoold.server.executors import finalize
 from spoold.server.executors.base import INDEX_LANE, LOCAL_LANE, Host, Job, Outcome, Queued
 from spoold.server.storage import Call, Storage
 from webui_export.errors import IndexWriteFailed
+from webui_export.index.validate import OUTPUT_KINDS, Outputs
 from webui_export.index.writer import FinalizeReport, Indexer
 
 log = logging.getLogger(__name__)
+
+#: A finalize batch takes as many ready tasks as the index is expected to write in this long.
+BATCH_BUDGET_S = 5.0
+#: ... but never fewer than this (a busy machine's slow writes must not shrink batches to a
+#: size where each transaction's fixed costs dominate), unless ``[index] finalize_batch`` is.
+MIN_BATCH = 20
+#: While a backlog is indexed, the published snapshot lags the index by at most about this.
+PUBLISH_LAG_S = 10.0
+#: During a long claiming pass, the journal of waiting claims is rewritten this often.
+JOURNAL_EVERY_S = 0.1
+#: Queued finalize tasks whose files are read at once, in their storage root's threads.
+LOADS_IN_FLIGHT = 8
+#: A ready task waits this long at most for the others queued with it to be read.
+READY_WAIT_S = 0.5
 
 
 def plan(task: Task, host: Host) -> Job:
@@ -55,19 +71,29 @@ class IndexService:
     """The metadata index (:class:`webui_export.index.writer.Indexer`), used from its one thread.
 
     Active when ``db_dir`` (``[index] dir``) is set.  Then claimed finalize tasks wait in claim
-    order (:meth:`queue`) for the ``(index)`` lane, which reads, checks and indexes up to
-    ``batch`` of them in one transaction (:meth:`start_batch`; ``finalize_many``: a backlog
-    goes faster than one video at a time, see docs/index-design.md).  Each task still ends on
-    its own: a video with invalid output fails its task only, and a batch whose write fails is
-    indexed again one by one, so that a video that breaks the write fails alone.
-    :meth:`tick` publishes new data every pass, and :meth:`maintain` is the ``index`` utility
-    task.
+    order (:meth:`queue`) for the ``(index)`` lane; meanwhile each one's files are read and
+    validated in the threads of their storage root (:func:`finalize.load`), so that the lane
+    only writes.  The lane indexes the ready ones in one transaction (:meth:`start_batch`;
+    ``finalize_many``: a backlog goes faster than one video at a time, see
+    docs/index-design.md): as many as its write is expected to take ``batch_budget`` seconds
+    for (from the last batches), at least ``MIN_BATCH`` and at most ``batch``; the next batch
+    starts as soon as one ends while tasks are ready.  Each task still ends on its own, and
+    only after its rows are committed: a video with invalid output fails its task only, and a
+    batch whose write fails is indexed again one by one, so that a video that breaks the write
+    fails alone.
 
-    ``journal`` is told the ids of the claimed finalize tasks that only wait for a batch,
-    whenever that list changes and before a batch starts; the daemon keeps them in a local
-    file, so that the next daemon, if this one is killed, puts those back without counting
-    an attempt (they never ran).  Without it, a crash-looping daemon would push every
-    finalize it held into backoff.
+    Publishing: new data becomes visible within ``publish_interval`` (:meth:`tick`, and after
+    each batch); while a backlog is being indexed (tasks ready for the next batch), only once
+    the snapshot is ``publish_lag`` seconds old (or three times the last publish's cost), so
+    that publishes take little of the writer's time.  :meth:`maintain` is the ``index``
+    utility task.
+
+    ``journal`` is told the ids of the claimed finalize tasks that only wait for a batch
+    before a batch starts, at the end of each pass of the loop and every ``JOURNAL_EVERY_S``
+    of a long claiming pass, when that list changed; the daemon keeps them in a local file,
+    so that the next daemon, if this one is killed, puts those back without counting an
+    attempt (they never ran).  Without it, a crash-looping daemon would push every finalize
+    it held into backoff.
     """
 
     def __init__(
@@ -77,8 +103,10 @@ class IndexService:
         *,
         publish_interval: float = 1.0,
         timeout: float = 120.0,
-        batch: int = 20,
+        batch: int = 200,
         journal: Callable[[list[str]], None] | None = None,
+        batch_budget: float = BATCH_BUDGET_S,
+        publish_lag: float = PUBLISH_LAG_S,
     ) -> None:
         self.db_dir = db_dir
         self.journal = journal
@@ -86,6 +114,8 @@ class IndexService:
         self.publish_interval = publish_interval
         self.timeout = timeout
         self.batch = max(1, batch)
+        self.batch_budget = batch_budget
+        self.publish_lag = max(publish_lag, publish_interval)
         self.stats = IndexStats()
         self.active = db_dir is not None
         self._indexer: Indexer | None = None
@@ -95,6 +125,16 @@ class IndexService:
         self._queue: list[Queued] = []
         self._lock = threading.Lock()
         self._batch_waiting = False
+        self._journal_dirty = False
+        self._journal_at = 0.0
+        # Queued tasks whose files are still to be read (task, root, timeout), and how many
+        # are being read.
+        self._to_load: deque[tuple[Queued, str, float]] = deque()
+        self._loading = 0
+        # Most videos the next batch takes: what its write is expected to finish within
+        # ``batch_budget``, from the last batches' seconds per video (at most ``batch``).
+        self._limit = self.batch
+        self._per_video: float | None = None
         if self.active:
             storage.add_lane(INDEX_LANE, 1)
 
@@ -108,26 +148,86 @@ class IndexService:
     # ---------------------------------------------------------------- finalize batches
     @property
     def queue_room(self) -> int:
-        """How many finalize tasks may wait for the index: one batch indexed, one filling."""
+        """How many finalize tasks may wait for the index: two of the largest batches (their
+        files are read while batches before them are written, and their ends recorded)."""
         return 2 * self.batch if self.active else 0
 
     def queue(self, entry: Queued, timeout: float) -> Call[Outcome]:
-        """Queue a claimed finalize task for a batch; poll the call like any other."""
+        """Queue a claimed finalize task for a batch, its files read and validated meanwhile
+        in the threads of their storage root (at most ``LOADS_IN_FLIGHT`` at a time, so that
+        a deep queue neither holds up the root's other work nor looks like a hung mount);
+        poll the call like any other."""
+        root = next((r.device for r in entry.task.inputs if r.type in OUTPUT_KINDS), None)
         entry.call = Call(INDEX_LANE, entry.what, entry.result, self.storage.clock() + timeout)
         with self._lock:
             self._queue.append(entry)
-            self._save_journal()
+            self._journal_dirty = True
+            if root is not None and root in self.storage.roots:
+                self._to_load.append((entry, root, timeout))
+            else:  # nothing to read ahead (its batch finds out what is wrong)
+                entry.ready_at = time.monotonic()
+        self._start_loads()
         return entry.call
+
+    def _start_loads(self) -> None:
+        """Start reading the next queued tasks' files, up to ``LOADS_IN_FLIGHT`` at a time."""
+        while True:
+            with self._lock:
+                if self._loading >= LOADS_IN_FLIGHT or not self._to_load:
+                    return
+                entry, root, timeout = self._to_load.popleft()
+                if entry.call.abandoned:
+                    continue
+                self._loading += 1
+            try:
+                entry.loading = self.storage.submit(
+                    root, f"reading the outputs of {entry.what}", self._load, entry, timeout=timeout
+                )
+            except Exception as exc:  # the root went away since the claim: the task's outage
+                with self._lock:
+                    self._loading -= 1
+                entry.error = exc
+                entry.ready_at = time.monotonic()
+
+    def _load(self, entry: Queued) -> None:
+        """(The outputs' root threads.)  Read the task's files, then maybe start a batch."""
+        try:
+            finalize.load(entry, self.storage)
+        except Exception as exc:  # e.g. the root went away: this task's failure
+            entry.error = exc
+        finally:
+            entry.ready_at = time.monotonic()
+            with self._lock:
+                self._loading -= 1
+            self._start_loads()
+            self.start_batch()
+
+    def _ready(self, entry: Queued) -> bool:
+        return entry.ready_at is not None and not entry.call.abandoned
 
     def start_batch(self, *, full: bool = False) -> None:
         """Have the lane take the next batch, unless one is waiting for it (never blocks).
 
-        The batch is taken when the lane gets to it, so whatever was queued meanwhile (up to
-        ``batch``) goes with it.  ``full``: only if a whole batch is queued already (while
-        claiming more: the lane need not wait for the end of the claiming).
+        A batch starts once a whole batch (see ``_limit``) is read ahead, or every queued task
+        is, or the oldest ready one waited ``READY_WAIT_S`` (a root slow to read holds up the
+        others only that long); it takes whatever is ready when the lane gets to it.
+        ``full``: only if a whole batch is ready (while claiming more).
         """
+        now = time.monotonic()
         with self._lock:
-            if len(self._queue) < (self.batch if full else 1) or self._batch_waiting:
+            # The journal (see ``journal``): at the end of each pass, and every
+            # ``JOURNAL_EVERY_S`` of a long claiming pass, not once per claim (it lists them all).
+            if not full or now - self._journal_at >= JOURNAL_EVERY_S:
+                self._flush_journal()
+            if self._batch_waiting:
+                return
+            pending = [e for e in self._queue if not e.call.abandoned]
+            ready = [e for e in pending if e.ready_at is not None]
+            if not ready:
+                return
+            enough = len(ready) >= min(self._limit, len(pending))
+            stale = now - min(e.ready_at or now for e in ready) >= READY_WAIT_S
+            if not (len(ready) >= self._limit if full else enough or stale):
                 return
             self._batch_waiting = True
         self.storage.submit_local(
@@ -135,7 +235,7 @@ class IndexService:
         )
 
     def _take(self) -> list[Queued]:
-        """The oldest queued tasks, up to ``batch``, one per video (a second finalize of a
+        """The oldest ready tasks, up to ``_limit``, one per video (a second finalize of a
         video waits for the next batch; in one transaction it would be refused)."""
         taken: list[Queued] = []
         left: list[Queued] = []
@@ -146,22 +246,26 @@ class IndexService:
                 if entry.call.abandoned:  # overdue, or the daemon stopping: given back
                     continue
                 video = entry.task.video_id or entry.task.task_id
-                if len(taken) < self.batch and video not in videos:
+                if len(taken) < self._limit and self._ready(entry) and video not in videos:
                     taken.append(entry)
                     videos.add(video)
                 else:
                     left.append(entry)
             self._queue = left
-            self._save_journal()  # before the batch starts: from now on they count as run
+            self._journal_dirty = True
+            self._flush_journal()  # before the batch starts: from now on they count as run
         return taken
 
-    def _save_journal(self) -> None:
-        """(Lock held.)  Report which claims only wait (see ``journal``)."""
-        if self.journal is not None:
+    def _flush_journal(self) -> None:
+        """(Lock held.)  Report which claims only wait (see ``journal``), if that changed."""
+        if self.journal is not None and self._journal_dirty:
             self.journal([e.task.task_id for e in self._queue if not e.call.abandoned])
+            self._journal_at = time.monotonic()
+        self._journal_dirty = False
 
     def _run_batch(self) -> None:
-        """(index) lane: finalize the next batch; every task taken ends, whatever happens."""
+        """(index) lane: finalize the next batch; every task taken ends, whatever happens.
+        Then publish, unless more is ready and the snapshot is younger than ``publish_lag``."""
         taken = self._take()
         try:
             self._finalize(taken)
@@ -173,25 +277,38 @@ class IndexService:
             for entry in taken:
                 entry.call.run()
             self.start_batch()  # more waiting: next (the loop need not come round first)
+        if taken:
+            self._publish_if_due()
 
     def _finalize(self, entries: list[Queued]) -> None:
-        """Find each task's files, index the valid videos together, decide every task."""
+        """Index the valid videos together (files read ahead, or read now), decide every task."""
         todo: list[tuple[Queued, list[FileRef]]] = []
-        items: list[tuple[VideoMeta, dict[str, Path], list[StageStatus]]] = []
+        items: list[tuple[VideoMeta, Outputs | dict[str, Path], list[StageStatus]]] = []
         for entry in entries:
-            found = finalize.prepare(entry, self.storage)
+            if entry.outcome is not None or entry.error is not None:
+                continue  # decided while its files were read
+            found = entry.loaded or finalize.prepare(entry, self.storage)
             if found is not None and entry.video is not None:
-                kept, files = found
+                kept, outputs = found
                 todo.append((entry, kept))
-                items.append((entry.video, files, entry.stages))
+                items.append((entry.video, outputs, entry.stages))
         if not todo:
             return
+        started = time.monotonic()
         results, together = self._index(items)
         for (entry, kept), res, n in zip(todo, results, together, strict=True):
             finalize.decide(entry, kept, res, n)
+        self._adapt(len(items), time.monotonic() - started)
+
+    def _adapt(self, videos: int, seconds: float) -> None:
+        """The next batch's size: as many videos as the last batches wrote in the budget."""
+        per = seconds / videos
+        self._per_video = per if self._per_video is None else (self._per_video + per) / 2
+        fit = int(self.batch_budget / max(self._per_video, 1e-4))
+        self._limit = min(self.batch, max(MIN_BATCH, fit))
 
     def _index(
-        self, items: list[tuple[VideoMeta, dict[str, Path], list[StageStatus]]]
+        self, items: list[tuple[VideoMeta, Outputs | dict[str, Path], list[StageStatus]]]
     ) -> tuple[list[FinalizeReport | Exception], list[int]]:
         """``finalize_many``, and one by one what a failed batch write left out.
 
@@ -201,7 +318,9 @@ class IndexService:
         started = time.monotonic()
         indexer = self._open()
         try:
-            results: list[FinalizeReport | Exception] = list(indexer.finalize_many(items))
+            results: list[FinalizeReport | Exception] = list(
+                indexer.finalize_many(items, publish=False)
+            )
             retry = [i for i, r in enumerate(results) if isinstance(r, IndexWriteFailed)]
         except Exception as exc:  # not a video's fault we can name: find out one by one
             results, retry = [exc] * len(items), list(range(len(items)))
@@ -218,7 +337,7 @@ class IndexService:
             self.stats.one_by_one += 1
             for i in retry:
                 try:
-                    [results[i]] = indexer.finalize_many([items[i]])
+                    [results[i]] = indexer.finalize_many([items[i]], publish=False)
                     transactions += not isinstance(results[i], Exception)
                 except Exception as exc:  # this video's own error now
                     results[i] = exc
@@ -293,12 +412,32 @@ class IndexService:
             return
         if self._publishing is not None and not self._publishing.done():
             return
+        with self._lock:  # a batch publishes when it ends; a pass need not ask the lane too
+            if self._batch_waiting or any(self._ready(e) for e in self._queue):
+                return
         self._publishing = self.storage.submit_local(
             "index publish", self._publish_if_due, timeout=self.timeout, lane=INDEX_LANE
         )
 
     def _publish_if_due(self) -> int | None:
-        return self._open().publish_if_due()
+        """Publish what is new within ``publish_interval``: at once when no finalize task
+        waits (the writer has nothing else to do), else at most a quarter of the writer's time
+        (``Indexer.publish_if_due``); while a backlog is being indexed (a task ready for the
+        next batch), once ``publish_lag`` has passed, so that publishing takes little of the
+        writer's time yet the snapshot stays that fresh."""
+        indexer = self._open()
+        with self._lock:
+            backlog = any(self._ready(e) for e in self._queue)
+            idle = not self._queue
+        if idle:
+            due = time.monotonic() - indexer.last_publish >= self.publish_interval
+            return indexer.publish() if due else None
+        if not backlog:
+            return indexer.publish_if_due()
+        lag = max(self.publish_lag, 3 * indexer.publish_cost)  # a quarter of the writer at most
+        if time.monotonic() - indexer.last_publish >= lag:
+            return indexer.publish()
+        return None
 
     def close(self, grace: float) -> None:
         if self._indexer is None:
