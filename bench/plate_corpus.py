@@ -10,7 +10,8 @@ Public API:
 - :func:`render_plate(text, region, font, rng, band=True) <render_plate>` — one plate face as a
   BGR image, drawn as that country prints it (band, colours, spacing, stickers).
 - :func:`fonts()` — the TrueType fonts found with ``fc-list`` (Pillow's built-in font when none).
-- :data:`CORPUS_REGIONS` — UK, DE, FR, NL, IT, ES, PL, BE, US, IN.
+- :data:`CORPUS_REGIONS` — UK, DE, FR, NL, IT, ES, PL, BE, US, IN; :data:`VARIETIES` — the
+  ``variety`` argument of :func:`corpus`: ``standard`` or ``wide`` (see below).
 
 What varies: the machine's fonts (bold, condensed, mono, serif); the country band (EU blue strip
 with its code and a ring of stars, the UK's "UK"/"GB" band or green zero-emission band, India's
@@ -19,7 +20,8 @@ the city code and the letters, a US registration sticker in a corner); tilt (per
 noise, night (dark frame, lit plate), rain (streaks), low resolution (a 480x272 frame with a
 small plate) and two plates in one frame.  Each clip is a short run of keyframes of the same
 plates while the car approaches, as the detect worker sees it; every frame goes through a JPEG
-round trip.  Needs Pillow, OpenCV and numpy.
+round trip.  ``wide`` widens tilt, plate size, character size and seal size and paints some car
+bodies in the bands' blue or green: ranges nobody tuned the reader on.  Needs Pillow, OpenCV and numpy.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from spoold.demo.render import background
 
 __all__ = [
     "CORPUS_REGIONS",
+    "VARIETIES",
     "CorpusClip",
     "CorpusFrame",
     "corpus",
@@ -47,6 +50,10 @@ __all__ = [
 ]
 
 CORPUS_REGIONS = ("UK", "DE", "FR", "NL", "IT", "ES", "PL", "BE", "US", "IN")
+#: ``standard``: the corpus the reader was developed on; ``wide``: the same clips with wider
+#: tilts (up to 0.22), plate sizes (0.7-1.6x, close-ups), smaller characters, other seal sizes
+#: and car bodies coloured like the bands.
+VARIETIES = ("standard", "wide")
 CONDITIONS = ("clear", "tilt", "blur", "noise", "night", "rain", "lowres", "two")
 
 # Letters that real schemes leave out because they read as digits (I, O, Q).
@@ -62,6 +69,29 @@ _US_STATES = {
 }
 
 BGR = tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class _Wide:
+    """The knobs of the ``wide`` variety: ranges the reader was not tuned on."""
+
+    tilt: float
+    size: float
+    text_scale: float
+    seal_scale: float
+    body: BGR | None
+
+    @staticmethod
+    def draw(rng: np.random.Generator) -> _Wide:
+        # Car bodies in the band's own blue and the UK green, where the band melts into them.
+        bodies: tuple[BGR | None, ...] = (None, (153, 51, 0), (170, 90, 20), (40, 170, 80))
+        return _Wide(
+            tilt=float(rng.choice([-1, 1]) * rng.uniform(0.1, 0.22)),
+            size=float(rng.uniform(0.7, 1.6)),
+            text_scale=float(rng.uniform(0.75, 1.0)),
+            seal_scale=float(rng.uniform(0.35, 0.7)),
+            body=bodies[int(rng.integers(len(bodies)))],
+        )
 
 
 @dataclass(frozen=True)
@@ -178,8 +208,11 @@ def render_plate(
     font_path: str | None,
     rng: np.random.Generator,
     band: bool = True,
+    text_scale: float = 1.0,
+    seal_scale: float = 0.5,
 ) -> NDArray[np.uint8]:
-    """One plate face (BGR), 520 px wide, as the region prints it."""
+    """One plate face (BGR), 520 px wide, as the region prints it; ``text_scale`` shrinks the
+    characters' height, ``seal_scale`` is a German seal's diameter over the gap it sits in."""
     w, h = 520, 112
     face: BGR = (255, 255, 255)
     ink: BGR = (20, 20, 20)
@@ -221,6 +254,8 @@ def render_plate(
         draw.ellipse((14, 16, 42, 44), fill=(190, 190, 200))  # the hologram
         left = 52
     top, bottom = 14, h - 12
+    shrink = int((bottom - top) * (1 - text_scale) / 2)
+    top, bottom = top + shrink, bottom - shrink
     if region == "US":
         state = next(s for s, lay in _US_STATES.items() if _fits(text, lay))
         _text_block(draw, state, (left + 120, 6, right - 120, 30), font_path, (40, 40, 190))
@@ -238,8 +273,9 @@ def render_plate(
         gap = draw.textlength("  ", font=font)
         mid = (top + bottom) / 2
         for k, col in enumerate(((40, 110, 220), (60, 60, 60))):  # inspection + registration seals
-            cy = mid - gap * 0.3 + k * gap * 0.6
-            draw.ellipse((x_gap, cy - gap * 0.25, x_gap + gap * 0.5, cy + gap * 0.25), fill=col)
+            r = gap * seal_scale / 2
+            cy = mid - r * 1.2 + k * r * 2.4
+            draw.ellipse((x_gap, cy - r, x_gap + 2 * r, cy + r), fill=col)
     else:
         _text_block(draw, text, (left, top, right, bottom), font_path, ink)
     return np.asarray(img, dtype=np.uint8)[:, :, ::-1].copy()
@@ -259,6 +295,7 @@ def _paste(
     pw: int,
     tilt: float,
     rng: np.random.Generator,
+    body_colour: BGR | None = None,
 ) -> tuple[int, int, int, int]:
     """The plate scaled to ``pw`` px wide, tilted, on a car body around ``(cx, cy)``."""
     ph = max(4, int(pw * plate.shape[0] / plate.shape[1]))
@@ -266,6 +303,8 @@ def _paste(
     fh, fw = frame.shape[:2]
     body = (int(pw * 2.4), int(pw * 1.2))
     colour = tuple(int(c) for c in rng.integers(30, 200, 3))
+    if body_colour is not None:
+        colour = body_colour
     cv2.rectangle(
         frame,
         (cx - body[0] // 2, cy - int(body[1] * 0.7)),
@@ -324,23 +363,44 @@ def corpus(
     clips_per_region: int = 4,
     frames_per_clip: int = 3,
     seed: int = 15,
+    variety: str = "standard",
 ) -> Iterator[CorpusClip]:
     """The corpus, clip by clip (see the module docstring)."""
+    if variety not in VARIETIES:
+        raise ValueError(f"corpus variety {variety!r}: want one of {', '.join(VARIETIES)}")
     available = fonts() or (None,)
     for region in regions:
         rng = np.random.default_rng([seed, CORPUS_REGIONS.index(region)])
         for k in range(clips_per_region):
+            # "wide" draws its extra knobs from a stream of its own: "standard" stays the same.
+            wide = _Wide.draw(np.random.default_rng([seed, CORPUS_REGIONS.index(region), k, 7]))
             conditions = _clip_conditions(k, rng)
             lowres = "lowres" in conditions
             fw, fh = (480, 272) if lowres else (640, 360)
             count = 2 if "two" in conditions else 1
             texts = tuple(random_plate(region, rng) for _ in range(count))
             faces = [
-                render_plate(text, region, _pick(rng, available), rng, band=rng.random() < 0.85)
+                render_plate(
+                    text,
+                    region,
+                    _pick(rng, available),
+                    rng,
+                    band=rng.random() < 0.85,
+                    **(
+                        {"text_scale": wide.text_scale, "seal_scale": wide.seal_scale}
+                        if variety == "wide"
+                        else {}
+                    ),
+                )
                 for text in texts
             ]
             tilt = float(rng.uniform(-0.12, 0.12)) if "tilt" in conditions else 0.0
             base_w = int(fw * (0.16 if lowres else float(rng.uniform(0.2, 0.27))))
+            body: BGR | None = None
+            if variety == "wide":
+                tilt = wide.tilt if "tilt" in conditions else tilt
+                base_w = int(base_w * (1.0 if lowres or count == 2 else wide.size))
+                body = wide.body
             xs = [0.3, 0.72] if count == 2 else [float(rng.uniform(0.35, 0.65))]
             bg = background(fw, fh)
             frames = []
@@ -356,6 +416,7 @@ def corpus(
                         pw if count == 1 else int(pw * 0.8),
                         tilt,
                         rng,
+                        body,
                     )
                     for face, x in zip(faces, xs, strict=True)
                 )

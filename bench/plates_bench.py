@@ -5,6 +5,7 @@ Usage::
     .venv/bin/python bench/plates_bench.py              # 10 regions x 8 clips x 2 keyframes
     .venv/bin/python bench/plates_bench.py --quick      # 10 regions x 1 clip x 2 keyframes
     .venv/bin/python bench/plates_bench.py --regions UK,DE --clips 4 -v   # misses listed
+    .venv/bin/python bench/plates_bench.py --variety wide --seed 16   # ranges not tuned on
 
 Both readers run in the same process on the same frames (``bench/plate_corpus.py``):
 
@@ -38,7 +39,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(Path(__file__).resolve().parent)]
 
-from plate_corpus import CORPUS_REGIONS, CorpusClip, corpus  # noqa: E402
+from plate_corpus import CORPUS_REGIONS, VARIETIES, CorpusClip, corpus  # noqa: E402
 
 from spoold.workers.plate_consensus import Read, consensus  # noqa: E402
 from spoold.workers.plates import PlateReader  # noqa: E402
@@ -117,6 +118,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--frames", type=int, default=2, help="keyframes per clip")
     ap.add_argument("--seed", type=int, default=15)
     ap.add_argument("--regions", default=",".join(CORPUS_REGIONS))
+    ap.add_argument(
+        "--variety",
+        choices=VARIETIES,
+        default="standard",
+        help="wide: tilts, sizes, seals and car colours the reader was not tuned on",
+    )
     ap.add_argument("--baseline-rev", default=BASELINE_REV)
     ap.add_argument("--threads", type=int, default=2, help="onnxruntime threads per reader")
     ap.add_argument("-v", "--verbose", action="store_true", help="list every clip not exact")
@@ -132,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     seconds = {"baseline": 0.0, "current": 0.0}
     n_frames = 0
-    for clip in corpus(regions, clips, frames, args.seed):
+    for clip in corpus(regions, clips, frames, args.seed, args.variety):
         n_frames += len(clip.frames)
         t0 = time.perf_counter()
         base = baseline_texts(base_reader, clip)
@@ -146,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     print(
         f"plate corpus: {len(regions)} regions x {clips} clips x {frames} keyframes "
-        f"(seed {args.seed}); baseline = plates.py at {args.baseline_rev}"
+        f"(seed {args.seed}, {args.variety}); baseline = plates.py at {args.baseline_rev}"
     )
     print(
         f"{'region':6}  {'baseline: P      R      exact  phantom':38}  current: P      R      exact  phantom"

@@ -95,6 +95,16 @@ class PlateRead(BaseModel):
     confidence: float = Field(ge=0, le=1)
     bbox: BBox
     channel: Channel = "unknown"
+    region: str | None = Field(
+        default=None,
+        max_length=8,
+        pattern=r"^[A-Z]{2,3}(-[A-Z0-9]{1,3})?$",
+        description=(
+            "region of the plate format the text matched (a --plate-regions code: UK, DE, US, "
+            "IN, ...); null when no format was checked (--plate-regex) or for reads written "
+            "before the field existed"
+        ),
+    )
 
 
 class PlatesFile(BaseModel):

@@ -115,6 +115,18 @@ def test_backlog_bench_quick_prints_the_daemon_runs_next_to_the_floor(tmp_path: 
     assert list(tmp_path.glob("backlog-*")) == []  # it cleans up after itself
 
 
+def test_plates_bench_wide_variety_runs_on_its_own_corpus() -> None:
+    out = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "plates_bench.py"), "--quick", "--variety", "wide",
+         "--regions", "DE,UK", "--seed", "16"],
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "(seed 16, wide)" in out.stdout
+    rows = {line.split()[0] for line in out.stdout.splitlines()[2:] if "%" in line}
+    assert rows == {"DE", "UK", "all"}
+
+
 def test_plates_bench_quick_prints_every_region_for_both_readers() -> None:
     out = subprocess.run(
         [sys.executable, str(REPO / "bench" / "plates_bench.py"), "--quick"],

@@ -15,6 +15,7 @@ from spoold.workers.plate_formats import (
     is_valid_plate,
     match_plate,
     parse_regions,
+    plate_region,
 )
 
 _LETTERS = "ABCDEFGHJKLMNPRSTUVWXYZ"  # I, O, Q left out as most schemes do
@@ -139,6 +140,53 @@ def test_a_band_letter_in_front_reads_back_as_the_plate(
     regions = tuple(r for r in REGIONS if r != "DE") if all_regions else (region,)
     found = match_plate(band + plate, regions)
     assert found is not None and found.text == plate, (band + plate, found)
+
+
+def test_a_layout_regions_share_goes_to_the_region_listed_first() -> None:
+    # German and Northern Irish LLLDDDD, Belgian and Californian DLLLDDD, French and Italian.
+    for plate, a, b in [("JFL7406", "DE", "UK"), ("7ABC123", "US", "BE"), ("AB123CD", "IT", "FR")]:
+        for order in ((a, b), (b, a)):
+            found = match_plate(plate, order)
+            assert found is not None and found.region == order[0], (plate, order, found)
+            assert plate_region(plate, order) == order[0]
+    assert match_plate("JFL7406", None).region == "UK"  # type: ignore[union-attr]  # table order
+    assert plate_region("JFL7406?", None) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.text(alphabet="ABDEFGHJKLMNPRSTUXZ0123456789 -", max_size=14),
+    order=st.permutations(REGIONS),
+)
+def test_the_region_is_the_first_listed_of_the_cheapest(text: str, order: list[str]) -> None:
+    regions = tuple(order[: 1 + len(text) % len(order)])
+    found = match_plate(text, regions)
+    alone = {r: match_plate(text, (r,)) for r in regions}
+    costs = {r: m.cost for r, m in alone.items() if m is not None}
+    if found is None:
+        assert not costs
+        return
+    assert found.cost == min(costs.values())
+    assert found.region == next(r for r in regions if costs.get(r) == found.cost)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.text(alphabet="ABDEFGHJKLMNPRSTUXZ0123456789", max_size=12),
+    order=st.permutations(REGIONS),
+)
+def test_plate_region_names_a_region_the_text_fits_as_it_stands(
+    text: str, order: list[str]
+) -> None:
+    region = plate_region(text, tuple(order))
+    assert (region is not None) == is_valid_plate(text, tuple(order))
+    if region is not None:
+        assert is_valid_plate(text, (region,))
+        earlier = order[: order.index(region)]
+        fits = [r for r in earlier if is_valid_plate(text, (r,))]
+        # an earlier region fits only through a looser (free-form) layout
+        assert all(plate_region(text, (r,)) == r for r in fits)
+        assert all(match_plate(text, (r,)).cost > match_plate(text, (region,)).cost for r in fits)  # type: ignore[union-attr]
 
 
 # ---------------------------------------------------------------------------------- consensus

@@ -34,6 +34,8 @@ of :data:`spoold.workers.plate_formats.REGIONS`: the plate formats a read must f
 One physical plate gives one text: the reads of one plate across keyframes (a track: nearby
 boxes in successive keyframes, similar texts) all get the text voted per character, weighted
 by confidence (:mod:`spoold.workers.plate_consensus`); ``text_raw`` keeps each frame's read.
+``region`` is the region of the format the text fits (on a shared layout, the region listed
+first in ``--plate-regions``), null with ``--plate-regex``.
 
 Runs on Python 3.10.
 """
@@ -65,7 +67,7 @@ from spoold.workers.detectors import (
 )
 from spoold.workers.keyframes import KeyframeIndex, extract_keyframes, load_index
 from spoold.workers.plate_consensus import Read, consensus
-from spoold.workers.plate_formats import UnknownRegionError, parse_regions
+from spoold.workers.plate_formats import UnknownRegionError, parse_regions, plate_region
 from spoold.workers.plates import PlateReader
 
 __all__ = ["Options", "main", "run"]
@@ -266,6 +268,7 @@ def _read_plates(
                 confidence=cand.confidence,
                 bbox=box,
                 channel=channel,
+                region=cand.region or None,
             )
         )
         if as_detections:
@@ -275,12 +278,18 @@ def _read_plates(
 
 
 def _merge_tracks(reads: list[PlateRead], regions: tuple[str, ...]) -> list[PlateRead]:
-    """Every read of one plate track gets the track's voted text (see the module docstring)."""
+    """Every read of one plate track gets the track's voted text and its region (see the
+    module docstring)."""
     texts = consensus(
         [Read(r.t, r.text, r.confidence, (r.bbox.x, r.bbox.y, r.bbox.w, r.bbox.h)) for r in reads],
         regions,
     )
-    return [r.model_copy(update={"text": text}) for r, text in zip(reads, texts, strict=True)]
+    return [
+        r
+        if text == r.text
+        else r.model_copy(update={"text": text, "region": plate_region(text, regions)})
+        for r, text in zip(reads, texts, strict=True)
+    ]
 
 
 def _detect_objects(

@@ -11,6 +11,8 @@ Public API:
   one of ``regions``, or ``None``: a :class:`PlateMatch` (``text``, ``region``, ``format``,
   ``repairs``, ``dropped_lead``, ``dropped_tail``, ``cost``).  Never raises on any string.
 - :func:`is_valid_plate(text, regions) <is_valid_plate>` — ``text`` fits a format as it stands.
+- :func:`plate_region(text, regions) <plate_region>` — the region of the format ``text`` fits as
+  it stands, or ``None``.
 
 How a read is matched: it is upper-cased and reduced to ``A-Z0-9``; then every way of dropping
 up to three leading and one trailing character (a country band's ``D``/``NL``/``GB``, India's
@@ -19,7 +21,10 @@ the OCR confusions ``O/0 I/1 Z/2 S/5 B/8 G/6 A/4 T/7`` repaired where the format
 kind.  Each repair and each dropped character costs 1 (a dropped known band code 0.5), each
 ``X`` position 0.25 (a loose format says less than a strict one), so a read that
 only fits once its band letter is dropped, or only loosely, loses to a strict fit.  The cheapest
-candidate under :data:`MAX_COST` wins.  Some reads are ambiguous as text alone (a German ``D``
+candidate under :data:`MAX_COST` wins; between regions at the same cost, the one listed first in
+``regions`` (the operator's order; the table's for ``all``): several layouts are shared (French
+SIV and Italian ``LLDDDLL``, Belgian and Californian ``DLLLDDD``, German and Northern Irish
+``LLLDDDD``), so a fleet lists its home region first.  Some reads are ambiguous as text alone (a German ``D``
 band before ``BAB1234`` gives the valid ``DBAB1234``): the plate reader crops the blue band off
 the image before reading for that reason.  Pure Python; runs on Python 3.10.
 """
@@ -43,6 +48,7 @@ __all__ = [
     "is_valid_plate",
     "match_plate",
     "parse_regions",
+    "plate_region",
 ]
 
 
@@ -293,7 +299,9 @@ def _drop_cost(dropped: str) -> float:
 def match_plate(text: str, regions: Iterable[str] | None = None) -> PlateMatch | None:
     """The cheapest reading of ``text`` as a plate of ``regions`` (see the module docstring)."""
     norm = _NON_ALNUM.sub("", str(text).upper())[:32]
-    by_len = _layouts(tuple(regions) if regions is not None else REGIONS)
+    order = tuple(regions) if regions is not None else REGIONS
+    by_len = _layouts(order)
+    rank = {region: k for k, region in enumerate(order)}
     best: PlateMatch | None = None
     for lead in range(min(_MAX_LEAD, len(norm)) + 1):
         for tail in range(min(_MAX_TAIL, len(norm) - lead) + 1):
@@ -306,7 +314,11 @@ def match_plate(text: str, regions: Iterable[str] | None = None) -> PlateMatch |
                 if fitted is None or not _plausible(fmt, fitted[0]):
                     continue
                 cost = base + fitted[1] + 0.25 * layout.count("X")
-                if cost <= MAX_COST and (best is None or cost < best.cost):
+                if cost > MAX_COST or (
+                    best is not None and (cost, rank[fmt.region]) >= (best.cost, rank[best.region])
+                ):
+                    continue
+                if True:
                     best = PlateMatch(
                         text=fitted[0],
                         region=fmt.region,
@@ -321,9 +333,19 @@ def match_plate(text: str, regions: Iterable[str] | None = None) -> PlateMatch |
 
 def is_valid_plate(text: str, regions: Iterable[str] | None = None) -> bool:
     """``text`` fits a format of ``regions`` exactly as it stands (no repair, nothing dropped)."""
-    by_len = _layouts(tuple(regions) if regions is not None else REGIONS)
-    for fmt, layout in by_len.get(len(text), ()):
+    return plate_region(text, regions) is not None
+
+
+def plate_region(text: str, regions: Iterable[str] | None = None) -> str | None:
+    """The region of the cheapest format ``text`` fits exactly as it stands (ties: the region
+    listed first in ``regions``), or None when it fits none."""
+    if not text or _NON_ALNUM.search(text):
+        return None  # an X position takes any character; a plate has only A-Z0-9
+    order = tuple(regions) if regions is not None else REGIONS
+    best: tuple[float, int, str] | None = None
+    for fmt, layout in _layouts(order).get(len(text), ()):
         fitted = _fit(text, layout)
         if fitted is not None and fitted == (text, 0) and _plausible(fmt, text):
-            return True
-    return False
+            key = (0.25 * layout.count("X"), order.index(fmt.region), fmt.region)
+            best = key if best is None or key < best else best
+    return best[2] if best is not None else None

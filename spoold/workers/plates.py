@@ -4,13 +4,14 @@ Public API:
 
 - :class:`PlateReader` — ``PlateReader(min_confidence=0.6, plate_regex=None, min_len=4,
   max_len=10, use_cuda=False, threads=0, max_side=1280, ignore_top=0.06,
-  ignore_bottom=0.08, regions=None, mask_bands=True)``;
+  ignore_bottom=0.08, regions=None, mask_bands=True, reread_faces=True)``;
   :meth:`PlateReader.read(image) <PlateReader.read>` takes a
   BGR ``numpy`` image and returns :class:`PlateCandidate` objects; :attr:`PlateReader.name`
   names the engine and models (goes into ``PlatesFile.reader``).
 - :class:`PlateCandidate` — ``text_raw`` (as read), ``text`` (the plate: normalized ``A-Z0-9``
   and matched to a format), ``confidence`` (0..1), ``bbox`` (normalized ``x, y, w, h``),
-  ``region`` (the format's region, ``""`` with ``plate_regex``).
+  ``region`` (the matched format's region: on a layout several regions share, the one listed
+  first in ``regions``; ``""`` with ``plate_regex``).
 - :func:`normalize_plate(text) <normalize_plate>` — upper-case, keep ``A-Z0-9`` only.
 - :func:`looks_like_plate(text, ...) <looks_like_plate>` — the default plate filter.
 - :func:`rapidocr_model_paths() <rapidocr_model_paths>` — the detection, recognition and
@@ -30,7 +31,14 @@ confusions repaired by position, band letters and stickers in front or behind dr
 ``plate_regex`` replaces that check.  Before reading, blue country bands (the EU strip with
 ``D``/``NL``/``GB``...) and round stickers are painted over so their letters never join the
 plate text (``mask_bands``); a read whose box still starts on blue loses its leading band
-code when the rest is a plate of that code's region.  Frames larger than ``max_side`` pixels
+code when the rest is a plate of that code's region.  Then the plate face under a kept read
+(the white or yellow region around it, found in the unmasked frame, ``reread_faces``) is cut
+out upright with everything off the face painted over and read again by the recognizer
+alone: a text detector finds lines, not plates, and misses a short group set apart by a wide
+gap (a German one-letter district before its seals), whose rest is itself a valid plate.
+The face's read replaces the line's when it is a longer plate containing it, or a shorter one
+inside it whose extra letters lay off the face; a face that runs into a background of its
+colour is no evidence and changes nothing.  Frames larger than ``max_side`` pixels
 are scaled down for the text detector (never up).  Model files are taken from the installed
 package by path, so nothing is ever downloaded; a missing model is a clear error.
 Runs on Python 3.10.
@@ -197,6 +205,7 @@ class PlateReader:
         ignore_bottom: float = 0.08,
         regions: tuple[str, ...] | None = None,
         mask_bands: bool = True,
+        reread_faces: bool = True,
     ) -> None:
         try:
             from rapidocr import RapidOCR
@@ -228,6 +237,7 @@ class PlateReader:
         self.ignore_top, self.ignore_bottom = ignore_top, ignore_bottom
         self.regions = tuple(regions) if regions is not None else REGIONS
         self.mask_bands = mask_bands
+        self.reread_faces = reread_faces
         self.name = (
             f"rapidocr {_version('rapidocr')} ({paths['det'].stem} + {paths['rec'].stem}, "
             f"onnxruntime {_version('onnxruntime') if not use_cuda else _version('onnxruntime-gpu')}"
@@ -239,9 +249,11 @@ class PlateReader:
         if image.ndim != 3 or image.shape[0] < 8 or image.shape[1] < 8:
             return []
         height, width = image.shape[:2]
+        original = image
         if self.mask_bands:
             image, _bands = mask_country_bands(image)
-        res: Any = self._engine(image)
+        # Every call sets the steps: RapidOCR keeps the last call's use_det/use_rec settings.
+        res: Any = self._engine(image, use_det=True, use_cls=False, use_rec=True)
         boxes = getattr(res, "boxes", None)
         txts = getattr(res, "txts", None)
         scores = getattr(res, "scores", None)
@@ -262,6 +274,7 @@ class PlateReader:
             )
         # Judge each line alone and the joined rows; prefer the joined read of the same area.
         found: dict[str, PlateCandidate] = {}
+        faces = _Faces(original, image) if self.reread_faces and self.regex is None else None
         for ln in _join_lines(lines) + lines:
             if ln.score < self.min_confidence:
                 continue
@@ -276,7 +289,7 @@ class PlateReader:
             x1, y1 = min(float(width), ln.x1) / width, min(float(height), ln.y1) / height
             if x1 <= x0 or y1 <= y0:
                 continue
-            text, region = normalize_plate(ln.text), ""
+            text, region, src = normalize_plate(ln.text), "", ln
             if self.regex is None:
                 fitted = match_plate(text, self.regions)
                 if fitted is None:
@@ -284,19 +297,129 @@ class PlateReader:
                 if self.mask_bands and _blue_at_left(image, ln):  # a band the mask missed
                     fitted = _without_band(text, fitted, self.regions)
                 text, region = fitted.text, fitted.region
+                if faces is not None:
+                    whole = self._reread_face(faces, ln, text)
+                    if whole is not None:
+                        (text, region), src = whole
+                        x0, y0 = src.x0 / width, src.y0 / height
+                        x1, y1 = src.x1 / width, src.y1 / height
             if any(_inside(text, other) for other in found):
                 continue  # a fragment of a longer read already kept
             cand = PlateCandidate(
-                text_raw=ln.text.strip()[:32],
+                text_raw=src.text.strip()[:32],
                 text=text[:32],
-                confidence=round(min(1.0, max(0.0, ln.score)), 4),
+                confidence=round(min(1.0, max(0.0, src.score)), 4),
                 bbox=(round(x0, 5), round(y0, 5), round(x1 - x0, 5), round(y1 - y0, 5)),
                 region=region,
             )
-            prev = found.get(text)
-            if prev is None or cand.confidence > prev.confidence:
-                found[text] = cand
+            # Overlapping reads of one frame are one plate read twice (a fragment, a band
+            # letter joined): the more confident stays, or one plate becomes two.
+            rivals = [t for t, c in found.items() if _overlap(c.bbox, cand.bbox) >= 0.5]
+            if any(found[t].confidence >= cand.confidence for t in [*rivals, text] if t in found):
+                continue
+            for t in rivals:
+                del found[t]
+            found[text] = cand
         return sorted(found.values(), key=lambda c: -c.confidence)
+
+    def _reread_face(
+        self, faces: _Faces, ln: _Line, text: str
+    ) -> tuple[tuple[str, str], _Line] | None:
+        """The whole plate face around a read, read again: ``((text, region), line)`` when it
+        gives a longer plate that contains ``text`` (the read missed a group), or a shorter
+        one inside ``text`` whose missing letters the read found off the face (a band or
+        sticker beside it); else None."""
+        found = faces.around(ln)
+        if found is None:
+            return None
+        label, crop, (fx0, fy0, fx1, fy1) = found
+        if label not in faces.reads:  # the joined line and its parts share one face
+            res: Any = self._engine(crop, use_det=False, use_cls=False, use_rec=True)
+            txts, scores = getattr(res, "txts", None), getattr(res, "scores", None)
+            faces.reads[label] = (str(txts[0]), float(scores[0])) if txts and scores else None
+        got = faces.reads[label]
+        if got is None or got[1] < self.min_confidence:
+            return None
+        raw, score = got
+        if not looks_like_plate(raw, min_len=self.min_len, max_len=self.max_len):
+            return None
+        fitted = match_plate(normalize_plate(raw), self.regions)
+        if fitted is None or fitted.text == text:
+            return None
+        if len(fitted.text) > len(text) and text in fitted.text:
+            pass  # the read missed a group of the plate
+        elif len(fitted.text) < len(text) and text.endswith(fitted.text):
+            if ln.x0 > fx0 - 0.15 * ln.h:
+                return None  # the extra letters in front of the read are on the face
+        elif len(fitted.text) < len(text) and text.startswith(fitted.text):
+            if ln.x1 < fx1 + 0.15 * ln.h:
+                return None
+        else:
+            return None  # a different text: two reads of one face, neither is evidence
+        whole = _Line(raw, min(score, ln.score), fx0, fy0, fx1, fy1)
+        return (fitted.text, fitted.region), whole
+
+
+class _Faces:
+    """The bright plate faces (white or yellow) of a frame, as connected regions.
+
+    A text detector finds text lines, not plates: a short first group set apart by a wide gap
+    (a German one-letter district before its seals) is often no line at all, and the rest is
+    itself a valid plate.  The face a read sits on shows the plate's real extent.  Faces are
+    found in the frame as it was (a band painted over would join its face, and what is left
+    of its letter be read), their pixels taken from the masked frame (seals painted over)."""
+
+    def __init__(self, original: NDArray[np.uint8], masked: NDArray[np.uint8]) -> None:
+        import cv2
+
+        self.image = masked
+        hsv = cv2.cvtColor(original, cv2.COLOR_BGR2HSV)
+        hue, sat, val = hsv[:, :, 0], hsv[:, :, 1], hsv[:, :, 2]
+        face = ((val >= 110) & ((sat < 70) | ((hue >= 15) & (hue <= 35)))).astype(np.uint8)
+        _n, self.labels, self.stats, _c = cv2.connectedComponentsWithStats(face, connectivity=4)
+        self.reads: dict[int, tuple[str, float] | None] = {}  # label -> recognized text, score
+
+    def around(self, ln: _Line) -> tuple[int, NDArray[np.uint8], tuple[int, int, int, int]] | None:
+        """The face under a read: its label, an upright crop with everything off the face
+        painted over with its colour (band, background, border), and its box; None when the
+        read is on no plate-sized face (night, a white car body or background around it)."""
+        import cv2
+
+        height, width = self.labels.shape
+        x0, y0 = max(0, int(ln.x0)), max(0, int(ln.y0))
+        x1, y1 = min(width, int(ln.x1) + 1), min(height, int(ln.y1) + 1)
+        under = self.labels[y0:y1, x0:x1]
+        ids, counts = np.unique(under[under > 0], return_counts=True)
+        if ids.size == 0:
+            return None
+        label = int(ids[counts.argmax()])
+        fx, fy, fw, fh = (int(v) for v in self.stats[label][:4])
+        # A plate face holds its text with margins: not much taller, at most ~3 widths wider
+        # (the rest of a split plate), and the read is on it, not beside it.
+        if fw > 3.5 * (x1 - x0) or fh > 3.0 * (y1 - y0) or fw < 0.8 * (x1 - x0):
+            return None
+        if fx > x0 + ln.h or fx + fw < x1 - ln.h:
+            return None  # the read runs well past the face: a band or another plate
+        comp = (self.labels[fy : fy + fh, fx : fx + fw] == label).astype(np.uint8)
+        hull = cv2.convexHull(cv2.findNonZero(comp))
+        inside = np.zeros_like(comp)
+        cv2.fillConvexPoly(inside, hull, 1)
+        window = self.image[fy : fy + fh, fx : fx + fw]
+        colour = np.median(window[comp > 0], axis=0).astype(np.uint8)
+        # Margins of face colour: a character touching the crop's edge is often dropped.
+        pad = max(2, fh // 4)
+        crop = np.empty((fh + 2 * pad, fw + 2 * pad, 3), np.uint8)
+        crop[:] = colour
+        crop[pad : pad + fh, pad : pad + fw][inside > 0] = window[inside > 0]
+        return label, crop, (fx, fy, fx + fw, fy + fh)
+
+
+def _overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    """The intersection of two ``x, y, w, h`` boxes over the smaller one's area."""
+    w = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
+    h = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
+    smaller = min(a[2] * a[3], b[2] * b[3])
+    return w * h / smaller if w > 0 and h > 0 and smaller > 0 else 0.0
 
 
 def _inside(text: str, other: str) -> bool:
@@ -311,6 +434,9 @@ def mask_country_bands(image: NDArray[np.uint8]) -> tuple[NDArray[np.uint8], int
     blue cars, signs, the sky and blue lettering (face on both sides) do not qualify.  A
     sticker (German inspection and registration seals) is a solid disc of any colour, or two
     stacked, inside the face: no plate character is a filled disc (``O``/``0`` are rings).
+    Sizes are judged against the characters beside the disc, never the frame, so a plate close
+    to the camera loses its seals too: one disc is shorter than the characters, two stacked
+    are narrow and pinched where they meet (a blurred bold ``P`` is neither).
     """
     import cv2
 
@@ -343,20 +469,34 @@ def mask_country_bands(image: NDArray[np.uint8]) -> tuple[NDArray[np.uint8], int
     rects = [cv2.boundingRect(c) for c in blobs]
     for contour, (x, y, w, h) in zip(blobs, rects, strict=True):
         # up to two discs stacked (the German seals): aspect 0.7..2.4, ellipse-like area
-        if h < 4 or w < 3 or not (0.7 <= h / w <= 2.4) or h > 0.08 * height:
+        if h < 4 or w < 3 or not (0.7 <= h / w <= 2.4) or h > 0.2 * height:
             continue
         area = cv2.contourArea(contour)
         if abs(area / (np.pi / 4 * w * h) - 1) > 0.3:
             continue
-        # Seals are narrow beside the characters; a bold "6" or "B" can look solid too.
+        # The characters beside the blob (not the plate's border around it or beside it).
         tallest = max(
-            (bh for bx, by, bw, bh in rects if abs(bx - x) < 4 * h and by < y + h and y < by + bh),
+            (
+                bh
+                for bx, by, bw, bh in rects
+                if abs(bx - x) < 4 * h
+                and by < y + h
+                and y < by + bh
+                and bh < 0.5 * height
+                and bw >= 0.15 * bh  # not a piece of the border or a line
+                and not (bx <= x and by <= y and bx + bw >= x + w and by + bh >= y + h)
+            ),
             default=0,
         )
-        if tallest > 0.08 * height or w > 0.45 * tallest:
-            continue
         inside = np.zeros((h, w), np.uint8)
         cv2.drawContours(inside, [contour - np.array([x, y])], -1, 1, thickness=-1)
+        # One disc is shorter than the characters beside it (a blurred bold P or 6 is as
+        # tall as they are); two stacked are narrow and pinched where they touch.
+        if h / w <= 1.4:
+            if h > 0.85 * tallest:
+                continue
+        elif w > 0.6 * tallest or not _pinched(inside):
+            continue
         if np.count_nonzero(face[y : y + h, x : x + w][inside > 0] == 0) < 0.85 * inside.sum():
             continue  # a ring (O, 0): the face shows inside it
         y0, y1, x0, x1 = max(0, y - 2), min(height, y + h + 2), max(0, x - 2), min(width, x + w + 2)
@@ -371,6 +511,18 @@ def mask_country_bands(image: NDArray[np.uint8]) -> tuple[NDArray[np.uint8], int
         cv2.drawContours(out, [contour], -1, tuple(int(c) for c in colour), thickness=-1)
         cv2.drawContours(out, [contour], -1, tuple(int(c) for c in colour), thickness=2)
     return out, len(paint)
+
+
+def _pinched(blob: NDArray[np.uint8]) -> bool:
+    """Two discs stacked: the blob is narrower half-way down than through either disc, and
+    each half is a solid disc (a ``9`` or a ``P`` has a stroke for one of them)."""
+    h, w = blob.shape
+    widths = np.count_nonzero(blob, axis=1)
+    if not widths[h // 2] < 0.8 * min(widths[h // 4], widths[(3 * h) // 4]):
+        return False
+    disc = np.pi / 4 * w * (h / 2)
+    halves = (blob[: h // 2], blob[h - h // 2 :])
+    return all(np.count_nonzero(half) >= 0.75 * disc for half in halves)
 
 
 def _bgr(hsv: NDArray[Any]) -> NDArray[Any]:

@@ -265,6 +265,11 @@ SCHEMAS: dict[str, Schema] = {
             "channels": {"type": "array", "items": STR},
             "texts": {"type": "array", "items": STR, "description": "every text read (OCR)"},
             "location": nullable(obj({"lat": NUM, "lon": NUM, "gps_time": MAYBE_TIME})),
+            "region": {
+                **MAYBE_STR,
+                "description": "plate-format region of the best read (UK, DE, US, ...); "
+                "null when none was matched or the read predates regions",
+            },
         }
     ),
     "TimelinePage": page("Sighting", {"plate": obj({"query": STR, "canonical": STR})}),

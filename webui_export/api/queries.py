@@ -417,7 +417,8 @@ def plate_timeline(
         params,
     )
     page = rows[:limit]
-    out = [{"sighting_id": sid, **json.loads(doc)} for sid, _first, doc in page]
+    # region: None in the documents of sightings derived before plate regions
+    out = [{"sighting_id": sid, "region": None, **json.loads(doc)} for sid, _first, doc in page]
     next_key = (page[-1][1], int(page[-1][0])) if page and len(rows) > limit else None
     return out, next_key
 

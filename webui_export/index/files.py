@@ -169,7 +169,8 @@ CREATE TABLE IF NOT EXISTS plate_reads (
     canon VARCHAR NOT NULL,
     confidence FLOAT NOT NULL,
     x FLOAT NOT NULL, y FLOAT NOT NULL, w FLOAT NOT NULL, h FLOAT NOT NULL,
-    channel VARCHAR NOT NULL
+    channel VARCHAR NOT NULL,
+    region VARCHAR                   -- PlateRead.region: the matched format's region, or NULL
 );
 CREATE SEQUENCE IF NOT EXISTS sighting_ids;
 CREATE TABLE IF NOT EXISTS sightings (
@@ -193,8 +194,12 @@ CREATE TABLE IF NOT EXISTS sightings (
     lat DOUBLE,
     lon DOUBLE,
     gps_time TIMESTAMP,
-    doc VARCHAR NOT NULL             -- JSON timeline entry (webui_export.index.shapes.sighting_json)
+    doc VARCHAR NOT NULL,            -- JSON timeline entry (webui_export.index.shapes.sighting_json)
+    region VARCHAR                   -- the best read's region
 );
+-- Indexes written before plate regions: the column is added, NULL for the rows already there.
+ALTER TABLE plate_reads ADD COLUMN IF NOT EXISTS region VARCHAR;
+ALTER TABLE sightings ADD COLUMN IF NOT EXISTS region VARCHAR;
 CREATE TABLE IF NOT EXISTS dirty_blocks (block INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS dirty_parts (tbl VARCHAR NOT NULL, part VARCHAR NOT NULL);
 """

@@ -98,6 +98,7 @@ def _plates_table(
                 [video.channel if r.channel == "unknown" else r.channel for r in reads],
                 pa.string(),
             ),
+            "region": pa.array([r.region for r in reads], pa.string()),
         }
     )
 

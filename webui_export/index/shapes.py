@@ -145,4 +145,5 @@ def sighting_json(s: Mapping[str, Any]) -> dict[str, Any]:
         "channels": s["channels"],
         "texts": s["texts"],
         "location": location,
+        "region": s["region"],
     }

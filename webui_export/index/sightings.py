@@ -39,7 +39,7 @@ DEFAULT_GPS_WINDOW_S = 30.0
 # The {scope} parts below are fixed strings chosen from _WINDOW / _ALL, never user input.
 _READS_SQL = """
 SELECT v.timeline, r.canon, r.ts, r.video_key, r.seq, r.text, r.text_raw, r.confidence, r.t,
-       r.channel, v.video_id, v.vehicle, v.time_basis
+       r.channel, v.video_id, v.vehicle, v.time_basis, r.region
 FROM plate_reads r JOIN videos v USING (video_key)
 WHERE {reads}
 ORDER BY v.timeline, r.canon, r.ts, r.video_key, r.seq
@@ -82,6 +82,7 @@ _SIGHTING_SCHEMA = pa.schema(
         ("lat", pa.float64()),
         ("lon", pa.float64()),
         ("gps_time", pa.timestamp("us")),
+        ("region", pa.string()),
         ("doc", pa.string()),
     ]
 )
@@ -123,6 +124,7 @@ def group_reads(rows: Iterable[Sequence[Any]], gap_s: float) -> list[_Sighting]:
             video_id,
             vehicle,
             basis,
+            _region,
         ) = row
         if (
             cur is None
@@ -199,6 +201,7 @@ def _table(sightings: list[_Sighting]) -> pa.Table:
             lat,
             lon,
             gps_time,
+            best[13],
         )
         fields = dict(zip(_SIGHTING_SCHEMA.names[:-1], values, strict=True))
         fields["doc"] = json.dumps(sighting_json(fields), separators=(",", ":"))
