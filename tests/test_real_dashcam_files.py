@@ -1,0 +1,317 @@
+"""Files as real dashcams write them: names, finished-copy checks and GPS, family by family.
+
+Two kinds of file (``tests/fixtures/realfiles/README.md`` lists each one, its origin and licence):
+
+- real files whose licence allows copying, committed to the repository (70mai);
+- layout replicas of real public files whose repositories state no licence (so no byte of
+  them is copied): the real file name and folder, and the real box order and GPS payload
+  layout, rebuilt here around a clip ffmpeg encodes (``spoold.demo.samples.make_clip``), with
+  made-up coordinates.
+
+For each file the test checks what the pipeline does with it: :func:`spoold.dashcam.recognise`
+reads the family, mode and start time from its path; :func:`spoold.server.media.unfinished`
+and :func:`~spoold.server.media.describe` (pymediainfo) take it as a finished copy; and
+:func:`spoold.workers.gps.extract_gps` finds its GPS track where the family carries one.
+"""
+
+from __future__ import annotations
+
+import shutil
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("pymediainfo", reason="the server extra (pymediainfo) is not installed")
+
+from spoold.dashcam import recognise
+from spoold.demo.gps_payloads import embed_novatek_gps
+from spoold.demo.samples import make_clip
+from spoold.server.media import describe, unfinished
+from spoold.workers.gps import (
+    GpsExtraction,
+    clip_days,
+    extract_gps,
+    find_logs,
+    find_sidecars,
+    parse_freegps_block,
+)
+from spoold.workers.mp4box import top_level_boxes
+from spoold.workers.nmea import nmea_sentence, to_nmea_coord
+
+WORKERS_FIXTURES = Path(__file__).parent / "workers_fixtures"
+UTC = timezone.utc
+
+
+@dataclass(frozen=True)
+class Case:
+    """One file: where it sits on the card, what its name says, and where its GPS is."""
+
+    family: str
+    relpath: str  # as on the card (folder + the camera's file name)
+    mode: str
+    channel: str
+    start_local: datetime
+    gps_source: str | None  # None: this family's clips carry no GPS we read
+    lat_lon: tuple[float, float] | None  # roughly where the fixes are (real or made up)
+    build: Callable[[Path, Case], Path]  # writes the file under the card root, returns it
+
+
+def _ddmm(value: float) -> float:
+    v = abs(value)
+    d = int(v)
+    return d * 100 + (v - d) * 60
+
+
+# ------------------------------------------------------------------ real, committed files
+
+
+def _copy_70mai(root: Path, case: Case) -> Path:
+    # mzdun/dashcam-gps fuzzer seed (MIT): ftyp, free, tiny H.264 mdat, moov, top-level GPS box
+    dst = root / case.relpath
+    dst.parent.mkdir(parents=True)
+    shutil.copyfile(WORKERS_FIXTURES / "70mai" / dst.name, dst)
+    return dst
+
+
+# -------------------------------------------------------------------- layout replicas
+
+
+def _clip(root: Path, case: Case, seconds: float = 2) -> Path:
+    return make_clip(root / case.relpath, seconds=seconds, size=(214, 120), fps=15)
+
+
+def _hisilicon(root: Path, case: Case) -> Path:
+    """Kaiser Bass R50 (HiSilicon): ``DCIM/101video/<start>_<seconds>.MP4``, no GPS in the
+    file; ``gps/YYYYMMDD.dat`` at the card root holds CRLF lines ``YYYYMMDDhhmmss,ddmm.mmmmm,
+    N/S,dddmm.mmmmm,E/W,knots,course`` on the camera clock, a ``#`` line at each start."""
+    video = _clip(root, case, seconds=10)
+    lat, lon = case.lat_lon or (0.0, 0.0)
+    lines = ["#"]
+    for i in range(-3, 14):  # the log runs before and after the clip, as the camera's does
+        t = case.start_local + timedelta(seconds=i)
+        la, lo = lat - i * 0.00013, lon + i * 0.00001
+        lines.append(
+            f"{t:%Y%m%d%H%M%S},{_ddmm(la):010.5f},{'S' if la < 0 else 'N'},"
+            f"{_ddmm(lo):011.5f},{'W' if lo < 0 else 'E'},28.463,117.3"
+        )
+    log = root / "gps" / f"{case.start_local:%Y%m%d}.dat"
+    log.parent.mkdir(parents=True)
+    log.write_bytes(("\r\n".join(lines) + "\r\n").encode())
+    return video
+
+
+def _blackvue(root: Path, case: Case) -> Path:
+    """BlackVue DR series: ``Record/<start>_<type><camera>.mp4`` and one ``<start>_<type>.gps``
+    per recording: every second one ``[epoch-ms]`` stamp on RMC, VTG, GGA, GSA, four GSV and
+    GLL, each line followed by an empty line; RMC's course is empty when standing still."""
+    video = _clip(root, case)
+    lat, lon = case.lat_lon or (0.0, 0.0)
+    start_utc = case.start_local.replace(tzinfo=UTC) - timedelta(hours=3)  # camera at UTC+3
+    out: list[str] = []
+    for i in range(4):
+        t = start_utc + timedelta(seconds=i)
+        ms = int(t.timestamp() * 1000) + 960
+        la, lo = to_nmea_coord(lat + i * 0.00001, True), to_nmea_coord(lon + i * 0.00002, False)
+        hms, dmy = f"{t:%H%M%S}.00", f"{t:%d%m%y}"
+        course = "62.67" if i % 2 else ""  # empty course while standing still
+        sentences = [
+            f"GPRMC,{hms},A,{la},{lo},7.525,{course},{dmy},,,A",
+            f"GPVTG,{course},T,,M,7.525,N,13.937,K,A",
+            f"GPGGA,{hms},{la},{lo},1,11,0.81,222.3,M,24.8,M,,",
+            "GPGSA,A,3,11,14,01,32,22,08,03,19,17,31,23,,1.30,0.81,1.02",
+            "GPGSV,4,1,14,01,77,242,41,03,44,266,38,04,09,133,16,08,07,194,33",
+            "GPGSV,4,2,14,10,04,085,05,11,55,202,36,12,02,023,,14,55,075,38",
+            "GPGSV,4,3,14,17,27,313,33,19,12,330,30,22,72,263,35,23,08,213,14",
+            "GPGSV,4,4,14,31,23,115,27,32,38,058,32",
+            f"GPGLL,{la},{lo},{hms},A,A",
+        ]
+        out += [f"[{ms}]{nmea_sentence(s)}\n\n" for s in sentences]
+    sidecar = video.with_name(video.stem[:-1] + ".gps")  # 20170708_221449_N.gps
+    sidecar.write_text("".join(out))
+    return video
+
+
+def _freegps_header(size: int) -> bytearray:
+    body = bytearray(size)
+    struct.pack_into(">I4s4s", body, 0, size, b"free", b"GPS ")
+    return body
+
+
+def _viofo_a119s_block(t: datetime, lat: float, lon: float) -> bytes:
+    """Viofo A119S (Novatek) ``freeGPS `` block: size 0x8000, ``L`` at 0x0c, zeros to 0x30,
+    then u32 h, m, s, year-2000, month, day; ``A``/N/E at 0x48; float32 ddmm lat, lon, knots,
+    course at 0x4c (exiftool's QuickTimeStream.pl notes on a real A119S file)."""
+    body = _freegps_header(0x8000)
+    struct.pack_into("<I", body, 12, 0x4C)
+    struct.pack_into("<6I", body, 0x30, t.hour, t.minute, t.second, t.year - 2000, t.month, t.day)
+    body[0x48:0x4C] = b"A" + (b"N" if lat >= 0 else b"S") + (b"E" if lon >= 0 else b"W") + b"\0"
+    struct.pack_into("<4f", body, 0x4C, _ddmm(lat), _ddmm(lon), 7.53, 165.35)
+    return bytes(body)
+
+
+def _vantrue_n4_block(t: datetime, lat: float, lon: float) -> bytes:
+    """Vantrue N4 ``freeGPS `` block: size 0x4000, u32 h, m, s at 0x10, ``A`` at 0x1c, float64
+    ddmm lat at 0x20 with its ref at 0x28, lon at 0x30 / 0x38, knots and course at 0x40,
+    u32 year-2000, month, day at 0x50, then a ``$GNRMC`` sentence at 0x66 (exiftool's
+    QuickTimeStream.pl notes on a real N4 file)."""
+    body = _freegps_header(0x4000)
+    struct.pack_into("<I", body, 12, 0x3F0)
+    struct.pack_into("<3I", body, 0x10, t.hour, t.minute, t.second)
+    body[0x1C] = ord("A")
+    struct.pack_into("<d", body, 0x20, _ddmm(lat))
+    body[0x28] = ord("N" if lat >= 0 else "S")
+    struct.pack_into("<d", body, 0x30, _ddmm(lon))
+    body[0x38] = ord("E" if lon >= 0 else "W")
+    struct.pack_into("<2d", body, 0x40, 22.519, 199.88)
+    struct.pack_into("<3I", body, 0x50, t.year - 2000, t.month, t.day)
+    rmc = nmea_sentence(
+        f"GNRMC,{t:%H%M%S}.000,A,{to_nmea_coord(lat, True)},{to_nmea_coord(lon, False)},"
+        f"22.519,199.88,{t:%d%m%y},,,A"
+    )
+    text = (" " + rmc + "\r\n").encode()
+    body[0x66 : 0x66 + len(text)] = text
+    return bytes(body)
+
+
+def _novatek_with(make_block: Callable[[datetime, float, float], bytes]) -> Callable[..., Path]:
+    """A clip whose ``moov/gps `` index points at one ``freeGPS `` block a second after mdat
+    and moov (the Novatek layout), the block in ``make_block``'s layout; GPS time = UTC."""
+
+    def build(root: Path, case: Case) -> Path:
+        video = _clip(root, case, seconds=3)
+        lat, lon = case.lat_lon or (0.0, 0.0)
+        start_utc = case.start_local.replace(tzinfo=UTC)
+        blocks = [
+            make_block(start_utc + timedelta(seconds=i), lat + i * 1e-4, lon + i * 1e-4)
+            for i in range(3)
+        ]
+        embed_novatek_gps(video, blocks)
+        return video
+
+    return build
+
+
+CASES = [
+    Case(
+        "70mai",
+        "Normal/Front/NO20191130-120156-000121.MP4",
+        "normal",
+        "front",
+        datetime(2019, 11, 30, 12, 1, 56),
+        "70mai",
+        (52.2, 21.0),  # near Warsaw
+        _copy_70mai,
+    ),
+    Case(
+        "hisilicon",
+        "DCIM/101video/20240113175916_10.MP4",
+        "event",
+        "unknown",
+        datetime(2024, 1, 13, 17, 59, 16),
+        "daylog",
+        (-36.2, 144.9),
+        _hisilicon,
+    ),
+    Case(
+        "blackvue",
+        "BlackVue/Record/20170708_221449_NF.mp4",
+        "normal",
+        "front",
+        datetime(2017, 7, 8, 22, 14, 49),
+        "nmea-sidecar",
+        (53.95, 27.68),
+        _blackvue,
+    ),
+    Case(
+        "novatek",
+        "DCIM/Movie/RO/2016_1224_094105_116.MP4",
+        "event",
+        "unknown",
+        datetime(2016, 12, 24, 9, 41, 5),
+        "freegps",
+        (45.5, -73.6),
+        _novatek_with(_viofo_a119s_block),
+    ),
+    Case(
+        "vantrue",
+        "Video/Normal/2017_0101_060101_001A.MP4",
+        "normal",
+        "front",
+        datetime(2017, 1, 1, 6, 1, 1),
+        "freegps",
+        (47.36, 8.51),
+        _novatek_with(_vantrue_n4_block),
+    ),
+]
+
+
+@pytest.fixture(params=CASES, ids=lambda c: c.family)
+def card(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Case, Path, Path]:
+    case: Case = request.param
+    root = tmp_path / "card"
+    return case, root, case.build(root, case)
+
+
+def test_name_gives_family_mode_and_start(card: tuple[Case, Path, Path]) -> None:
+    case, _, _ = card
+    info = recognise(case.relpath)
+    assert info is not None
+    assert (info.brand, info.mode, info.channel) == (case.family, case.mode, case.channel)
+    assert info.start_local == case.start_local
+
+
+def test_accepted_as_a_finished_copy(card: tuple[Case, Path, Path]) -> None:
+    case, root, video = card
+    assert unfinished(video) is None
+    meta = describe("car", root, case.relpath, now=datetime(2026, 1, 1, tzinfo=UTC))
+    assert (meta.brand, meta.mode, meta.start_basis) == (case.family, case.mode, "name")
+    assert meta.start_local == case.start_local
+    assert meta.duration_s and meta.duration_s > 0 and meta.width and meta.height
+
+
+def _gps(case: Case, root: Path, video: Path) -> GpsExtraction:
+    info = recognise(case.relpath)
+    assert info is not None and info.start_local is not None
+    return extract_gps(
+        video,
+        sidecars=find_sidecars(video),
+        start_local=info.start_local,
+        logs=find_logs(video, days=clip_days(info.start_local, 10), root=root),
+    )
+
+
+def test_gps_track_is_extracted(card: tuple[Case, Path, Path]) -> None:
+    case, root, video = card
+    assert case.gps_source is not None and case.lat_lon is not None
+    res = _gps(case, root, video)
+    assert res.source == case.gps_source, res.notes
+    assert len(res.points) > 0
+    lat, lon = case.lat_lon
+    for p in res.points:
+        assert abs(p.lat - lat) < 0.5 and abs(p.lon - lon) < 0.5, (p.lat, p.lon)
+    times = [p.t for p in res.points if p.t is not None]
+    assert times == sorted(times)
+
+
+def test_replicated_novatek_layouts_parse_to_one_fix() -> None:
+    """The block readers alone: each real layout gives its own fix (time, place, speed)."""
+    t = datetime(2022, 12, 14, 13, 22, 30, tzinfo=UTC)
+    for make, layout in ((_viofo_a119s_block, "binary"), (_vantrue_n4_block, "nmea")):
+        fixes, got = parse_freegps_block(make(t, 47.356, 8.514))
+        assert got == layout
+        assert len(fixes) == 1 and fixes[0].time == t
+        assert abs(fixes[0].lat - 47.356) < 1e-4 and abs(fixes[0].lon - 8.514) < 1e-4
+
+
+def test_replicas_keep_the_novatek_box_order(tmp_path: Path) -> None:
+    """mdat, then moov holding the ``gps `` index, then the freeGPS blocks as free boxes."""
+    case = next(c for c in CASES if c.family == "novatek")
+    video = case.build(tmp_path, case)
+    with open(video, "rb") as f:
+        kinds = [b.type for b in top_level_boxes(f, video.stat().st_size)]
+    assert kinds[:1] == [b"ftyp"] and kinds.index(b"mdat") < kinds.index(b"moov")
+    assert kinds[kinds.index(b"moov") + 1 :] == [b"free"] * 3
