@@ -177,6 +177,38 @@ def _vantrue_n4_block(t: datetime, lat: float, lon: float) -> bytes:
     return bytes(body)
 
 
+def _nextbase_512g_block(t: datetime, lat: float, lon: float) -> bytes:
+    """Nextbase 512G ``freeGPS `` block: ``x.xx`` at 0x10, ``00000`` at 0x20, then from 0x30
+    32-byte big-endian records, ten a second: ``$S``, u16 speed (m/s * 100), s16 heading
+    (deg * 100), u16 year, u8 month, day, hour, minute, u16 second * 10, u8 2, s32 lat and
+    lon (deg * 1e7), u8 16, 8 zero bytes (exiftool's QuickTimeStream.pl notes on a real
+    512G file: its "GPSType 20")."""
+    body = _freegps_header(0x8000)
+    struct.pack_into("<I", body, 12, 0x178)
+    body[0x10:0x14], body[0x20:0x25] = b"x.xx", b"00000"
+    for k in range(10):
+        u = t + timedelta(milliseconds=100 * k)
+        struct.pack_into(
+            ">2sHhHBBBBHBiiB",
+            body,
+            0x30 + 0x20 * k,
+            b"$S",
+            633,
+            -11131,  # 248.69 degrees, written signed
+            u.year,
+            u.month,
+            u.day,
+            u.hour,
+            u.minute,
+            u.second * 10 + u.microsecond // 100_000,
+            2,
+            round(lat * 1e7),
+            round(lon * 1e7),
+            16,
+        )
+    return bytes(body)
+
+
 def _novatek_with(make_block: Callable[[datetime, float, float], bytes]) -> Callable[..., Path]:
     """A clip whose ``moov/gps `` index points at one ``freeGPS `` block a second after mdat
     and moov (the Novatek layout), the block in ``make_block``'s layout; GPS time = UTC."""
@@ -246,6 +278,16 @@ CASES = [
         (47.36, 8.51),
         _novatek_with(_vantrue_n4_block),
     ),
+    Case(
+        "nextbase",
+        "DCIM/Protected/240915_143027_001_FH.MP4",
+        "event",
+        "front",
+        datetime(2024, 9, 15, 14, 30, 27),
+        "freegps",
+        (53.82, -1.46),
+        _novatek_with(_nextbase_512g_block),
+    ),
 ]
 
 
@@ -297,14 +339,26 @@ def test_gps_track_is_extracted(card: tuple[Case, Path, Path]) -> None:
     assert times == sorted(times)
 
 
-def test_replicated_novatek_layouts_parse_to_one_fix() -> None:
-    """The block readers alone: each real layout gives its own fix (time, place, speed)."""
+@pytest.mark.parametrize(
+    ("make", "layout", "per_block"),
+    [
+        (_viofo_a119s_block, "binary", 1),
+        (_vantrue_n4_block, "nmea", 1),
+        (_nextbase_512g_block, "nextbase-binary", 10),
+    ],
+)
+def test_replicated_freegps_layouts_parse(
+    make: Callable[[datetime, float, float], bytes], layout: str, per_block: int
+) -> None:
+    """The block reader alone: each real layout gives its fixes (time, place, speed)."""
     t = datetime(2022, 12, 14, 13, 22, 30, tzinfo=UTC)
-    for make, layout in ((_viofo_a119s_block, "binary"), (_vantrue_n4_block, "nmea")):
-        fixes, got = parse_freegps_block(make(t, 47.356, 8.514))
-        assert got == layout
-        assert len(fixes) == 1 and fixes[0].time == t
-        assert abs(fixes[0].lat - 47.356) < 1e-4 and abs(fixes[0].lon - 8.514) < 1e-4
+    fixes, got = parse_freegps_block(make(t, 47.356, -8.514))
+    assert got == layout
+    assert len(fixes) == per_block
+    assert [f.time for f in fixes] == [t + timedelta(seconds=k / 10) for k in range(per_block)]
+    for f in fixes:
+        assert abs(f.lat - 47.356) < 1e-4 and abs(f.lon + 8.514) < 1e-4
+        assert f.speed_kmh is not None and 10 < f.speed_kmh < 45
 
 
 def test_replicas_keep_the_novatek_box_order(tmp_path: Path) -> None:

@@ -139,8 +139,9 @@ def parse_freegps_block(block: bytes) -> tuple[list[Fix], str]:
 
     Layouts: ``binary`` (Viofo A119/A129/A139 family: at 0x30 six u32 H,M,S,Y,m,d, status
     ``A``, N/S, E/W, then float32 lat/lon ``ddmm.mmmm``, speed in knots, course), ``nmea``
-    (Nextbase 512GW style: RMC/GGA text inside the block), ``encrypted`` (Azdome-style, byte
-    0x0c = 5: not decoded) or ``unknown``.
+    (Nextbase 512GW style: RMC/GGA text inside the block), ``nextbase-binary`` (Nextbase
+    512G: big-endian 32-byte records from 0x30, several a second), ``encrypted`` (Azdome-style,
+    byte 0x0c = 5: not decoded) or ``unknown``.
     """
     if len(block) < 16 or block[4:12] != FREEGPS_MAGIC:
         return [], "unknown"
@@ -154,7 +155,10 @@ def parse_freegps_block(block: bytes) -> tuple[list[Fix], str]:
     hour, minute, second, year, month, day = struct.unpack_from("<6I", block, 48)
     status, lat_ref, lon_ref = block[72:73], block[73:74], block[74:75]
     if status != b"A":
-        return [], "binary-void" if status == b"V" else "unknown"
+        if status == b"V":
+            return [], "binary-void"
+        records = _nextbase_records(block)
+        return records, "nextbase-binary" if records else "unknown"
     if lat_ref not in (b"N", b"S") or lon_ref not in (b"E", b"W"):
         return [], "unknown"
     lat_raw, lon_raw, knots, course = struct.unpack_from("<4f", block, 76)
@@ -182,6 +186,35 @@ def parse_freegps_block(block: bytes) -> tuple[list[Fix], str]:
         heading=course % 360 if 0 <= course < 720 else None,
     )
     return [fix], "binary"
+
+
+def _nextbase_records(block: bytes) -> list[Fix]:
+    """Nextbase 512G records: from 0x30, 32 bytes each (big-endian), read while their date
+    is valid: u16 speed (m/s * 100) at +2, s16 heading (deg * 100), u16 year, u8 month, day,
+    hour, minute, u16 second * 10, one byte, s32 lat and lon (deg * 1e7) at +15."""
+    fixes: list[Fix] = []
+    for pos in range(0x30, len(block) - 0x17, 0x20):
+        speed, heading, year, month, day, hour, minute, tenths, lat, lon = struct.unpack_from(
+            ">HhHBBBBHxii", block, pos + 2
+        )
+        if not (2000 <= year <= 2200 and tenths < 600 and abs(lat) <= 900_000_000):
+            break
+        try:
+            when = datetime(year, month, day, hour, minute, tzinfo=timezone.utc)
+        except ValueError:
+            break
+        if abs(lon) > 1_800_000_000:
+            break
+        fixes.append(
+            Fix(
+                time=when + timedelta(seconds=tenths / 10),
+                lat=lat / 1e7,
+                lon=lon / 1e7,
+                speed_kmh=speed / 100 * 3.6,
+                heading=(heading / 100) % 360,
+            )
+        )
+    return fixes
 
 
 def _freegps_points(
