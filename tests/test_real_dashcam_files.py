@@ -27,7 +27,7 @@ import pytest
 
 pytest.importorskip("pymediainfo", reason="the server extra (pymediainfo) is not installed")
 
-from spoold.dashcam import recognise
+from spoold.dashcam import Family, NameInfo, recognise, select_families
 from spoold.demo.gps_payloads import embed_novatek_gps
 from spoold.demo.samples import make_clip
 from spoold.server.media import describe, unfinished
@@ -58,6 +58,13 @@ class Case:
     gps_source: str | None  # None: this family's clips carry no GPS we read
     lat_lon: tuple[float, float] | None  # roughly where the fixes are (real or made up)
     build: Callable[[Path, Case], Path]  # writes the file under the card root, returns it
+    families: tuple[str, ...] = ()  # the inbox's configured families (default: built-in order)
+
+    def recognised(self) -> NameInfo | None:
+        return recognise(self.relpath, self.family_list())
+
+    def family_list(self) -> tuple[Family, ...] | None:
+        return select_families(self.families) if self.families else None
 
 
 def _ddmm(value: float) -> float:
@@ -209,6 +216,17 @@ def _nextbase_512g_block(t: datetime, lat: float, lon: float) -> bytes:
     return bytes(body)
 
 
+def _drivepro_230_block(t: datetime, lat: float, lon: float) -> bytes:
+    """Transcend DrivePro 230: the Viofo A119S block, plus lat/lon again as float64 (decimal
+    degrees) at 0x70 and 0x80 and the altitude at 0xa0 (exiftool's QuickTimeStream.pl notes
+    on a real DrivePro 230 file)."""
+    body = bytearray(_viofo_a119s_block(t, lat, lon))
+    struct.pack_into("<d", body, 0x70, lat)
+    struct.pack_into("<d", body, 0x80, lon)
+    struct.pack_into("<d", body, 0xA0, 412.5)
+    return bytes(body)
+
+
 def _novatek_with(make_block: Callable[[datetime, float, float], bytes]) -> Callable[..., Path]:
     """A clip whose ``moov/gps `` index points at one ``freeGPS `` block a second after mdat
     and moov (the Novatek layout), the block in ``make_block``'s layout; GPS time = UTC."""
@@ -288,6 +306,17 @@ CASES = [
         (53.82, -1.46),
         _novatek_with(_nextbase_512g_block),
     ),
+    Case(
+        "transcend-dp",
+        "DP10/E_VIDEO/2023_0828_102734_001.MP4",
+        "event",
+        "unknown",
+        datetime(2023, 8, 28, 10, 27, 34),
+        "freegps",
+        (25.03, 121.56),
+        _novatek_with(_drivepro_230_block),
+        families=("transcend-dp",),
+    ),
 ]
 
 
@@ -300,7 +329,7 @@ def card(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Case, Path, Pa
 
 def test_name_gives_family_mode_and_start(card: tuple[Case, Path, Path]) -> None:
     case, _, _ = card
-    info = recognise(case.relpath)
+    info = case.recognised()
     assert info is not None
     assert (info.brand, info.mode, info.channel) == (case.family, case.mode, case.channel)
     assert info.start_local == case.start_local
@@ -309,14 +338,16 @@ def test_name_gives_family_mode_and_start(card: tuple[Case, Path, Path]) -> None
 def test_accepted_as_a_finished_copy(card: tuple[Case, Path, Path]) -> None:
     case, root, video = card
     assert unfinished(video) is None
-    meta = describe("car", root, case.relpath, now=datetime(2026, 1, 1, tzinfo=UTC))
+    meta = describe(
+        "car", root, case.relpath, families=case.family_list(), now=datetime(2026, 1, 1, tzinfo=UTC)
+    )
     assert (meta.brand, meta.mode, meta.start_basis) == (case.family, case.mode, "name")
     assert meta.start_local == case.start_local
     assert meta.duration_s and meta.duration_s > 0 and meta.width and meta.height
 
 
 def _gps(case: Case, root: Path, video: Path) -> GpsExtraction:
-    info = recognise(case.relpath)
+    info = case.recognised()
     assert info is not None and info.start_local is not None
     return extract_gps(
         video,
@@ -345,6 +376,7 @@ def test_gps_track_is_extracted(card: tuple[Case, Path, Path]) -> None:
         (_viofo_a119s_block, "binary", 1),
         (_vantrue_n4_block, "nmea", 1),
         (_nextbase_512g_block, "nextbase-binary", 10),
+        (_drivepro_230_block, "binary", 1),
     ],
 )
 def test_replicated_freegps_layouts_parse(
