@@ -39,7 +39,7 @@ from spoold.workers.gps import (
     find_sidecars,
     parse_freegps_block,
 )
-from spoold.workers.mp4box import top_level_boxes
+from spoold.workers.mp4box import make_box, top_level_boxes
 from spoold.workers.nmea import nmea_sentence, to_nmea_coord
 
 WORKERS_FIXTURES = Path(__file__).parent / "workers_fixtures"
@@ -227,6 +227,31 @@ def _drivepro_230_block(t: datetime, lat: float, lon: float) -> bytes:
     return bytes(body)
 
 
+def _rexing_v1_4k_block(t: datetime, lat: float, lon: float) -> bytes:
+    """Rexing V1-4K: the Viofo A119S block, but lat/lon as scaled decimal degrees
+    (lat * 3 + 187.98..., |lon| * 2 + 2199.19...), which exiftool's QuickTimeStream.pl undoes
+    for a file whose Kodak-style ``frea`` box says ``ver `` 3.01.054 (its notes on a real
+    V1-4K file)."""
+    body = bytearray(_viofo_a119s_block(t, lat, lon))
+    struct.pack_into(
+        "<2f", body, 0x4C, abs(lat) * 3 + 187.982162849635, abs(lon) * 2 + 2199.19873715495
+    )
+    return bytes(body)
+
+
+def _rexing(root: Path, case: Case) -> Path:
+    """A Rexing V1-4K clip: the Novatek layout with scaled blocks, and the top-level ``frea``
+    box (``tima`` duration, ``ver `` firmware) that tells the camera apart; where ``frea``
+    sits in the real file is not in exiftool's notes: here it is the last box."""
+    video = _novatek_with(_rexing_v1_4k_block)(root, case)
+    frea = make_box(
+        b"frea", make_box(b"tima", struct.pack(">I", 3)) + make_box(b"ver ", b"3.01.054")
+    )
+    with open(video, "ab") as f:
+        f.write(frea)
+    return video
+
+
 def _novatek_with(make_block: Callable[[datetime, float, float], bytes]) -> Callable[..., Path]:
     """A clip whose ``moov/gps `` index points at one ``freeGPS `` block a second after mdat
     and moov (the Novatek layout), the block in ``make_block``'s layout; GPS time = UTC."""
@@ -317,6 +342,17 @@ CASES = [
         _novatek_with(_drivepro_230_block),
         families=("transcend-dp",),
     ),
+    Case(
+        "rexing",
+        "DCIM/Movie/2020_0222_143440_001F.MP4",
+        "normal",
+        "front",
+        datetime(2020, 2, 22, 14, 34, 40),
+        "freegps",
+        (33.45, -112.07),
+        _rexing,
+        families=("rexing",),
+    ),
 ]
 
 
@@ -377,6 +413,7 @@ def test_gps_track_is_extracted(card: tuple[Case, Path, Path]) -> None:
         (_vantrue_n4_block, "nmea", 1),
         (_nextbase_512g_block, "nextbase-binary", 10),
         (_drivepro_230_block, "binary", 1),
+        (_rexing_v1_4k_block, "binary-rexing", 1),
     ],
 )
 def test_replicated_freegps_layouts_parse(
@@ -384,7 +421,8 @@ def test_replicated_freegps_layouts_parse(
 ) -> None:
     """The block reader alone: each real layout gives its fixes (time, place, speed)."""
     t = datetime(2022, 12, 14, 13, 22, 30, tzinfo=UTC)
-    fixes, got = parse_freegps_block(make(t, 47.356, -8.514))
+    rexing = make is _rexing_v1_4k_block
+    fixes, got = parse_freegps_block(make(t, 47.356, -8.514), rexing=rexing)
     assert got == layout
     assert len(fixes) == per_block
     assert [f.time for f in fixes] == [t + timedelta(seconds=k / 10) for k in range(per_block)]

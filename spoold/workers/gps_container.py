@@ -65,6 +65,11 @@ FREEGPS_MAGIC = b"freeGPS "
 # Box types an MP4/MOV file may start with.
 _FIRST_BOXES = {b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot", b"uuid", b"styp"}
 MAI_RECORD = 36
+# Rexing V1-4K (Kodak ``frea``/``ver `` 3.01.054): its freeGPS lat/lon are decimal degrees,
+# scaled and offset; exiftool's QuickTimeStream.pl undoes it with these constants.
+REXING_VERSION = b"3.01.054"
+REXING_LAT_OFFSET = 187.982162849635
+REXING_LON_OFFSET = 2199.19873715495
 
 
 def _read_at(f: BinaryIO, offset: int, size: int) -> bytes:
@@ -134,14 +139,16 @@ def _mai_point(rec: bytes, start_utc: datetime, seconds: int) -> GpsPoint | None
 # Novatek freeGPS
 
 
-def parse_freegps_block(block: bytes) -> tuple[list[Fix], str]:
+def parse_freegps_block(block: bytes, *, rexing: bool = False) -> tuple[list[Fix], str]:
     """One ``freeGPS `` block (from its size field on) → fixes and the layout name.
 
     Layouts: ``binary`` (Viofo A119/A129/A139 family: at 0x30 six u32 H,M,S,Y,m,d, status
     ``A``, N/S, E/W, then float32 lat/lon ``ddmm.mmmm``, speed in knots, course), ``nmea``
     (Nextbase 512GW style: RMC/GGA text inside the block), ``nextbase-binary`` (Nextbase
     512G: big-endian 32-byte records from 0x30, several a second), ``encrypted`` (Azdome-style,
-    byte 0x0c = 5: not decoded) or ``unknown``.
+    byte 0x0c = 5: not decoded) or ``unknown``.  ``rexing``: the block comes from a Rexing
+    V1-4K file (a top-level ``frea`` box with ``ver `` = 3.01.054), whose ``binary`` blocks
+    hold scaled decimal degrees, not ddmm (layout ``binary-rexing``; exiftool's scaling).
     """
     if len(block) < 16 or block[4:12] != FREEGPS_MAGIC:
         return [], "unknown"
@@ -175,8 +182,11 @@ def parse_freegps_block(block: bytes) -> tuple[list[Fix], str]:
 
     if not finite(lat_raw, lon_raw, knots, course):
         return [], "unknown"
-    lat, lon = conv(lat_raw), conv(lon_raw)
-    if lat > 90 or lon > 180:
+    if rexing:
+        lat, lon = (lat_raw - REXING_LAT_OFFSET) / 3, (lon_raw - REXING_LON_OFFSET) / 2
+    else:
+        lat, lon = conv(lat_raw), conv(lon_raw)
+    if lat > 90 or lon > 180 or (rexing and min(lat, lon) < 0):
         return [], "unknown"
     fix = Fix(
         time=when,
@@ -185,7 +195,20 @@ def parse_freegps_block(block: bytes) -> tuple[list[Fix], str]:
         speed_kmh=knots * KNOTS_TO_KMH if knots >= 0 else None,
         heading=course % 360 if 0 <= course < 720 else None,
     )
-    return [fix], "binary"
+    return [fix], "binary-rexing" if rexing else "binary"
+
+
+def _is_rexing_v1_4k(f: BinaryIO, boxes: Sequence[Box]) -> bool:
+    """True when a top-level ``frea`` box (Kodak-style) holds ``ver `` = ``3.01.054``: the
+    Rexing V1-4K, whose Novatek blocks are scaled (exiftool recognises it the same way)."""
+    frea = next((b for b in boxes if b.type == b"frea" and b.payload_size <= 0x100000), None)
+    if frea is None:
+        return False
+    payload = _read_at(f, frea.payload_offset, frea.payload_size)
+    return any(
+        c.type == b"ver " and payload[c.payload_offset : c.end].strip(b"\0 ") == REXING_VERSION
+        for c in child_boxes(payload)
+    )
 
 
 def _nextbase_records(block: bytes) -> list[Fix]:
@@ -218,7 +241,7 @@ def _nextbase_records(block: bytes) -> list[Fix]:
 
 
 def _freegps_points(
-    f: BinaryIO, offsets: Sequence[tuple[int, int]], file_size: int
+    f: BinaryIO, offsets: Sequence[tuple[int, int]], file_size: int, *, rexing: bool = False
 ) -> tuple[list[GpsPoint], dict[str, int]]:
     stats: dict[str, int] = {"blocks": len(offsets)}
     points: list[GpsPoint] = []
@@ -227,7 +250,7 @@ def _freegps_points(
             stats["bad_index"] = stats.get("bad_index", 0) + 1
             continue
         block = _read_at(f, offset, min(size, 0x10000, file_size - offset))
-        fixes, layout = parse_freegps_block(block)
+        fixes, layout = parse_freegps_block(block, rexing=rexing)
         stats[layout] = stats.get(layout, 0) + 1
         for k, fx in enumerate(fixes):
             # one block per second; several fixes in one block share it evenly
@@ -296,6 +319,7 @@ class _Clip:
     size: int
     boxes: list[Box]
     clock: ClipClock
+    rexing: bool = False  # a Rexing V1-4K file: its freeGPS lat/lon are scaled
 
     def from_nmea(self, text: str, source: str, failure: str) -> bool:
         """Answer from NMEA ``text`` as ``source``, else note ``failure`` and the counters."""
@@ -354,6 +378,7 @@ def _walk(out: GpsExtraction, f: BinaryIO, video: Path, clock: ClipClock, scan: 
         clip.boxes = []
     if _blackvue_box(clip) or _mai_box(clip):
         return
+    clip.rexing = _is_rexing_v1_4k(f, clip.boxes)
     moov = next((b for b in clip.boxes if b.type == b"moov"), None)
     moov_payload = b""
     if moov is not None and not moov.truncated and moov.payload_size <= MAX_MOOV_BYTES:
@@ -422,7 +447,7 @@ def _novatek_moov(clip: _Clip, moov_payload: bytes) -> bool:
         if child.type != b"gps ":
             continue
         index = _novatek_index(moov_payload[child.payload_offset : child.end])
-        points, stats = _freegps_points(clip.f, index, clip.size)
+        points, stats = _freegps_points(clip.f, index, clip.size, rexing=clip.rexing)
         if points:
             clip.out.take("freegps", points, clip.name, stats)
             return True
@@ -450,7 +475,7 @@ def _scanned(clip: _Clip) -> bool:
         for off in free_offsets:
             head = _read_at(clip.f, off, 4)
             index.append((off, struct.unpack(">I", head)[0] if len(head) == 4 else 0))
-        points, stats = _freegps_points(clip.f, index, clip.size)
+        points, stats = _freegps_points(clip.f, index, clip.size, rexing=clip.rexing)
         if points:
             clip.out.take("freegps", points, clip.name, stats)
             clip.note("freeGPS blocks found by scanning (no moov index)")
