@@ -25,8 +25,9 @@ Sources, in the order they are tried (the first that yields a fix wins):
 ``nmea-sidecar``     BlackVue ``.gps`` (``[epoch-ms]$GPRMC...`` lines) or plain ``.nmea`` files
 ``blackvue-gps-box`` BlackVue: top-level ``free`` box holding a ``gps `` box of NMEA lines
 ``70mai``            70mai: top-level ``GPS `` box of 36-byte records (time = file name + offset)
-``freegps``          Novatek (Viofo...): ``moov/gps `` index → ``freeGPS `` blocks (binary or
-                     NMEA layout); without the index, a scan for ``freeGPS `` signatures
+``freegps``          Novatek (Viofo...): ``moov/gps `` index → ``freeGPS `` blocks (binary,
+                     Rexing V1-4K scaled, Nextbase 512G records or NMEA layout); without the
+                     index, a scan for ``freeGPS `` signatures
 ``gpmf``             GoPro ``gpmd`` track: GPS9, GPS5, the Karma GPRI/GLPI forms
 ``nmea-embedded``    NMEA sentences anywhere in the file (text/subtitle tracks), by a scan
 ``daylog``           HiSilicon per-day ``gps/YYYYMMDD.dat``: the fixes of the clip's window
