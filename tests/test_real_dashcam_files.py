@@ -11,7 +11,7 @@ Two kinds of file (``tests/fixtures/realfiles/README.md`` lists each one, its or
 For each file the test checks what the pipeline does with it: :func:`spoold.dashcam.recognise`
 reads the family, mode and start time from its path; :func:`spoold.server.media.unfinished`
 and :func:`~spoold.server.media.describe` (pymediainfo) take it as a finished copy; and
-:func:`spoold.workers.gps.extract_gps` finds its GPS track where the family carries one.
+:func:`spoold.workers.gps.extract_gps` finds its GPS track near the expected place.
 """
 
 from __future__ import annotations
@@ -55,8 +55,8 @@ class Case:
     mode: str
     channel: str
     start_local: datetime
-    gps_source: str | None  # None: this family's clips carry no GPS we read
-    lat_lon: tuple[float, float] | None  # roughly where the fixes are (real or made up)
+    gps_source: str  # what extract_gps answers from
+    lat_lon: tuple[float, float]  # roughly where the fixes are (real or made up)
     build: Callable[[Path, Case], Path]  # writes the file under the card root, returns it
     families: tuple[str, ...] = ()  # the inbox's configured families (default: built-in order)
 
@@ -96,7 +96,7 @@ def _hisilicon(root: Path, case: Case) -> Path:
     file; ``gps/YYYYMMDD.dat`` at the card root holds CRLF lines ``YYYYMMDDhhmmss,ddmm.mmmmm,
     N/S,dddmm.mmmmm,E/W,knots,course`` on the camera clock, a ``#`` line at each start."""
     video = _clip(root, case, seconds=10)
-    lat, lon = case.lat_lon or (0.0, 0.0)
+    lat, lon = case.lat_lon
     lines = ["#"]
     for i in range(-3, 14):  # the log runs before and after the clip, as the camera's does
         t = case.start_local + timedelta(seconds=i)
@@ -116,7 +116,7 @@ def _blackvue(root: Path, case: Case) -> Path:
     per recording: every second one ``[epoch-ms]`` stamp on RMC, VTG, GGA, GSA, four GSV and
     GLL, each line followed by an empty line; RMC's course is empty when standing still."""
     video = _clip(root, case)
-    lat, lon = case.lat_lon or (0.0, 0.0)
+    lat, lon = case.lat_lon
     start_utc = case.start_local.replace(tzinfo=UTC) - timedelta(hours=3)  # camera at UTC+3
     out: list[str] = []
     for i in range(4):
@@ -258,7 +258,7 @@ def _novatek_with(make_block: Callable[[datetime, float, float], bytes]) -> Call
 
     def build(root: Path, case: Case) -> Path:
         video = _clip(root, case, seconds=3)
-        lat, lon = case.lat_lon or (0.0, 0.0)
+        lat, lon = case.lat_lon
         start_utc = case.start_local.replace(tzinfo=UTC)
         blocks = [
             make_block(start_utc + timedelta(seconds=i), lat + i * 1e-4, lon + i * 1e-4)
@@ -395,7 +395,6 @@ def _gps(case: Case, root: Path, video: Path) -> GpsExtraction:
 
 def test_gps_track_is_extracted(card: tuple[Case, Path, Path]) -> None:
     case, root, video = card
-    assert case.gps_source is not None and case.lat_lon is not None
     res = _gps(case, root, video)
     assert res.source == case.gps_source, res.notes
     assert len(res.points) > 0
@@ -439,3 +438,16 @@ def test_replicas_keep_the_novatek_box_order(tmp_path: Path) -> None:
         kinds = [b.type for b in top_level_boxes(f, video.stat().st_size)]
     assert kinds[:1] == [b"ftyp"] and kinds.index(b"mdat") < kinds.index(b"moov")
     assert kinds[kinds.index(b"moov") + 1 :] == [b"free"] * 3
+
+
+def test_rexing_scaling_applies_only_with_its_frea_box(tmp_path: Path) -> None:
+    """The same blocks without the ``frea``/``ver `` box are read as the plain Viofo layout."""
+    case = next(c for c in CASES if c.family == "rexing")
+    video = case.build(tmp_path, case)
+    assert _gps(case, tmp_path, video).stats.get("binary-rexing") == 3
+    with open(video, "rb") as f:
+        frea = top_level_boxes(f, video.stat().st_size)[-1]
+    assert frea.type == b"frea"
+    video.write_bytes(video.read_bytes()[: frea.offset])
+    plain = _gps(case, tmp_path, video)
+    assert plain.stats.get("binary") == 3 and "binary-rexing" not in plain.stats
