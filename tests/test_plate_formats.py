@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from spoold.workers.plate_consensus import Read, consensus, track_reads, vote
@@ -175,6 +175,7 @@ def test_the_region_is_the_first_listed_of_the_cheapest(text: str, order: list[s
     text=st.text(alphabet="ABDEFGHJKLMNPRSTUXZ0123456789", max_size=12),
     order=st.permutations(REGIONS),
 )
+@example(text="AA000G0", order=["UK", "DE", "FR", "NL", "US", "ES", "IT", "PL", "BE", "IN"])
 def test_plate_region_names_a_region_the_text_fits_as_it_stands(
     text: str, order: list[str]
 ) -> None:
@@ -184,9 +185,12 @@ def test_plate_region_names_a_region_the_text_fits_as_it_stands(
         assert is_valid_plate(text, (region,))
         earlier = order[: order.index(region)]
         fits = [r for r in earlier if is_valid_plate(text, (r,))]
-        # an earlier region fits only through a looser (free-form) layout
+        # an earlier region fits only through a looser (free-form) layout: the chosen one
+        # wins even when that region is listed first (ties would go to the first listed).
+        # (Not match_plate's cost: that is of the cheapest *repaired* reading, another
+        # measure; CI found 'AA000G0', where US repairs to 'AA00060' at cost 1.0.)
         assert all(plate_region(text, (r,)) == r for r in fits)
-        assert all(match_plate(text, (r,)).cost > match_plate(text, (region,)).cost for r in fits)  # type: ignore[union-attr]
+        assert all(plate_region(text, (r, region)) == region for r in fits)
 
 
 # ---------------------------------------------------------------------------------- consensus

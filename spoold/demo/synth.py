@@ -394,7 +394,8 @@ _YEAR_SQL = [
         CASE WHEN rd = 1 AND plate_no % 7 = 0 THEN replace(plate, '0', 'O') ELSE plate END,
         plate, translate(plate, 'OIBSZ', '01852'),
         (0.6 + (hash(video_key, sighting, rd) % 400) / 1000.0)::FLOAT,
-        0.4::FLOAT, 0.6::FLOAT, 0.1::FLOAT, 0.05::FLOAT, channel
+        0.4::FLOAT, 0.6::FLOAT, 0.1::FLOAT, 0.05::FLOAT, channel,
+        NULL::VARCHAR  -- region: synthetic texts are no configured format
     FROM (SELECT *, printf('%s%s%03d%s',
             chr(65 + plate_no % 26), chr(65 + (plate_no // 26) % 26),
             (plate_no // 676) % 1000, chr(65 + (plate_no * 7) % 26)) AS plate FROM p)
