@@ -34,7 +34,8 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -185,20 +186,27 @@ class Indexer:
         ).fetchone()
         return bool(row and row[1] and not row[0])
 
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One DuckDB transaction on the writer's connection: committed when the block ends,
+        rolled back (and the error raised) when it does not."""
+        self._con.execute("BEGIN TRANSACTION")
+        try:
+            yield
+            self._con.execute("COMMIT")
+        except BaseException:
+            self._con.execute("ROLLBACK")
+            raise
+
     def _rebuild_all(self, why: str, update: str | None = None) -> None:
         """Run ``update`` (SQL), rebuild every detail document and republish everything, in
         one transaction (a format change)."""
         con = self._con
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with self._transaction():
             if update is not None:
                 con.execute(update)
             rebuild_video_docs(con)
             mark_all_dirty(con, self._block_size)
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
         logger.info("%s", why)
 
     def _rename_pending_status(self) -> None:
@@ -376,8 +384,7 @@ class Indexer:
         """One transaction: replace the staged videos' rows, re-derive sightings around them."""
         con = self._con
         ids = [video.video_id for _, video, *_ in staged]
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with self._transaction():
             old: dict[str, tuple[Any, ...]] = {
                 r[0]: r[1:]
                 for r in con.execute(
@@ -431,10 +438,6 @@ class Indexer:
                 " UNION ALL SELECT 'video_ids', unnest($ids::VARCHAR[])",
                 {"months": sorted(months), "ids": sorted({video_id_part(i) for i in ids})},
             )
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
         self._next_key = next_key
         return old, near
 
@@ -483,8 +486,7 @@ class Indexer:
                 tables.setdefault("stages", []).append(
                     stages_table(pa.scalar(key, pa.int32()), stages)
                 )
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with self._transaction():
             for table in ("stages", "video_docs"):
                 con.execute(
                     f"DELETE FROM {table} WHERE list_contains($keys, video_key)", {"keys": keys}
@@ -505,10 +507,6 @@ class Indexer:
                 "INSERT INTO dirty_parts SELECT 'videos', unnest($months::VARCHAR[])",
                 {"months": months},
             )
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
         self.publish_if_due()
         return len(changed)
 
@@ -550,13 +548,8 @@ class Indexer:
         }
         if not changed:
             return 0
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with self._transaction():
             self._write_ingests(changed)
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
         self.publish_if_due()
         return len(changed)
 
