@@ -16,9 +16,10 @@ One case no structure check can settle: a pre-allocated copy that stalls when on
 bytes *after* the index are missing (metadata, a camera's GPS box) is a playable file, yet
 its last bytes, and so its fingerprint, are still to change.  Zeros at the end are normal too
 (70mai pads its GPS box with them), so such a file is not unfinished: its check reports the
-soft :data:`~spoold.server.verdicts.REASON_ZERO_END` when its last byte is zero, and the
-ingestor lets it settle for ``[ingest] prealloc_settle_s`` only when it saw the file change
-at its full size (a pre-allocated copy under way), then ingests it.
+soft :data:`~spoold.server.verdicts.REASON_ZERO_END` when its last byte is zero only for
+the files the ingestor saw change at their full size (a pre-allocated copy under way, passed
+as ``prealloc``); the ingestor lets such a file settle for ``[ingest] prealloc_settle_s``,
+then ingests it.
 """
 
 from __future__ import annotations
@@ -45,9 +46,12 @@ class Held:
     reason: str
 
 
-def fingerprint_finished(base: Path, items: list[tuple[str, int, int]]) -> list[FpResult]:
+def fingerprint_finished(
+    base: Path, items: list[tuple[str, int, int]], prealloc: frozenset[str] = frozenset()
+) -> list[FpResult]:
     """:func:`spoold.server.scan.fingerprint_files`, plus the unfinished check of each file
-    that got an id; a file that changed during the check is reported ``"changed"``."""
+    that got an id (and, for the ``prealloc`` paths, the soft last-byte check); a file that
+    changed during the check is reported ``"changed"``."""
     out: list[FpResult] = []
     for rel, size, mtime, vid, why in fingerprint_files(base, items):
         if vid is None:
@@ -55,7 +59,9 @@ def fingerprint_finished(base: Path, items: list[tuple[str, int, int]]) -> list[
             continue
         path = base / rel
         try:
-            problem = media.unfinished(path) or _zero_end(path)
+            problem = media.unfinished(path)
+            if problem is None and rel in prealloc:
+                problem = _zero_end(path)
             st = os.stat(path)
         except FileNotFoundError:
             out.append((rel, size, mtime, None, "vanished", None))

@@ -217,6 +217,7 @@ class Ingestor:
                     fingerprint_finished,
                     box.base,
                     [(rel, s, m) for rel, (s, m) in batch],
+                    frozenset(rel for rel, _ in batch if rel in box.prealloc),
                     timeout=self.cfg.daemon.probe_timeout_s,
                 )
             except StorageUnavailable:
@@ -382,13 +383,7 @@ class Ingestor:
                 continue
             rep.fingerprinted += 1
             box.held.pop(rel, None)
-            # Zeros at the end are normal; only a pre-allocated copy waits for its last bytes.
-            soft = problem is not None and problem[0] == REASON_ZERO_END
-            if (
-                problem is not None
-                and vid not in self.index
-                and not (soft and rel not in box.prealloc)
-            ):
+            if problem is not None and vid not in self.index:
                 self._hold(box, rel, vid, problem, now)
                 continue
             parent, _, name = rel.rpartition("/")
