@@ -282,6 +282,17 @@ class Task(BaseModel):
     def stamp(self) -> str:
         return parse_task_id(self.task_id)[0]
 
+    @property
+    def verdict(self) -> Literal["accepted", "rejected", "superseded"]:
+        """What a complete record's result says of its input: ``superseded`` (the file's
+        newer content is another video: no rejection of the file), ``rejected`` (the ingest
+        stage turned the file down) or ``accepted``.  The one reading of these result keys,
+        for the CLI, the daemon and the index alike."""
+        res = self.result or {}
+        if res.get("superseded"):
+            return "superseded"
+        return "rejected" if res.get("rejected") else "accepted"
+
     def to_json(self) -> bytes:
         return self.model_dump_json(indent=2, exclude_none=True, exclude={"state"}).encode() + b"\n"
 

@@ -44,11 +44,10 @@ def outcome(state: str, task: Task | None) -> str:
         return "invalid"
     if state != "complete":
         return "failing" if task.attempts else state
-    res = task.result or {}
-    if res.get("superseded"):
+    if task.verdict == "superseded":
         return "superseded"
-    if res.get("rejected"):
-        return f"rejected: {res.get('reason')}"
+    if task.verdict == "rejected":
+        return f"rejected: {(task.result or {}).get('reason')}"
     return "complete"
 
 

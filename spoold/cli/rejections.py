@@ -98,7 +98,7 @@ def _verdict(spool: Spool, task_id: str) -> _Verdict | None:
     device, path = t.inputs[0].device, t.inputs[0].path
     res = t.result or {}
     row = None
-    if res.get("rejected") and not res.get("superseded"):
+    if t.verdict == "rejected":
         row = {
             "task_id": t.task_id,
             "video_id": t.video_id,

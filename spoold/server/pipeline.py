@@ -519,7 +519,7 @@ class StageTracker:
                     continue  # noted again when it completes
                 rec = self.spool.read(loc.path)
                 stages: list[StageStatus] = []
-                if rec.result and rec.result.get("rejected") and not rec.result.get("superseded"):
+                if rec.verdict == "rejected":
                     queues = self.spool.queues() if queues is None else queues
                     stages = video_stages(self.spool, self.pipeline, task_id, queues=queues)
                 items.append((rec, stages))

@@ -297,13 +297,7 @@ def ingest_verdict(task: Task) -> tuple[str, str, str] | None:
     ``None`` for a record with no input file (nothing to show it by)."""
     if not task.inputs:
         return None
-    res = task.result or {}
-    verdict = "accepted"
-    if res.get("superseded"):
-        verdict = "superseded"
-    elif res.get("rejected"):
-        verdict = "rejected"
-    return task.inputs[0].device, task.inputs[0].path, verdict
+    return task.inputs[0].device, task.inputs[0].path, task.verdict
 
 
 def rejected_row(task: Task) -> dict[str, Any]:
