@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from webui_support import Site, app_config, build_site, serve
 
 from webui_export.api import thumbnails
 from webui_export.api.app import create_app
+from webui_export.api.thumbnails import prune
 
 Image = pytest.importorskip("PIL.Image", reason="Pillow (a dev dependency) decodes the JPEGs")
 
@@ -260,3 +262,72 @@ def test_where_the_cache_is(
         assert found == Path(tempfile.gettempdir()) / f"spoold-thumbnails-{os.getuid()}"
     else:
         assert found == Path(expected)
+
+
+def _fill(folder: Path, count: int, size: int, mtime: float) -> list[Path]:
+    """``count`` cached-looking thumbnails of ``size`` bytes, last used at ``mtime``."""
+    made = []
+    for i in range(count):
+        path = folder / f"{i % 256:02x}" / f"old{i:04d}.jpg"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"\xff\xd8" + bytes(size - 2))
+        os.utime(path, (mtime, mtime))
+        made.append(path)
+    return made
+
+
+def _cache_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.glob("*/*.jpg"))
+
+
+def test_prune_removes_the_least_recently_used_down_to_90_percent(tmp_path: Path) -> None:
+    old = _fill(tmp_path / "a", 50, 1000, 1_000_000.0)
+    new = _fill(tmp_path / "b", 50, 1000, 2_000_000.0)
+    for path in (tmp_path / "a").glob("*/*.jpg"):
+        target = tmp_path / "c" / path.parent.name / path.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        path.rename(target)
+    for path in (tmp_path / "b").glob("*/*.jpg"):
+        target = tmp_path / "c" / path.parent.name / ("new" + path.name)
+        path.rename(target)
+    folder = tmp_path / "c"
+    (folder / "00" / ".tmp-render.jpg").write_bytes(bytes(5000))  # being stored: kept
+    assert prune(folder, 100_000) == (0, 100_000)  # at the limit: nothing to do
+    removed, left = prune(folder, 60_000)
+    assert (removed, left) == (46, 54_000)
+    kept = {p.name for p in folder.glob("*/*.jpg")}
+    assert {"new" + p.name for p in new} <= kept  # the recently used stay
+    assert len(kept & {p.name for p in old}) == 4
+    assert (folder / "00" / ".tmp-render.jpg").exists()
+
+
+def test_the_cache_stays_under_its_limit_and_keeps_what_was_just_served(
+    served: tuple[Site, str], tmp_path: Path
+) -> None:
+    """A cache left at 100 KB by an earlier, larger limit, and a limit of 40 KB: the first
+    thumbnail stored starts a prune that removes the least recently used, never the new one."""
+    cache = tmp_path / "cache"
+    _fill(cache, 100, 1000, 1_000_000.0)
+    limit_mb = 40_000 / 1048576
+    with serve(
+        app_config(served[0], THUMBNAIL_CACHE=cache, THUMBNAIL_CACHE_MAX_MB=limit_mb)
+    ) as base:
+        sid = sighting_ids(base, "AB123")[("car1_f_0001", 5.0)]
+        status, headers, body = get(base, url(sid))
+        assert status == 200
+        fresh = cache / headers["ETag"].strip('"')[:2] / f"{headers['ETag'].strip(chr(34))}.jpg"
+        deadline = time.monotonic() + 10
+        while _cache_bytes(cache) > 40_000 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _cache_bytes(cache) <= 40_000
+        assert fresh.read_bytes() == body
+        assert get(base, url(sid))[2] == body  # still served from the cache
+
+
+def test_a_bad_cache_limit_is_a_clear_error(served: tuple[Site, str], tmp_path: Path) -> None:
+    config = app_config(served[0], THUMBNAIL_CACHE=tmp_path / "c", THUMBNAIL_CACHE_MAX_MB="lots")
+    with serve(config) as base:
+        sid = sighting_ids(base, "AB123")[("car1_f_0001", 5.0)]
+        status, _, body = get(base, url(sid))
+    assert status == 500
+    assert "THUMBNAIL_CACHE_MAX_MB='lots' is not a size in MB" in json.loads(body)["error"]

@@ -1,7 +1,8 @@
 """Frame thumbnails of plate sightings: ``GET /api/sightings/<id>/thumbnail.jpg``.
 
 Public API: :data:`bp`, :data:`WIDTHS`, :data:`DEFAULT_WIDTH`, :data:`SIGNED_PATH`,
-:data:`RENDER_VERSION`, :func:`cache_dir`, :func:`render`.
+:data:`RENDER_VERSION`, :data:`DEFAULT_CACHE_MAX_MB`, :func:`cache_dir`, :func:`render`,
+:func:`prune`.
 
 The thumbnail is the frame of the sighting's best read (its video and offset), scaled to
 ``?width=`` (one of :data:`WIDTHS`, never enlarged) with the read's plate box drawn on it.  It is
@@ -18,10 +19,14 @@ never uses them: the same frame is rendered once however its sighting is numbere
 whose sighting changed gets a new ETag.  A thumbnail cached before its clip was archived off the
 storage roots is still served.
 
-Configuration (app config or ``SPOOLD_THUMBNAIL_CACHE``): ``THUMBNAIL_CACHE``, the cache folder.
-Default: ``thumbnails`` under systemd's ``$CACHE_DIRECTORY`` (``CacheDirectory=spoold`` in
-``spoold-api.service``), else ``spoold-thumbnails-<uid>`` in the temporary folder.  The cache is
-not pruned (about 10 KB a thumbnail); deleting it at any time is safe.  When it cannot be
+Configuration (app config, or the environment as ``SPOOLD_<KEY>``): ``THUMBNAIL_CACHE``, the
+cache folder.  Default: ``thumbnails`` under systemd's ``$CACHE_DIRECTORY``
+(``CacheDirectory=spoold`` in ``spoold-api.service``), else ``spoold-thumbnails-<uid>`` in the
+temporary folder.  ``THUMBNAIL_CACHE_MAX_MB`` (default :data:`DEFAULT_CACHE_MAX_MB`; ``0``: no
+limit) bounds it: a thumbnail is about 10 KB and a fleet-year has hundreds of thousands of
+sightings, so after every twentieth of the limit written, a background thread of the worker
+removes the least recently served thumbnails (a cache hit refreshes the file's mtime) until the
+cache is at 90 % of the limit.  Deleting the cache at any time is safe.  When it cannot be
 written, thumbnails are rendered on every request and the failure is logged.
 
 Errors are JSON: 400 for a bad ``width``, 404 for no such sighting, video or clip file, 422 when
@@ -72,8 +77,18 @@ SIGNED_PATH = re.compile(r"^/api/sightings/[0-9]{1,18}/thumbnail\.jpg$")
 BOX_COLOR = "0xFFD60A"
 BOX_THICKNESS = 3
 
+#: The cache's default size limit, in MB (about 100,000 thumbnails).
+DEFAULT_CACHE_MAX_MB = 1024
+#: Pruning leaves the cache at this share of its limit, so that it does not run on every store.
+PRUNE_TO = 0.9
+
 _ID = re.compile(r"^[0-9]{1,18}$")
 _renders = threading.BoundedSemaphore(MAX_RENDERS)
+_prune_lock = threading.Lock()
+#: Bytes this process stored since its last prune (None: no prune yet, so the first store checks
+#: a cache a previous, larger limit may have left).
+_written: int | None = None
+_pruning = False
 
 
 class _Busy(ApiError):
@@ -100,6 +115,100 @@ def cache_dir() -> Path:
     if systemd:  # systemd may list several folders, ':'-separated: the first is ours
         return Path(systemd.split(":")[0]) / "thumbnails"
     return Path(tempfile.gettempdir()) / f"spoold-thumbnails-{os.getuid()}"
+
+
+def _cache_limit() -> int:
+    """The cache's size limit in bytes (0: none), from ``THUMBNAIL_CACHE_MAX_MB``."""
+    value = current_app.config.get("THUMBNAIL_CACHE_MAX_MB", DEFAULT_CACHE_MAX_MB)
+    if isinstance(value, str):
+        value = value.strip()
+    try:
+        mb = float(value)
+    except (TypeError, ValueError):
+        mb = -1.0
+    if mb < 0:
+        raise ApiError(
+            500,
+            f"THUMBNAIL_CACHE_MAX_MB={value!r} is not a size in MB: set a number (0 = no limit)",
+        )
+    return int(mb * 1024 * 1024)
+
+
+def prune(folder: Path, limit: int) -> tuple[int, int]:
+    """Remove the least recently used thumbnails of ``folder`` until their total size is at
+    most :data:`PRUNE_TO` of ``limit`` bytes, if it is over ``limit``.  Returns ``(removed,
+    bytes left)``.  Safe beside other workers rendering and pruning the same folder: a file
+    another worker removed first is skipped."""
+    entries: list[tuple[float, int, str]] = []
+    total = 0
+    try:
+        subdirs = list(os.scandir(folder))
+    except OSError:
+        return 0, 0
+    for sub in subdirs:
+        if not sub.is_dir(follow_symlinks=False):
+            continue
+        try:
+            files = list(os.scandir(sub.path))
+        except OSError:
+            continue
+        for f in files:
+            if not f.name.endswith(".jpg") or f.name.startswith(".tmp-"):
+                continue  # a render being stored: not ours to judge yet
+            try:
+                st = f.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            entries.append((st.st_mtime, st.st_size, f.path))
+            total += st.st_size
+    if total <= limit:
+        return 0, total
+    removed = 0
+    target = int(limit * PRUNE_TO)
+    for _, size, path in sorted(entries):
+        if total <= target:
+            break
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            logger.warning("thumbnail cache: cannot remove %s (%s)", path, exc)
+            continue
+        total -= size
+        removed += 1
+    logger.info(
+        "thumbnail cache %s: removed %d least recently used thumbnails, %.1f MB left",
+        folder,
+        removed,
+        total / 1048576,
+    )
+    return removed, total
+
+
+def _prune_in_background(folder: Path, limit: int) -> None:
+    global _pruning
+    try:
+        prune(folder, limit)
+    finally:
+        with _prune_lock:
+            _pruning = False
+
+
+def _note_stored(folder: Path, size: int, limit: int) -> None:
+    """Count a stored thumbnail; start a background prune after a twentieth of ``limit``."""
+    global _written, _pruning
+    if limit <= 0:
+        return
+    with _prune_lock:
+        if _written is not None:
+            _written += size
+        if _pruning or (_written is not None and _written < limit / 20):
+            return
+        _written, _pruning = 0, True
+    threading.Thread(
+        target=_prune_in_background, args=(folder, limit), name="thumbnail-prune", daemon=True
+    ).start()
 
 
 def _ffmpeg() -> str:
@@ -200,12 +309,17 @@ def _box(
 
 def _cached(path: Path) -> bytes | None:
     try:
-        return path.read_bytes()
+        data = path.read_bytes()
     except OSError:
         return None
+    try:  # a hit is a use: pruning removes the least recently used first
+        os.utime(path)
+    except OSError:
+        pass
+    return data
 
 
-def _store(path: Path, data: bytes) -> None:
+def _store(path: Path, data: bytes) -> bool:
     """Write ``data`` to ``path`` atomically (workers may render the same one at once)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -217,6 +331,7 @@ def _store(path: Path, data: bytes) -> None:
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
+        return True
     except OSError as exc:
         logger.warning(
             "thumbnail cache %s is not writable (%s): thumbnails are rendered on every request; "
@@ -224,6 +339,7 @@ def _store(path: Path, data: bytes) -> None:
             path.parent.parent,
             exc,
         )
+        return False
 
 
 def _jpeg(data: bytes, etag: str) -> Response:
@@ -257,6 +373,7 @@ def thumbnail(sighting_id: str) -> Response:
     path = cache_dir() / etag[:2] / f"{etag}.jpg"
     data = _cached(path)
     if data is None:
+        limit = _cache_limit()  # a bad setting is said before any work is done
         try:
             clip = media.resolve(video["device"], video["path"])
         except ApiError as exc:
@@ -271,5 +388,6 @@ def thumbnail(sighting_id: str) -> Response:
             data = render(clip, offset_s, width, box)
         finally:
             _renders.release()
-        _store(path, data)
+        if _store(path, data):
+            _note_stored(path.parent.parent, len(data), limit)
     return _jpeg(data, etag)
