@@ -39,10 +39,11 @@ from spoold.workers.gps import (
     find_sidecars,
     parse_freegps_block,
 )
-from spoold.workers.mp4box import make_box, top_level_boxes
+from spoold.workers.mp4box import child_boxes, make_box, top_level_boxes
 from spoold.workers.nmea import nmea_sentence, to_nmea_coord
 
 WORKERS_FIXTURES = Path(__file__).parent / "workers_fixtures"
+REALFILES = Path(__file__).parent / "fixtures" / "realfiles"
 UTC = timezone.utc
 
 
@@ -54,11 +55,16 @@ class Case:
     relpath: str  # as on the card (folder + the camera's file name)
     mode: str
     channel: str
-    start_local: datetime
+    start_local: datetime | None  # what the name says (None: the name holds no time)
     gps_source: str  # what extract_gps answers from
     lat_lon: tuple[float, float]  # roughly where the fixes are (real or made up)
     build: Callable[[Path, Case], Path]  # writes the file under the card root, returns it
     families: tuple[str, ...] = ()  # the inbox's configured families (default: built-in order)
+    label: str = ""  # test id when one family has several cases (default: the family)
+    start_basis: str = "name"  # what ingestion takes the start from
+    start_utc: datetime | None = None  # the ingested start when its basis is the container
+    gps_count: int | None = None  # fixes the track keeps (checked when known)
+    gps_start: datetime | None = None  # the clip start by the GPS receiver's clock (UTC)
 
     def recognised(self) -> NameInfo | None:
         return recognise(self.relpath, self.family_list())
@@ -82,6 +88,117 @@ def _copy_70mai(root: Path, case: Case) -> Path:
     dst.parent.mkdir(parents=True)
     shutil.copyfile(WORKERS_FIXTURES / "70mai" / dst.name, dst)
     return dst
+
+
+# GoPro: the telemetry is real (committed files), the video track is ffmpeg's.  A trimmed
+# real file (``gopro/trim_mdat.py``) lends its ``gpmd`` track box verbatim and its mdat (the
+# GPMF samples, as the camera wrote them); a raw GPMF dump (one DEVC a second, as the
+# camera's gpmd samples are) gets a minimal ``gpmd`` track built here.
+
+
+def _full_box(kind: bytes, payload: bytes) -> bytes:
+    return make_box(kind, b"\0\0\0\0" + payload)  # version 0, no flags
+
+
+def _chunk_offsets(trak: bytes, base: int = 0) -> tuple[int, bool]:
+    """Where in ``trak`` (a whole box) its chunk offset table starts, and whether it is co64."""
+    for box in child_boxes(trak[base:]):
+        body_at = base + box.payload_offset
+        if box.type in (b"stco", b"co64"):
+            return body_at + 4, box.type == b"co64"
+        if box.type in (b"trak", b"mdia", b"minf", b"stbl"):
+            try:
+                return _chunk_offsets(trak[: base + box.end], body_at)
+            except LookupError:
+                continue
+    raise LookupError("no stco/co64 in the track")
+
+
+def _graft_gpmd(video: Path, trak: bytes, samples: bytes, base: int) -> None:
+    """Add the ``gpmd`` track box ``trak`` to ``video``'s moov (its last box) and ``samples``
+    in an mdat after it; the track's chunk offsets, relative to ``base``, are moved there."""
+    data = video.read_bytes()
+    with open(video, "rb") as f:
+        moov = top_level_boxes(f, len(data))[-1]
+    assert moov.type == b"moov" and moov.end == len(data)
+    shift = moov.end + len(trak) + 8 - base  # the new mdat's payload follows the longer moov
+    at, wide = _chunk_offsets(trak)
+    moved = bytearray(trak)
+    code, step = (">Q", 8) if wide else (">I", 4)
+    for pos in range(at + 4, at + 4 + step * struct.unpack_from(">I", trak, at)[0], step):
+        struct.pack_into(code, moved, pos, struct.unpack_from(code, trak, pos)[0] + shift)
+    new_moov = make_box(b"moov", data[moov.payload_offset : moov.end] + bytes(moved))
+    video.write_bytes(data[: moov.offset] + new_moov + make_box(b"mdat", samples))
+
+
+def _gpmd_trak(sizes: list[int]) -> bytes:
+    """A minimal ``gpmd`` track: one sample a chunk and a second, offsets from 0."""
+    n = len(sizes)
+    offsets = [sum(sizes[:i]) for i in range(n)]
+    entry = make_box(b"gpmd", bytes(6) + struct.pack(">HI", 1, 0))
+    stbl = make_box(
+        b"stbl",
+        _full_box(b"stsd", struct.pack(">I", 1) + entry)
+        + _full_box(b"stts", struct.pack(">III", 1, n, 1000))
+        + _full_box(b"stsc", struct.pack(">IIII", 1, 1, 1, 1))
+        + _full_box(b"stsz", struct.pack(f">II{n}I", 0, n, *sizes))
+        + _full_box(b"stco", struct.pack(f">I{n}I", n, *offsets)),
+    )
+    dref = _full_box(b"dref", struct.pack(">I", 1) + make_box(b"url ", b"\0\0\0\1"))
+    minf = make_box(b"minf", _full_box(b"nmhd", b"") + make_box(b"dinf", dref) + stbl)
+    mdhd = _full_box(b"mdhd", struct.pack(">IIIIHH", 0, 0, 1000, 1000 * n, 0x55C4, 0))
+    hdlr = _full_box(b"hdlr", struct.pack(">I4s12x", 0, b"meta") + b"GoPro MET\0")
+    matrix = struct.pack(">9I", 0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)
+    tkhd = struct.pack(">5I8x4H", 0, 0, 9, 0, 1000 * n, 0, 0, 0, 0) + matrix + bytes(8)
+    return make_box(b"trak", _full_box(b"tkhd", tkhd) + make_box(b"mdia", mdhd + hdlr + minf))
+
+
+def _devc_items(raw: bytes) -> list[bytes]:
+    """The top-level GPMF items of a raw dump (each ``DEVC`` is one gpmd sample)."""
+    items, pos = [], 0
+    while pos + 8 <= len(raw):
+        size, repeat = raw[pos + 5], struct.unpack_from(">H", raw, pos + 6)[0]
+        end = pos + 8 + (size * repeat + 3) // 4 * 4
+        items.append(raw[pos:end])
+        pos = end
+    return items
+
+
+def _gopro_raw(raw_name: str) -> Callable[[Path, Case], Path]:
+    """A clip carrying the real GPMF dump ``gopro/<raw_name>`` as its gpmd track."""
+
+    def build(root: Path, case: Case) -> Path:
+        items = _devc_items((REALFILES / "gopro" / raw_name).read_bytes())
+        video = make_clip(
+            root / case.relpath, seconds=2, size=(214, 120), fps=15, creation_time=case.start_utc
+        )
+        _graft_gpmd(video, _gpmd_trak([len(i) for i in items]), b"".join(items), 0)
+        return video
+
+    return build
+
+
+def _gopro_trimmed(name: str) -> Callable[[Path, Case], Path]:
+    """A clip carrying the real gpmd track and samples of ``gopro/<name>`` (a trimmed file)."""
+
+    def build(root: Path, case: Case) -> Path:
+        src = REALFILES / "gopro" / name
+        data = src.read_bytes()
+        with open(src, "rb") as f:
+            _, mdat, moov = top_level_boxes(f, len(data))
+        body = data[moov.payload_offset : moov.end]
+        trak = next(
+            body[b.offset : b.end]
+            for b in child_boxes(body)
+            if b.type == b"trak" and b"gpmd" in body[b.offset : b.end]
+        )
+        video = make_clip(
+            root / case.relpath, seconds=2, size=(214, 120), fps=15, creation_time=case.start_utc
+        )
+        _graft_gpmd(video, trak, data[mdat.payload_offset : mdat.end], mdat.payload_offset)
+        return video
+
+    return build
 
 
 # -------------------------------------------------------------------- layout replicas
@@ -270,6 +387,34 @@ def _novatek_with(make_block: Callable[[datetime, float, float], bytes]) -> Call
     return build
 
 
+def _gopro_case(
+    label: str,
+    name: str,
+    near: tuple[float, float],
+    build: Callable[[Path, Case], Path],
+    created: datetime,
+    fixes: int,
+    first_fix: datetime,
+) -> Case:
+    """A GoPro clip in ``DCIM/100GOPRO``: no time in its name, so ingestion takes the
+    container's; the GPMF fixes give the start by the receiver's clock."""
+    return Case(
+        "gopro",
+        f"DCIM/100GOPRO/{name}",
+        "normal",
+        "unknown",
+        None,
+        "gpmf",
+        near,
+        build,
+        label=f"gopro-{label}",
+        start_basis="container",
+        start_utc=created,
+        gps_count=fixes,
+        gps_start=first_fix,
+    )
+
+
 CASES = [
     Case(
         "70mai",
@@ -353,10 +498,52 @@ CASES = [
         _rexing,
         families=("rexing",),
     ),
+    *(
+        _gopro_case(*args)
+        for args in [
+            # label, file name, near, build, mvhd creation time, fixes, first fix (UTC)
+            (
+                "hero5-karma-GPRI",
+                "GOPR0001.MP4",
+                (33.125, -117.331),
+                _gopro_trimmed("karma_trimmed.mp4"),
+                datetime(2017, 4, 17, 19, 27, 57, tzinfo=UTC),
+                47,
+                datetime(2017, 4, 17, 19, 27, 57, 366493, tzinfo=UTC),
+            ),
+            (
+                "max-GPS5",
+                "GH010001.MP4",
+                (33.127, -117.327),
+                _gopro_trimmed("max-heromode_trimmed.mp4"),
+                datetime(2019, 11, 18, 15, 45, 32, tzinfo=UTC),
+                191,
+                datetime(2019, 11, 18, 23, 45, 14, tzinfo=UTC),
+            ),
+            (
+                "hero7-GPS5",
+                "GH010002.MP4",
+                (42.342, -8.753),
+                _gopro_raw("hero7.raw"),
+                datetime(2019, 1, 3, 16, 33, 34, tzinfo=UTC),
+                308,
+                datetime(2019, 1, 3, 16, 33, 34, 94000, tzinfo=UTC),
+            ),
+            (
+                "hero11-GPS9",
+                "GX010003.MP4",
+                (42.426, -8.650),
+                _gopro_raw("hero11.raw"),
+                datetime(2022, 9, 20, 13, 29, 36, tzinfo=UTC),
+                110,
+                datetime(2022, 9, 20, 13, 29, 36, 899000, tzinfo=UTC),
+            ),
+        ]
+    ),
 ]
 
 
-@pytest.fixture(params=CASES, ids=lambda c: c.family)
+@pytest.fixture(params=CASES, ids=lambda c: c.label or c.family)
 def card(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Case, Path, Path]:
     case: Case = request.param
     root = tmp_path / "card"
@@ -377,19 +564,22 @@ def test_accepted_as_a_finished_copy(card: tuple[Case, Path, Path]) -> None:
     meta = describe(
         "car", root, case.relpath, families=case.family_list(), now=datetime(2026, 1, 1, tzinfo=UTC)
     )
-    assert (meta.brand, meta.mode, meta.start_basis) == (case.family, case.mode, "name")
+    assert (meta.brand, meta.mode, meta.start_basis) == (case.family, case.mode, case.start_basis)
     assert meta.start_local == case.start_local
+    if case.start_basis == "container":
+        assert meta.start_utc == case.start_utc
     assert meta.duration_s and meta.duration_s > 0 and meta.width and meta.height
 
 
 def _gps(case: Case, root: Path, video: Path) -> GpsExtraction:
     info = case.recognised()
-    assert info is not None and info.start_local is not None
+    assert info is not None
+    start = info.start_local
     return extract_gps(
         video,
         sidecars=find_sidecars(video),
-        start_local=info.start_local,
-        logs=find_logs(video, days=clip_days(info.start_local, 10), root=root),
+        start_local=start,
+        logs=find_logs(video, days=clip_days(start, 10), root=root) if start else None,
     )
 
 
@@ -403,6 +593,10 @@ def test_gps_track_is_extracted(card: tuple[Case, Path, Path]) -> None:
         assert abs(p.lat - lat) < 0.5 and abs(p.lon - lon) < 0.5, (p.lat, p.lon)
     times = [p.t for p in res.points if p.t is not None]
     assert times == sorted(times)
+    if case.gps_count is not None:
+        assert len(res.points) == case.gps_count, res.notes
+    if case.gps_start is not None:
+        assert res.gps_start() == case.gps_start
 
 
 @pytest.mark.parametrize(
