@@ -1,8 +1,14 @@
 """Files as real dashcams write them: names, finished-copy checks and GPS, family by family.
 
-Two kinds of file (``tests/fixtures/realfiles/README.md`` lists each one, its origin and licence):
+Three kinds of file (``tests/fixtures/realfiles/README.md`` lists each one, its origin and
+licence):
 
 - real files whose licence allows copying, committed to the repository (70mai);
+- real GoPro telemetry (GPMF: the Karma's GPRI, GPS5 of a HERO5, Fusion, HERO7 and MAX,
+  GPS9 of a HERO11), committed as trimmed files or raw dumps; the test puts the real
+  ``gpmd`` samples (and, for trimmed files, the real ``gpmd`` track box) into a clip ffmpeg
+  encodes, since the trimmed files' video offsets point past their end and ingestion
+  rightly refuses them as truncated;
 - layout replicas of real public files whose repositories state no licence (so no byte of
   them is copied): the real file name and folder, and the real box order and GPS payload
   layout, rebuilt here around a clip ffmpeg encodes (``spoold.demo.samples.make_clip``), with
@@ -10,8 +16,10 @@ Two kinds of file (``tests/fixtures/realfiles/README.md`` lists each one, its or
 
 For each file the test checks what the pipeline does with it: :func:`spoold.dashcam.recognise`
 reads the family, mode and start time from its path; :func:`spoold.server.media.unfinished`
-and :func:`~spoold.server.media.describe` (pymediainfo) take it as a finished copy; and
-:func:`spoold.workers.gps.extract_gps` finds its GPS track near the expected place.
+and :func:`~spoold.server.media.describe` (pymediainfo) take it as a finished copy with its
+start and the start's basis; and :func:`spoold.workers.gps.extract_gps` (the preprocess
+worker's reader) finds its GPS track near the expected place, with the fix count and GPS start
+where the file is real.
 """
 
 from __future__ import annotations
@@ -521,6 +529,24 @@ CASES = [
                 datetime(2019, 11, 18, 23, 45, 14, tzinfo=UTC),
             ),
             (
+                "hero5-GPS5",
+                "GOPR0002.MP4",
+                (33.126, -117.327),
+                _gopro_raw("hero5.raw"),
+                datetime(2017, 4, 17, 17, 31, 3, tzinfo=UTC),
+                18,
+                datetime(2017, 4, 17, 17, 31, 3, tzinfo=UTC),
+            ),
+            (
+                "fusion-GPS5",
+                "GPFR0004.MP4",
+                (33.127, -117.327),
+                _gopro_raw("fusion.raw"),
+                datetime(2018, 3, 23, 17, 25, 37, tzinfo=UTC),
+                19,
+                datetime(2018, 3, 23, 17, 25, 37, 375000, tzinfo=UTC),
+            ),
+            (
                 "hero7-GPS5",
                 "GH010002.MP4",
                 (42.342, -8.753),
@@ -622,6 +648,16 @@ def test_replicated_freegps_layouts_parse(
     for f in fixes:
         assert abs(f.lat - 47.356) < 1e-4 and abs(f.lon + 8.514) < 1e-4
         assert f.speed_kmh is not None and 10 < f.speed_kmh < 45
+
+
+def test_gopro_payload_without_a_fix_says_so(tmp_path: Path) -> None:
+    """A real HERO6 payload recorded before the receiver had a lock (``GPSF`` 0, ``GPSP``
+    9999): its 17 GPS5 rows are not fixes, and the record says what was found instead."""
+    case = next(c for c in CASES if c.label == "gopro-hero7-GPS5")
+    video = _gopro_raw("hero6.raw")(tmp_path, case)
+    res = _gps(case, tmp_path, video)
+    assert (res.source, res.points) == ("none", [])
+    assert any("GPS5: 17" in note and "fix < 2" in note for note in res.notes), res.notes
 
 
 def test_replicas_keep_the_novatek_box_order(tmp_path: Path) -> None:
