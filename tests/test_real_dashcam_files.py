@@ -395,17 +395,24 @@ def _novatek_with(make_block: Callable[[datetime, float, float], bytes]) -> Call
     return build
 
 
-def _gopro_case(
-    label: str,
-    name: str,
-    near: tuple[float, float],
-    build: Callable[[Path, Case], Path],
-    created: datetime,
-    fixes: int,
-    first_fix: datetime,
-) -> Case:
-    """A GoPro clip in ``DCIM/100GOPRO``: no time in its name, so ingestion takes the
-    container's; the GPMF fixes give the start by the receiver's clock."""
+# label, name on the card, committed file, near (lat,lon), mvhd creation time, fixes, first fix
+_GOPRO_TABLE = """
+hero5-karma-GPRI GOPR0001.MP4 karma_trimmed.mp4 33.125,-117.331 2017-04-17T19:27:57 47 19:27:57.366493
+max-GPS5 GH010001.MP4 max-heromode_trimmed.mp4 33.127,-117.327 2019-11-18T15:45:32 191 23:45:14
+hero5-GPS5 GOPR0002.MP4 hero5.raw 33.126,-117.327 2017-04-17T17:31:03 18 17:31:03
+fusion-GPS5 GPFR0004.MP4 fusion.raw 33.127,-117.327 2018-03-23T17:25:37 19 17:25:37.375
+hero7-GPS5 GH010002.MP4 hero7.raw 42.342,-8.753 2019-01-03T16:33:34 308 16:33:34.094
+hero11-GPS9 GX010003.MP4 hero11.raw 42.426,-8.650 2022-09-20T13:29:36 110 13:29:36.899
+"""
+
+
+def _gopro_case(row: str) -> Case:
+    """A GoPro clip in ``DCIM/100GOPRO`` from a row of :data:`_GOPRO_TABLE`: no time in its
+    name, so ingestion takes the container's; the GPMF fixes give the start by the receiver's
+    clock (on the same day as the container time in every row)."""
+    label, name, committed, near, created, fixes, first_fix = row.split()
+    lat, lon = (float(v) for v in near.split(","))
+    start = datetime.fromisoformat(created).replace(tzinfo=UTC)
     return Case(
         "gopro",
         f"DCIM/100GOPRO/{name}",
@@ -413,13 +420,13 @@ def _gopro_case(
         "unknown",
         None,
         "gpmf",
-        near,
-        build,
+        (lat, lon),
+        _gopro_raw(committed) if committed.endswith(".raw") else _gopro_trimmed(committed),
         label=f"gopro-{label}",
         start_basis="container",
-        start_utc=created,
-        gps_count=fixes,
-        gps_start=first_fix,
+        start_utc=start,
+        gps_count=int(fixes),
+        gps_start=datetime.fromisoformat(f"{start:%Y-%m-%d}T{first_fix}").replace(tzinfo=UTC),
     )
 
 
@@ -506,66 +513,7 @@ CASES = [
         _rexing,
         families=("rexing",),
     ),
-    *(
-        _gopro_case(*args)
-        for args in [
-            # label, file name, near, build, mvhd creation time, fixes, first fix (UTC)
-            (
-                "hero5-karma-GPRI",
-                "GOPR0001.MP4",
-                (33.125, -117.331),
-                _gopro_trimmed("karma_trimmed.mp4"),
-                datetime(2017, 4, 17, 19, 27, 57, tzinfo=UTC),
-                47,
-                datetime(2017, 4, 17, 19, 27, 57, 366493, tzinfo=UTC),
-            ),
-            (
-                "max-GPS5",
-                "GH010001.MP4",
-                (33.127, -117.327),
-                _gopro_trimmed("max-heromode_trimmed.mp4"),
-                datetime(2019, 11, 18, 15, 45, 32, tzinfo=UTC),
-                191,
-                datetime(2019, 11, 18, 23, 45, 14, tzinfo=UTC),
-            ),
-            (
-                "hero5-GPS5",
-                "GOPR0002.MP4",
-                (33.126, -117.327),
-                _gopro_raw("hero5.raw"),
-                datetime(2017, 4, 17, 17, 31, 3, tzinfo=UTC),
-                18,
-                datetime(2017, 4, 17, 17, 31, 3, tzinfo=UTC),
-            ),
-            (
-                "fusion-GPS5",
-                "GPFR0004.MP4",
-                (33.127, -117.327),
-                _gopro_raw("fusion.raw"),
-                datetime(2018, 3, 23, 17, 25, 37, tzinfo=UTC),
-                19,
-                datetime(2018, 3, 23, 17, 25, 37, 375000, tzinfo=UTC),
-            ),
-            (
-                "hero7-GPS5",
-                "GH010002.MP4",
-                (42.342, -8.753),
-                _gopro_raw("hero7.raw"),
-                datetime(2019, 1, 3, 16, 33, 34, tzinfo=UTC),
-                308,
-                datetime(2019, 1, 3, 16, 33, 34, 94000, tzinfo=UTC),
-            ),
-            (
-                "hero11-GPS9",
-                "GX010003.MP4",
-                (42.426, -8.650),
-                _gopro_raw("hero11.raw"),
-                datetime(2022, 9, 20, 13, 29, 36, tzinfo=UTC),
-                110,
-                datetime(2022, 9, 20, 13, 29, 36, 899000, tzinfo=UTC),
-            ),
-        ]
-    ),
+    *(_gopro_case(row) for row in _GOPRO_TABLE.strip().splitlines()),
 ]
 
 
