@@ -285,6 +285,14 @@ def _viofo_a119s_block(t: datetime, lat: float, lon: float) -> bytes:
     return bytes(body)
 
 
+def _put_ddmm_f64(body: bytearray, at: int, lat: float, lon: float) -> None:
+    """float64 ddmm lat at ``at`` with its N/S byte 8 bytes on, lon and E/W 16 bytes on."""
+    struct.pack_into("<d", body, at, _ddmm(lat))
+    body[at + 8] = ord("N" if lat >= 0 else "S")
+    struct.pack_into("<d", body, at + 0x10, _ddmm(lon))
+    body[at + 0x18] = ord("E" if lon >= 0 else "W")
+
+
 def _vantrue_n4_block(t: datetime, lat: float, lon: float) -> bytes:
     """Vantrue N4 ``freeGPS `` block: size 0x4000, u32 h, m, s at 0x10, ``A`` at 0x1c, float64
     ddmm lat at 0x20 with its ref at 0x28, lon at 0x30 / 0x38, knots and course at 0x40,
@@ -294,10 +302,7 @@ def _vantrue_n4_block(t: datetime, lat: float, lon: float) -> bytes:
     struct.pack_into("<I", body, 12, 0x3F0)
     struct.pack_into("<3I", body, 0x10, t.hour, t.minute, t.second)
     body[0x1C] = ord("A")
-    struct.pack_into("<d", body, 0x20, _ddmm(lat))
-    body[0x28] = ord("N" if lat >= 0 else "S")
-    struct.pack_into("<d", body, 0x30, _ddmm(lon))
-    body[0x38] = ord("E" if lon >= 0 else "W")
+    _put_ddmm_f64(body, 0x20, lat, lon)
     struct.pack_into("<2d", body, 0x40, 22.519, 199.88)
     struct.pack_into("<3I", body, 0x50, t.year - 2000, t.month, t.day)
     rmc = nmea_sentence(
@@ -349,6 +354,22 @@ def _drivepro_230_block(t: datetime, lat: float, lon: float) -> bytes:
     struct.pack_into("<d", body, 0x70, lat)
     struct.pack_into("<d", body, 0x80, lon)
     struct.pack_into("<d", body, 0xA0, 412.5)
+    return bytes(body)
+
+
+def _type2_block(t: datetime, lat: float, lon: float) -> bytes:
+    """exiftool's "Type 2" ``freeGPS `` block (its notes on a sample whose firmware string
+    at 0x10 is ``20130815.01``, build date at 0x20): u32 h, m, s at 0x30, ``A`` at 0x3c,
+    float64 ddmm lat at 0x40 with its ref (u32) at 0x48, lon at 0x50 / 0x58, float64 knots
+    and course at 0x60, u32 year-2000, month, day at 0x70, then three int32 accelerations."""
+    body = _freegps_header(0x8000)
+    struct.pack_into("<I", body, 12, 0x108)
+    body[0x10:0x1B], body[0x20:0x30] = b"20130815.01", b"Jun 10 2017, 14:"
+    struct.pack_into("<3I", body, 0x30, t.hour, t.minute, t.second)
+    body[0x3C] = ord("A")
+    _put_ddmm_f64(body, 0x40, lat, lon)
+    struct.pack_into("<2d", body, 0x60, 11.2, 301.5)
+    struct.pack_into("<3I3i", body, 0x70, t.year - 2000, t.month, t.day, 12, -980, 40)
     return bytes(body)
 
 
@@ -581,6 +602,7 @@ def test_gps_track_is_extracted(card: tuple[Case, Path, Path]) -> None:
         (_nextbase_512g_block, "nextbase-binary", 10),
         (_drivepro_230_block, "binary", 1),
         (_rexing_v1_4k_block, "binary-rexing", 1),
+        (_type2_block, "binary-type2", 1),
     ],
 )
 def test_replicated_freegps_layouts_parse(

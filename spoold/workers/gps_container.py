@@ -143,7 +143,10 @@ def parse_freegps_block(block: bytes, *, rexing: bool = False) -> tuple[list[Fix
     """One ``freeGPS `` block (from its size field on) → fixes and the layout name.
 
     Layouts: ``binary`` (Viofo A119/A129/A139 family: at 0x30 six u32 H,M,S,Y,m,d, status
-    ``A``, N/S, E/W, then float32 lat/lon ``ddmm.mmmm``, speed in knots, course), ``nmea``
+    ``A``, N/S, E/W, then float32 lat/lon ``ddmm.mmmm``, speed in knots, course),
+    ``binary-type2`` (exiftool's "Type 2", firmware dated 2013: u32 H,M,S at 0x30, ``A`` at
+    0x3c, float64 ddmm lat at 0x40 with its ref at 0x48, lon at 0x50 / 0x58, knots at 0x60,
+    course at 0x68, u32 year-2000, month, day at 0x70), ``nmea``
     (Nextbase 512GW style: RMC/GGA text inside the block), ``nextbase-binary`` (Nextbase
     512G: big-endian 32-byte records from 0x30, several a second), ``encrypted`` (Azdome-style,
     byte 0x0c = 5: not decoded) or ``unknown``.  ``rexing``: the block comes from a Rexing
@@ -159,6 +162,8 @@ def parse_freegps_block(block: bytes, *, rexing: bool = False) -> tuple[list[Fix
         return res.fixes, "nmea"
     if len(block) < 92:
         return [], "unknown"
+    if _is_type2(block):
+        return _type2_fix(block), "binary-type2"
     hour, minute, second, year, month, day = struct.unpack_from("<6I", block, 48)
     status, lat_ref, lon_ref = block[72:73], block[73:74], block[74:75]
     if status != b"A":
@@ -169,33 +174,80 @@ def parse_freegps_block(block: bytes, *, rexing: bool = False) -> tuple[list[Fix
     if lat_ref not in (b"N", b"S") or lon_ref not in (b"E", b"W"):
         return [], "unknown"
     lat_raw, lon_raw, knots, course = struct.unpack_from("<4f", block, 76)
+    if rexing:
+        lat, lon = (lat_raw - REXING_LAT_OFFSET) / 3, (lon_raw - REXING_LON_OFFSET) / 2
+    else:
+        lat, lon = _ddmm_to_deg(lat_raw), _ddmm_to_deg(lon_raw)
+    fix = _binary_fix(
+        (year, month, day, hour, minute, second),
+        -lat if lat_ref == b"S" else lat,
+        -lon if lon_ref == b"W" else lon,
+        knots,
+        course,
+    )
+    if fix is None or (rexing and min(lat, lon) < 0):
+        return [], "unknown"
+    return [fix], "binary-rexing" if rexing else "binary"
+
+
+def _ddmm_to_deg(raw: float) -> float:
+    """``ddmm.mmmm`` (degrees * 100 + minutes) → degrees; NaN stays NaN."""
+    if not finite(raw):
+        return raw
+    deg = int(raw // 100)
+    return deg + (raw - deg * 100) / 60
+
+
+def _binary_fix(
+    ymdhms: tuple[int, ...], lat: float, lon: float, knots: float, course: float
+) -> Fix | None:
+    """A fix from the binary layouts' fields (a year below 100 is year-2000; signed decimal
+    degrees), or None when a field cannot be one."""
+    year, month, day, hour, minute, second = ymdhms
     if year < 100:
         year += 2000
     try:
         when = datetime(year, month, day, hour, minute, second, tzinfo=timezone.utc)
     except ValueError:
-        return [], "unknown"
-
-    def conv(raw: float) -> float:
-        deg = int(raw // 100)
-        return deg + (raw - deg * 100) / 60
-
-    if not finite(lat_raw, lon_raw, knots, course):
-        return [], "unknown"
-    if rexing:
-        lat, lon = (lat_raw - REXING_LAT_OFFSET) / 3, (lon_raw - REXING_LON_OFFSET) / 2
-    else:
-        lat, lon = conv(lat_raw), conv(lon_raw)
-    if lat > 90 or lon > 180 or (rexing and min(lat, lon) < 0):
-        return [], "unknown"
-    fix = Fix(
+        return None
+    if not finite(lat, lon, knots, course) or abs(lat) > 90 or abs(lon) > 180:
+        return None
+    return Fix(
         time=when,
-        lat=-lat if lat_ref == b"S" else lat,
-        lon=-lon if lon_ref == b"W" else lon,
+        lat=lat,
+        lon=lon,
         speed_kmh=knots * KNOTS_TO_KMH if knots >= 0 else None,
         heading=course % 360 if 0 <= course < 720 else None,
     )
-    return [fix], "binary-rexing" if rexing else "binary"
+
+
+def _is_type2(block: bytes) -> bool:
+    """exiftool's test for its "Type 2" block: ``A\0`` at 0x3c, ``N``/``S`` + 0 at 0x48,
+    ``E``/``W`` + 0 at 0x58, and room for the date at 0x70."""
+    return (
+        len(block) >= 0x88
+        and block[0x3C:0x3E] == b"A\0"
+        and block[0x48:0x49] in (b"N", b"S")
+        and block[0x49] == 0
+        and block[0x58:0x59] in (b"E", b"W")
+        and block[0x59] == 0
+    )
+
+
+def _type2_fix(block: bytes) -> list[Fix]:
+    hour, minute, second = struct.unpack_from("<3I", block, 0x30)
+    year, month, day = struct.unpack_from("<3I", block, 0x70)
+    (lat,), (lon,) = struct.unpack_from("<d", block, 0x40), struct.unpack_from("<d", block, 0x50)
+    knots, course = struct.unpack_from("<2d", block, 0x60)
+    lat, lon = _ddmm_to_deg(lat), _ddmm_to_deg(lon)
+    fix = _binary_fix(
+        (year, month, day, hour, minute, second),
+        -lat if block[0x48:0x49] == b"S" else lat,
+        -lon if block[0x58:0x59] == b"W" else lon,
+        knots,
+        course,
+    )
+    return [] if fix is None else [fix]
 
 
 def _is_rexing_v1_4k(f: BinaryIO, boxes: Sequence[Box]) -> bool:
