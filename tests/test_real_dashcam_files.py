@@ -630,6 +630,49 @@ def test_gopro_payload_without_a_fix_says_so(tmp_path: Path) -> None:
     assert any("GPS5: 17" in note and "fix < 2" in note for note in res.notes), res.notes
 
 
+def _innovv_block(lat: float, lon: float, records: int = 5) -> bytes:
+    """An INNOVV ``freeGPS `` block (exiftool's QuickTimeStream.pl notes and hex dump of a
+    real INNOVV MP4): size 0x4000, then from 0x10 32-byte records ``A`` N/S E/W 0, float32
+    ddmm lat, lon (unsigned), knots, course, three int32 accelerations; no time anywhere."""
+    body = _freegps_header(0x4000)
+    struct.pack_into("<I", body, 12, 0x3F0)
+    for k in range(records):
+        la, lo = lat + k * 1e-5, lon + k * 1e-5
+        ref = (b"N" if la >= 0 else b"S") + (b"E" if lo >= 0 else b"W")
+        struct.pack_into(
+            "<4s4f3i",
+            body,
+            0x10 + 32 * k,
+            b"A" + ref + b"\0",
+            _ddmm(la),
+            _ddmm(lo),
+            7.1,
+            216.2,
+            195,
+            48,
+            -352,
+        )
+    return bytes(body)
+
+
+def test_innovv_records_are_timed_by_the_clip_start(tmp_path: Path) -> None:
+    """INNOVV records carry no time: with a start from the file name they are placed on the
+    camera's clock (one block a second, records spread over it), and the start basis stays
+    the name; without one, the record says why no GPS was taken."""
+    video = make_clip(tmp_path / "2019_0412_101500_F.MP4", seconds=3, size=(214, 120), fps=15)
+    embed_novatek_gps(video, [_innovv_block(-33.87 + i * 1e-4, 151.21) for i in range(3)])
+    start = datetime(2019, 4, 12, 10, 15)
+    res = extract_gps(video, start_local=start)
+    assert res.source == "freegps-camera-clock", res.notes
+    assert res.stats.get("innovv") == 3 and len(res.points) == 15
+    assert [p.t for p in res.points[:6]] == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    assert res.points[5].time == start.replace(tzinfo=UTC) + timedelta(seconds=1)
+    assert all(-33.9 < p.lat < -33.8 and 151.2 < p.lon < 151.3 for p in res.points)
+    assert res.gps_start() is None  # the camera's clock, not the receiver's
+    blind = extract_gps(video)
+    assert blind.points == [] and any("carry no time" in n for n in blind.notes), blind.notes
+
+
 def test_replicas_keep_the_novatek_box_order(tmp_path: Path) -> None:
     """mdat, then moov holding the ``gps `` index, then the freeGPS blocks as free boxes."""
     case = next(c for c in CASES if c.family == "novatek")
