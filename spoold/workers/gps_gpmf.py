@@ -16,7 +16,8 @@ A stream's ``SCAL`` divides its values, ``TYPE`` describes ``?`` structures.  GP
 
 ============ ===================================================================================
 ``GPS5``     Hero5 … Hero10: lat, lon, alt, 2D speed, 3D speed; UTC of the payload in ``GPSU``
-             (``yymmddhhmmss.sss``), fix in ``GPSF``, DOP x 100 in ``GPSP``
+             (``yymmddhhmmss.sss``), fix in ``GPSF``, DOP x 100 in ``GPSP``; a payload's
+             fixes are spread up to the next payload's ``GPSU`` (else over its duration)
 ``GPS9``     Hero11 on: lat, lon, alt, 2D/3D speed, days since 2000, seconds, DOP, fix
 ``GPRI``     Karma drone (“GPS RAW”): system time, lat, lon, alt, …, speed, track, fix, sats;
              UTC from the ``SYST`` pairs (system time ↔ UTC ms) the same file carries
