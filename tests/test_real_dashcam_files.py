@@ -165,11 +165,19 @@ def _devc_items(raw: bytes) -> list[bytes]:
     """The top-level GPMF items of a raw dump (each ``DEVC`` is one gpmd sample)."""
     items, pos = [], 0
     while pos + 8 <= len(raw):
-        size, repeat = raw[pos + 5], struct.unpack_from(">H", raw, pos + 6)[0]
+        size, repeat = raw[pos + 5], int(struct.unpack_from(">H", raw, pos + 6)[0])
         end = pos + 8 + (size * repeat + 3) // 4 * 4
         items.append(raw[pos:end])
         pos = end
     return items
+
+
+def _u32(data: bytes, pos: int) -> int:
+    return int(struct.unpack_from(">I", data, pos)[0])
+
+
+def _gopro_clip(root: Path, case: Case, created: datetime | None) -> Path:
+    return make_clip(root / case.relpath, seconds=2, size=(214, 120), fps=15, creation_time=created)
 
 
 def _gopro_raw(raw_name: str) -> Callable[[Path, Case], Path]:
@@ -177,9 +185,8 @@ def _gopro_raw(raw_name: str) -> Callable[[Path, Case], Path]:
 
     def build(root: Path, case: Case) -> Path:
         items = _devc_items((REALFILES / "gopro" / raw_name).read_bytes())
-        video = make_clip(
-            root / case.relpath, seconds=2, size=(214, 120), fps=15, creation_time=case.start_utc
-        )
+        # the dump holds no mvhd: the clip's creation time is the table's (the first GPSU second)
+        video = _gopro_clip(root, case, case.start_utc)
         _graft_gpmd(video, _gpmd_trak([len(i) for i in items]), b"".join(items), 0)
         return video
 
@@ -200,9 +207,10 @@ def _gopro_trimmed(name: str) -> Callable[[Path, Case], Path]:
             for b in child_boxes(body)
             if b.type == b"trak" and b"gpmd" in body[b.offset : b.end]
         )
-        video = make_clip(
-            root / case.relpath, seconds=2, size=(214, 120), fps=15, creation_time=case.start_utc
-        )
+        (mvhd,) = (body[b.payload_offset : b.end] for b in child_boxes(body) if b.type == b"mvhd")
+        assert mvhd[0] == 0  # version 0: u32 seconds since 1904 after version + flags
+        created = datetime(1904, 1, 1, tzinfo=UTC) + timedelta(seconds=_u32(mvhd, 4))
+        video = _gopro_clip(root, case, created)  # the camera's own mvhd time
         _graft_gpmd(video, trak, data[mdat.payload_offset : mdat.end], mdat.payload_offset)
         return video
 
