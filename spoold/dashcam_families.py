@@ -286,6 +286,18 @@ BUILTIN_FAMILY_DATA: tuple[dict[str, Any], ...] = (
         "template": "GRMN{seq:04d}.MP4",
         "source": "https://www8.garmin.com/manuals/webhelp/GUID-3D42553F-058C-48E4-9E9B-0BF243FDE816/EN-US/GUID-06C87C98-F5DA-4B9E-B971-E000C3086650.html",
     },
+    {
+        # GoPro action cameras used as dashcams: no time in the name (the container time or
+        # the GPMF GPS time is used). HERO5 and older GOPR1234.MP4 (chapters GP011234.MP4);
+        # HERO6 on GH011234.MP4 (AVC) / GX011234.MP4 (HEVC), the two digits a chapter or the
+        # looping prefix (GHAA0001.MP4); in DCIM/100GOPRO.
+        "name": "gopro",
+        "pattern": r"(?:GOPR|G[PHX][0-9A-Z]{2})(?P<seq>\d{4})\.mp4",
+        "default_mode": "normal",
+        "folders": [{"match": r"\d{3}GOPRO", "mode": "normal"}],
+        "template": "GH01{seq:04d}.MP4",
+        "source": "https://vafudr.blogspot.com/2022/10/gopro-camera-file-naming.html",
+    },
     # Novatek-based brands whose names are those of the "novatek" family: never reached in
     # the default order, selected by configuring an inbox to the brand (select_families).
     _novatek_like(

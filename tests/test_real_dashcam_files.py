@@ -1,8 +1,14 @@
 """Files as real dashcams write them: names, finished-copy checks and GPS, family by family.
 
-Two kinds of file (``tests/fixtures/realfiles/README.md`` lists each one, its origin and licence):
+Three kinds of file (``tests/fixtures/realfiles/README.md`` lists each one, its origin and
+licence):
 
 - real files whose licence allows copying, committed to the repository (70mai);
+- real GoPro telemetry (GPMF: the Karma's GPRI, GPS5 of a HERO5, Fusion, HERO7 and MAX,
+  GPS9 of a HERO11), committed as trimmed files or raw dumps; the test puts the real
+  ``gpmd`` samples (and, for trimmed files, the real ``gpmd`` track box) into a clip ffmpeg
+  encodes, since the trimmed files' video offsets point past their end and ingestion
+  rightly refuses them as truncated;
 - layout replicas of real public files whose repositories state no licence (so no byte of
   them is copied): the real file name and folder, and the real box order and GPS payload
   layout, rebuilt here around a clip ffmpeg encodes (``spoold.demo.samples.make_clip``), with
@@ -10,8 +16,10 @@ Two kinds of file (``tests/fixtures/realfiles/README.md`` lists each one, its or
 
 For each file the test checks what the pipeline does with it: :func:`spoold.dashcam.recognise`
 reads the family, mode and start time from its path; :func:`spoold.server.media.unfinished`
-and :func:`~spoold.server.media.describe` (pymediainfo) take it as a finished copy; and
-:func:`spoold.workers.gps.extract_gps` finds its GPS track near the expected place.
+and :func:`~spoold.server.media.describe` (pymediainfo) take it as a finished copy with its
+start and the start's basis; and :func:`spoold.workers.gps.extract_gps` (the preprocess
+worker's reader) finds its GPS track near the expected place, with the fix count and GPS start
+where the file is real.
 """
 
 from __future__ import annotations
@@ -39,10 +47,11 @@ from spoold.workers.gps import (
     find_sidecars,
     parse_freegps_block,
 )
-from spoold.workers.mp4box import make_box, top_level_boxes
+from spoold.workers.mp4box import child_boxes, make_box, top_level_boxes
 from spoold.workers.nmea import nmea_sentence, to_nmea_coord
 
 WORKERS_FIXTURES = Path(__file__).parent / "workers_fixtures"
+REALFILES = Path(__file__).parent / "fixtures" / "realfiles"
 UTC = timezone.utc
 
 
@@ -54,11 +63,16 @@ class Case:
     relpath: str  # as on the card (folder + the camera's file name)
     mode: str
     channel: str
-    start_local: datetime
+    start_local: datetime | None  # what the name says (None: the name holds no time)
     gps_source: str  # what extract_gps answers from
     lat_lon: tuple[float, float]  # roughly where the fixes are (real or made up)
     build: Callable[[Path, Case], Path]  # writes the file under the card root, returns it
     families: tuple[str, ...] = ()  # the inbox's configured families (default: built-in order)
+    label: str = ""  # test id when one family has several cases (default: the family)
+    start_basis: str = "name"  # what ingestion takes the start from
+    start_utc: datetime | None = None  # the ingested start when its basis is the container
+    gps_count: int | None = None  # fixes the track keeps (checked when known)
+    gps_start: datetime | None = None  # the clip start by the GPS receiver's clock (UTC)
 
     def recognised(self) -> NameInfo | None:
         return recognise(self.relpath, self.family_list())
@@ -82,6 +96,125 @@ def _copy_70mai(root: Path, case: Case) -> Path:
     dst.parent.mkdir(parents=True)
     shutil.copyfile(WORKERS_FIXTURES / "70mai" / dst.name, dst)
     return dst
+
+
+# GoPro: the telemetry is real (committed files), the video track is ffmpeg's.  A trimmed
+# real file (``gopro/trim_mdat.py``) lends its ``gpmd`` track box verbatim and its mdat (the
+# GPMF samples, as the camera wrote them); a raw GPMF dump (one DEVC a second, as the
+# camera's gpmd samples are) gets a minimal ``gpmd`` track built here.
+
+
+def _full_box(kind: bytes, payload: bytes) -> bytes:
+    return make_box(kind, b"\0\0\0\0" + payload)  # version 0, no flags
+
+
+def _chunk_offsets(trak: bytes, base: int = 0) -> tuple[int, bool]:
+    """Where in ``trak`` (a whole box) its chunk offset table starts, and whether it is co64."""
+    for box in child_boxes(trak[base:]):
+        body_at = base + box.payload_offset
+        if box.type in (b"stco", b"co64"):
+            return body_at + 4, box.type == b"co64"
+        if box.type in (b"trak", b"mdia", b"minf", b"stbl"):
+            try:
+                return _chunk_offsets(trak[: base + box.end], body_at)
+            except LookupError:
+                continue
+    raise LookupError("no stco/co64 in the track")
+
+
+def _graft_gpmd(video: Path, trak: bytes, samples: bytes, base: int) -> None:
+    """Add the ``gpmd`` track box ``trak`` to ``video``'s moov (its last box) and ``samples``
+    in an mdat after it; the track's chunk offsets, relative to ``base``, are moved there."""
+    data = video.read_bytes()
+    with open(video, "rb") as f:
+        moov = top_level_boxes(f, len(data))[-1]
+    assert moov.type == b"moov" and moov.end == len(data)
+    shift = moov.end + len(trak) + 8 - base  # the new mdat's payload follows the longer moov
+    at, wide = _chunk_offsets(trak)
+    moved = bytearray(trak)
+    code, step = (">Q", 8) if wide else (">I", 4)
+    for pos in range(at + 4, at + 4 + step * struct.unpack_from(">I", trak, at)[0], step):
+        struct.pack_into(code, moved, pos, struct.unpack_from(code, trak, pos)[0] + shift)
+    new_moov = make_box(b"moov", data[moov.payload_offset : moov.end] + bytes(moved))
+    video.write_bytes(data[: moov.offset] + new_moov + make_box(b"mdat", samples))
+
+
+def _gpmd_trak(sizes: list[int]) -> bytes:
+    """A minimal ``gpmd`` track: one sample a chunk and a second, offsets from 0."""
+    n = len(sizes)
+    offsets = [sum(sizes[:i]) for i in range(n)]
+    entry = make_box(b"gpmd", bytes(6) + struct.pack(">HI", 1, 0))
+    stbl = make_box(
+        b"stbl",
+        _full_box(b"stsd", struct.pack(">I", 1) + entry)
+        + _full_box(b"stts", struct.pack(">III", 1, n, 1000))
+        + _full_box(b"stsc", struct.pack(">IIII", 1, 1, 1, 1))
+        + _full_box(b"stsz", struct.pack(f">II{n}I", 0, n, *sizes))
+        + _full_box(b"stco", struct.pack(f">I{n}I", n, *offsets)),
+    )
+    dref = _full_box(b"dref", struct.pack(">I", 1) + make_box(b"url ", b"\0\0\0\1"))
+    minf = make_box(b"minf", _full_box(b"nmhd", b"") + make_box(b"dinf", dref) + stbl)
+    mdhd = _full_box(b"mdhd", struct.pack(">IIIIHH", 0, 0, 1000, 1000 * n, 0x55C4, 0))
+    hdlr = _full_box(b"hdlr", struct.pack(">I4s12x", 0, b"meta") + b"GoPro MET\0")
+    matrix = struct.pack(">9I", 0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)
+    tkhd = struct.pack(">5I8x4H", 0, 0, 9, 0, 1000 * n, 0, 0, 0, 0) + matrix + bytes(8)
+    return make_box(b"trak", _full_box(b"tkhd", tkhd) + make_box(b"mdia", mdhd + hdlr + minf))
+
+
+def _devc_items(raw: bytes) -> list[bytes]:
+    """The top-level GPMF items of a raw dump (each ``DEVC`` is one gpmd sample)."""
+    items, pos = [], 0
+    while pos + 8 <= len(raw):
+        size, repeat = raw[pos + 5], int(struct.unpack_from(">H", raw, pos + 6)[0])
+        end = pos + 8 + (size * repeat + 3) // 4 * 4
+        items.append(raw[pos:end])
+        pos = end
+    return items
+
+
+def _u32(data: bytes, pos: int) -> int:
+    return int(struct.unpack_from(">I", data, pos)[0])
+
+
+def _gopro_clip(root: Path, case: Case, created: datetime | None) -> Path:
+    return make_clip(root / case.relpath, seconds=2, size=(214, 120), fps=15, creation_time=created)
+
+
+def _gopro_raw(raw_name: str) -> Callable[[Path, Case], Path]:
+    """A clip carrying the real GPMF dump ``gopro/<raw_name>`` as its gpmd track."""
+
+    def build(root: Path, case: Case) -> Path:
+        items = _devc_items((REALFILES / "gopro" / raw_name).read_bytes())
+        # the dump holds no mvhd: the clip's creation time is the table's (the first GPSU second)
+        video = _gopro_clip(root, case, case.start_utc)
+        _graft_gpmd(video, _gpmd_trak([len(i) for i in items]), b"".join(items), 0)
+        return video
+
+    return build
+
+
+def _gopro_trimmed(name: str) -> Callable[[Path, Case], Path]:
+    """A clip carrying the real gpmd track and samples of ``gopro/<name>`` (a trimmed file)."""
+
+    def build(root: Path, case: Case) -> Path:
+        src = REALFILES / "gopro" / name
+        data = src.read_bytes()
+        with open(src, "rb") as f:
+            _, mdat, moov = top_level_boxes(f, len(data))
+        body = data[moov.payload_offset : moov.end]
+        trak = next(
+            body[b.offset : b.end]
+            for b in child_boxes(body)
+            if b.type == b"trak" and b"gpmd" in body[b.offset : b.end]
+        )
+        (mvhd,) = (body[b.payload_offset : b.end] for b in child_boxes(body) if b.type == b"mvhd")
+        assert mvhd[0] == 0  # version 0: u32 seconds since 1904 after version + flags
+        created = datetime(1904, 1, 1, tzinfo=UTC) + timedelta(seconds=_u32(mvhd, 4))
+        video = _gopro_clip(root, case, created)  # the camera's own mvhd time
+        _graft_gpmd(video, trak, data[mdat.payload_offset : mdat.end], mdat.payload_offset)
+        return video
+
+    return build
 
 
 # -------------------------------------------------------------------- layout replicas
@@ -160,6 +293,14 @@ def _viofo_a119s_block(t: datetime, lat: float, lon: float) -> bytes:
     return bytes(body)
 
 
+def _put_ddmm_f64(body: bytearray, at: int, lat: float, lon: float) -> None:
+    """float64 ddmm lat at ``at`` with its N/S byte 8 bytes on, lon and E/W 16 bytes on."""
+    struct.pack_into("<d", body, at, _ddmm(lat))
+    body[at + 8] = ord("N" if lat >= 0 else "S")
+    struct.pack_into("<d", body, at + 0x10, _ddmm(lon))
+    body[at + 0x18] = ord("E" if lon >= 0 else "W")
+
+
 def _vantrue_n4_block(t: datetime, lat: float, lon: float) -> bytes:
     """Vantrue N4 ``freeGPS `` block: size 0x4000, u32 h, m, s at 0x10, ``A`` at 0x1c, float64
     ddmm lat at 0x20 with its ref at 0x28, lon at 0x30 / 0x38, knots and course at 0x40,
@@ -169,10 +310,7 @@ def _vantrue_n4_block(t: datetime, lat: float, lon: float) -> bytes:
     struct.pack_into("<I", body, 12, 0x3F0)
     struct.pack_into("<3I", body, 0x10, t.hour, t.minute, t.second)
     body[0x1C] = ord("A")
-    struct.pack_into("<d", body, 0x20, _ddmm(lat))
-    body[0x28] = ord("N" if lat >= 0 else "S")
-    struct.pack_into("<d", body, 0x30, _ddmm(lon))
-    body[0x38] = ord("E" if lon >= 0 else "W")
+    _put_ddmm_f64(body, 0x20, lat, lon)
     struct.pack_into("<2d", body, 0x40, 22.519, 199.88)
     struct.pack_into("<3I", body, 0x50, t.year - 2000, t.month, t.day)
     rmc = nmea_sentence(
@@ -227,6 +365,22 @@ def _drivepro_230_block(t: datetime, lat: float, lon: float) -> bytes:
     return bytes(body)
 
 
+def _type2_block(t: datetime, lat: float, lon: float) -> bytes:
+    """exiftool's "Type 2" ``freeGPS `` block (its notes on a sample whose firmware string
+    at 0x10 is ``20130815.01``, build date at 0x20): u32 h, m, s at 0x30, ``A`` at 0x3c,
+    float64 ddmm lat at 0x40 with its ref (u32) at 0x48, lon at 0x50 / 0x58, float64 knots
+    and course at 0x60, u32 year-2000, month, day at 0x70, then three int32 accelerations."""
+    body = _freegps_header(0x8000)
+    struct.pack_into("<I", body, 12, 0x108)
+    body[0x10:0x1B], body[0x20:0x30] = b"20130815.01", b"Jun 10 2017, 14:"
+    struct.pack_into("<3I", body, 0x30, t.hour, t.minute, t.second)
+    body[0x3C] = ord("A")
+    _put_ddmm_f64(body, 0x40, lat, lon)
+    struct.pack_into("<2d", body, 0x60, 11.2, 301.5)
+    struct.pack_into("<3I3i", body, 0x70, t.year - 2000, t.month, t.day, 12, -980, 40)
+    return bytes(body)
+
+
 def _rexing_v1_4k_block(t: datetime, lat: float, lon: float) -> bytes:
     """Rexing V1-4K: the Viofo A119S block, but lat/lon as scaled decimal degrees
     (lat * 3 + 187.98..., |lon| * 2 + 2199.19...), which exiftool's QuickTimeStream.pl undoes
@@ -268,6 +422,41 @@ def _novatek_with(make_block: Callable[[datetime, float, float], bytes]) -> Call
         return video
 
     return build
+
+
+# label, name on the card, committed file, near (lat,lon), mvhd creation time, fixes, first fix
+_GOPRO_TABLE = """
+hero5-karma-GPRI GOPR0001.MP4 karma_trimmed.mp4 33.125,-117.331 2017-04-17T19:27:57 47 19:27:57.366493
+max-GPS5 GH010001.MP4 max-heromode_trimmed.mp4 33.127,-117.327 2019-11-18T15:45:32 191 23:45:14
+hero5-GPS5 GOPR0002.MP4 hero5.raw 33.126,-117.327 2017-04-17T17:31:03 18 17:31:03
+fusion-GPS5 GPFR0004.MP4 fusion.raw 33.127,-117.327 2018-03-23T17:25:37 19 17:25:37.375
+hero7-GPS5 GH010002.MP4 hero7.raw 42.342,-8.753 2019-01-03T16:33:34 308 16:33:34.094
+hero11-GPS9 GX010003.MP4 hero11.raw 42.426,-8.650 2022-09-20T13:29:36 110 13:29:36.899
+"""
+
+
+def _gopro_case(row: str) -> Case:
+    """A GoPro clip in ``DCIM/100GOPRO`` from a row of :data:`_GOPRO_TABLE`: no time in its
+    name, so ingestion takes the container's; the GPMF fixes give the start by the receiver's
+    clock (on the same day as the container time in every row)."""
+    label, name, committed, near, created, fixes, first_fix = row.split()
+    lat, lon = (float(v) for v in near.split(","))
+    start = datetime.fromisoformat(created).replace(tzinfo=UTC)
+    return Case(
+        "gopro",
+        f"DCIM/100GOPRO/{name}",
+        "normal",
+        "unknown",
+        None,
+        "gpmf",
+        (lat, lon),
+        _gopro_raw(committed) if committed.endswith(".raw") else _gopro_trimmed(committed),
+        label=f"gopro-{label}",
+        start_basis="container",
+        start_utc=start,
+        gps_count=int(fixes),
+        gps_start=datetime.fromisoformat(f"{start:%Y-%m-%d}T{first_fix}").replace(tzinfo=UTC),
+    )
 
 
 CASES = [
@@ -353,10 +542,11 @@ CASES = [
         _rexing,
         families=("rexing",),
     ),
+    *(_gopro_case(row) for row in _GOPRO_TABLE.strip().splitlines()),
 ]
 
 
-@pytest.fixture(params=CASES, ids=lambda c: c.family)
+@pytest.fixture(params=CASES, ids=lambda c: c.label or c.family)
 def card(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Case, Path, Path]:
     case: Case = request.param
     root = tmp_path / "card"
@@ -377,19 +567,22 @@ def test_accepted_as_a_finished_copy(card: tuple[Case, Path, Path]) -> None:
     meta = describe(
         "car", root, case.relpath, families=case.family_list(), now=datetime(2026, 1, 1, tzinfo=UTC)
     )
-    assert (meta.brand, meta.mode, meta.start_basis) == (case.family, case.mode, "name")
+    assert (meta.brand, meta.mode, meta.start_basis) == (case.family, case.mode, case.start_basis)
     assert meta.start_local == case.start_local
+    if case.start_basis == "container":
+        assert meta.start_utc == case.start_utc
     assert meta.duration_s and meta.duration_s > 0 and meta.width and meta.height
 
 
 def _gps(case: Case, root: Path, video: Path) -> GpsExtraction:
     info = case.recognised()
-    assert info is not None and info.start_local is not None
+    assert info is not None
+    start = info.start_local
     return extract_gps(
         video,
         sidecars=find_sidecars(video),
-        start_local=info.start_local,
-        logs=find_logs(video, days=clip_days(info.start_local, 10), root=root),
+        start_local=start,
+        logs=find_logs(video, days=clip_days(start, 10), root=root) if start else None,
     )
 
 
@@ -403,6 +596,10 @@ def test_gps_track_is_extracted(card: tuple[Case, Path, Path]) -> None:
         assert abs(p.lat - lat) < 0.5 and abs(p.lon - lon) < 0.5, (p.lat, p.lon)
     times = [p.t for p in res.points if p.t is not None]
     assert times == sorted(times)
+    if case.gps_count is not None:
+        assert len(res.points) == case.gps_count, res.notes
+    if case.gps_start is not None:
+        assert res.gps_start() == case.gps_start
 
 
 @pytest.mark.parametrize(
@@ -413,6 +610,7 @@ def test_gps_track_is_extracted(card: tuple[Case, Path, Path]) -> None:
         (_nextbase_512g_block, "nextbase-binary", 10),
         (_drivepro_230_block, "binary", 1),
         (_rexing_v1_4k_block, "binary-rexing", 1),
+        (_type2_block, "binary-type2", 1),
     ],
 )
 def test_replicated_freegps_layouts_parse(
@@ -428,6 +626,59 @@ def test_replicated_freegps_layouts_parse(
     for f in fixes:
         assert abs(f.lat - 47.356) < 1e-4 and abs(f.lon + 8.514) < 1e-4
         assert f.speed_kmh is not None and 10 < f.speed_kmh < 45
+
+
+def test_gopro_payload_without_a_fix_says_so(tmp_path: Path) -> None:
+    """A real HERO6 payload recorded before the receiver had a lock (``GPSF`` 0, ``GPSP``
+    9999): its 17 GPS5 rows are not fixes, and the record says what was found instead."""
+    case = next(c for c in CASES if c.label == "gopro-hero7-GPS5")
+    video = _gopro_raw("hero6.raw")(tmp_path, case)
+    res = _gps(case, tmp_path, video)
+    assert (res.source, res.points) == ("none", [])
+    assert any("GPS5: 17" in note and "fix < 2" in note for note in res.notes), res.notes
+
+
+def _innovv_block(lat: float, lon: float, records: int = 5) -> bytes:
+    """An INNOVV ``freeGPS `` block (exiftool's QuickTimeStream.pl notes and hex dump of a
+    real INNOVV MP4): size 0x4000, then from 0x10 32-byte records ``A`` N/S E/W 0, float32
+    ddmm lat, lon (unsigned), knots, course, three int32 accelerations; no time anywhere."""
+    body = _freegps_header(0x4000)
+    struct.pack_into("<I", body, 12, 0x3F0)
+    for k in range(records):
+        la, lo = lat + k * 1e-5, lon + k * 1e-5
+        ref = (b"N" if la >= 0 else b"S") + (b"E" if lo >= 0 else b"W")
+        struct.pack_into(
+            "<4s4f3i",
+            body,
+            0x10 + 32 * k,
+            b"A" + ref + b"\0",
+            _ddmm(la),
+            _ddmm(lo),
+            7.1,
+            216.2,
+            195,
+            48,
+            -352,
+        )
+    return bytes(body)
+
+
+def test_innovv_records_are_timed_by_the_clip_start(tmp_path: Path) -> None:
+    """INNOVV records carry no time: with a start from the file name they are placed on the
+    camera's clock (one block a second, records spread over it), and the start basis stays
+    the name; without one, the record says why no GPS was taken."""
+    video = make_clip(tmp_path / "2019_0412_101500_F.MP4", seconds=3, size=(214, 120), fps=15)
+    embed_novatek_gps(video, [_innovv_block(-33.87 + i * 1e-4, 151.21) for i in range(3)])
+    start = datetime(2019, 4, 12, 10, 15)
+    res = extract_gps(video, start_local=start)
+    assert res.source == "freegps-camera-clock", res.notes
+    assert res.stats.get("innovv") == 3 and len(res.points) == 15
+    assert [p.t for p in res.points[:6]] == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    assert res.points[5].time == start.replace(tzinfo=UTC) + timedelta(seconds=1)
+    assert all(-33.9 < p.lat < -33.8 and 151.2 < p.lon < 151.3 for p in res.points)
+    assert res.gps_start() is None  # the camera's clock, not the receiver's
+    blind = extract_gps(video)
+    assert blind.points == [] and any("carry no time" in n for n in blind.notes), blind.notes
 
 
 def test_replicas_keep_the_novatek_box_order(tmp_path: Path) -> None:

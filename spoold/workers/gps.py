@@ -26,8 +26,10 @@ Sources, in the order they are tried (the first that yields a fix wins):
 ``blackvue-gps-box`` BlackVue: top-level ``free`` box holding a ``gps `` box of NMEA lines
 ``70mai``            70mai: top-level ``GPS `` box of 36-byte records (time = file name + offset)
 ``freegps``          Novatek (Viofo...): ``moov/gps `` index → ``freeGPS `` blocks (binary,
-                     Rexing V1-4K scaled, Nextbase 512G records or NMEA layout); without the
-                     index, a scan for ``freeGPS `` signatures
+                     Rexing V1-4K scaled, "Type 2" float64, Nextbase 512G records or NMEA
+                     layout); without the index, a scan for ``freeGPS `` signatures;
+                     ``freegps-camera-clock`` for INNOVV blocks (records without time:
+                     file-name start + block second)
 ``gpmf``             GoPro ``gpmd`` track: GPS9, GPS5, the Karma GPRI/GLPI forms
 ``nmea-embedded``    NMEA sentences anywhere in the file (text/subtitle tracks), by a scan
 ``daylog``           HiSilicon per-day ``gps/YYYYMMDD.dat``: the fixes of the clip's window
@@ -38,8 +40,8 @@ Sources, in the order they are tried (the first that yields a fix wins):
 Whatever the source, fixes implying more than ``max_speed_kmh`` (their own speed, or the
 distance from the previous fix) are dropped and counted (``stats["outliers"]`` and a note).
 
-Times: fixes carry UTC from the GPS itself, except 70mai, Tesla and per-day logs, whose
-records hold the camera's local wall clock; those are converted with ``tz`` (default: taken
+Times: fixes carry UTC from the GPS itself, except 70mai, INNOVV ``freeGPS``, Tesla and
+per-day logs, whose records hold (or are timed by) the camera's local wall clock; those are converted with ``tz`` (default: taken
 as UTC, and a note says so).  ``GpsPoint.t`` (seconds from the clip start) comes from the
 format's own timing: BlackVue's ms prefix, the Novatek block index (one block per second), the
 70mai record offset, the GPMF payload times; for plain NMEA and logs it is the fix time minus

@@ -13,7 +13,9 @@ Public API:
   * :func:`read_70mai_box(payload, *, start_utc) <read_70mai_box>` — 70mai's top-level ``GPS ``
     box of 36-byte records (source ``70mai``);
   * :func:`parse_freegps_block(block) <parse_freegps_block>` — one Novatek ``freeGPS `` block
-    (source ``freegps``; found through the ``moov/gps `` index, else by scanning);
+    (source ``freegps``; found through the ``moov/gps `` index, else by scanning); INNOVV
+    blocks, whose records hold no time, are timed by the clip start (file name) plus the
+    block's second: source ``freegps-camera-clock``;
   * :func:`~spoold.workers.gps_gpmf.read_gpmf` — GoPro GPS9/GPS5 and the Karma GPRI/GLPI
     forms of the ``gpmd`` telemetry track (source ``gpmf``).
 
@@ -143,7 +145,12 @@ def parse_freegps_block(block: bytes, *, rexing: bool = False) -> tuple[list[Fix
     """One ``freeGPS `` block (from its size field on) → fixes and the layout name.
 
     Layouts: ``binary`` (Viofo A119/A129/A139 family: at 0x30 six u32 H,M,S,Y,m,d, status
-    ``A``, N/S, E/W, then float32 lat/lon ``ddmm.mmmm``, speed in knots, course), ``nmea``
+    ``A``, N/S, E/W, then float32 lat/lon ``ddmm.mmmm``, speed in knots, course),
+    ``innovv`` (INNOVV: 32-byte records from 0x10, ``A`` N/S E/W 0, float32 ddmm lat, lon,
+    knots, course, three int32 accelerations, **no time**: no fix is returned, the caller
+    times them by the clip start), ``binary-type2`` (exiftool's "Type 2", firmware dated 2013: u32 H,M,S at 0x30, ``A`` at
+    0x3c, float64 ddmm lat at 0x40 with its ref at 0x48, lon at 0x50 / 0x58, knots at 0x60,
+    course at 0x68, u32 year-2000, month, day at 0x70), ``nmea``
     (Nextbase 512GW style: RMC/GGA text inside the block), ``nextbase-binary`` (Nextbase
     512G: big-endian 32-byte records from 0x30, several a second), ``encrypted`` (Azdome-style,
     byte 0x0c = 5: not decoded) or ``unknown``.  ``rexing``: the block comes from a Rexing
@@ -157,8 +164,12 @@ def parse_freegps_block(block: bytes, *, rexing: bool = False) -> tuple[list[Fix
     if b"RMC," in block or b"GGA," in block:
         res = parse_nmea(block.decode("latin-1"))
         return res.fixes, "nmea"
+    if _is_innovv(block):
+        return [], "innovv"  # timeless records: see _innovv_points
     if len(block) < 92:
         return [], "unknown"
+    if _is_type2(block):
+        return _type2_fix(block), "binary-type2"
     hour, minute, second, year, month, day = struct.unpack_from("<6I", block, 48)
     status, lat_ref, lon_ref = block[72:73], block[73:74], block[74:75]
     if status != b"A":
@@ -169,33 +180,115 @@ def parse_freegps_block(block: bytes, *, rexing: bool = False) -> tuple[list[Fix
     if lat_ref not in (b"N", b"S") or lon_ref not in (b"E", b"W"):
         return [], "unknown"
     lat_raw, lon_raw, knots, course = struct.unpack_from("<4f", block, 76)
+    if rexing:
+        lat, lon = (lat_raw - REXING_LAT_OFFSET) / 3, (lon_raw - REXING_LON_OFFSET) / 2
+    else:
+        lat, lon = _ddmm_to_deg(lat_raw), _ddmm_to_deg(lon_raw)
+    fix = _binary_fix(
+        (year, month, day, hour, minute, second),
+        -lat if lat_ref == b"S" else lat,
+        -lon if lon_ref == b"W" else lon,
+        knots,
+        course,
+    )
+    if fix is None or (rexing and min(lat, lon) < 0):
+        return [], "unknown"
+    return [fix], "binary-rexing" if rexing else "binary"
+
+
+def _ddmm_to_deg(raw: float) -> float:
+    """``ddmm.mmmm`` (degrees * 100 + minutes) → degrees; NaN stays NaN."""
+    if not finite(raw):
+        return raw
+    deg = int(raw // 100)
+    return deg + (raw - deg * 100) / 60
+
+
+def _binary_fix(
+    ymdhms: tuple[int, ...], lat: float, lon: float, knots: float, course: float
+) -> Fix | None:
+    """A fix from the binary layouts' fields (a year below 100 is year-2000; signed decimal
+    degrees), or None when a field cannot be one."""
+    year, month, day, hour, minute, second = ymdhms
     if year < 100:
         year += 2000
     try:
         when = datetime(year, month, day, hour, minute, second, tzinfo=timezone.utc)
     except ValueError:
-        return [], "unknown"
-
-    def conv(raw: float) -> float:
-        deg = int(raw // 100)
-        return deg + (raw - deg * 100) / 60
-
-    if not finite(lat_raw, lon_raw, knots, course):
-        return [], "unknown"
-    if rexing:
-        lat, lon = (lat_raw - REXING_LAT_OFFSET) / 3, (lon_raw - REXING_LON_OFFSET) / 2
-    else:
-        lat, lon = conv(lat_raw), conv(lon_raw)
-    if lat > 90 or lon > 180 or (rexing and min(lat, lon) < 0):
-        return [], "unknown"
-    fix = Fix(
+        return None
+    if not finite(lat, lon, knots, course) or abs(lat) > 90 or abs(lon) > 180:
+        return None
+    return Fix(
         time=when,
-        lat=-lat if lat_ref == b"S" else lat,
-        lon=-lon if lon_ref == b"W" else lon,
+        lat=lat,
+        lon=lon,
         speed_kmh=knots * KNOTS_TO_KMH if knots >= 0 else None,
         heading=course % 360 if 0 <= course < 720 else None,
     )
-    return [fix], "binary-rexing" if rexing else "binary"
+
+
+def _is_type2(block: bytes) -> bool:
+    """exiftool's test for its "Type 2" block: ``A\0`` at 0x3c, ``N``/``S`` + 0 at 0x48,
+    ``E``/``W`` + 0 at 0x58, and room for the date at 0x70."""
+    return (
+        len(block) >= 0x88
+        and block[0x3C:0x3E] == b"A\0"
+        and block[0x48:0x49] in (b"N", b"S")
+        and block[0x49] == 0
+        and block[0x58:0x59] in (b"E", b"W")
+        and block[0x59] == 0
+    )
+
+
+def _is_innovv(block: bytes) -> bool:
+    """exiftool's test for an INNOVV block: the first record's ``A``, N/S, E/W, 0 at 0x10."""
+    return (
+        block[16:17] == b"A"
+        and block[17:18] in (b"N", b"S")
+        and block[18:19] in (b"E", b"W")
+        and block[19:20] == b"\0"
+    )
+
+
+_INNOVV_RECORD = re.compile(rb"A[NS][EW]\0.{28}", re.DOTALL)
+
+
+def _innovv_points(block: bytes, start_utc: datetime, second: int) -> list[GpsPoint]:
+    """The records of one INNOVV block, spread over its second of the clip (no time of their
+    own: ``start_utc`` is the clip start by the camera's clock)."""
+    records = [m.group() for m in _INNOVV_RECORD.finditer(block, 16)]
+    points: list[GpsPoint] = []
+    for k, rec in enumerate(records):
+        lat, lon, knots, course = struct.unpack_from("<4f", rec, 4)
+        t = second + k / len(records)
+        lat, lon = _ddmm_to_deg(abs(lat)), _ddmm_to_deg(abs(lon))
+        p = make_point(
+            start_utc + timedelta(seconds=t),
+            -lat if rec[1:2] == b"S" else lat,
+            -lon if rec[2:3] == b"W" else lon,
+            t=t,
+            speed_kmh=knots * KNOTS_TO_KMH if finite(knots) and knots >= 0 else None,
+            heading=course if finite(course) and 0 <= course < 720 else None,
+        )
+        if p is not None:
+            points.append(p)
+    return points
+
+
+def _type2_fix(block: bytes) -> list[Fix]:
+    hour, minute, second = struct.unpack_from("<3I", block, 0x30)
+    year, month, day = struct.unpack_from("<3I", block, 0x70)
+    (lat,), (lon,) = struct.unpack_from("<d", block, 0x40), struct.unpack_from("<d", block, 0x50)
+    knots, course = struct.unpack_from("<2d", block, 0x60)
+    lat, lon = _ddmm_to_deg(lat), _ddmm_to_deg(lon)
+    fix = _binary_fix(
+        (year, month, day, hour, minute, second),
+        -lat if block[0x48:0x49] == b"S" else lat,
+        -lon if block[0x58:0x59] == b"W" else lon,
+        knots,
+        course,
+    )
+    return [] if fix is None else [fix]
 
 
 def _is_rexing_v1_4k(f: BinaryIO, boxes: Sequence[Box]) -> bool:
@@ -240,8 +333,37 @@ def _nextbase_records(block: bytes) -> list[Fix]:
     return fixes
 
 
+def _take_freegps(clip: _Clip, offsets: Sequence[tuple[int, int]], how: str) -> bool:
+    """Answer from the ``freeGPS `` blocks at ``offsets`` (``how``: what found them), else
+    leave a note.  Blocks whose records hold no time (INNOVV) need the clip start."""
+    start = clip.clock.start_local
+    start_utc = local_to_utc(start, clip.clock.tz) if start is not None else None
+    points, stats = _freegps_points(
+        clip.f, offsets, clip.size, rexing=clip.rexing, start_utc=start_utc
+    )
+    timeless = stats.get("innovv", 0)
+    if points:
+        clip.out.take("freegps-camera-clock" if timeless else "freegps", points, clip.name, stats)
+        if timeless and clip.clock.tz is None:
+            clip.out.notes.append("camera time zone unknown: file-name time taken as UTC")
+        return True
+    if timeless and start_utc is None:
+        clip.note(
+            f"{how}: INNOVV freeGPS records carry no time and the clip start is unknown "
+            "(no time in the file name)"
+        )
+    else:
+        clip.note(f"{how} without decodable fixes ({stats})")
+    return False
+
+
 def _freegps_points(
-    f: BinaryIO, offsets: Sequence[tuple[int, int]], file_size: int, *, rexing: bool = False
+    f: BinaryIO,
+    offsets: Sequence[tuple[int, int]],
+    file_size: int,
+    *,
+    rexing: bool = False,
+    start_utc: datetime | None = None,
 ) -> tuple[list[GpsPoint], dict[str, int]]:
     stats: dict[str, int] = {"blocks": len(offsets)}
     points: list[GpsPoint] = []
@@ -252,6 +374,8 @@ def _freegps_points(
         block = _read_at(f, offset, min(size, 0x10000, file_size - offset))
         fixes, layout = parse_freegps_block(block, rexing=rexing)
         stats[layout] = stats.get(layout, 0) + 1
+        if layout == "innovv" and start_utc is not None:
+            points += _innovv_points(block, start_utc, index)
         for k, fx in enumerate(fixes):
             # one block per second; several fixes in one block share it evenly
             p = point_from_fix(fx, float(index) + (k / len(fixes) if len(fixes) > 1 else 0.0))
@@ -447,11 +571,8 @@ def _novatek_moov(clip: _Clip, moov_payload: bytes) -> bool:
         if child.type != b"gps ":
             continue
         index = _novatek_index(moov_payload[child.payload_offset : child.end])
-        points, stats = _freegps_points(clip.f, index, clip.size, rexing=clip.rexing)
-        if points:
-            clip.out.take("freegps", points, clip.name, stats)
+        if _take_freegps(clip, index, "Novatek gps index"):
             return True
-        clip.note(f"Novatek gps index without decodable fixes ({stats})")
     return False
 
 
@@ -475,12 +596,9 @@ def _scanned(clip: _Clip) -> bool:
         for off in free_offsets:
             head = _read_at(clip.f, off, 4)
             index.append((off, struct.unpack(">I", head)[0] if len(head) == 4 else 0))
-        points, stats = _freegps_points(clip.f, index, clip.size, rexing=clip.rexing)
-        if points:
-            clip.out.take("freegps", points, clip.name, stats)
+        if _take_freegps(clip, index, "freeGPS blocks"):
             clip.note("freeGPS blocks found by scanning (no moov index)")
             return True
-        clip.note(f"freeGPS blocks without decodable fixes ({stats})")
     if nmea_text:
         return clip.from_nmea(nmea_text, "nmea-embedded", "NMEA text found but no valid fix")
     return False

@@ -16,7 +16,8 @@ A stream's ``SCAL`` divides its values, ``TYPE`` describes ``?`` structures.  GP
 
 ============ ===================================================================================
 ``GPS5``     Hero5 … Hero10: lat, lon, alt, 2D speed, 3D speed; UTC of the payload in ``GPSU``
-             (``yymmddhhmmss.sss``), fix in ``GPSF``, DOP x 100 in ``GPSP``
+             (``yymmddhhmmss.sss``), fix in ``GPSF``, DOP x 100 in ``GPSP``; a payload's
+             fixes are spread up to the next payload's ``GPSU`` (else over its duration)
 ``GPS9``     Hero11 on: lat, lon, alt, 2D/3D speed, days since 2000, seconds, DOP, fix
 ``GPRI``     Karma drone (“GPS RAW”): system time, lat, lon, alt, …, speed, track, fix, sats;
              UTC from the ``SYST`` pairs (system time ↔ UTC ms) the same file carries
@@ -290,7 +291,27 @@ class _Found:
         default_factory=lambda: {"GPS5": [], "GPS9": [], "GPRI": [], "GLPI": []}
     )
     syst: list[tuple[float, float]] = field(default_factory=list)
+    # GPS5 rows [start, end) of one payload, its GPSU time and the sample's duration (s)
+    gps5_spans: list[tuple[int, int, datetime, float]] = field(default_factory=list)
     _keys: list[float] | None = None  # the system times of ``syst``, once sorted
+
+    def spread_gps5(self) -> None:
+        """Fit each payload's GPS5 fixes between its ``GPSU`` and the next payload's.
+
+        The fixes are first spread over the sample's duration on the camera clock, which runs
+        a few ms a second apart from the receiver's: a HERO7's last fixes of one second
+        then land after the next payload's first.  Where the next ``GPSU`` is known (and
+        within two sample durations), the receiver's own interval is used instead."""
+        rows = self.rows["GPS5"]
+        for (a, b, base, dur), (_, _, nxt, _) in zip(
+            self.gps5_spans, self.gps5_spans[1:], strict=False
+        ):
+            gap = (nxt - base).total_seconds()
+            if not 0 < gap <= 2 * dur:
+                continue
+            for k, i in enumerate(range(a, b)):
+                t, _, row, fix = rows[i]
+                rows[i] = (t, base + timedelta(seconds=gap * k / (b - a)), row, fix)
 
     def system_to_utc(self, sys_s: float) -> datetime | None:
         """exiftool's ConvertSystemTime: interpolate between the nearest SYST pairs."""
@@ -321,6 +342,9 @@ def _collect(found: _Found, items: list[Klv], t0: float, dur: float) -> None:
             base = _gpsu(st.first("GPSU"))
             gpsf = st.first("GPSF")
             fix = int(gpsf) if isinstance(gpsf, float) else None
+            if key == "GPS5" and base is not None and rows:
+                start = len(found.rows[key])
+                found.gps5_spans.append((start, start + len(rows), base, dur))
             for k, row in enumerate(rows):
                 t = t0 + dur * k / max(1, len(rows))
                 when = base + timedelta(seconds=t - t0) if base is not None else None
@@ -409,6 +433,7 @@ def read_gpmf(path: Path) -> tuple[list[GpsPoint], str]:
     if problem:
         return [], f"GPMF: {problem}"
     bad = f", {errors} payloads unreadable" if errors else ""
+    found.spread_gps5()
     for key in ("GPS9", "GPS5", "GPRI", "GLPI"):
         rows = found.rows[key]
         if not rows:

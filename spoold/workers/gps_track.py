@@ -58,7 +58,7 @@ __all__ = [
 
 #: Sources whose fix times are the camera's wall clock (converted with its time zone), not
 #: time from the GPS receiver: a start derived from them is only as good as the clock.
-CAMERA_CLOCK_SOURCES = frozenset({"70mai", "daylog", "tesla-event-json"})
+CAMERA_CLOCK_SOURCES = frozenset({"70mai", "daylog", "freegps-camera-clock", "tesla-event-json"})
 
 
 @dataclass
