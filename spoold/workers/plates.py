@@ -435,8 +435,9 @@ def mask_country_bands(image: NDArray[np.uint8]) -> tuple[NDArray[np.uint8], int
     sticker (German inspection and registration seals) is a solid disc of any colour, or two
     stacked, inside the face: no plate character is a filled disc (``O``/``0`` are rings).
     Sizes are judged against the characters beside the disc, never the frame, so a plate close
-    to the camera loses its seals too: one disc is shorter than the characters, two stacked
-    are narrow and pinched where they meet (a blurred bold ``P`` is neither).
+    to the camera loses its seals too: one disc is shorter than the characters and round (a
+    blurred bold ``P`` is a bowl on a stem), two stacked are narrow and meet in a narrow neck
+    (a blurred ``8`` has a wide waist).
     """
     import cv2
 
