@@ -56,6 +56,7 @@ def test_a_plate_summary_spans_vehicles_and_read_variants(client: FlaskClient) -
         "last_seen": "2026-11-25T12:00:11.000Z",
         "best_confidence": 0.95,
         "vehicles": ["car1", "car2"],
+        "regions": [],  # the demo's texts match no plate format
     }
 
 

@@ -50,6 +50,8 @@ def test_plate_sightings_as_csv(demo: DemoIndex, tmp_path: Path) -> None:
     assert [r["video_id"] for r in rows] == ["car1_f_0001", "car1_f_0002", "car2_f_0001"]
     assert rows[0]["video_ids"] == "car1_f_0001 car1_r_0001"
     assert rows[0]["first_seen"] == "2026-11-24T08:00:05.000Z" and rows[0]["lat"]
+    assert list(rows[0])[:3] == ["sighting_id", "plate", "region"]
+    assert rows[0]["region"] == ""  # the demo's texts match no plate format
 
 
 def test_unknown_video_or_plate_is_reported(demo: DemoIndex, tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ conditions only, so a miss here is the reader's fault, not the weather's.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -135,3 +136,64 @@ def test_overlapping_reads_of_one_frame_are_one_plate(reader: PlateReader) -> No
         face="",
     )
     assert sorted(c.text for c in fake.read(frame)) == ["AB12CDE", "HHA433"]
+
+
+def _face_with(draw: Callable[[np.ndarray], None], char_h: int, tall_h: int) -> np.ndarray:
+    """A white plate face on a grey car with dark bar "characters" (one as tall as a ``J``
+    with its descender, ``tall_h``) on both sides of the shapes ``draw`` adds."""
+    frame = np.full((360, 640, 3), (90, 110, 100), np.uint8)
+    frame[130:250, 60:580] = 255
+    top = 160
+    for x in (80, 110, 140, 420, 450):
+        frame[top : top + char_h, x : x + 14] = 20
+    frame[top : top + tall_h, 170 : 170 + 14] = 20  # the J, deeper than the rest
+    draw(frame)
+    return frame
+
+
+def test_a_bold_p_beside_a_letter_with_a_descender_is_no_seal() -> None:
+    """Bench seed 16 (wide), NL-01: a bold ``P`` whose counter blurred shut, a little shorter
+    than the ``J`` beside it (descender, tilt), was painted as a seal: ``77JW3``."""
+    import cv2
+
+    def p_and_seal(frame: np.ndarray) -> None:
+        cv2.ellipse(frame, (235, 172), (15, 12), 0, 0, 360, (20, 20, 20), -1)  # the bowl
+        frame[172:200, 220:231] = 20  # the stem
+        cv2.circle(frame, (380, 180), 10, (200, 110, 40), -1)  # a seal: still a seal
+
+    frame = _face_with(p_and_seal, char_h=40, tall_h=48)
+    masked, count = mask_country_bands(frame)
+    assert count == 1
+    assert np.array_equal(masked[160:200, 215:255], frame[160:200, 215:255])  # P untouched
+    assert (masked[175:185, 375:385] == 255).all()  # the seal painted with the face
+
+
+def test_an_eight_with_a_wide_waist_is_no_pair_of_seals() -> None:
+    """Bench seed 16 (wide), BE-01: a small ``8`` whose counters blurred shut was taken for
+    the two stacked seals, and ``8GBL138`` read ``GBL138``.  Two stickers meet in a narrow neck."""
+    import cv2
+
+    def eight_and_seals(frame: np.ndarray) -> None:
+        for cy in (169, 182):  # overlapping discs: the waist 0.7 of the width
+            cv2.circle(frame, (240, cy), 9, (20, 20, 20), -1)
+        for cy in (169, 185):  # two seals just touching
+            cv2.circle(frame, (340, cy), 8, (60, 60, 60), -1)
+
+    frame = _face_with(eight_and_seals, char_h=32, tall_h=32)
+    masked, count = mask_country_bands(frame)
+    assert count == 1
+    assert np.array_equal(masked[158:194, 229:252], frame[158:194, 229:252])  # 8 untouched
+    assert (masked[165:190, 337:344] == 255).all()  # both seals painted over
+
+
+@pytest.mark.parametrize("name", ["NL-01-tilt", "BE-01-tilt"])
+def test_the_wide_benchs_phantoms_read_whole(reader: PlateReader, name: str) -> None:
+    """The two clips of ``plates_bench.py --variety wide --seed 16`` that gave phantoms."""
+    region = name[:2]
+    clip = next(c for c in corpus((region,), 2, 2, seed=16, variety="wide") if c.name == name)
+    reads = [
+        Read(frame.t, c.text, c.confidence, c.bbox)
+        for frame in clip.frames
+        for c in reader.read(frame.image)
+    ]
+    assert set(consensus(reads, reader.regions)) == set(clip.plates)

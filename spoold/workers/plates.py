@@ -435,8 +435,9 @@ def mask_country_bands(image: NDArray[np.uint8]) -> tuple[NDArray[np.uint8], int
     sticker (German inspection and registration seals) is a solid disc of any colour, or two
     stacked, inside the face: no plate character is a filled disc (``O``/``0`` are rings).
     Sizes are judged against the characters beside the disc, never the frame, so a plate close
-    to the camera loses its seals too: one disc is shorter than the characters, two stacked
-    are narrow and pinched where they meet (a blurred bold ``P`` is neither).
+    to the camera loses its seals too: one disc is shorter than the characters and round (a
+    blurred bold ``P`` is a bowl on a stem), two stacked are narrow and meet in a narrow neck
+    (a blurred ``8`` has a wide waist).
     """
     import cv2
 
@@ -475,8 +476,8 @@ def mask_country_bands(image: NDArray[np.uint8]) -> tuple[NDArray[np.uint8], int
         if abs(area / (np.pi / 4 * w * h) - 1) > 0.3:
             continue
         # The characters beside the blob (not the plate's border around it or beside it).
-        tallest = max(
-            (
+        chars = _char_height(
+            [
                 bh
                 for bx, by, bw, bh in rects
                 if abs(bx - x) < 4 * h
@@ -485,17 +486,17 @@ def mask_country_bands(image: NDArray[np.uint8]) -> tuple[NDArray[np.uint8], int
                 and bh < 0.5 * height
                 and bw >= 0.15 * bh  # not a piece of the border or a line
                 and not (bx <= x and by <= y and bx + bw >= x + w and by + bh >= y + h)
-            ),
-            default=0,
+            ]
         )
         inside = np.zeros((h, w), np.uint8)
         cv2.drawContours(inside, [contour - np.array([x, y])], -1, 1, thickness=-1)
         # One disc is shorter than the characters beside it (a blurred bold P or 6 is as
-        # tall as they are); two stacked are narrow and pinched where they touch.
+        # tall as they are) and as wide below its middle as above (a P's bowl on its stem is
+        # not); two stacked are narrow and pinched where they touch.
         if h / w <= 1.4:
-            if h > 0.85 * tallest:
+            if h > 0.85 * chars or not _disc(inside):
                 continue
-        elif w > 0.6 * tallest or not _pinched(inside):
+        elif w > 0.6 * chars or not _pinched(inside):
             continue
         if np.count_nonzero(face[y : y + h, x : x + w][inside > 0] == 0) < 0.85 * inside.sum():
             continue  # a ring (O, 0): the face shows inside it
@@ -513,12 +514,34 @@ def mask_country_bands(image: NDArray[np.uint8]) -> tuple[NDArray[np.uint8], int
     return out, len(paint)
 
 
-def _pinched(blob: NDArray[np.uint8]) -> bool:
-    """Two discs stacked: the blob is narrower half-way down than through either disc, and
-    each half is a solid disc (a ``9`` or a ``P`` has a stroke for one of them)."""
+def _char_height(heights: list[int]) -> float:
+    """The height of the characters among blobs of these heights: the median of those at
+    least 0.6 of the tallest.  Not the tallest itself: a ``J``'s descender or a tilted wide
+    letter's box stands taller than the characters, and a disc as tall as the others would
+    pass for a shorter seal; nor the plain median, which hyphens and fragments pull down."""
+    if not heights:
+        return 0.0
+    top = max(heights)
+    return float(np.median([h for h in heights if h >= 0.6 * top]))
+
+
+def _disc(blob: NDArray[np.uint8]) -> bool:
+    """A filled disc (or ellipse): as wide a quarter of the way up as a quarter of the way
+    down.  A letter with a bowl on a stem (``P``, ``b``, ``d``, ``6``, ``9``) is not, even when
+    its counter has blurred shut."""
     h, w = blob.shape
     widths = np.count_nonzero(blob, axis=1)
-    if not widths[h // 2] < 0.8 * min(widths[h // 4], widths[(3 * h) // 4]):
+    return bool(min(widths[h // 4], widths[(3 * h) // 4]) >= 0.6 * w)
+
+
+def _pinched(blob: NDArray[np.uint8]) -> bool:
+    """Two discs stacked: the blob is much narrower half-way down than through either disc
+    (two stickers, apart or just touching, meet in a narrow neck; an ``8`` whose counters
+    blurred shut keeps a waist of three quarters of its width), and each half is a solid
+    disc (a ``9`` or a ``P`` has a stroke for one of them)."""
+    h, w = blob.shape
+    widths = np.count_nonzero(blob, axis=1)
+    if not widths[h // 2] < 0.65 * min(widths[h // 4], widths[(3 * h) // 4]):
         return False
     disc = np.pi / 4 * w * (h / 2)
     halves = (blob[: h // 2], blob[h - h // 2 :])

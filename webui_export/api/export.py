@@ -35,9 +35,9 @@ from webui_export.index import files as layout
 from webui_export.index.platetext import canonical_plate, normalize_plate
 
 CSV_COLUMNS = (
-    "sighting_id", "plate", "text_raw", "confidence", "reads", "vehicle", "time_basis",
-    "first_seen", "last_seen", "video_id", "offset_s", "channel", "video_ids", "channels",
-    "lat", "lon", "gps_time",
+    "sighting_id", "plate", "region", "text_raw", "confidence", "reads", "vehicle",
+    "time_basis", "first_seen", "last_seen", "video_id", "offset_s", "channel", "video_ids",
+    "channels", "lat", "lon", "gps_time",
 )  # fmt: skip
 
 
@@ -87,7 +87,12 @@ def track_geojson(index_dir: Path, video_id: str, out: Path | TextIO) -> int:
 
 
 def plate_csv(index_dir: Path, plate: str, out: Path | TextIO) -> int:
-    """Write every sighting of ``plate`` (OCR-tolerant match) as CSV; return the row count."""
+    """Write every sighting of ``plate`` (OCR-tolerant match) as CSV; return the row count.
+
+    The columns are :data:`CSV_COLUMNS`, the fields of the API's ``Sighting``; ``region`` is
+    the plate-format region of the best read (``UK``, ``DE``, ``US``, ...), empty when no
+    format was matched or the sighting predates regions.
+    """
     normalized = normalize_plate(plate)
     if normalized is None:
         raise ValueError(f"{plate!r} is not a plate: 1-32 letters A-Z and digits")

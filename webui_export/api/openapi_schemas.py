@@ -244,6 +244,11 @@ SCHEMAS: dict[str, Schema] = {
             "last_seen": MAYBE_TIME,
             "best_confidence": NUM,
             "vehicles": {"type": "array", "items": STR},
+            "regions": {
+                "type": "array",
+                "items": STR,
+                "description": "plate-format regions of the sightings' best reads (UK, DE, ...)",
+            },
         }
     ),
     "PlatePage": page("PlateSummary"),

@@ -376,7 +376,9 @@ def search_plates(
         " list_sort(list_distinct(flatten(list(texts)))), count(*), sum(reads),"
         " min(first_seen) FILTER (WHERE time_basis = 'utc'),"
         " max(last_seen) FILTER (WHERE time_basis = 'utc'),"
-        " max(best_confidence), list_sort(list_distinct(list(vehicle)))"
+        " max(best_confidence), list_sort(list_distinct(list(vehicle))),"
+        # from the document: parts written before the region column lack it; no NULLs kept
+        " list_sort(list_distinct(list(doc->>'$.region')))"
         f" FROM read_parquet($sightings) WHERE {' AND '.join(where) or 'TRUE'}"
         " GROUP BY canon ORDER BY canon LIMIT $limit",
         params,
@@ -393,8 +395,9 @@ def search_plates(
             "last_seen": iso_utc(last),
             "best_confidence": round(best, 4),
             "vehicles": vehicles,
+            "regions": regions,
         }
-        for canon, plate, variants, n, reads, first, last, best, vehicles in page
+        for canon, plate, variants, n, reads, first, last, best, vehicles, regions in page
     ]
     return out, (page[-1][0] if page and len(rows) > limit else None)
 

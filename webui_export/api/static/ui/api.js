@@ -154,6 +154,13 @@ export function place(loc) {
   return `${loc.lat.toFixed(5)}, ${loc.lon.toFixed(5)}`;
 }
 
+/** The plate-format region (UK, DE, US, ...) shown beside a plate's text; null when the
+ * read matched no format or predates regions. */
+export function regionTag(region) {
+  if (!region) return null;
+  return h("abbr", { class: "region", title: `plate format of region ${region}` }, region);
+}
+
 export function seconds(s) {
   if (s === null || s === undefined) return "-";
   const m = Math.floor(s / 60);

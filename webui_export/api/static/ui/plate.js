@@ -1,12 +1,14 @@
 // The plate page: every sighting in time order (keyset pages) with a thumbnail of its frame,
 // on the map, and the clip at the moment of each sighting.
-import { api, bothTimes, fail, h, localOffset, mediaUrl, place, playAt, seconds, sightingThumbnail, video } from "./api.js";
+import { api, bothTimes, fail, h, localOffset, mediaUrl, place, playAt, regionTag, seconds, sightingThumbnail, video } from "./api.js";
 import { fit, makeMap } from "./map.js";
 import { plateBox } from "./player.js";
 
 const L = window.L;
 const plate = document.getElementById("plate-title").dataset.plate;
 const summary = document.getElementById("plate-summary");
+const regionsEl = document.getElementById("plate-regions");
+const regions = new Set();
 const tbody = document.querySelector("#sightings tbody");
 const more = document.getElementById("more");
 const map = makeMap(document.getElementById("map"));
@@ -45,13 +47,17 @@ async function addRow(s) {
     h("td", { class: "frame" }, await sightingThumbnail(s, clipName)),
     h("td", {}, when),
     h("td", {}, place(s.location)),
-    h("td", {}, s.text_raw, s.texts.length > 1 ? h("div", { class: "muted" }, `also ${s.texts.filter((t) => t !== s.text_raw).join(", ")}`) : null),
+    h("td", {}, s.text_raw, " ", regionTag(s.region), s.texts.length > 1 ? h("div", { class: "muted" }, `also ${s.texts.filter((t) => t !== s.text_raw).join(", ")}`) : null),
     h("td", { class: "n" }, s.confidence.toFixed(2)),
     h("td", {}, `${s.vehicle} · `, h("a", { href: `/videos/${encodeURIComponent(s.video_id)}?t=${s.offset_s}` }, clipName), h("span", { class: "nowrap" }, ` @ ${seconds(s.offset_s)}`)),
     h("td", {}, v ? h("button", { type: "button", class: "watch", "data-video": s.video_id, "data-offset": s.offset_s }, "▶ Watch") : h("span", { class: "muted" }, "clip not indexed")));
   const btn = row.querySelector("button.watch");
   if (btn) btn.addEventListener("click", () => watch(s, row));
   tbody.append(row);
+  if (s.region && !regions.has(s.region)) {
+    regions.add(s.region);
+    regionsEl.replaceChildren(...[...regions].sort().map(regionTag));
+  }
   if (s.location) {
     const ll = [s.location.lat, s.location.lon];
     points.push(ll);

@@ -1,6 +1,6 @@
 // The plate search box on every page: suggestions as one types (the API's OCR tolerance:
 // O/0 I/1 B/8 S/5 Z/2 match), arrow keys to pick, Enter to open the plate's page.
-import { api, h } from "./api.js";
+import { api, h, regionTag } from "./api.js";
 
 const form = document.querySelector("[data-plate-search]");
 const input = document.getElementById("plate-q");
@@ -18,7 +18,7 @@ function render() {
   list.replaceChildren(...rows.map((r, i) => h("li", {
     id: `plate-opt-${i}`, role: "option", "aria-selected": i === active ? "true" : "false",
     "data-plate": r.plate, onmousedown: (ev) => { ev.preventDefault(); open(r.plate); },
-  }, h("strong", {}, r.plate), " ",
+  }, h("strong", {}, r.plate), " ", ...(r.regions || []).map(regionTag), " ",
   h("span", { class: "muted" }, `${r.sightings} sighting${r.sightings === 1 ? "" : "s"}` +
     (r.variants.length > 1 ? ` · read as ${r.variants.join(", ")}` : "")))));
   list.hidden = rows.length === 0;

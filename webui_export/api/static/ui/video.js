@@ -1,6 +1,6 @@
 // A video's page: the clip (at ?t= seconds), the GPS track on the map coloured by speed,
 // metadata, each stage's state/device/time, its plates and detections (keyset pages).
-import { api, bothTimes, fail, h, localOffset, mediaUrl, place, playAt, seconds, sightingThumbnail } from "./api.js";
+import { api, bothTimes, fail, h, localOffset, mediaUrl, place, playAt, regionTag, seconds, sightingThumbnail } from "./api.js";
 import { SPEED_BANDS, fit, makeMap, speedColour } from "./map.js";
 import { plateBox } from "./player.js";
 
@@ -72,7 +72,7 @@ async function plates(v) {
   const tbody = document.querySelector("#plates tbody");
   const thumbs = await Promise.all(body.rows.map((s) => sightingThumbnail(s, s.video_id === id ? v.path.split("/").pop() : s.video_id)));
   tbody.replaceChildren(...body.rows.map((s, i) => h("tr", {},
-    h("td", {}, h("a", { href: `/plates/${encodeURIComponent(s.plate)}` }, s.plate)),
+    h("td", {}, h("a", { href: `/plates/${encodeURIComponent(s.plate)}` }, s.plate), " ", regionTag(s.region)),
     h("td", { class: "frame" }, thumbs[i]),
     h("td", {}, s.text_raw),
     h("td", { class: "n" }, s.confidence.toFixed(2)),
