@@ -35,7 +35,8 @@ def video_sightings(s: Session, video_id: str) -> list[dict[str, Any]]:
         " ORDER BY first_seen NULLS LAST, sighting_id LIMIT $limit",
         {"s": files, "id": video_id, "limit": MAX_ROWS},
     )
-    return [{"sighting_id": sid, **json.loads(doc)} for sid, doc in rows]
+    # region: None in the documents of sightings derived before plate regions (as the timeline)
+    return [{"sighting_id": sid, "region": None, **json.loads(doc)} for sid, doc in rows]
 
 
 @bp.get("/videos/<video_id>/sightings")
