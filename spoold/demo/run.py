@@ -56,7 +56,8 @@ scan_interval_s = 1.0
 name = "demo-cams"
 root = "indoor-nas"
 path = "dashcam"
-watch = "scan"
+# native on a local disk: a clip renamed into place is ready after a re-stat, not stable_s
+watch = "auto"
 vehicle = "demo-car"
 
 [pipeline.stages.preprocess]
