@@ -16,7 +16,8 @@ short re-stat, not ``stable_s``; ``--scan`` runs both with ``watch = "scan"`` in
 path a network mount takes, where ``stable_s`` and the scan interval decide).
 
 Each brand's clips land alone (sidecars first, the video last, each by rename as sync tools
-do) after the devices have been idle ``--idle`` seconds, and the next brand lands only once
+do; into the camera's folders, made before, as they are on a NAS between drops) after the
+devices have been idle ``--idle`` seconds, and the next brand lands only once
 those are in a published index generation: an idle system, one clip at a time.  The table is
 :func:`spoold.demo.latency.breakdown` of each run (spool records, device logs, the daemon's
 publish log); then the median per stage of both runs and their ratio.
@@ -42,7 +43,15 @@ sys.path.insert(0, str(REPO))
 
 from spoold.demo.latency import STAGES, ClipLatency, breakdown, format_breakdown, summary  # noqa: E402
 from spoold.demo.media import DemoManifest, generate_demo_clips  # noqa: E402
-from spoold.demo.run import _CONFIG, _free_port, _lay_out, _spawn, _stop, check_timeline  # noqa: E402
+from spoold.demo.run import (  # noqa: E402
+    _CONFIG,
+    _free_port,
+    _lay_out,
+    _spawn,
+    _stop,
+    camera_folders,
+    check_timeline,
+)
 from spoold.spool import Spool  # noqa: E402
 
 ROOTS = ("indoor-nas", "shed-nas", "server")
@@ -123,6 +132,7 @@ def run_variant(
         brands = sorted(p.name for p in (where / "staging").iterdir() if p.is_dir())
         videos = 0
         for brand in brands:
+            camera_folders(where / "staging" / brand, where / "indoor-nas/dashcam" / brand)
             time.sleep(idle)  # the devices back off to their longest poll meanwhile
             files = [p for p in (where / "staging" / brand).rglob("*") if p.is_file()]
             # Sidecars first, the video last: the video's landing is the clip's last byte.
