@@ -6,12 +6,18 @@ workers) and the API (``spoold serve``), on the demo's synthetic clips:
 
 - **baseline**: the default settings (``[ingest] stable_s`` and ``scan_interval_s`` 10 s,
   ``[daemon] tick_s`` 1 s and ``chain_interval_s`` 2 s, ``[index] publish_interval_s`` 1 s,
-  devices ``--poll 2 --max-poll 30`` with the idle doorbell off: polling alone);
+  devices ``--poll 2 --max-poll 30`` with the idle doorbell off: polling alone; the inbox's
+  ``watch = "auto"``, the default, as in the demo);
 - **tuned**: the demo's short intervals and the idle doorbell (``--doorbell 0.5``), same
   ``--max-poll 30``.
 
+Both watch the inbox natively (a local disk), so a clip renamed into place is ready after a
+short re-stat, not ``stable_s``; ``--scan`` runs both with ``watch = "scan"`` instead (the
+path a network mount takes, where ``stable_s`` and the scan interval decide).
+
 Each brand's clips land alone (sidecars first, the video last, each by rename as sync tools
-do) after the devices have been idle ``--idle`` seconds, and the next brand lands only once
+do; into the camera's folders, made before, as they are on a NAS between drops) after the
+devices have been idle ``--idle`` seconds, and the next brand lands only once
 those are in a published index generation: an idle system, one clip at a time.  The table is
 :func:`spoold.demo.latency.breakdown` of each run (spool records, device logs, the daemon's
 publish log); then the median per stage of both runs and their ratio.
@@ -37,7 +43,15 @@ sys.path.insert(0, str(REPO))
 
 from spoold.demo.latency import STAGES, ClipLatency, breakdown, format_breakdown, summary  # noqa: E402
 from spoold.demo.media import DemoManifest, generate_demo_clips  # noqa: E402
-from spoold.demo.run import _CONFIG, _free_port, _lay_out, _spawn, _stop, check_timeline  # noqa: E402
+from spoold.demo.run import (  # noqa: E402
+    _CONFIG,
+    _free_port,
+    _lay_out,
+    _spawn,
+    _stop,
+    camera_folders,
+    check_timeline,
+)
 from spoold.spool import Spool  # noqa: E402
 
 ROOTS = ("indoor-nas", "shed-nas", "server")
@@ -94,13 +108,21 @@ def _measure(where: Path) -> list[ClipLatency]:
 
 
 def run_variant(
-    where: Path, manifest: DemoManifest, variant: Variant, idle: float, timeout: float
+    where: Path,
+    manifest: DemoManifest,
+    variant: Variant,
+    idle: float,
+    timeout: float,
+    *,
+    scan: bool = False,
 ) -> list[ClipLatency]:
-    """One pipeline run with ``variant``'s settings; each brand's clips land alone."""
+    """One pipeline run with ``variant``'s settings (and ``watch = "scan"`` with ``scan``);
+    each brand's clips land alone."""
     _lay_out(where)
     shutil.copytree(manifest.root, where / "staging")
     config = _CONFIG.format(tz=manifest.camera_tz)
-    for old, new in variant.config:
+    edits = (*variant.config, *((('watch = "auto"', 'watch = "scan"'),) if scan else ()))
+    for old, new in edits:
         assert old in config, old
         config = config.replace(old, new)
     (where / "spoold.toml").write_text(config)
@@ -110,6 +132,7 @@ def run_variant(
         brands = sorted(p.name for p in (where / "staging").iterdir() if p.is_dir())
         videos = 0
         for brand in brands:
+            camera_folders(where / "staging" / brand, where / "indoor-nas/dashcam" / brand)
             time.sleep(idle)  # the devices back off to their longest poll meanwhile
             files = [p for p in (where / "staging" / brand).rglob("*") if p.is_file()]
             # Sidecars first, the video last: the video's landing is the clip's last byte.
@@ -148,6 +171,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=300.0, help="per drop")
     parser.add_argument("--quick", action="store_true", help="one clip, 3 s idle")
     parser.add_argument("--dir", type=Path, help="work folder (default: a temp folder)")
+    parser.add_argument("--scan", action="store_true", help='both with watch = "scan"')
     args = parser.parse_args()
     brands = None if args.brands == "all" else args.brands.split(",")
     if args.quick:
@@ -157,7 +181,8 @@ def main() -> None:
         manifest = generate_demo_clips(base / "clips", brands=brands)
         results = {}
         for variant in (BASELINE, TUNED):
-            clips = run_variant(base / variant.name, manifest, variant, args.idle, args.timeout)
+            where = base / variant.name
+            clips = run_variant(where, manifest, variant, args.idle, args.timeout, scan=args.scan)
             print(f"\n{variant.name}: seconds from landing to a published index, per stage")
             print("\n".join(format_breakdown(clips)))
             results[variant.name] = summary(clips)

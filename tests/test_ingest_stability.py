@@ -50,3 +50,14 @@ def test_a_signature_is_stable_after_the_window_and_restart_starts_it_again() ->
 
 def test_a_zero_window_makes_a_file_stable_at_first_sight() -> None:
     assert StabilityTracker(window_s=0).see("a.mp4", (1, 1, 1), now=0.0)
+
+
+def test_a_shorter_window_can_be_asked_for_one_sight() -> None:
+    t = StabilityTracker(10.0)
+    sig = (100, 1, 1)
+    assert not t.see("a", sig, now=0.0, window=0.2)
+    assert not t.see("a", sig, now=0.1, window=0.2)
+    assert t.see("a", sig, now=0.2, window=0.2)
+    assert not t.see("a", sig, now=0.2)  # the tracker's own window still applies otherwise
+    assert not t.see("a", (101, 2, 2), now=0.3, window=0.2)  # a change starts it again
+    assert t.see("b", sig, now=0.0, window=0.0)

@@ -56,7 +56,8 @@ scan_interval_s = 1.0
 name = "demo-cams"
 root = "indoor-nas"
 path = "dashcam"
-watch = "scan"
+# native on a local disk: a clip renamed into place is ready after a re-stat, not stable_s
+watch = "auto"
 vehicle = "demo-car"
 
 [pipeline.stages.preprocess]
@@ -151,6 +152,7 @@ def run_demo(
     _lay_out(where)
     echo("making sample dashcam clips (plates rendered in, GPS along a route) ...")
     manifest = generate_demo_clips(where / "staging")
+    camera_folders(where / "staging", where / "indoor-nas/dashcam")
     cfg = where / "spoold.toml"
     cfg.write_text(_CONFIG.format(tz=manifest.camera_tz))
     port = port or _free_port()
@@ -222,6 +224,15 @@ def _start(where: Path, cfg: Path, port: int) -> dict[str, subprocess.Popen[byte
     return {
         name: _spawn(args, where / f"logs/{name}.log", where) for name, args in commands.items()
     }
+
+
+def camera_folders(staging: Path, inbox: Path) -> None:
+    """Make the cameras' folders in the inbox before any clip lands, as they are on a NAS
+    between drops: a clip renamed into a folder made that very instant is seen through the
+    folder's creation (inotify watches it only once it exists), not as a rename, and waits
+    ``stable_s``."""
+    for d in sorted(p for p in staging.rglob("*") if p.is_dir()):
+        (inbox / d.relative_to(staging)).mkdir(parents=True, exist_ok=True)
 
 
 def _sync_clips(where: Path) -> None:

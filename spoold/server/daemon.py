@@ -10,7 +10,10 @@ root's threads, see :mod:`spoold.server.storage`):
 1. storage roots: marker checks, hung calls; a root that returns gets its waiting tasks back;
 2. the single-instance lease heartbeat (:mod:`spoold.spool.lease`);
 3. ingestion: scans, stability, fingerprints, ingest tasks (:mod:`spoold.server.ingest`);
-4. chaining: follow-ups of completed tasks (:class:`spoold.server.pipeline.Chainer`);
+4. chaining: follow-ups of completed tasks (:class:`spoold.server.pipeline.Chainer`), every
+   ``chain_interval_s``, and at once when a native observer of ``complete/`` (a spool on a
+   local disk) reports a change, e.g. a device's completion, as long as chaining takes under
+   a tenth of the loop (:data:`CHAIN_DUTY`);
 5. periodic utility tasks (``cleanup``, ``index``), one per period, deterministic ids;
 6. server tasks, claimed and run like on any device (:mod:`spoold.server.runner`,
    :mod:`spoold.server.executors`); then the stages of finalized videos whose tasks changed
@@ -46,8 +49,10 @@ from schemas.task import make_task_id, parse_task_id
 from spoold.errors import SpoolError
 from spoold.server.executors.index import IndexService
 from spoold.server.ingest import Ingestor
+from spoold.server.ingest.watch import Hints, start_observer
 from spoold.server.pipeline import Chainer, Pipeline, StageTracker
 from spoold.server.runner import ServerRunner
+from spoold.server.scan import effective_watch
 from spoold.server.sdnotify import Notifier
 from spoold.server.settings import DaemonConfig
 from spoold.server.storage import Storage
@@ -59,6 +64,10 @@ log = logging.getLogger(__name__)
 
 STATE_VERSION = 1
 UTILITIES = ("cleanup", "index")
+#: Chain passes started by a completion event take at most this share of the loop: after a
+#: pass that took d seconds, the next event-driven one waits d / CHAIN_DUTY (a big day folder
+#: listed on every completion of a backlog would otherwise take the whole loop).
+CHAIN_DUTY = 0.1
 
 
 @dataclass
@@ -122,6 +131,15 @@ def finalize_journal(cfg: DaemonConfig, spool: Spool) -> Path:
     """Which claimed finalize tasks wait for a batch (see ``IndexService``), next to the cache."""
     state = state_file(cfg, spool)
     return state.with_name(f"{state.stem}.finalize-queue.json")
+
+
+def _stop_observer(obs: Any) -> None:
+    """Stop a watchdog observer (no join, like the inboxes' observers), if any."""
+    if obs is not None and obs != "scan":
+        try:
+            obs.stop()
+        except Exception as exc:
+            log.debug("stopping the observer of complete/: %s", exc)
 
 
 def _local_tmp(path: Path) -> Path:
@@ -210,6 +228,10 @@ class Daemon:
         self._utility_period: dict[str, str] = {}
         self.last_report = TickReport()
         self._backlog = 0
+        # Changes in complete/ reported by a native observer (None: chaining on its timer).
+        self._completions: Hints | None = None
+        self._completions_observer: Any = None
+        self._chain_next_event = -1e18  # no event-driven chain pass before this (CHAIN_DUTY)
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -231,6 +253,8 @@ class Daemon:
             self.lease.release()
             raise
         self.started = True
+        if not self.backfill_mode:
+            self._watch_completions()
         log.info(
             "daemon started for spool %s (%s), %d inbox(es), storage: %s",
             self.spool.root,
@@ -292,6 +316,8 @@ class Daemon:
         self.started = False
         log.info("daemon stopping", extra={"event": "daemon.stopping"})
         self.ingestor.stop_watching()
+        obs, self._completions_observer = self._completions_observer, None
+        _stop_observer(obs)
         self.runner.shutdown(self.cfg.daemon.shutdown_grace_s)
         self.index.close(self.cfg.daemon.shutdown_grace_s)
         self._save_state()
@@ -324,9 +350,11 @@ class Daemon:
             self.lease.heartbeat()
         ing = self.ingestor.tick(now)
         rep.scanned, rep.published, rep.duplicates = ing.scanned, ing.published, ing.duplicates
-        if self._is_due("chain", now, d.chain_interval_s):
+        if self._chain_now(now) or self._is_due("chain", now, d.chain_interval_s):
             full = self._is_due("chain_full", now, d.chain_full_interval_s)
+            started = time.monotonic()
             rep.chained = self.chainer.run_pass(full=full)
+            self._chain_next_event = now + (time.monotonic() - started) / CHAIN_DUTY
         if not self.backfill_mode and self._is_due("utilities", now, 60.0):
             self._publish_utilities()
         stats = self.runner.stats
@@ -355,6 +383,40 @@ class Daemon:
         rep.next_wake_s = min(0.05, self._next_wake(now)) if busy else self._next_wake(now)
         self.last_report = rep
         return rep
+
+    def _chain_now(self, now: float) -> bool:
+        """Did the observer of ``complete/`` see a change, and may a pass run now?"""
+        hints = self._completions
+        if hints is None:
+            return False
+        hints.take_files()  # which files were renamed in: an inbox's question, not ours
+        if now < self._chain_next_event:
+            return False  # the timer, or the next wake after the duty pause, runs it
+        if not hints.take():
+            return False
+        self._due["chain"] = now + self.cfg.daemon.chain_interval_s
+        return True
+
+    def _watch_completions(self) -> None:
+        """Start a native observer of ``complete/`` in a thread (it walks the day folders),
+        when the spool is on a local disk; on a share inotify does not see the devices'
+        completions (other clients), so chaining stays on ``chain_interval_s`` there."""
+        folder = self.spool.layout.complete
+        if effective_watch("auto", folder) != "native":
+            return
+        hints = Hints(folder, self.wake.set)
+
+        def start() -> None:
+            try:
+                obs = start_observer("native", folder, 1.0, hints)
+            except Exception as exc:  # e.g. the inotify limits: the timer still chains
+                log.warning("cannot watch %s (%s): chaining every chain_interval_s", folder, exc)
+                return
+            self._completions_observer, self._completions = obs, hints
+            if not self.started:  # stopped meanwhile
+                _stop_observer(obs)
+
+        threading.Thread(target=start, name="watch complete/", daemon=True).start()
 
     def _next_wake(self, now: float) -> float:
         upcoming = [t for t in self._due.values() if t > now]

@@ -278,7 +278,7 @@ class IndexService:
                 entry.call.run()
             self.start_batch()  # more waiting: next (the loop need not come round first)
         if taken:
-            self._publish_if_due()
+            self._publish_if_due(after_batch=True)
 
     def _finalize(self, entries: list[Queued]) -> None:
         """Index the valid videos together (files read ahead, or read now), decide every task."""
@@ -419,9 +419,11 @@ class IndexService:
             "index publish", self._publish_if_due, timeout=self.timeout, lane=INDEX_LANE
         )
 
-    def _publish_if_due(self) -> int | None:
+    def _publish_if_due(self, *, after_batch: bool = False) -> int | None:
         """Publish what is new within ``publish_interval``: at once when no finalize task
-        waits (the writer has nothing else to do), else at most a quarter of the writer's time
+        waits (the writer has nothing else to do; right after a batch, whatever the interval:
+        an idle lane's empty publishes restart the interval, so waiting for it only delays
+        what was just finalized), else at most a quarter of the writer's time
         (``Indexer.publish_if_due``); while a backlog is being indexed (a task ready for the
         next batch), once ``publish_lag`` has passed, so that publishing takes little of the
         writer's time yet the snapshot stays that fresh."""
@@ -430,7 +432,7 @@ class IndexService:
             backlog = any(self._ready(e) for e in self._queue)
             idle = not self._queue
         if idle:
-            due = time.monotonic() - indexer.last_publish >= self.publish_interval
+            due = after_batch or time.monotonic() - indexer.last_publish >= self.publish_interval
             return indexer.publish() if due else None
         if not backlog:
             return indexer.publish_if_due()

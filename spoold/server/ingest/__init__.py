@@ -24,6 +24,14 @@ How a video is found, and why it is found exactly once:
   our own clock (:class:`~spoold.server.ingest.stability.StabilityTracker`, one per inbox),
   then it is fingerprinted (:func:`spoold.server.media.fingerprint`: size + hashes of head
   and tail) into its video id.
+- A file *renamed into place* (``IN_MOVED_TO``: a sync tool's temp file renamed to its final
+  name) and not written to since is finished by construction, like a Maildir delivery: it is
+  ready once a re-stat ``RENAME_CONFIRM_S`` later (at most ``stable_s``) finds the same
+  signature, and then goes through the same finished check as any other file.  Only with a
+  native inotify observer on a local disk (:mod:`.watch`); a change seen after the rename puts
+  it back on ``stable_s``.  ``scan``, ``polling`` and network mounts keep ``stable_s`` for
+  every file: inotify does not see other NFS/SMB clients write, so a rename there proves
+  nothing about what follows it.
 - A ready file is also checked to be a *finished* copy (:mod:`.finished`,
   :func:`spoold.server.media.unfinished`): a copy that stalled longer than ``stable_s`` (cut
   short, or pre-allocated with a zero tail) is *held* with no task until it changes, and

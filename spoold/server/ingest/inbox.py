@@ -57,6 +57,9 @@ class Inbox:
         self.held: dict[str, Held] = {}
         # Files seen changing at the same size: a pre-allocated copy under way (finished.py).
         self.prealloc: set[str] = set()
+        # Files renamed into place and unchanged since (watch.py): stable after a short
+        # confirm instead of stable_s, while their signature holds.
+        self.renamed: set[str] = set()
         self.next_scan = -1e18
         self.next_full = -1e18
         self.next_recheck = -1e18
@@ -72,6 +75,11 @@ class Inbox:
 
     def accept_file(self, name: str) -> bool:
         return is_video_name(name, self.include) and not match_any(name, self.ignore)
+
+    def accept_path(self, rel: str) -> bool:
+        """Would a scan look at the file ``rel`` (its name and every folder on the way)?"""
+        *folders, name = rel.split("/")
+        return self.accept_file(name) and all(self.accept_dir(f) for f in folders)
 
     def ref_path(self, rel: str) -> str:
         """``rel`` (inside the inbox) as a path relative to the storage root."""

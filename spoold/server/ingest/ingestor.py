@@ -39,6 +39,9 @@ from spoold.spool import Spool, queue_name
 log = logging.getLogger(__name__)
 
 FP_BATCH = 1024
+#: How long a file renamed into place must keep its signature before it is fingerprinted (one
+#: re-stat; capped by ``stable_s``), instead of ``stable_s`` (:mod:`spoold.server.ingest`).
+RENAME_CONFIRM_S = 0.2
 
 
 def _publish_all(spool: Spool, tasks: list[Task]) -> list[tuple[Task, bool, str | None]]:
@@ -173,6 +176,7 @@ class Ingestor:
             return
         self._supervise_observer(box)
         hinted = box.hints.take()
+        self._take_renames(box)
         # Unstable files are looked at again within their stability window, whatever the
         # scan interval: an observer reports a file once, not when it stops changing.
         recheck = bool(box.unstable) and now >= box.next_recheck
@@ -222,6 +226,18 @@ class Ingestor:
                 )
             except StorageUnavailable:
                 pass
+
+    def _take_renames(self, box: Inbox) -> None:
+        """Files renamed into place since the last pass start afresh on the short confirm;
+        files written to since leave it (:mod:`.watch`)."""
+        renamed, written = box.hints.take_files()
+        # Only names a scan looks at (not sidecars, temp names): the others would stay here.
+        renamed = {rel for rel in renamed if box.accept_path(rel)}
+        for rel in renamed:
+            # A new file at this path: what was tracked there before is another copy state.
+            box.unstable.forget(rel)
+            box.prealloc.discard(rel)
+        box.renamed = (box.renamed | renamed) - written
 
     def _supervise_observer(self, box: Inbox) -> None:
         if not self.watch or box.watch_mode == "scan":
@@ -331,9 +347,17 @@ class Ingestor:
                 continue  # fingerprinted while this scan ran
             d.files[name] = (sig[0], sig[1], None)
             prev = box.unstable.signature(relpath)
-            if prev is not None and prev[0] == sig[0] and prev != sig:
-                box.prealloc.add(relpath)  # changed at its full size: pre-allocated
-            stable = box.unstable.see(relpath, sig, now=now)
+            if prev is not None and prev != sig:
+                # Changed since it was renamed into place: not whole after all (still being
+                # written), so it waits stable_s like any other file.
+                box.renamed.discard(relpath)
+                if prev[0] == sig[0]:
+                    box.prealloc.add(relpath)  # changed at its full size: pre-allocated
+            window = None
+            if relpath in box.renamed:
+                window = min(RENAME_CONFIRM_S, box.stable_s)
+                box.next_recheck = min(box.next_recheck, now + window)
+            stable = box.unstable.see(relpath, sig, now=now, window=window)
             held = box.held.get(relpath)
             if held is not None and held.sig == sig:
                 # Unchanged since it was held: nothing new to read; published at the limit.
@@ -350,6 +374,7 @@ class Ingestor:
         box.ready.pop(relpath, None)
         box.held.pop(relpath, None)
         box.prealloc.discard(relpath)
+        box.renamed.discard(relpath)
 
     def _hold_limit(self, held: Held) -> float:
         """How long a held file stays unchanged before it is published (finished.py)."""
@@ -393,6 +418,7 @@ class Ingestor:
                 box.dirty = True
             box.unstable.forget(rel)
             box.prealloc.discard(rel)
+            box.renamed.discard(rel)
             if vid in self.index:
                 rep.duplicates += 1
                 if log.isEnabledFor(logging.DEBUG):
@@ -432,6 +458,7 @@ class Ingestor:
         settled pre-allocated copy (``prealloc_settle_s``) is published as any other file."""
         del box.held[rel]
         box.unstable.forget(rel)
+        box.renamed.discard(rel)
         parent, _, name = rel.rpartition("/")
         d = box.dirs.get(parent)
         size, mtime = held.sig[0], held.sig[1]

@@ -44,14 +44,18 @@ class StabilityTracker:
                 raise
         return self.see(key, (st.st_size, st.st_mtime_ns, st.st_ctime_ns), now=now)
 
-    def see(self, key: str, sig: Signature, *, now: float | None = None) -> bool:
-        """Record ``key``'s current signature; True if unchanged for the whole window."""
+    def see(
+        self, key: str, sig: Signature, *, now: float | None = None, window: float | None = None
+    ) -> bool:
+        """Record ``key``'s current signature; True if unchanged for the whole window
+        (``window`` seconds instead of ``window_s`` if given)."""
         t = self._clock() if now is None else now
+        need = self.window_s if window is None else window
         prev = self._seen.get(key)
         if prev is None or prev[:3] != sig:
             self._seen[key] = (*sig, t)
-            return self.window_s <= 0
-        return t - prev[3] >= self.window_s
+            return need <= 0
+        return t - prev[3] >= need
 
     def restart(self, key: str, *, now: float | None = None) -> None:
         """Start ``key``'s window again (e.g. it changed while being read), if tracked."""

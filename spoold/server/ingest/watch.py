@@ -6,6 +6,14 @@ Events are hints only: they say which folder to list again, never what to ingest
 is the truth, :mod:`spoold.server.scan`).  inotify never sees changes made by other NFS/SMB
 clients, so ``auto`` picks ``scan`` (no observer) on network mounts
 (:func:`spoold.server.scan.effective_watch`).
+
+One more hint, from a native (inotify) observer on a local disk only: which files *arrived by
+rename* (``IN_MOVED_TO``) and were not written to since.  Sync tools (Syncthing, rsync) and
+the demo write a temp file, then rename it into place, so such a file is finished by
+construction, like a Maildir ``tmp/`` → ``new/`` delivery; the ingestor confirms it with one
+re-stat instead of waiting ``stable_s`` (:mod:`spoold.server.ingest`).  Polling observers and
+network mounts never give it: a polling observer infers moves from snapshots, and inotify on
+NFS/SMB does not see another client writing to the file after its rename.
 """
 
 from __future__ import annotations
@@ -16,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from spoold.server.scan import effective_watch
+from spoold.server.scan import effective_watch, filesystem_type, is_network_fs
 from spoold.server.settings import WatchMode
 
 
@@ -28,20 +36,38 @@ class Hints:
         self.wake = wake
         self.lock = threading.Lock()
         self.dirs: set[str] = set()
+        #: Set by :func:`start_observer` when moved events are inotify's own (see above).
+        self.trust_renames = False
+        # Files renamed into place and not written since / written since (exclusive, so the
+        # later event wins within one take).
+        self.renamed: set[str] = set()
+        self.written: set[str] = set()
 
-    def add(self, path: str, *, is_dir: bool) -> None:
-        try:
-            rel = os.path.relpath(path, self.base)
-        except ValueError:
-            return
-        if rel.startswith(".."):
+    def add(self, path: str, *, is_dir: bool, arrived: bool | None = None) -> None:
+        """Mark ``path``'s folder dirty; for a file, ``arrived`` True says it was renamed into
+        place, False that it was written to (None: neither, e.g. a deletion)."""
+        rel = self._rel(path)
+        if rel is None:
             return
         parent = os.path.dirname(rel)
         with self.lock:
             self.dirs.add("" if parent in ("", ".") else parent)
             if is_dir and rel != ".":
                 self.dirs.add(rel)
+            elif not is_dir and arrived is not None and self.trust_renames:
+                rel = rel.replace(os.sep, "/")
+                (self.renamed if arrived else self.written).add(rel)
+                (self.written if arrived else self.renamed).discard(rel)
         self.wake()
+
+    def _rel(self, path: str) -> str | None:
+        if not path:
+            return None  # the outside end of a move into or out of the tree
+        try:
+            rel = os.path.relpath(path, self.base)
+        except ValueError:
+            return None
+        return None if rel.startswith("..") else rel
 
     def put_back(self, dirs: frozenset[str]) -> None:
         with self.lock:
@@ -50,6 +76,13 @@ class Hints:
     def take(self) -> frozenset[str]:
         with self.lock:
             out, self.dirs = frozenset(self.dirs), set()
+        return out
+
+    def take_files(self) -> tuple[set[str], set[str]]:
+        """(renamed into place, written to) since the last call: paths inside the inbox."""
+        with self.lock:
+            out = self.renamed, self.written
+            self.renamed, self.written = set(), set()
         return out
 
 
@@ -61,12 +94,16 @@ def make_handler(hints: Hints) -> Any:
     class Handler(FileSystemEventHandler):
         # Hints only: the event says which folder to list again, never what to ingest.
         def on_any_event(self, event: FileSystemEvent) -> None:
-            if event.event_type not in wanted:
+            kind = event.event_type
+            if kind not in wanted:
                 return
-            hints.add(os.fsdecode(event.src_path), is_dir=event.is_directory)
+            # A file created or written to in place is not one that arrived whole; a write
+            # after its rename takes a file off the renamed list too.
+            arrived = False if kind in ("created", "modified", "closed") else None
+            hints.add(os.fsdecode(event.src_path), is_dir=event.is_directory, arrived=arrived)
             dest = getattr(event, "dest_path", "")
             if dest:
-                hints.add(os.fsdecode(dest), is_dir=event.is_directory)
+                hints.add(os.fsdecode(dest), is_dir=event.is_directory, arrived=True)
 
     return Handler()
 
@@ -80,8 +117,29 @@ def start_observer(mode: WatchMode, base: Path, poll_interval: float, hints: Hin
     effective = effective_watch(mode, base)
     if effective == "scan":
         return "scan"
-    obs = PollingObserver(timeout=poll_interval) if effective == "polling" else Observer()
+    if effective == "polling":
+        obs: Any = PollingObserver(timeout=poll_interval)
+    elif _inotify_on_local_disk(base):
+        from watchdog.observers.inotify import InotifyObserver
+
+        # Full events: a file renamed in from outside the tree is a move (not a creation),
+        # the one sign that it arrived whole (the module docstring).
+        obs = InotifyObserver(generate_full_events=True)
+        hints.trust_renames = True
+    else:
+        obs = Observer()
     obs.daemon = True
     obs.schedule(make_handler(hints), str(base), recursive=True)
     obs.start()
     return obs
+
+
+def _inotify_on_local_disk(base: Path) -> bool:
+    """Is the native observer inotify, on a local disk (where its move events are trusted)?"""
+    from watchdog.observers import Observer
+
+    try:
+        from watchdog.observers.inotify import InotifyObserver
+    except ImportError:  # not Linux
+        return False
+    return Observer is InotifyObserver and not is_network_fs(filesystem_type(base))
