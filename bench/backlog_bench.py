@@ -206,7 +206,7 @@ def main() -> None:
         "--baseline", type=Path, help="also run `spoold run` of this checkout (e.g. /work/main)"
     )
     ap.add_argument(
-        "--baseline-batch", type=int, default=20, help="its finalize_batch (20: its default)"
+        "--baseline-batch", type=int, default=200, help="its finalize_batch (200: its default)"
     )
     args = ap.parse_args()
     if args.quick:
