@@ -49,6 +49,16 @@ class DaemonRun:
     done: int
     published: int
     log: str
+    cpu_s: float  # the daemon's CPU seconds (all threads) until every video was searchable
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (all its threads; Linux only)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def published_videos(index: Path) -> int:
@@ -73,7 +83,7 @@ def run_daemon(
     index = base / "index"
     spool_root = base / "spool"
     log_path = base / "daemon.log"
-    complete_s = searchable_s = float("nan")
+    complete_s = searchable_s = cpu_s = float("nan")
     done = published = 0
     with open(log_path, "wb") as log:
         started = time.perf_counter()
@@ -96,6 +106,7 @@ def run_daemon(
                     published = published_videos(index)
                     if published >= count:
                         searchable_s = elapsed
+                        cpu_s = cpu_seconds(proc.pid)
                 if done >= count and published >= count:
                     break
                 time.sleep(0.05)
@@ -105,7 +116,7 @@ def run_daemon(
     if done < count:
         done = count_complete(spool_root)
     return DaemonRun(
-        complete_s, searchable_s, done, published, log_path.read_text(errors="replace")
+        complete_s, searchable_s, done, published, log_path.read_text(errors="replace"), cpu_s
     )
 
 
@@ -195,7 +206,7 @@ def main() -> None:
         "--baseline", type=Path, help="also run `spoold run` of this checkout (e.g. /work/main)"
     )
     ap.add_argument(
-        "--baseline-batch", type=int, default=20, help="its finalize_batch (20: its default)"
+        "--baseline-batch", type=int, default=200, help="its finalize_batch (200: its default)"
     )
     args = ap.parse_args()
     if args.quick:
@@ -241,6 +252,15 @@ def main() -> None:
         )
         for name, r in runs:
             print(f"{name}: {log_summary(r.log)}")
+        # CPU per video is what load from other processes changes least: with both cores
+        # free and nothing waiting, the rate could not exceed cores / CPU per video.
+        cores = os.cpu_count() or 1
+        for name, r in runs:
+            per = r.cpu_s / n
+            print(
+                f"{name}: daemon CPU {r.cpu_s:.1f} s until searchable, {per * 1000:.1f} ms a"
+                f" video (at most {cores / per if per else 0:.0f} videos/s on {cores} free cores)"
+            )
         print(f"load average after: {load_average()}")
         if args.keep:
             print(f"kept: {work}")

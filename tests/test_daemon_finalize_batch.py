@@ -89,9 +89,18 @@ def last_error(env: Env, task_id: str) -> str:
     return task.attempts[-1].error if task.attempts else ""
 
 
+def _open_closed_index(index_dir: Path) -> duckdb.DuckDBPyConnection | None:
+    """The index read-only, or None while the daemon's lane still holds it open (a publish on
+    a loaded machine may outlast the daemon's close grace; the close then follows it)."""
+    try:
+        return duckdb.connect(str(index_dir / "live.duckdb"), read_only=True)
+    except duckdb.ConnectionException:
+        return None
+
+
 def index_rows(index_dir: Path) -> dict[str, Any]:
     """What the daemon's index holds (read after the daemon closed it)."""
-    con = duckdb.connect(str(index_dir / "live.duckdb"), read_only=True)
+    con = wait_until(lambda: _open_closed_index(index_dir), 30, "the daemon to close the index")
     try:
         out: dict[str, Any] = {
             table: con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]

@@ -40,10 +40,10 @@ def video_tables(
     pipeline: Sequence[StageStatus],
     video: VideoMeta,
 ) -> list[tuple[str, pa.Table]]:
-    """``(table, Arrow rows)`` for every table that gets rows for this video."""
-    out: list[tuple[str, pa.Table]] = [
-        ("videos", pa.Table.from_pylist([{"video_key": key, **row}]))
-    ]
+    """``(table, Arrow rows)`` for every table but ``videos`` that gets rows for this video
+    (the ``videos`` row is ``{"video_key": key, **row}``: a batch's rows make one table at
+    once, cheaper than one small table each)."""
+    out: list[tuple[str, pa.Table]] = []
     k = pa.scalar(key, pa.int32())
     if outputs.detections is not None and outputs.detections.num_rows:
         tbl = outputs.detections

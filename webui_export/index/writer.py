@@ -403,6 +403,7 @@ class Indexer:
                     )
             next_key = self._next_key
             tables: dict[str, list[pa.Table]] = {}
+            video_rows: list[dict[str, Any]] = []
             spans: list[tuple[str, datetime, datetime]] = []
             blocks: set[int] = set()
             for _, video, outputs, pipeline, row in staged:
@@ -414,8 +415,10 @@ class Indexer:
                     spans.append((previous[1], previous[2], previous[3]))
                 spans.append((row["timeline"], row["sort_ts"], row["end_ts"]))
                 blocks.add(layout.block_of(key, self._block_size))
+                video_rows.append({"video_key": key, **row})
                 for table, rows in video_tables(key, row, outputs, pipeline, video):
                     tables.setdefault(table, []).append(rows)
+            self._insert_rows("videos", pa.Table.from_pylist(video_rows))
             for table, parts in tables.items():
                 self._insert_rows(table, pa.concat_tables(parts, promote_options="default"))
             near = 0
