@@ -15,49 +15,38 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
+from functools import partial
 from typing import Any
 
 from webui_export.api.db import Session
 from webui_export.index.files import EMPTY_PART, block_of, canon_part, month_part, video_id_part
 from webui_export.index.shapes import iso_utc, video_json
 
+#: The ``videos`` columns a list row is made of (what ``video_json`` reads, and the sort key):
+#: the page's rows are read with these only.
 VIDEO_COLUMNS = (
     "video_key",
     "video_id",
     "vehicle",
     "device",
     "path",
-    "size",
     "brand",
     "channel",
     "mode",
-    "sequence",
-    "start_local",
-    "start_utc",
-    "start_source",
     "time_basis",
     "start_ts",
-    "end_ts",
+    "start_utc",
+    "start_local",
     "day",
     "duration_s",
-    "codec",
-    "width",
-    "height",
-    "fps",
-    "bitrate",
     "status",
-    "finalized_at",
     "n_detections",
     "n_gps_points",
     "n_plate_reads",
-    "labels",
     "min_lat",
     "min_lon",
     "max_lat",
     "max_lon",
-    "detector",
-    "gps_source",
-    "plate_reader",
     "rejection",
     "sort_ts",
 )
@@ -173,7 +162,9 @@ def list_videos(
     # the page's rows; the files are sorted by time, so that span is one or two row groups
     todo = months[::-1] if descending else months
     keys: list[tuple[Any, ...]] = []
-    take = 1
+    # the first group holds at least a page of rows (a month just begun holds few), so an
+    # unfiltered page takes one query; then twice as many months at a time
+    take = _months_for(s, todo, limit + 1)
     while todo and len(keys) <= limit:
         group, todo = todo[:take], todo[take:]
         keys += s.rows(
@@ -189,16 +180,17 @@ def list_videos(
     if not keys:
         return [], None
     lo, hi = min(k[0] for k in keys), max(k[0] for k in keys)
-    span = (_month(lo), _month(hi))
+    held = {_month(k[0]) for k in keys}
     # the same conditions over the keys' span: the same rows (videos of the span's far end
-    # time that did not make the page sort after it, cut by the limit)
+    # time that did not make the page sort after it, cut by the limit); a month of the span
+    # holding none of the keys holds none of those rows
     rows = s.rows(
         f"SELECT {_VIDEO_SELECT} FROM read_parquet($files)"
         f" WHERE sort_ts BETWEEN $lo AND $hi AND {cond}"
         f" ORDER BY sort_ts {order}, video_id {order} LIMIT $limit",
         {
             **params,
-            "files": [p for m, files in months if span[0] <= m <= span[1] for p in files],
+            "files": [p for m, files in months if m in held for p in files],
             "lo": lo,
             "hi": hi,
             "limit": limit + 1,
@@ -208,6 +200,21 @@ def list_videos(
     last = page[-1] if page else None
     next_key = (last[-1], last[1]) if last is not None and len(rows) > limit else None
     return [_video_json(r) for r in page], next_key
+
+
+def _months_for(s: Session, months: list[tuple[str, list[str]]], rows: int) -> int:
+    """How many of ``months`` (from the first) hold at least ``rows`` rows (at least one)."""
+    held = 0
+    for n, (_, files) in enumerate(months, 1):
+        held += sum(s.per_file("rows", f, partial(_file_rows, s, f)) for f in files)
+        if held >= rows:
+            return n
+    return max(1, len(months))
+
+
+def _file_rows(s: Session, path: str) -> int:
+    row = s.one("SELECT count(*) FROM read_parquet($f)", {"f": [path]})
+    return int(row[0]) if row else 0
 
 
 def _month(ts: datetime) -> str:
@@ -230,19 +237,28 @@ def _video_months(s: Session, f: VideoFilters) -> list[tuple[str, list[str]]]:
     return out
 
 
-def _id_files(s: Session, video_id: str) -> list[str]:
-    return s.part_files("video_ids", video_id_part(video_id))
+def _id_row(s: Session, video_id: str) -> tuple[int, str, str | None, str | None] | None:
+    """``(video_key, video_id, vehicle, channel)`` of an indexed video, else ``None``.
+
+    A ``video_ids`` partition file is read whole once per process (a few thousand rows) into a
+    dict: a request's id lookup is then no query at all."""
+    for path in s.part_files("video_ids", video_id_part(video_id)):
+        found = s.per_file("video_ids", path, partial(_id_table, s, path)).get(video_id)
+        if found is not None:
+            return found
+    return None
+
+
+def _id_table(s: Session, path: str) -> dict[str, tuple[int, str, str | None, str | None]]:
+    rows = s.rows(
+        "SELECT video_key, video_id, vehicle, channel FROM read_parquet($ids)", {"ids": [path]}
+    )
+    return {str(r[1]): (int(r[0]), str(r[1]), r[2], r[3]) for r in rows}
 
 
 def video_key(s: Session, video_id: str) -> int | None:
-    files = _id_files(s, video_id)
-    if not files:
-        return None
-    row = s.one(
-        "SELECT video_key FROM read_parquet($ids) WHERE video_id = $id",
-        {"ids": files, "id": video_id},
-    )
-    return None if row is None else int(row[0])
+    row = _id_row(s, video_id)
+    return None if row is None else row[0]
 
 
 def get_video(s: Session, video_id: str) -> str | None:
@@ -273,19 +289,10 @@ def track_points(s: Session, video_id: str) -> tuple[dict[str, Any], list[tuple[
 
     ``video`` holds ``video_id``, ``vehicle`` and ``channel``.
     """
-    files = _id_files(s, video_id)
-    row = (
-        s.one(
-            "SELECT video_key, video_id, vehicle, channel FROM read_parquet($ids)"
-            " WHERE video_id = $id",
-            {"ids": files, "id": video_id},
-        )
-        if files
-        else None
-    )
+    row = _id_row(s, video_id)
     if row is None:
         return None
-    key = int(row[0])
+    key = row[0]
     files = s.block_files("gps_points", key)
     points = (
         s.rows(
