@@ -287,28 +287,24 @@ def _video_months(s: Session, f: VideoFilters) -> list[tuple[str, list[str]]]:
     return out
 
 
-def _id_row(s: Session, video_id: str) -> tuple[int, str, str | None, str | None] | None:
+def _id_row(s: Session, video_id: str) -> tuple[Any, ...] | None:
     """``(video_key, video_id, vehicle, channel)`` of an indexed video, else ``None``.
 
-    A ``video_ids`` partition file is read whole once per process (a few thousand rows) into a
-    dict: a request's id lookup is then no query at all."""
-    for path in s.part_files("video_ids", video_id_part(video_id)):
-        found = s.per_file("video_ids", path, partial(_id_table, s, path)).get(video_id)
-        if found is not None:
-            return found
-    return None
-
-
-def _id_table(s: Session, path: str) -> dict[str, tuple[int, str, str | None, str | None]]:
-    rows = s.rows(
-        "SELECT video_key, video_id, vehicle, channel FROM read_parquet($ids)", {"ids": [path]}
+    One query on the video's ``video_ids`` partition.  (Keeping each partition as a dict per
+    process saves that query but costs a read of the whole partition in every worker after
+    each publish that rewrites it, which is every publish of a batch.)"""
+    files = s.part_files("video_ids", video_id_part(video_id))
+    if not files:
+        return None
+    return s.one(
+        "SELECT video_key, video_id, vehicle, channel FROM read_parquet($ids) WHERE video_id = $id",
+        {"ids": files, "id": video_id},
     )
-    return {str(r[1]): (int(r[0]), str(r[1]), r[2], r[3]) for r in rows}
 
 
 def video_key(s: Session, video_id: str) -> int | None:
     row = _id_row(s, video_id)
-    return None if row is None else row[0]
+    return None if row is None else int(row[0])
 
 
 def get_video(s: Session, video_id: str) -> str | None:
@@ -342,7 +338,7 @@ def track_points(s: Session, video_id: str) -> tuple[dict[str, Any], list[tuple[
     row = _id_row(s, video_id)
     if row is None:
         return None
-    key = row[0]
+    key = int(row[0])
     files = s.block_files("gps_points", key)
     points = (
         s.rows(
