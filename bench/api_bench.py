@@ -87,10 +87,10 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def start_server(index: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
+def start_server(index: Path, port: int, workers: int, threads: int = 1) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "webui_export.api.server", "--index-dir", str(index),
-         "--port", str(port), "--workers", str(workers)],
+         "--port", str(port), "--workers", str(workers), "--threads", str(threads)],
         cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
@@ -441,6 +441,7 @@ def main() -> None:
     parser.add_argument("--index", type=Path, help="an existing index directory")
     parser.add_argument("--videos", type=int, default=2000, help="synthetic videos if no --index")
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=1, help="per gunicorn worker")
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--requests", type=int, default=2000, help="per endpoint")
     parser.add_argument("--max-seconds", type=float, default=60.0, help="per endpoint")
@@ -494,7 +495,9 @@ def main() -> None:
     endpoints = read_endpoints(videos, plates, vehicles, brands, paths)
     port = free_port()
     rows = []
-    server = start_server(index, port, args.workers) if not args.finalize_only else None
+    server = (
+        start_server(index, port, args.workers, args.threads) if not args.finalize_only else None
+    )
     try:
         if server is None:
             raise _Skip
@@ -525,7 +528,8 @@ def main() -> None:
 
     print(f"load average: {load_average()}")
     print(
-        f"\nread API: gunicorn {args.workers} workers, {args.concurrency} concurrent keep-alive "
+        f"\nread API: gunicorn {args.workers} workers x {args.threads} threads, {args.concurrency}"
+        " concurrent keep-alive "
         f"clients, {args.requests} requests per endpoint (loopback)\n"
     )
     header = (
