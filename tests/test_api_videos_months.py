@@ -136,3 +136,46 @@ def test_stats_follow_a_new_generation(tmp_path: Path) -> None:
     assert second["generation"] == first["generation"] + 1
     assert sum(d["videos"] for d in second["index"]["videos_per_day"]) == 2
     assert second["index"]["counts"]["videos"] == 2
+
+
+def _fixes(client: FlaskClient, video_id: str) -> list[tuple[float, float]]:
+    """A video's GPS fixes as ``(lon, lat)``, from its track."""
+    geometry = client.get(f"/api/videos/{video_id}/track").get_json()["geometry"]
+    if geometry is None:
+        return []
+    coords = geometry["coordinates"]
+    return [tuple(coords)] if geometry["type"] == "Point" else [tuple(c) for c in coords]
+
+
+@pytest.mark.parametrize("limit", [1, 2, 5])
+@pytest.mark.parametrize("order", ["desc", "asc"])
+def test_bbox_pages_keep_exactly_the_videos_with_a_fix_inside(
+    client: FlaskClient, limit: int, order: str
+) -> None:
+    """A box through the middle of the tracks: most videos' tracks cross its edge, so each
+    is checked fix by fix, a batch of candidates at a time, across pages and months."""
+    fixes = {vid: _fixes(client, vid) for vid in NEWEST_FIRST}
+    lons = sorted(lon for points in fixes.values() for lon, _ in points)
+    lats = sorted(lat for points in fixes.values() for _, lat in points)
+    # edges halfway between two fixes: the track's rounding cannot put a fix on either side
+    box = tuple(
+        (values[i] + values[i + 1]) / 2
+        for values, i in ((lons, len(lons) // 4), (lats, len(lats) // 4),
+                          (lons, len(lons) // 2), (lats, len(lats) // 2))
+    )  # fmt: skip
+    w, s, e, n = box
+    expected = [
+        vid
+        for vid in NEWEST_FIRST
+        if any(w <= lon <= e and s <= lat <= n for lon, lat in fixes[vid])
+    ]
+    crossing = [
+        vid
+        for vid in expected
+        if not all(w <= lon <= e and s <= lat <= n for lon, lat in fixes[vid])
+    ]
+    assert len(expected) < len(NEWEST_FIRST) - 2 and len(crossing) > 3  # the case at hand
+    if order == "asc":
+        expected.reverse()
+    bbox = ",".join(f"{x:.6f}" for x in box)
+    assert walk(client, f"/api/videos?bbox={bbox}&limit={limit}&order={order}") == expected

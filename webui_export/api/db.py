@@ -10,7 +10,9 @@ sees the same generation.  The DuckDB connection is created lazily in the proces
 (after gunicorn forks) and is confined to the index directory (``enable_external_access`` off,
 ``allowed_directories`` = the index).  A published generation never changes, so what is
 computed from it (e.g. the ``/api/stats`` aggregates) is kept per process until the next one
-(:meth:`Session.cached`).
+(:meth:`Session.cached`), and a file never changes, so what is read from one (e.g. the row count
+of a ``videos`` file) is kept per process while the current manifest still names the file
+(:meth:`Session.per_file`).
 """
 
 from __future__ import annotations
@@ -46,6 +48,9 @@ class Session:
     #: Results computed from this generation, shared by the process's requests (a published
     #: generation never changes); emptied whenever ``CURRENT.json`` changes.
     memo: dict[Hashable, Any] = field(default_factory=dict, compare=False, repr=False)
+    #: Values read from one immutable file, shared by the process's requests; an entry goes
+    #: when a manifest that no longer names its file is read.
+    files: dict[tuple[str, str], Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def generation(self) -> int:
@@ -97,6 +102,15 @@ class Session:
             self.memo[key] = value
         return value
 
+    def per_file(self, kind: str, path: str, compute: Callable[[], T]) -> T:
+        """``compute()`` (what ``kind`` reads from the file ``path``), once per process while
+        the file is part of the published snapshot; treat the result as read-only."""
+        try:
+            value: T = self.files[(kind, path)]
+        except KeyError:
+            value = self.files[(kind, path)] = compute()
+        return value
+
 
 class IndexReader:
     """The published snapshot of one index directory, for one process."""
@@ -108,14 +122,17 @@ class IndexReader:
         self._con: duckdb.DuckDBPyConnection | None = None
         self._manifest: Manifest | None = None
         self._memo: dict[Hashable, Any] = {}
+        self._files: dict[tuple[str, str], Any] = {}
         self._stamp: tuple[int, int, int] | None = None
 
     def manifest(self) -> Manifest:
         """The current manifest, re-read only when ``CURRENT.json`` changed (one stat)."""
         return self._current()[0]
 
-    def _current(self) -> tuple[Manifest, dict[Hashable, Any]]:
-        """The current manifest and the memo of its generation."""
+    def _current(
+        self,
+    ) -> tuple[Manifest, dict[Hashable, Any], dict[tuple[str, str], Any]]:
+        """The current manifest, the memo of its generation and the per-file values."""
         path = self.index_dir / layout.MANIFEST
         try:
             st = path.stat()
@@ -130,8 +147,11 @@ class IndexReader:
                 manifest = layout.read_manifest(self.index_dir)
                 if manifest is None:
                     raise SnapshotUnavailable(f"{self.index_dir}: no published index yet")
+                named = {str(self.index_dir / p) for p in manifest.all_paths()}
+                # a new dict: sessions of the previous generation keep theirs
+                self._files = {k: v for k, v in self._files.items() if k[1] in named}
                 self._manifest, self._memo, self._stamp = manifest, {}, stamp
-            return self._manifest, self._memo
+            return self._manifest, self._memo, self._files
 
     def _connection(self) -> duckdb.DuckDBPyConnection:
         with self._lock:
@@ -148,8 +168,8 @@ class IndexReader:
 
     def session(self) -> Session:
         """A snapshot-consistent session; close its cursor when done."""
-        manifest, memo = self._current()
-        return Session(self.index_dir, manifest, self._connection().cursor(), memo)
+        manifest, memo, files = self._current()
+        return Session(self.index_dir, manifest, self._connection().cursor(), memo, files)
 
 
 _READERS: dict[Path, IndexReader] = {}

@@ -15,49 +15,38 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
+from functools import partial
 from typing import Any
 
 from webui_export.api.db import Session
 from webui_export.index.files import EMPTY_PART, block_of, canon_part, month_part, video_id_part
 from webui_export.index.shapes import iso_utc, video_json
 
+#: The ``videos`` columns a list row is made of (what ``video_json`` reads, and the sort key):
+#: the page's rows are read with these only.
 VIDEO_COLUMNS = (
     "video_key",
     "video_id",
     "vehicle",
     "device",
     "path",
-    "size",
     "brand",
     "channel",
     "mode",
-    "sequence",
-    "start_local",
-    "start_utc",
-    "start_source",
     "time_basis",
     "start_ts",
-    "end_ts",
+    "start_utc",
+    "start_local",
     "day",
     "duration_s",
-    "codec",
-    "width",
-    "height",
-    "fps",
-    "bitrate",
     "status",
-    "finalized_at",
     "n_detections",
     "n_gps_points",
     "n_plate_reads",
-    "labels",
     "min_lat",
     "min_lon",
     "max_lat",
     "max_lon",
-    "detector",
-    "gps_source",
-    "plate_reader",
     "rejection",
     "sort_ts",
 )
@@ -110,31 +99,68 @@ def _video_conditions(s: Session, f: VideoFilters, params: dict[str, Any]) -> li
     return where
 
 
-def _bbox_condition(s: Session, f: VideoFilters, where: list[str], params: dict[str, Any]) -> None:
-    """Videos with a GPS fix inside the box: inside by their track's bbox, or checked by fix."""
+def _bbox_keys(
+    s: Session,
+    f: VideoFilters,
+    where: list[str],
+    params: dict[str, Any],
+    files: list[str],
+    order: str,
+    wanted: int,
+) -> list[tuple[Any, ...]]:
+    """The first ``wanted`` keys ``(sort_ts, video_id)`` of the videos matching ``where`` with
+    a GPS fix inside ``f.bbox``: inside by their track's bbox, or checked fix by fix.  Only the
+    candidates in page order are checked (a batch at a time), not every video whose track
+    crosses the box's edge.  Adds to ``where`` the condition selecting exactly those videos
+    among the candidates checked."""
     assert f.bbox is not None
     w, south, e, n = f.bbox
     params.update({"w": w, "s": south, "e": e, "n": n})
     overlap = "max_lat >= $s AND min_lat <= $n AND max_lon >= $w AND min_lon <= $e"
     inside = "min_lat >= $s AND max_lat <= $n AND min_lon >= $w AND max_lon <= $e"
-    base = " AND ".join([*where, overlap, f"NOT ({inside})"])
-    partial = s.rows(f"SELECT video_key FROM read_parquet($videos) WHERE {base}", params)
-    keys = [int(r[0]) for r in partial]
+    op = "<" if order == "DESC" else ">"
+    keys: list[tuple[Any, ...]] = []
     confirmed: list[int] = []
-    blocks = sorted({block_of(k, s.manifest.block_size) for k in keys})
-    files = [str(s.index_dir / p) for b in blocks for p in s.manifest.block_paths("gps_points", b)]
-    if files:
-        confirmed = [
-            int(r[0])
-            for r in s.rows(
-                "SELECT DISTINCT video_key FROM read_parquet($files)"
-                " WHERE list_contains($keys, video_key)"
-                " AND lat BETWEEN $s AND $n AND lon BETWEEN $w AND $e",
-                {"files": files, "keys": keys, "s": south, "n": n, "w": w, "e": e},
-            )
-        ]
+    last: tuple[Any, ...] | None = None
+    batch = 2 * wanted
+    while len(keys) < wanted:
+        cond = [*where, overlap]
+        if last is not None:
+            cond.append(f"(sort_ts {op} $c_ts OR (sort_ts = $c_ts AND video_id {op} $c_id))")
+        found = s.rows(
+            f"SELECT sort_ts, video_id, video_key, {inside} FROM read_parquet($files)"
+            f" WHERE {' AND '.join(cond)} ORDER BY sort_ts {order}, video_id {order}"
+            " LIMIT $batch",
+            {**params, "files": files, "batch": batch, "c_ts": last and last[0],
+             "c_id": last and last[1]},
+        )  # fmt: skip
+        ok = _fixes_inside(s, [int(r[2]) for r in found if not r[3]], f.bbox)
+        confirmed += ok
+        keys += [(r[0], r[1]) for r in found if r[3] or int(r[2]) in ok]
+        if len(found) < batch:
+            break
+        last, batch = found[-1], 2 * batch
     where.append(f"(({inside}) OR list_contains($confirmed, video_key))")
     params["confirmed"] = confirmed
+    return keys[:wanted]
+
+
+def _fixes_inside(s: Session, keys: list[int], bbox: tuple[float, float, float, float]) -> set[int]:
+    """Which of the videos ``keys`` have a GPS fix inside ``bbox``."""
+    w, south, e, n = bbox
+    blocks = sorted({block_of(k, s.manifest.block_size) for k in keys})
+    files = [str(s.index_dir / p) for b in blocks for p in s.manifest.block_paths("gps_points", b)]
+    if not files:
+        return set()
+    return {
+        int(r[0])
+        for r in s.rows(
+            "SELECT DISTINCT video_key FROM read_parquet($files)"
+            " WHERE video_key IN (SELECT unnest($keys))"
+            " AND lat BETWEEN $s AND $n AND lon BETWEEN $w AND $e",
+            {"files": files, "keys": keys, "s": south, "n": n, "w": w, "e": e},
+        )
+    }
 
 
 def list_videos(
@@ -155,8 +181,6 @@ def list_videos(
     if not params["videos"]:
         return [], None
     where = _video_conditions(s, f, params)
-    if f.bbox is not None:
-        _bbox_condition(s, f, where, params)
     order = "DESC" if descending else "ASC"
     if after is not None:
         op = "<" if descending else ">"
@@ -173,32 +197,45 @@ def list_videos(
     # the page's rows; the files are sorted by time, so that span is one or two row groups
     todo = months[::-1] if descending else months
     keys: list[tuple[Any, ...]] = []
-    take = 1
+    # the first group holds at least a page of rows (a month just begun holds few), so an
+    # unfiltered page takes one query; each next group holds the rows the share of matching
+    # rows seen so far says the rest of the page needs (eight times as many rows when none
+    # matched yet): a sparse filter takes two or three queries, not one per doubling
+    wanted = limit + 1
+    if f.bbox is not None:
+        every = [p for _, files in todo for p in files]
+        keys, todo = _bbox_keys(s, f, where, params, every, order, wanted), []
+        cond = " AND ".join(where)
+    take = _months_for(s, todo, wanted)
+    scanned = 0
     while todo and len(keys) <= limit:
         group, todo = todo[:take], todo[take:]
+        scanned += _rows_of(s, group)
         keys += s.rows(
             f"SELECT sort_ts, video_id FROM read_parquet($files) WHERE {cond}"
             f" ORDER BY sort_ts {order}, video_id {order} LIMIT $limit",
             {
                 **params,
                 "files": [p for _, files in group for p in files],
-                "limit": limit + 1 - len(keys),
+                "limit": wanted - len(keys),
             },
         )
-        take *= 2
+        need = (wanted - len(keys)) * 1.5 * scanned / len(keys) if keys else 8 * scanned
+        take = _months_for(s, todo, need)
     if not keys:
         return [], None
     lo, hi = min(k[0] for k in keys), max(k[0] for k in keys)
-    span = (_month(lo), _month(hi))
+    held = {_month(k[0]) for k in keys}
     # the same conditions over the keys' span: the same rows (videos of the span's far end
-    # time that did not make the page sort after it, cut by the limit)
+    # time that did not make the page sort after it, cut by the limit); a month of the span
+    # holding none of the keys holds none of those rows
     rows = s.rows(
         f"SELECT {_VIDEO_SELECT} FROM read_parquet($files)"
         f" WHERE sort_ts BETWEEN $lo AND $hi AND {cond}"
         f" ORDER BY sort_ts {order}, video_id {order} LIMIT $limit",
         {
             **params,
-            "files": [p for m, files in months if span[0] <= m <= span[1] for p in files],
+            "files": [p for m, files in months if m in held for p in files],
             "lo": lo,
             "hi": hi,
             "limit": limit + 1,
@@ -208,6 +245,26 @@ def list_videos(
     last = page[-1] if page else None
     next_key = (last[-1], last[1]) if last is not None and len(rows) > limit else None
     return [_video_json(r) for r in page], next_key
+
+
+def _months_for(s: Session, months: list[tuple[str, list[str]]], rows: float) -> int:
+    """How many of ``months`` (from the first) hold at least ``rows`` rows (at least one)."""
+    for n in range(1, len(months) + 1):
+        if _rows_of(s, months[:n]) >= rows:
+            return n
+    return max(1, len(months))
+
+
+def _rows_of(s: Session, months: list[tuple[str, list[str]]]) -> int:
+    """The rows in the files of ``months`` (from each file's footer, read once per process)."""
+    return sum(
+        s.per_file("rows", f, partial(_file_rows, s, f)) for _, files in months for f in files
+    )
+
+
+def _file_rows(s: Session, path: str) -> int:
+    row = s.one("SELECT count(*) FROM read_parquet($f)", {"f": [path]})
+    return int(row[0]) if row else 0
 
 
 def _month(ts: datetime) -> str:
@@ -230,18 +287,23 @@ def _video_months(s: Session, f: VideoFilters) -> list[tuple[str, list[str]]]:
     return out
 
 
-def _id_files(s: Session, video_id: str) -> list[str]:
-    return s.part_files("video_ids", video_id_part(video_id))
+def _id_row(s: Session, video_id: str) -> tuple[Any, ...] | None:
+    """``(video_key, video_id, vehicle, channel)`` of an indexed video, else ``None``.
+
+    One query on the video's ``video_ids`` partition.  (Keeping each partition as a dict per
+    process saves that query but costs a read of the whole partition in every worker after
+    each publish that rewrites it, which is every publish of a batch.)"""
+    files = s.part_files("video_ids", video_id_part(video_id))
+    if not files:
+        return None
+    return s.one(
+        "SELECT video_key, video_id, vehicle, channel FROM read_parquet($ids) WHERE video_id = $id",
+        {"ids": files, "id": video_id},
+    )
 
 
 def video_key(s: Session, video_id: str) -> int | None:
-    files = _id_files(s, video_id)
-    if not files:
-        return None
-    row = s.one(
-        "SELECT video_key FROM read_parquet($ids) WHERE video_id = $id",
-        {"ids": files, "id": video_id},
-    )
+    row = _id_row(s, video_id)
     return None if row is None else int(row[0])
 
 
@@ -273,16 +335,7 @@ def track_points(s: Session, video_id: str) -> tuple[dict[str, Any], list[tuple[
 
     ``video`` holds ``video_id``, ``vehicle`` and ``channel``.
     """
-    files = _id_files(s, video_id)
-    row = (
-        s.one(
-            "SELECT video_key, video_id, vehicle, channel FROM read_parquet($ids)"
-            " WHERE video_id = $id",
-            {"ids": files, "id": video_id},
-        )
-        if files
-        else None
-    )
+    row = _id_row(s, video_id)
     if row is None:
         return None
     key = int(row[0])
