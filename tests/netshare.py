@@ -558,6 +558,7 @@ class OpCounts:
 
     fuse: dict[str, int] = field(default_factory=dict)
     wire: dict[str, int] = field(default_factory=dict)
+    lookups: dict[str, int] = field(default_factory=dict)  # LOOKUP requests, by name
 
     def per(self, n: int) -> tuple[dict[str, float], dict[str, float]]:
         return (
@@ -586,7 +587,7 @@ def count_client_ops(share: Share, out: Path) -> Iterator[OpCounts]:
         elif target.startswith(("socket:", "pipe:")):
             fds[int(fd.name)] = "server"
     tids = [p.name for p in Path(f"/proc/{pid}/task").iterdir()]
-    cmd = ["strace", "-qq", "-f", "-s", "32", "-e", "status=successful", "-o", str(out)]
+    cmd = ["strace", "-qq", "-f", "-s", "160", "-e", "status=successful", "-o", str(out)]
     cmd += ["-e", "trace=read,write,writev,sendto,sendmsg"]
     for tid in tids:
         cmd += ["-p", tid]
@@ -609,6 +610,9 @@ def count_client_ops(share: Share, out: Path) -> Iterator[OpCounts]:
             op = int.from_bytes(data[4:8], "little")
             name = FUSE_OPS.get(op, f"op{op}")
             counts.fuse[name] = counts.fuse.get(name, 0) + 1
+            if name == "LOOKUP":  # the name follows the 40-byte request header
+                looked = data[40:].split(b"\0", 1)[0].decode(errors="replace")
+                counts.lookups[looked] = counts.lookups.get(looked, 0) + 1
         elif kind == "server" and call != "read":
             name = _wire_op(share.type, data)
             counts.wire[name] = counts.wire.get(name, 0) + 1
