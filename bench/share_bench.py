@@ -173,7 +173,8 @@ def round_trips(share: netshare.Share, root: Path, n: int, fsync: bool) -> dict[
         claim.complete(result={"ok": True})
 
     one()
-    with netshare.count_client_ops(share, root.parent / f"strace-{int(fsync)}.txt") as counts:
+    trace = Path(tempfile.gettempdir()) / f"spoold-share-trips-{share.type}-{int(fsync)}.txt"
+    with netshare.count_client_ops(share, trace) as counts:
         for _ in range(n):
             one()
     worker.close()

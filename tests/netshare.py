@@ -573,6 +573,9 @@ def count_client_ops(share: Share, out: Path) -> Iterator[OpCounts]:
     block causes (filled in when the block ends; ``out`` keeps the raw trace).  Raises
     :class:`ShareUnavailable` without a rig client or ``strace``.  The trace slows the
     client: count, do not time, inside it."""
+    if out.resolve().is_relative_to(share.mount.resolve()):
+        # The tracer would write through the client it has stopped: a deadlock.
+        raise ValueError(f"{out}: the trace must not be written to the traced share")
     pid = client_pid(share)
     if pid is None or shutil.which("strace") is None:
         raise ShareUnavailable("counting round trips needs the rig's FUSE client and strace")
