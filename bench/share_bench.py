@@ -16,6 +16,13 @@ client mount, single-threaded:
 Ratios are spoold's rate divided by the raw rate on the same share.  Numbers from a busy
 2-core VM are orders of magnitude, not a specification.
 
+Then, per rig share, the round trips of one claim+complete (fsync on, and off), counted with
+``strace`` on the rig's FUSE client (``netshare.count_client_ops``) over ``--count`` tasks
+after a warm-up task: the requests the kernel sent the client, by FUSE opcode, next to the
+protocol's floor (:data:`FLOOR`, derived from spool_layout.md), and what the client sent its
+server (NFSv3 procedures, SMB2 commands, SFTP requests).  A share of your own
+(``SPOOLD_SHARE_<TYPE>_MOUNT``) has no rig client to trace: its counts are left out.
+
     sudo .venv/bin/python bench/share_bench.py                 # all three + local disk
     sudo .venv/bin/python bench/share_bench.py --types nfs -n 100 --json out.json
     sudo .venv/bin/python bench/share_bench.py --repeat 3   # medians of 3 runs per cell
@@ -69,10 +76,10 @@ def publish_rate(root: Path, n: int, fsync: bool) -> float:
     return rate
 
 
-def claim_complete(root: Path, n: int) -> tuple[float, list[float]]:
+def claim_complete(root: Path, n: int, fsync: bool) -> tuple[float, list[float]]:
     """Rate of claim+complete over the ``n`` tasks already published in ``root``, and the
     latency of each claim call (seconds)."""
-    spool = Spool(root)
+    spool = Spool(root, fsync=fsync)
     lat = []
     t0 = time.perf_counter()
     for _ in range(n):
@@ -104,6 +111,107 @@ def dirq_rate(root: Path, n: int) -> float | None:
     return n / (time.perf_counter() - t0)
 
 
+#: The fewest FUSE requests one claim+complete can cost a network file system client, per
+#: spool_layout.md, the cached listing amortized away: (step, operation, requests).
+FLOOR: dict[bool, list[tuple[str, str, dict[str, int]]]] = {
+    True: [
+        ("4.2.2", "rename to the claim name", {"LOOKUP": 2, "RENAME": 1}),
+        ("4.2.3", "utime: the lease", {"SETATTR": 1}),
+        ("4.2.4", "read under the claim name", {"OPEN": 1, "READ": 1, "FLUSH": 1, "RELEASE": 1}),
+        ("4.4.2", "utime: the fence", {"SETATTR": 1}),
+        ("4.4.3", "fsync claimed/", {"OPENDIR": 1, "FSYNCDIR": 1, "RELEASEDIR": 1}),
+        (
+            "4.4.4",
+            "write the record in tmp/, fsync",
+            {"LOOKUP": 1, "CREATE": 1, "WRITE": 1, "FSYNC": 1, "FLUSH": 1, "RELEASE": 1},
+        ),
+        (
+            "4.4.5",
+            "rename to complete/DAY/, fsync it",
+            {"LOOKUP": 1, "RENAME": 1, "OPENDIR": 1, "FSYNCDIR": 1, "RELEASEDIR": 1},
+        ),
+        ("4.4.6", "unlink the claim", {"UNLINK": 1}),
+    ],
+    False: [
+        ("4.2.2", "rename to the claim name", {"LOOKUP": 2, "RENAME": 1}),
+        ("4.2.3", "utime: the lease", {"SETATTR": 1}),
+        ("4.2.4", "read under the claim name", {"OPEN": 1, "READ": 1, "FLUSH": 1, "RELEASE": 1}),
+        ("4.4.2", "utime: the fence", {"SETATTR": 1}),
+        (
+            "4.4.4",
+            "rewrite a spare in tmp/ (its size: a stat)",
+            {"OPEN": 1, "GETATTR": 1, "WRITE": 1, "FLUSH": 1, "RELEASE": 1},
+        ),
+        ("4.4.5", "rename to complete/DAY/", {"LOOKUP": 1, "RENAME": 1}),
+        ("4.4.6", "rename the claim to a spare", {"LOOKUP": 1, "RENAME": 1}),
+    ],
+}
+#: Requests the kernel adds whatever the caller does: the security.capability check of a
+#: file's first write (GETXATTR) and dropping an unlinked inode (FORGET).
+KERNEL_OPS = ("GETXATTR", "FORGET", "BATCH_FORGET")
+
+
+def floor_ops(fsync: bool) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for _, _, ops in FLOOR[fsync]:
+        for op, k in ops.items():
+            out[op] = out.get(op, 0) + k
+    return out
+
+
+def round_trips(share: netshare.Share, root: Path, n: int, fsync: bool) -> dict[str, Any]:
+    """FUSE requests and server requests per claim+complete, over ``n`` tasks after one
+    warm-up task (the listing, the clock probe and complete/DAY/ are then in place)."""
+    spool = Spool.init(root, fsync=fsync)
+    for i in range(n + 1):
+        spool.publish(spool.new_task("bench", "cpu", f"k{i:05d}", stamp=STAMP))
+    worker = Spool(root, fsync=fsync)
+
+    def one() -> None:
+        claim = worker.claim("cpu", "bench")
+        assert claim is not None, "ran out of tasks"
+        claim.complete(result={"ok": True})
+
+    one()
+    trace = Path(tempfile.gettempdir()) / f"spoold-share-trips-{share.type}-{int(fsync)}.txt"
+    with netshare.count_client_ops(share, trace) as counts:
+        for _ in range(n):
+            one()
+    worker.close()
+    fuse, wire = counts.per(n)
+    return {"fsync": fsync, "n": n, "fuse": fuse, "wire": wire, "floor": floor_ops(fsync)}
+
+
+def trips_table(where: str, rows: list[dict[str, Any]]) -> str:
+    """Per FUSE opcode: the floor and the measured requests per claim+complete."""
+    out = []
+    for r in rows:
+        floor, fuse = r["floor"], r["fuse"]
+        ops = sorted(set(floor) | set(fuse))
+        total = sum(v for k, v in fuse.items() if k not in KERNEL_OPS)
+        out.append(
+            f"{where}, fsync {'on' if r['fsync'] else 'off'}: {total:.1f} FUSE requests per "
+            f"claim+complete (floor {sum(floor.values())}; kernel-added "
+            + ", ".join(f"{k} {fuse[k]:.1f}" for k in KERNEL_OPS if k in fuse)
+            + f"), over {r['n']} tasks"
+        )
+        out.append("| request | floor | measured | above floor |")
+        out.append("| --- | ---: | ---: | ---: |")
+        for op in ops:
+            if op in KERNEL_OPS:
+                continue
+            f, m = floor.get(op, 0), fuse.get(op, 0.0)
+            out.append(f"| {op} | {f} | {m:.2f} | {max(0.0, m - f):.2f} |")
+        wire = r["wire"]
+        out.append(
+            f"server requests per claim+complete: {sum(wire.values()):.1f} ("
+            + ", ".join(f"{k} {v:.1f}" for k, v in sorted(wire.items(), key=lambda kv: -kv[1]))
+            + ")"
+        )
+        out.append("")
+    return "\n".join(out)
+
+
 def pct(values: list[float], q: float) -> float:
     s = sorted(values)
     return s[min(len(s) - 1, round(q * (len(s) - 1)))]
@@ -113,8 +221,8 @@ def measure(where: str, base: Path, n: int) -> dict[str, Any]:
     raw = raw_rate(base, n)
     pub = publish_rate(base / "spool-fsync", n, fsync=True)
     pub_nofsync = publish_rate(base / "spool", n, fsync=False)
-    cc, lat = claim_complete(base / "spool-fsync", n)
-    cc_nofsync, _ = claim_complete(base / "spool", n)
+    cc, lat = claim_complete(base / "spool-fsync", n, fsync=True)
+    cc_nofsync, _ = claim_complete(base / "spool", n, fsync=False)
     return {
         "where": where,
         "n": n,
@@ -178,7 +286,9 @@ def main() -> int:
     ap.add_argument("--no-local", action="store_true", help="skip the local-disk row")
     ap.add_argument("--repeat", type=int, default=1, help="runs per cell; report medians")
     ap.add_argument("--json", type=Path, help="also write the rows here")
+    ap.add_argument("--count", type=int, default=20, help="tasks per round-trip count (0: none)")
     args = ap.parse_args()
+    trips: list[str] = []
     rows = []
     if not args.no_local:
         runs = []
@@ -195,12 +305,27 @@ def main() -> int:
                     with share.scratch("bench") as d:
                         runs.append(measure(f"{t} ({share.origin})", d.a, args.n))
                 rows.append(median_row(runs))
+                if args.count:
+                    with share.scratch("trips") as d:
+                        try:
+                            counted = [
+                                round_trips(share, d.a / f"spool-{int(f)}", args.count, f)
+                                for f in (True, False)
+                            ]
+                        except netshare.ShareUnavailable as exc:
+                            print(f"{t}: round trips not counted: {exc}", file=sys.stderr)
+                        else:
+                            rows[-1]["round_trips"] = counted
+                            trips.append(trips_table(f"{t} ({share.origin})", counted))
         except netshare.ShareUnavailable as exc:
             print(f"{t}: skipped: {exc}", file=sys.stderr)
             continue
         print(table(rows[-1:]).splitlines()[-1], flush=True)
     print()
     print(table(rows), end="")
+    for text in trips:
+        print()
+        print(text, end="")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(rows, indent=2) + "\n")

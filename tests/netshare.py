@@ -481,3 +481,141 @@ class WorkerSlot:
         """SIGTERM the running incarnation (SIGKILL after 60 s)."""
         if self.work is not None:
             self.work.stop(timeout=60.0)
+
+
+# ---------------------------------------------------------------- share round trips
+
+#: FUSE request opcodes (linux/fuse.h) by number, for the counts below.
+FUSE_OPS = {
+    1: "LOOKUP", 2: "FORGET", 3: "GETATTR", 4: "SETATTR", 5: "READLINK", 9: "MKDIR",
+    10: "UNLINK", 11: "RMDIR", 12: "RENAME", 13: "LINK", 14: "OPEN", 15: "READ", 16: "WRITE",
+    17: "STATFS", 18: "RELEASE", 20: "FSYNC", 22: "GETXATTR", 25: "FLUSH", 27: "OPENDIR",
+    28: "READDIR",
+    29: "RELEASEDIR", 30: "FSYNCDIR", 34: "ACCESS", 35: "CREATE", 39: "IOCTL", 42: "BATCH_FORGET",
+    44: "READDIRPLUS", 45: "RENAME2",
+}  # fmt: skip
+#: NFSv3 procedures (RFC 1813) by number.
+NFS3_PROCS = {
+    0: "NULL", 1: "GETATTR", 2: "SETATTR", 3: "LOOKUP", 4: "ACCESS", 5: "READLINK", 6: "READ",
+    7: "WRITE", 8: "CREATE", 9: "MKDIR", 12: "REMOVE", 13: "RMDIR", 14: "RENAME", 15: "LINK",
+    16: "READDIR", 17: "READDIRPLUS", 18: "FSSTAT", 19: "FSINFO", 21: "COMMIT",
+}  # fmt: skip
+#: SMB2 commands (MS-SMB2 2.2.1) by number.
+SMB2_CMDS = {
+    5: "CREATE", 6: "CLOSE", 7: "FLUSH", 8: "READ", 9: "WRITE", 14: "QUERY_DIRECTORY",
+    15: "CHANGE_NOTIFY", 16: "QUERY_INFO", 17: "SET_INFO",
+}  # fmt: skip
+#: SFTP v3 request types by number (200: an extension such as posix-rename@openssh.com).
+SFTP_TYPES = {
+    3: "OPEN", 4: "CLOSE", 5: "READ", 6: "WRITE", 7: "LSTAT", 8: "FSTAT", 9: "SETSTAT",
+    10: "FSETSTAT", 11: "OPENDIR", 12: "READDIR", 13: "REMOVE", 14: "MKDIR", 16: "REALPATH",
+    17: "STAT", 18: "RENAME", 200: "EXTENDED",
+}  # fmt: skip
+
+_STRACE_RE = re.compile(
+    r"^\d+\s+(read|write|writev|sendto|sendmsg)\((\d+), (?:\[\{iov_base=)?\"((?:[^\"\\]|\\.)*)\"",
+)
+
+
+def client_pid(share: Share) -> int | None:
+    """The FUSE client process behind ``share.mount`` when the netshare rig mounted it
+    (``STATE/TYPE/run/client-N.{mnt,pid}``), else None (a share of your own)."""
+    run = Path(share.info.get("NETSHARE_STATE") or netshare_state()) / share.type / "run"
+    for mnt in run.glob("client-*.mnt"):
+        try:
+            if Path(mnt.read_text().strip()) != share.mount:
+                continue
+            pid = int(mnt.with_suffix(".pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            continue
+        return pid if Path(f"/proc/{pid}").is_dir() else None
+    return None
+
+
+def _c_bytes(escaped: str) -> bytes:
+    """strace's C-escaped string back to bytes."""
+    return escaped.encode("latin-1").decode("unicode_escape").encode("latin-1")
+
+
+def _wire_op(share_type: str, data: bytes) -> str:
+    """The request a message to the server carries, from its first bytes (strace shows 32)."""
+    if share_type == "nfs" and len(data) >= 28:  # record mark, xid, CALL, 2, prog, vers, proc
+        proc = int.from_bytes(data[24:28], "big")
+        return NFS3_PROCS.get(proc, f"proc{proc}")
+    if share_type == "smb" and len(data) >= 18 and data[4:8] == b"\xfeSMB":
+        cmd = int.from_bytes(data[16:18], "little")
+        return SMB2_CMDS.get(cmd, f"cmd{cmd}")
+    if share_type == "sshfs" and len(data) >= 5:  # length, type
+        return SFTP_TYPES.get(data[4], f"type{data[4]}")
+    return "message"
+
+
+@dataclass
+class OpCounts:
+    """What a block of code cost a share's client: the requests the kernel sent the FUSE
+    client (``fuse``, by opcode) and the requests that client sent its server (``wire``:
+    a synchronous client waits for each, so each is one round trip)."""
+
+    fuse: dict[str, int] = field(default_factory=dict)
+    wire: dict[str, int] = field(default_factory=dict)
+    lookups: dict[str, int] = field(default_factory=dict)  # LOOKUP requests, by name
+
+    def per(self, n: int) -> tuple[dict[str, float], dict[str, float]]:
+        return (
+            {k: v / n for k, v in sorted(self.fuse.items())},
+            {k: v / n for k, v in sorted(self.wire.items())},
+        )
+
+
+@contextmanager
+def count_client_ops(share: Share, out: Path) -> Iterator[OpCounts]:
+    """Count, with ``strace`` on the rig's FUSE client of ``share.mount``, the requests the
+    block causes (filled in when the block ends; ``out`` keeps the raw trace).  Raises
+    :class:`ShareUnavailable` without a rig client or ``strace``.  The trace slows the
+    client: count, do not time, inside it."""
+    if out.resolve().is_relative_to(share.mount.resolve()):
+        # The tracer would write through the client it has stopped: a deadlock.
+        raise ValueError(f"{out}: the trace must not be written to the traced share")
+    pid = client_pid(share)
+    if pid is None or shutil.which("strace") is None:
+        raise ShareUnavailable("counting round trips needs the rig's FUSE client and strace")
+    fds: dict[int, str] = {}
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target == "/dev/fuse":
+            fds[int(fd.name)] = "fuse"
+        elif target.startswith(("socket:", "pipe:")):
+            fds[int(fd.name)] = "server"
+    tids = [p.name for p in Path(f"/proc/{pid}/task").iterdir()]
+    cmd = ["strace", "-qq", "-f", "-s", "160", "-e", "status=successful", "-o", str(out)]
+    cmd += ["-e", "trace=read,write,writev,sendto,sendmsg"]
+    for tid in tids:
+        cmd += ["-p", tid]
+    tracer = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)  # attached (strace has no "ready" signal)
+    counts = OpCounts()
+    try:
+        yield counts
+    finally:
+        time.sleep(0.5)  # the last replies
+        tracer.send_signal(signal.SIGINT)
+        tracer.wait(timeout=30)
+    for line in out.read_text(errors="replace").splitlines():
+        m = _STRACE_RE.match(line)
+        if not m:
+            continue
+        call, fd, data = m[1], int(m[2]), _c_bytes(m[3])
+        kind = fds.get(fd)
+        if kind == "fuse" and call == "read" and len(data) >= 8:
+            op = int.from_bytes(data[4:8], "little")
+            name = FUSE_OPS.get(op, f"op{op}")
+            counts.fuse[name] = counts.fuse.get(name, 0) + 1
+            if name == "LOOKUP":  # the name follows the 40-byte request header
+                looked = data[40:].split(b"\0", 1)[0].decode(errors="replace")
+                counts.lookups[looked] = counts.lookups.get(looked, 0) + 1
+        elif kind == "server" and call != "read":
+            name = _wire_op(share.type, data)
+            counts.wire[name] = counts.wire.get(name, 0) + 1

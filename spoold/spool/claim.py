@@ -190,14 +190,15 @@ class Claim:
                 "not_before": None,
             }
         )
-        dest = spool.layout.completed_str(self.task.task_id)
+        layout = spool.layout
+        dest = layout.completed_str(self.task.task_id)
         self._make_claim_durable()
         # Durable (file and folder, with fsync on) before the claim goes: a power cut must
         # never keep the claim's removal and lose the record it was replaced by.
         spool.lander.land(record.to_json(), dest, durable_dir=True)
         spool.lander.recycle(self._file)
         self._finish()
-        return Path(dest)
+        return layout.completed(self.task.task_id)
 
     def fail(self, error: str, *, kind: AttemptKind = "error", device: str | None = None) -> Path:
         """Record a failed attempt and put the task back, deferred by the backoff."""

@@ -44,6 +44,8 @@ MAX_WINDOW = 16
 CALM_RUN = 8
 #: Seconds between looks (while idle) for the first scheme's pinned folders.
 LEGACY_LOOK_S = 60.0
+#: How many times per reap interval a busy worker looks whether a queue is due for reaping.
+BUSY_LOOKS = 8
 
 
 class Claimer:
@@ -71,13 +73,19 @@ class Claimer:
         self._claim_queues: dict[tuple[str, str], tuple[list[str], float]] = {}
         self._window = 1  # how many of the oldest names to pick from (grows when racing)
         self._calm = 0  # claims won at the first try since the window last changed
+        self._busy_look = -1e18  # when a busy claim last looked for stale claims
 
     def claim(self, device_class: str, device: str) -> Claim | None:
         """Take the oldest eligible task for ``device`` of ``device_class``, or None (see
         :meth:`spoold.spool.Spool.claim`)."""
         queues = self._queues(device_class, device, idle=False)
-        for q in queues:  # busy too (throttled): a dead device's claims must not wait for
-            self._maybe_reap(q, device)  # the backlog to drain before anyone breaks them
+        # Busy too (throttled): a dead device's claims must not wait for the backlog to drain
+        # before anyone breaks them.  Looked at a few times per reap interval, not per claim.
+        mono = time.monotonic()
+        if mono - self._busy_look >= self._reap_interval() / BUSY_LOOKS:
+            self._busy_look = mono
+            for q in queues:
+                self._maybe_reap(q, device)
         for attempt in range(100_000):
             cand = self.lister.next_candidate(queues, self._window)
             if cand is None:
@@ -122,6 +130,9 @@ class Claimer:
                 self._maybe_reap(q, device)
         return queues
 
+    def _reap_interval(self) -> float:
+        return min(self.policy.lease / 3, 10.0)
+
     def _maybe_reap(self, queue: str, device: str) -> int:
         """Reap ``queue`` at most every ``min(lease/3, 10)`` s, and only when claims may
         exist there: claims were seen last time, or the queue changed (claims come from it).
@@ -129,7 +140,7 @@ class Claimer:
         view = self.lister.state(queue)
         mono = time.monotonic()
         first = view.reaped_at < -1e17
-        if not first and mono - view.reaped_at <= min(self.policy.lease / 3, 10.0):
+        if not first and mono - view.reaped_at <= self._reap_interval():
             return 0
         unchanged = view.reaped_sig == view.signature != RACY_SIGNATURE
         if not first and not view.claims_seen and unchanged:

@@ -196,7 +196,15 @@ class Layout:
         return self.complete / day_of(task_id)
 
     def completed(self, task_id: str) -> Path:
-        return self.complete.joinpath(day_of(task_id), task_file_name(task_id))
+        day = day_of(task_id)
+        folder = self._day_dirs.get(day)
+        if folder is None:  # one Path per day, reused: a full parse costs microseconds per task
+            folder = self._day_dirs.setdefault(day, self.complete / day)
+        return folder / task_file_name(task_id)
+
+    @cached_property
+    def _day_dirs(self) -> dict[str, Path]:
+        return {}
 
     @cached_property
     def complete_str(self) -> str:
