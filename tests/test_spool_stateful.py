@@ -25,7 +25,7 @@ Invariants, after every step:
 And per step: ``claim`` returns the oldest eligible task (smallest name, not_before passed)
 -- never one whose not_before is in the future -- and returns None only when nothing is
 eligible *and* no stale claim is left in its queues (an idle device has reaped them);
-a claim that was broken raises LeaseLost from heartbeat/complete/fail and changes nothing.
+a claim that was broken raises LeaseLost from heartbeat/complete/fail/release and changes nothing.
 """
 
 from __future__ import annotations
@@ -359,14 +359,16 @@ class SpoolMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def release(self, data: st.DataObject) -> None:
         """Giving a task back: unchanged, ready.  A worker that lost the claim changes
-        nothing (its rename finds no claim)."""
+        nothing (its rename finds no claim) and is told so: :class:`LeaseLost`."""
         i, _, claim = self.pick_claim(data)
         del self.claims[i]
-        holds = self.holds(claim)
+        if not self.holds(claim):
+            with pytest.raises(LeaseLost, match="lost the claim"):
+                claim.release()
+            return
         claim.release()
-        if holds:
-            m = self.tasks[claim.task_id]
-            m.state, m.token, m.holder = "ready", None, None
+        m = self.tasks[claim.task_id]
+        m.state, m.token, m.holder = "ready", None, None
 
     @precondition(lambda self: self.tasks)
     @rule(data=st.data(), force=st.booleans())
