@@ -12,7 +12,8 @@ Public API:
   and matched to a format), ``confidence`` (0..1), ``bbox`` (normalized ``x, y, w, h``),
   ``region`` (the matched format's region: on a layout several regions share, the one listed
   first in ``regions``; ``""`` with ``plate_regex``).
-- :func:`normalize_plate(text) <normalize_plate>` — upper-case, keep ``A-Z0-9`` only.
+- :func:`normalize_plate(text) <normalize_plate>` — upper-case, look-alike glyphs (multiplication
+  sign, Greek and Cyrillic capitals, full-width forms) to the Latin ones, keep ``A-Z0-9`` only.
 - :func:`looks_like_plate(text, ...) <looks_like_plate>` — the default plate filter.
 - :func:`rapidocr_model_paths() <rapidocr_model_paths>` — the detection, recognition and
   orientation models shipped inside the installed ``rapidocr`` wheel.
@@ -20,8 +21,9 @@ Public API:
   country bands and round stickers painted over with the plate face, and their count.
 
 How it works: RapidOCR's text detector (PP-OCR DB) finds text lines anywhere in the frame,
-its recognizer (PP-OCR CRNN/SVTR) reads them; lines on one row that are close together are
-joined (plates with a space are often split, German ones at their seals), then only
+its recognizer (PP-OCR CRNN/SVTR) reads them; lines on one row that are close together
+(or overlap by less than half a character height: the detector pads its boxes) are joined
+(plates with a space are often split, German ones at their seals), then only
 plate-like texts are kept: 4-10 characters after normalization with at least one letter and
 one digit (or ``plate_regex``), not a speed read-out (``36 KM/H``), not in the top
 ``ignore_top`` / bottom ``ignore_bottom`` fraction of the frame (where dashcams burn in date,
@@ -74,9 +76,45 @@ _PLATE_PUNCT = set(" -·.:_|")
 _SPEED_RE = re.compile(r"\d{1,3}(?:KMH|KPH|KM|MPH)")
 
 
+# Glyphs the recognizer's dictionary holds that are drawn like a Latin letter or digit: a
+# plate's ``X`` read as the multiplication sign would otherwise vanish in normalization and
+# leave a shorter text that may still fit a format (``LCVX580`` → ``LCV580``, a Northern Irish
+# layout).  Escaped: the multiplication sign and crosses, Greek and Cyrillic capitals (and the
+# small letters that upper-case to them), IPA small capitals, the slashed zero, full-width
+# forms.  Not NFKC: it also spells out marks the recognizer may see in a smudge (a trade mark
+# sign is ``TM``, a fraction ``1/2``), adding characters.
+_LOOKALIKES = str.maketrans(
+    {
+        **{0xFF10 + k: str(k) for k in range(10)},
+        **{0xFF21 + k: chr(65 + k) for k in range(26)},
+        **{0xFF41 + k: chr(65 + k) for k in range(26)},
+        **dict.fromkeys("\u00d7\u2715\u2716\u2718\u0445\u0425\u03c7\u03a7", "X"),
+        **dict.fromkeys("\u00d8\u00f8", "0"),
+        **dict(
+            zip(
+                "\u0391\u0392\u0395\u0396\u0397\u0399\u039a\u039c\u039d\u039f\u03a1\u03a4\u03a5"
+                "\u03b1\u03b2\u03b5\u03b6\u03b7\u03b9\u03ba\u03bc\u03bd\u03bf\u03c1\u03c4\u03c5"
+                "\u0410\u0412\u0415\u041a\u041c\u041d\u041e\u0420\u0421\u0422\u0423"
+                "\u0430\u0435\u043e\u043a\u0440\u0441\u0442\u0443"
+                "\u0299\u026a\u0280\u0274\u029c\u029f\u028f\u0262\u0131\u017f",
+                "ABEZHIKMNOPTYABEZHIKMNOPTYABEKMHOPCTYAEOKPCTYBIRNHLYGIS",
+                strict=True,
+            )
+        ),
+    }
+)
+
+
+def _latin(text: str) -> str:
+    """``text`` with look-alike glyphs (the multiplication sign, Greek and Cyrillic capitals,
+    small capitals, full-width forms) turned into the Latin letters and digits they are drawn
+    like."""
+    return text.translate(_LOOKALIKES)
+
+
 def normalize_plate(text: str) -> str:
-    """``"ka-01 ab 1234"`` → ``"KA01AB1234"`` (A-Z0-9 only)."""
-    return _NON_ALNUM.sub("", text.upper())
+    """``"ka-01 ab 1234"`` → ``"KA01AB1234"`` (A-Z0-9 only; look-alikes: :func:`_latin`)."""
+    return _NON_ALNUM.sub("", _latin(text).upper())
 
 
 def looks_like_plate(
@@ -92,7 +130,7 @@ def looks_like_plate(
         return False
     if not any(c.isdigit() for c in norm) or not any(c.isalpha() for c in norm):
         return False
-    stripped = text_raw.strip()
+    stripped = _latin(text_raw).strip()
     other = [c for c in stripped if not c.isalnum() and c not in _PLATE_PUNCT]
     return len(other) <= max(1, len(stripped) // 8)
 
@@ -141,7 +179,13 @@ def _join_lines(lines: list[_Line]) -> list[_Line]:
                 # b may lie left of cur: rows are sorted by their top edge first
                 before = b.x0 < cur.x0
                 gap = cur.x0 - b.x1 if before else b.x0 - cur.x1
-                if similar and overlap > 0.6 * min(cur.h, b.h) and -0.2 * cur.h < gap < 1.6 * cur.h:
+                # The detector pads its boxes: neighbouring groups of a tilted or tightly set
+                # plate overlap by up to half a character height.  A second box over the same
+                # text overlaps most of the narrower one and is not joined.
+                narrow = min(cur.x1 - cur.x0, b.x1 - b.x0)
+                least = min(-0.2 * cur.h, max(-0.5 * min(cur.h, b.h), -0.3 * narrow))
+                close = least < gap < 1.6 * cur.h
+                if similar and overlap > 0.6 * min(cur.h, b.h) and close:
                     cur = _Line(
                         f"{b.text} {cur.text}" if before else f"{cur.text} {b.text}",
                         (cur.score * parts + b.score) / (parts + 1),
