@@ -85,9 +85,9 @@ _SPEED_RE = re.compile(r"\d{1,3}(?:KMH|KPH|KM|MPH)")
 # sign is ``TM``, a fraction ``1/2``), adding characters.
 _LOOKALIKES = str.maketrans(
     {
-        **{0xFF10 + k: str(k) for k in range(10)},
-        **{0xFF21 + k: chr(65 + k) for k in range(26)},
-        **{0xFF41 + k: chr(65 + k) for k in range(26)},
+        **{chr(0xFF10 + k): str(k) for k in range(10)},
+        **{chr(0xFF21 + k): chr(65 + k) for k in range(26)},
+        **{chr(0xFF41 + k): chr(65 + k) for k in range(26)},
         **dict.fromkeys("\u00d7\u2715\u2716\u2718\u0445\u0425\u03c7\u03a7", "X"),
         **dict.fromkeys("\u00d8\u00f8", "0"),
         **dict(
