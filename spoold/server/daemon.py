@@ -389,7 +389,6 @@ class Daemon:
         hints = self._completions
         if hints is None:
             return False
-        hints.take_files()  # which files were renamed in: an inbox's question, not ours
         if now < self._chain_next_event:
             return False  # the timer, or the next wake after the duty pause, runs it
         if not hints.take():
@@ -404,7 +403,7 @@ class Daemon:
         folder = self.spool.layout.complete
         if effective_watch("auto", folder) != "native":
             return
-        hints = Hints(folder, self.wake.set)
+        hints = Hints(folder, self.wake.set, track_files=False)
 
         def start() -> None:
             try:

@@ -69,6 +69,13 @@ class Inbox:
         self.observer_call: Call[Any] | None = None
         self.dirty = False
 
+    def forget_copy(self, rel: str) -> None:
+        """Drop what was learnt of the copy at ``rel`` while it was being written (its
+        stability, pre-allocation, rename): it was ingested, or a new copy starts there."""
+        self.unstable.forget(rel)
+        self.prealloc.discard(rel)
+        self.renamed.discard(rel)
+
     # ---------------------------------------------------------------- names
     def accept_dir(self, name: str) -> bool:
         return not is_ignored_name(name) and not match_any(name, self.ignore)

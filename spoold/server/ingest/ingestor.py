@@ -234,9 +234,7 @@ class Ingestor:
         # Only names a scan looks at (not sidecars, temp names): the others would stay here.
         renamed = {rel for rel in renamed if box.accept_path(rel)}
         for rel in renamed:
-            # A new file at this path: what was tracked there before is another copy state.
-            box.unstable.forget(rel)
-            box.prealloc.discard(rel)
+            box.forget_copy(rel)  # a new file at this path: the earlier copy's state is stale
         box.renamed = (box.renamed | renamed) - written
 
     def _supervise_observer(self, box: Inbox) -> None:
@@ -370,11 +368,9 @@ class Ingestor:
                 box.ready.pop(relpath, None)
 
     def _forget(self, box: Inbox, relpath: str) -> None:
-        box.unstable.forget(relpath)
+        box.forget_copy(relpath)
         box.ready.pop(relpath, None)
         box.held.pop(relpath, None)
-        box.prealloc.discard(relpath)
-        box.renamed.discard(relpath)
 
     def _hold_limit(self, held: Held) -> float:
         """How long a held file stays unchanged before it is published (finished.py)."""
@@ -416,9 +412,7 @@ class Ingestor:
             if d is not None and d.files.get(name, (0, 0, None))[:2] == (size, mtime):
                 d.files[name] = (size, mtime, vid)
                 box.dirty = True
-            box.unstable.forget(rel)
-            box.prealloc.discard(rel)
-            box.renamed.discard(rel)
+            box.forget_copy(rel)
             if vid in self.index:
                 rep.duplicates += 1
                 if log.isEnabledFor(logging.DEBUG):
@@ -457,8 +451,7 @@ class Ingestor:
         it, or ingests it if it is a video after all), saying since when it was held; a
         settled pre-allocated copy (``prealloc_settle_s``) is published as any other file."""
         del box.held[rel]
-        box.unstable.forget(rel)
-        box.renamed.discard(rel)
+        box.forget_copy(rel)
         parent, _, name = rel.rpartition("/")
         d = box.dirs.get(parent)
         size, mtime = held.sig[0], held.sig[1]
@@ -468,7 +461,6 @@ class Ingestor:
         if held.video_id in self.index:
             rep.duplicates += 1
             return
-        box.prealloc.discard(rel)
         if held.reason == REASON_ZERO_END:
             self._publish(box, rel, size, mtime, held.video_id, rep)
             return

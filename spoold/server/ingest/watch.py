@@ -31,12 +31,15 @@ from spoold.server.settings import WatchMode
 class Hints:
     """What a watchdog observer reports: folders to look at again (thread-safe)."""
 
-    def __init__(self, base: Path, wake: Callable[[], None]) -> None:
+    def __init__(self, base: Path, wake: Callable[[], None], *, track_files: bool = True) -> None:
         self.base = base
         self.wake = wake
         self.lock = threading.Lock()
         self.dirs: set[str] = set()
-        #: Set by :func:`start_observer` when moved events are inotify's own (see above).
+        #: Whether the files renamed in / written to are wanted (an inbox's question only).
+        self.track_files = track_files
+        #: Set by :func:`start_observer` when moved events are inotify's own (see above) and
+        #: files are tracked.
         self.trust_renames = False
         # Files renamed into place and not written since / written since (exclusive, so the
         # later event wins within one take).
@@ -125,7 +128,7 @@ def start_observer(mode: WatchMode, base: Path, poll_interval: float, hints: Hin
         # Full events: a file renamed in from outside the tree is a move (not a creation),
         # the one sign that it arrived whole (the module docstring).
         obs = InotifyObserver(generate_full_events=True)
-        hints.trust_renames = True
+        hints.trust_renames = hints.track_files
     else:
         obs = Observer()
     obs.daemon = True
