@@ -4,7 +4,8 @@ where each stage of a video stands.
 Public API: :class:`Pipeline` (``stage``, ``first``, ``followups``, ``child_ids``,
 ``select_inputs``, ``upstream``, ``downstream``, ``indexed_stages``), :class:`Chainer`
 (``run_pass``, ``export_state``, ``import_state``), :func:`video_stages`,
-:func:`gather_outputs`, :class:`StageTracker` (``note``, ``flush``), :class:`NotReady`.
+:func:`gather_outputs`, :class:`StageTracker` (``note``, ``flush``), :class:`Lookup`,
+:class:`Records`, :class:`NotReady`.
 
 Stages come from ``[pipeline.stages.TYPE]`` (see :mod:`spoold.server.settings`): a device class, the
 next stage(s), and *input selectors* saying which of the finished task's files the next task
@@ -25,7 +26,8 @@ told to ``on_complete`` (the daemon's :class:`StageTracker`).
 
 A video's tasks all carry its pipeline's stamp and its key (children inherit both), so each
 stage's task of a video has a known id and is found by it (``Spool.locate``: a few ``stat``
-calls).  :func:`video_stages` says where each configured stage of a video stands (with the
+calls; for a batch of videos, a :class:`Lookup` lists the queues once instead, and
+:class:`Records` keeps the completed records read while their files are unchanged).  :func:`video_stages` says where each configured stage of a video stands (with the
 device that ran it and when, from the completed record), :func:`gather_outputs` collects
 the outputs of every completed stage upstream of a task (whatever path the chain took: a
 worker that published its own children may have passed on only part of its outputs), and
@@ -39,6 +41,9 @@ status ``rejected`` (until a later ingest of the same file accepts it).
 from __future__ import annotations
 
 import logging
+import os
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,7 +53,7 @@ from schemas.metadata import StageStatus
 from schemas.task import ChildSpec, FileRef, Task, child_task_id, make_task_id, parse_task_id
 from spoold.errors import InvalidTaskFile, SpoolError
 from spoold.server.settings import PipelineSettings, StageSettings
-from spoold.spool import Spool, queue_name
+from spoold.spool import Location, Spool, queue_name
 from spoold.spool.layout import DAY_RE
 
 log = logging.getLogger(__name__)
@@ -281,6 +286,96 @@ class NotReady(SpoolError):
     """A stage upstream of a task is published but not complete (or its record unreadable)."""
 
 
+class Lookup:
+    """Locates many task ids of one spool in a row (a batch of videos' stages).
+
+    ``Spool.locate`` of an id that no queue holds looks in every queue's ready and deferred
+    folders and lists its claims, then looks again (a task may move while it looks); most
+    stages of a video have no task yet, or never will, so those misses are most of the cost
+    of tracking stages in a backlog.  Once its lookups through ``Spool.locate`` took
+    ``list_after`` seconds (what listing took last time, say), a lookup lists the pending
+    ids of every queue, then their ready and deferred ids once more (the same two looks, in
+    the same order, as ``locate`` takes), and from then on locates only the ids those lists
+    hold; any other id is complete (a look at ``complete/``) or was not published when
+    listed.  Either way the answer is the same.  The lists age: a lookup is for one batch,
+    and lists again once they are ``max_age`` seconds old.  ``listing_s``: what the last
+    listing took.
+    """
+
+    def __init__(
+        self,
+        spool: Spool,
+        queues: list[str] | None = None,
+        *,
+        list_after: float = float("inf"),
+        max_age: float = 0.25,
+    ) -> None:
+        self.spool = spool
+        self.queues = spool.queues() if queues is None else queues
+        self.list_after = list_after
+        self.max_age = max_age
+        self.created = time.monotonic()
+        self.listing_s = 0.0
+        self._spent = 0.0  # in lookups through Spool.locate
+        self._listed: set[str] | None = None
+        self._listed_at = 0.0
+
+    def locate(self, task_id: str) -> Location | None:
+        started = time.perf_counter()
+        if self._listed is None and self._spent < self.list_after:
+            try:
+                return self.spool.locate(task_id, queues=self.queues)
+            finally:
+                self._spent += time.perf_counter() - started
+        if self._listed is None or time.monotonic() - self._listed_at > self.max_age:
+            self._listed_at = time.monotonic()
+            listed: set[str] = set()
+            for queue in self.queues:
+                listed |= self.spool.task_ids(queue)
+            for queue in self.queues:
+                listed |= self.spool.task_ids(queue, ("ready", "deferred"))
+            self._listed = listed
+            self.listing_s = time.perf_counter() - started
+        if task_id in self._listed:
+            return self.spool.locate(task_id, queues=self.queues)
+        return self.spool.locate(task_id, queues=())  # complete now, or not published then
+
+
+class Records:
+    """Completed task records read before, kept while their file is unchanged.
+
+    A completed record does not change while it stays in ``complete/``; a requeued task's
+    later completion is a new file (another inode, mtime or size), so a ``stat`` of the
+    path tells whether what was read is still what is there.  Keeps the ``size`` most recent
+    records.  The records returned are shared: callers read them, never change them.
+    """
+
+    def __init__(self, spool: Spool, size: int = 4096) -> None:
+        self.spool = spool
+        self.size = size
+        self._records: OrderedDict[str, tuple[tuple[int, int, int], Task]] = OrderedDict()
+
+    def read(self, path: Path) -> Task:
+        """``Spool.read(path)`` (same errors), from memory when the file is unchanged."""
+        key = str(path)
+        try:
+            st = os.stat(path)
+        except OSError:  # read says what is wrong, as ever
+            self._records.pop(key, None)
+            return self.spool.read(path)
+        version = (st.st_ino, st.st_mtime_ns, st.st_size)
+        known = self._records.get(key)
+        if known is not None and known[0] == version:
+            self._records.move_to_end(key)
+            return known[1]
+        rec = self.spool.read(path)
+        self._records[key] = (version, rec)
+        self._records.move_to_end(key)
+        while len(self._records) > self.size:
+            self._records.popitem(last=False)
+        return rec
+
+
 def _video_of(task_id: str) -> tuple[str, str]:
     """(stamp, video key) of a task: its pipeline's stamp and its key without a suffix."""
     stamp, _, key = parse_task_id(task_id)
@@ -307,6 +402,8 @@ def video_stages(
     *,
     running: tuple[str, str] | None = None,
     queues: list[str] | None = None,
+    lookup: Lookup | None = None,
+    records: Records | None = None,
 ) -> list[StageStatus]:
     """Where each configured stage of ``task_id``'s video stands, in pipeline order.
 
@@ -315,10 +412,13 @@ def video_stages(
     time), ``pending`` (published and waiting, or not published yet: no task id) or
     ``skipped`` (after a rejected ingest).  ``running``: (task id, device) of a claim the
     caller holds; ``queues``: the spool's queues, if the caller listed them already.  Each
-    stage's task is looked up by its id (stamp, stage, video key): a few ``stat`` calls.
+    stage's task is looked up by its id (stamp, stage, video key): a few ``stat`` calls,
+    fewer with a ``lookup`` shared by a batch of videos; ``records`` keeps the completed
+    records read.
     """
     stamp, vkey = _video_of(task_id)
-    queues = spool.queues() if queues is None else queues
+    look = lookup if lookup is not None else Lookup(spool, queues)
+    read = records.read if records is not None else spool.read
     rejected = False
     out: list[StageStatus] = []
     for name in _ordered(pipeline):
@@ -329,11 +429,11 @@ def video_stages(
         if rejected:
             out.append(StageStatus(stage=name, state="skipped"))
             continue
-        loc = spool.locate(tid, queues=queues)
+        loc = look.locate(tid)
         if loc is None:
             out.append(StageStatus(stage=name, state="pending"))
         elif loc.state == "complete":
-            status = _completed_status(spool, name, tid, loc.path)
+            status = _completed_status(read, name, tid, loc.path)
             rejected = status.error == "rejected"
             out.append(status)
         elif loc.claim is not None:
@@ -345,9 +445,9 @@ def video_stages(
     return out
 
 
-def _completed_status(spool: Spool, name: str, tid: str, path: Path) -> StageStatus:
+def _completed_status(read: Callable[[Path], Task], name: str, tid: str, path: Path) -> StageStatus:
     try:
-        rec = spool.read(path)
+        rec = read(path)
     except (FileNotFoundError, InvalidTaskFile):  # requeued meanwhile, or broken (check says)
         return StageStatus(stage=name, state="complete", task_id=tid)
     rejected = bool(rec.result and rec.result.get("rejected"))
@@ -464,6 +564,8 @@ class StageTracker:
         self.ingests = ingests
         self.batch = batch
         self.types = pipeline.indexed_stages
+        self.records = Records(spool)  # each video's ingest record is read for several changes
+        self._listing_s = 0.002  # what listing the queues took last (see Lookup)
         self._todo: dict[str, str] = {}  # "stamp-video" -> a task id of that video
         self._ingest_todo: dict[str, None] = {}  # first-stage task ids, in the order noted
 
@@ -491,17 +593,20 @@ class StageTracker:
             return 0
         taken = list(self._todo.items())[: self.batch]
         items: list[tuple[str, list[StageStatus]]] = []
-        queues: list[str] | None = None  # listed once per pass
+        lookup: Lookup | None = None  # one per pass
         for mark, task_id in taken:
             del self._todo[mark]
             try:
-                queues = self.spool.queues() if queues is None else queues
-                stages = video_stages(self.spool, self.pipeline, task_id, queues=queues)
+                lookup = self._lookup() if lookup is None else lookup
+                stages = video_stages(
+                    self.spool, self.pipeline, task_id, lookup=lookup, records=self.records
+                )
                 items.append((_video_of(task_id)[1], stages))
             except (SpoolError, OSError, ValueError) as exc:  # the spool is away: next time
                 self._todo.setdefault(mark, task_id)
                 log.warning("stages of %s not updated yet: %s", task_id, exc)
                 break
+        self._learn(lookup)
         if items:
             self.publish(items)
         return len(items)
@@ -510,18 +615,20 @@ class StageTracker:
         if not self._ingest_todo or self.ingests is None:
             return 0
         items: list[tuple[Task, list[StageStatus]]] = []
-        queues: list[str] | None = None
+        lookup: Lookup | None = None
         for task_id in list(self._ingest_todo)[: self.batch]:
             del self._ingest_todo[task_id]
             try:
                 loc = self.spool.locate(task_id, queues=())  # only a complete record
                 if loc is None or loc.state != "complete":
                     continue  # noted again when it completes
-                rec = self.spool.read(loc.path)
+                rec = self.records.read(loc.path)
                 stages: list[StageStatus] = []
                 if rec.verdict == "rejected":
-                    queues = self.spool.queues() if queues is None else queues
-                    stages = video_stages(self.spool, self.pipeline, task_id, queues=queues)
+                    lookup = self._lookup() if lookup is None else lookup
+                    stages = video_stages(
+                        self.spool, self.pipeline, task_id, lookup=lookup, records=self.records
+                    )
                 items.append((rec, stages))
             except (FileNotFoundError, InvalidTaskFile):
                 continue  # requeued meanwhile (noted again), or broken (`spoold check` says)
@@ -529,6 +636,14 @@ class StageTracker:
                 self._ingest_todo[task_id] = None
                 log.warning("ingestion verdict of %s not indexed yet: %s", task_id, exc)
                 break
+        self._learn(lookup)
         if items:
             self.ingests(items)
         return len(items)
+
+    def _lookup(self) -> Lookup:
+        return Lookup(self.spool, list_after=self._listing_s)
+
+    def _learn(self, lookup: Lookup | None) -> None:
+        if lookup is not None and lookup.listing_s:
+            self._listing_s = lookup.listing_s
