@@ -98,7 +98,7 @@ def test_api_bench_quick_measures_the_backlog_through_spoold_run(tmp_path: Path)
 def test_backlog_bench_quick_prints_the_daemon_runs_next_to_the_floor(tmp_path: Path) -> None:
     out = run_bench(
         str(REPO / "bench" / "backlog_bench.py"), "--quick", "--dir", str(tmp_path),
-        "--baseline", str(REPO), tmp=tmp_path,
+        "--baseline", str(REPO), "--breakdown", tmp=tmp_path,
     )  # fmt: skip
     rows = [line for line in out.splitlines() if line.rstrip().endswith("x")]
     labels = [r.split("  ")[0] for r in rows]
@@ -112,6 +112,10 @@ def test_backlog_bench_quick_prints_the_daemon_runs_next_to_the_floor(tmp_path: 
     assert "target >= 100 videos/s into a published snapshot: " in out
     assert "20/20 complete, 20/20 found through the API's db layer" in out
     assert out.count("finalize batches (largest ") == 2, out
+    # --breakdown: each daemon's CPU in its parts, per video, a column per daemon
+    parts = {line[:56].strip(): line[56:].split() for line in out.splitlines()}
+    for part in ("process (all threads)", "IndexService._load", "video_stages"):
+        assert len(parts.get(part, [])) == 2 and all(float(v) > 0 for v in parts[part]), out
     assert list(tmp_path.glob("backlog-*")) == []  # it cleans up after itself
 
 
