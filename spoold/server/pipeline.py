@@ -350,7 +350,7 @@ class Records:
     records.  The records returned are shared: callers read them, never change them.
     """
 
-    def __init__(self, spool: Spool, size: int = 4096) -> None:
+    def __init__(self, spool: Spool, size: int = 1024) -> None:
         self.spool = spool
         self.size = size
         self._records: OrderedDict[str, tuple[tuple[int, int, int], Task]] = OrderedDict()
@@ -564,7 +564,9 @@ class StageTracker:
         self.ingests = ingests
         self.batch = batch
         self.types = pipeline.indexed_stages
-        self.records = Records(spool)  # each video's ingest record is read for several changes
+        # A video's ingest record is read for its verdict and each change of its stages, and
+        # those come up to two finalize queues (two batches of 200) apart.
+        self.records = Records(spool, size=1024)
         self._listing_s = 0.002  # what listing the queues took last (see Lookup)
         self._todo: dict[str, str] = {}  # "stamp-video" -> a task id of that video
         self._ingest_todo: dict[str, None] = {}  # first-stage task ids, in the order noted

@@ -102,8 +102,8 @@ class ServerRunner:
         self.types = types  # run only these task types (others are released); None = all
         self.device = cfg.daemon.device
         self.running: dict[str, _Running] = {}
-        # A backlog's plans look up the same folders and ingest records again and again.
-        self.records = Records(spool)
+        # A plan reads its video's ingest record twice (its metadata, its stages).
+        self.records = Records(spool, size=64)
         self._lookup: Lookup | None = None  # shared by the plans of a short while
         self._listing_s = 0.002  # what listing the queues took last (see Lookup)
         self.waiting: dict[str, set[str]] = {}
