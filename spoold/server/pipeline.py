@@ -27,7 +27,8 @@ told to ``on_complete`` (the daemon's :class:`StageTracker`).
 A video's tasks all carry its pipeline's stamp and its key (children inherit both), so each
 stage's task of a video has a known id and is found by it (``Spool.locate``: a few ``stat``
 calls; for a batch of videos, a :class:`Lookup` lists the queues once instead, and
-:class:`Records` keeps the completed records read while their files are unchanged).  :func:`video_stages` says where each configured stage of a video stands (with the
+:class:`Records` keeps the completed records read while their files are unchanged).
+:func:`video_stages` says where each configured stage of a video stands (with the
 device that ran it and when, from the completed record), :func:`gather_outputs` collects
 the outputs of every completed stage upstream of a task (whatever path the chain took: a
 worker that published its own children may have passed on only part of its outputs), and
