@@ -142,3 +142,30 @@ def test_plates_bench_quick_prints_every_region_for_both_readers() -> None:
     for cells in rows.values():
         assert len(cells) == 9, cells  # region, then P R exact phantoms for each reader
     assert "baseline: " in out.stdout and "current: " in out.stdout
+
+
+def test_fleet_sim_quick_prints_both_tables(tmp_path: Path) -> None:
+    out = run_bench(str(REPO / "bench" / "fleet_sim.py"), "--quick", tmp=tmp_path, timeout=300)
+    assert "per-operation costs (ms):" in out
+    rows = [line.split() for line in out.splitlines() if line.split()[:1] == ["10"]]
+    assert [r[1] for r in rows[:2]] == ["idle", "busy"], out
+    assert "NAS utilisation by --max-poll (target < 1%)" in out
+
+
+def test_media_bench_quick_times_every_step_against_the_raw_read(tmp_path: Path) -> None:
+    out = run_bench(str(REPO / "bench" / "media_bench.py"), "--quick", tmp=tmp_path, timeout=300)
+    labels = [line.split("|")[1].strip() for line in out.splitlines() if line.startswith("| ")]
+    assert labels[1:] == [
+        "baseline: open + read 64 KiB head + tail",
+        "fingerprint()",
+        "mediainfo parse only (parse_speed=0)",
+        "probe() = mediainfo + MP4 box walk",
+    ], out
+
+
+def test_ingest_bench_quick_measures_backfill_and_an_idle_watch(tmp_path: Path) -> None:
+    out = run_bench(str(REPO / "bench" / "ingest_bench.py"), "--quick", tmp=tmp_path, timeout=600)
+    assert "| spoold backfill (validation, fsync) | 200 |" in out, out
+    assert "| scan | 2000 |" in out, out
+    assert "full scan of 2000 files every" in out
+    assert list(tmp_path.glob("spoold-bench-*")) == []  # it cleans up after itself
