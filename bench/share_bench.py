@@ -30,6 +30,7 @@ are left out.
     sudo .venv/bin/python bench/share_bench.py --types nfs -n 100 --json out.json
     sudo .venv/bin/python bench/share_bench.py --repeat 3   # medians of 3 runs per cell
     sudo .venv/bin/python bench/share_bench.py --quick      # every row, few operations
+    sudo .venv/bin/python bench/share_bench.py --day-records 3000  # a busy day's complete/DAY/
 """
 
 from __future__ import annotations
@@ -54,11 +55,23 @@ sys.path.insert(0, str(REPO / "tests"))
 
 import netshare  # noqa: E402
 
-from spoold.spool import Spool  # noqa: E402
+from spoold.spool import Spool, fsops  # noqa: E402
 
 STAMP = "20260101T000000Z"
+DAY = "2026-01-01"  # STAMP's day: the records of the bench's tasks go to complete/DAY/
 QUICK_N, QUICK_COUNT = 20, 5  # --quick: enough to print every row, not to rate anything
 PAYLOAD = b'{"task": "' + b"x" * 285 + b'"}\n'  # about the size of a task file
+
+
+def fill_day(spool_root: Path, records: int) -> None:
+    """Put ``records`` other records in the spool's complete/DAY/: a day's completions so far
+    (a folder fsync after each record's rename is where a client may pay for them)."""
+    if records <= 0:
+        return
+    day = spool_root / "complete" / DAY
+    day.mkdir(parents=True, exist_ok=True)
+    for i in range(records):
+        (day / f"{STAMP}-filler-r{i:06d}.json").write_bytes(PAYLOAD)
 
 
 def raw_rate(root: Path, n: int) -> float:
@@ -232,20 +245,33 @@ SMBD_PROFILE_NAMES = {
 FUSE_EXTRA_NAMES = {"op6": "SYMLINK", "op8": "MKNOD"}
 
 
-def floor_ops(fsync: bool) -> dict[str, int]:
-    """The FUSE requests of the floor (a negative LOOKUP is a LOOKUP)."""
+#: The requests of a folder fsync, which spoold leaves out where no client would send it
+#: (``fsops.folder_fsync_is_sent``).
+FOLDER_FSYNC_OPS = ("OPENDIR", "FSYNCDIR", "RELEASEDIR")
+
+
+def _floor_steps(fsync: bool, folder_fsync: bool) -> list[dict[str, int]]:
+    return [
+        {op: k for op, k in ops.items() if folder_fsync or op not in FOLDER_FSYNC_OPS}
+        for _, _, ops in FLOOR[fsync]
+    ]
+
+
+def floor_ops(fsync: bool, folder_fsync: bool = True) -> dict[str, int]:
+    """The FUSE requests of the floor (a negative LOOKUP is a LOOKUP); ``folder_fsync``:
+    whether folders are fsynced on that mount."""
     out: dict[str, int] = {}
-    for _, _, ops in FLOOR[fsync]:
+    for ops in _floor_steps(fsync, folder_fsync):
         for op, k in ops.items():
             fuse_op = "LOOKUP" if op == LOOKUP_ABSENT else op
             out[fuse_op] = out.get(fuse_op, 0) + k
     return out
 
 
-def wire_floor(share_type: str, fsync: bool) -> dict[str, int]:
+def wire_floor(share_type: str, fsync: bool, folder_fsync: bool = True) -> dict[str, int]:
     """The server requests of the floor on ``share_type``'s protocol (:data:`WIRE_COST`)."""
     out: dict[str, int] = {}
-    for _, _, ops in FLOOR[fsync]:
+    for ops in _floor_steps(fsync, folder_fsync):
         for op, k in ops.items():
             for req, c in WIRE_COST[share_type].get(op, {}).items():
                 out[req] = out.get(req, 0) + k * c
@@ -303,9 +329,19 @@ def is_task_file(name: str) -> bool:
     return name.endswith((".json", ".tmp"))
 
 
-def round_trips(share: netshare.Share, root: Path, n: int, fsync: bool) -> dict[str, Any]:
+def round_trips(
+    share: netshare.Share,
+    root: Path,
+    n: int,
+    fsync: bool,
+    *,
+    server_root: Path | None = None,
+    day_records: int = 0,
+) -> dict[str, Any]:
     """FUSE requests and server requests per claim+complete, over ``n`` tasks after one
-    warm-up task (the listing, the clock probe and complete/DAY/ are then in place).
+    warm-up task (the listing, the clock probe and complete/DAY/ are then in place), with
+    ``day_records`` other records in complete/DAY/ (written from the server side
+    ``server_root`` when there is one).
 
     The server requests are smbd's own counts on smb (the rig's SMB client talks to smbd
     from a helper process), the ones the FUSE client sent on nfs (NFSv3 calls) and sshfs
@@ -313,6 +349,7 @@ def round_trips(share: netshare.Share, root: Path, n: int, fsync: bool) -> dict[
     spool = Spool.init(root, fsync=fsync)
     for i in range(n + 1):
         spool.publish(spool.new_task("bench", "cpu", f"k{i:05d}", stamp=STAMP))
+    fill_day(server_root or root, day_records)
     worker = Spool(root, fsync=fsync)
 
     def one() -> None:
@@ -333,6 +370,7 @@ def round_trips(share: netshare.Share, root: Path, n: int, fsync: bool) -> dict[
     if smb is not None:
         wire = {k: v / n for k, v in sorted(smb.items())}
     folders = sum(v for k, v in counts.lookups.items() if not is_task_file(k)) / n
+    folder_fsync = fsync and fsops.folder_fsync_is_sent(os.path.abspath(root))
     return {
         "fsync": fsync,
         "n": n,
@@ -340,8 +378,9 @@ def round_trips(share: netshare.Share, root: Path, n: int, fsync: bool) -> dict[
         "folder_lookups": folders,
         "wire": wire,
         "wire_source": "smbd's profile" if smb is not None else "sent by the FUSE client",
-        "floor": floor_ops(fsync),
-        "wire_floor": wire_floor(share.type, fsync),
+        "folder_fsync": folder_fsync,
+        "floor": floor_ops(fsync, folder_fsync),
+        "wire_floor": wire_floor(share.type, fsync, folder_fsync),
     }
 
 
@@ -350,13 +389,20 @@ def fuse_total(fuse: dict[str, float]) -> float:
     return sum(v for k, v in fuse.items() if k not in KERNEL_OPS)
 
 
+def folder_fsyncs(r: dict[str, Any]) -> str:
+    """What spoold did about folder fsyncs in a round-trip count."""
+    if not r["fsync"]:
+        return "none (fsync off)"
+    return "sent" if r["folder_fsync"] else "skipped: no client sends them"
+
+
 def trips_summary(counted: list[tuple[str, dict[str, Any]]]) -> str:
     """One row per share and fsync setting: ours, the floor's, the ratio, for the FUSE
     requests and for the server requests."""
     out = [
         "| share | fsync | FUSE requests | floor | ratio | of which folder re-LOOKUPs "
-        "| server requests | floor | ratio | server count from |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| server requests | floor | ratio | server count from | folder fsyncs |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
     ]
     for where, r in counted:
         ours, floor = fuse_total(r["fuse"]), sum(r["floor"].values())
@@ -364,7 +410,7 @@ def trips_summary(counted: list[tuple[str, dict[str, Any]]]) -> str:
         out.append(
             f"| {where} | {'on' if r['fsync'] else 'off'} | {ours:.1f} | {floor} | "
             f"{ours / floor:.2f} | {r['folder_lookups']:.1f} | {wire:.1f} | {wfloor} | "
-            f"{wire / wfloor:.2f} | {r['wire_source']} |"
+            f"{wire / wfloor:.2f} | {r['wire_source']} | {folder_fsyncs(r)} |"
         )
     return "\n".join(out) + "\n"
 
@@ -377,7 +423,8 @@ def trips_table(where: str, rows: list[dict[str, Any]]) -> str:
         floor, fuse = r["floor"], r["fuse"]
         ops = sorted(set(floor) | set(fuse))
         out.append(
-            f"{where}, fsync {'on' if r['fsync'] else 'off'}: {fuse_total(fuse):.1f} FUSE "
+            f"{where}, fsync {'on' if r['fsync'] else 'off'} (folder fsyncs {folder_fsyncs(r)}): "
+            f"{fuse_total(fuse):.1f} FUSE "
             f"requests per claim+complete (floor {sum(floor.values())}; kernel-added "
             + ", ".join(f"{k} {fuse[k]:.1f}" for k in KERNEL_OPS if k in fuse)
             + f"), over {r['n']} tasks"
@@ -407,10 +454,17 @@ def pct(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, round(q * (len(s) - 1)))]
 
 
-def measure(where: str, base: Path, n: int) -> dict[str, Any]:
+def measure(
+    where: str, base: Path, n: int, server: Path | None = None, day_records: int = 0
+) -> dict[str, Any]:
+    """The rate cells of one row in ``base``; complete/DAY/ holds ``day_records`` other
+    records before the claims (written through ``server``, the same folder on the file
+    server, when there is one)."""
     raw = raw_rate(base, n)
     pub = publish_rate(base / "spool-fsync", n, fsync=True)
     pub_nofsync = publish_rate(base / "spool", n, fsync=False)
+    for name in ("spool-fsync", "spool"):
+        fill_day((server or base) / name, day_records)
     cc, lat = claim_complete(base / "spool-fsync", n, fsync=True)
     cc_nofsync, _ = claim_complete(base / "spool", n, fsync=False)
     return {
@@ -480,9 +534,17 @@ def main() -> int:
     ap.add_argument(
         "--quick", action="store_true", help=f"-n {QUICK_N} --count {QUICK_COUNT}: a smoke run"
     )
+    ap.add_argument(
+        "--day-records",
+        type=int,
+        default=0,
+        help=f"other records in complete/{DAY}/ before the claims (a day's completions so far)",
+    )
     args = ap.parse_args()
     if args.quick:
         args.n, args.count, args.repeat = QUICK_N, QUICK_COUNT, 1
+    if args.day_records:
+        print(f"complete/{DAY}/ holds {args.day_records} other records before the claims")
     trips: list[str] = []
     summary: list[tuple[str, dict[str, Any]]] = []
     rows = []
@@ -490,7 +552,7 @@ def main() -> int:
         runs = []
         for _ in range(args.repeat):
             with tempfile.TemporaryDirectory(prefix="spoold-bench-") as d:
-                runs.append(measure("local disk", Path(d), args.n))
+                runs.append(measure("local disk", Path(d), args.n, None, args.day_records))
         rows.append(median_row(runs))
         print(table(rows[-1:]), end="", flush=True)
     for t in [t for t in args.types.split(",") if t]:
@@ -500,13 +562,20 @@ def main() -> int:
                 runs = []
                 for _ in range(args.repeat):
                     with share.scratch("bench") as d:
-                        runs.append(measure(where, d.a, args.n))
+                        runs.append(measure(where, d.a, args.n, d.server, args.day_records))
                 rows.append(median_row(runs))
                 if args.count:
                     with share.scratch("trips") as d:
                         try:
                             counted = [
-                                round_trips(share, d.a / f"spool-{int(f)}", args.count, f)
+                                round_trips(
+                                    share,
+                                    d.a / f"spool-{int(f)}",
+                                    args.count,
+                                    f,
+                                    server_root=d.server / f"spool-{int(f)}" if d.server else None,
+                                    day_records=args.day_records,
+                                )
                                 for f in (True, False)
                             ]
                         except netshare.ShareUnavailable as exc:
