@@ -392,7 +392,7 @@ def fuse_total(fuse: dict[str, float]) -> float:
 def folder_fsyncs(r: dict[str, Any]) -> str:
     """What spoold did about folder fsyncs in a round-trip count."""
     if not r["fsync"]:
-        return "none (fsync off)"
+        return "none: fsync off"
     return "sent" if r["folder_fsync"] else "skipped: no client sends them"
 
 
@@ -423,7 +423,7 @@ def trips_table(where: str, rows: list[dict[str, Any]]) -> str:
         floor, fuse = r["floor"], r["fuse"]
         ops = sorted(set(floor) | set(fuse))
         out.append(
-            f"{where}, fsync {'on' if r['fsync'] else 'off'} (folder fsyncs {folder_fsyncs(r)}): "
+            f"{where}, fsync {'on' if r['fsync'] else 'off'} (folder fsyncs: {folder_fsyncs(r)}): "
             f"{fuse_total(fuse):.1f} FUSE "
             f"requests per claim+complete (floor {sum(floor.values())}; kernel-added "
             + ", ".join(f"{k} {fuse[k]:.1f}" for k in KERNEL_OPS if k in fuse)
