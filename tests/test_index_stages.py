@@ -19,9 +19,10 @@ from spoold.server.executors.index import IndexService
 from spoold.server.storage import Storage
 from webui_export.api.app import create_app
 from webui_export.index.files import BLOCK_SIZE
+from webui_export.index.livedb import mark_all_dirty
 from webui_export.index.rows import rebuild_video_docs, video_status
 from webui_export.index.shapes import STATES, STATUSES
-from webui_export.index.writer import Indexer, mark_all_dirty
+from webui_export.index.writer import Indexer
 
 T0 = datetime(2025, 3, 2, 22, 40, 7, 123456, tzinfo=timezone.utc)
 NAMES = ["ingest", "preprocess", "detect", "finalize", "archive"]
