@@ -9,16 +9,16 @@ from pathlib import Path
 import pytest
 
 from schemas.task import ChildSpec, FileRef
-from spoold.server.pipeline import (
+from spoold.server.pipeline import Pipeline
+from spoold.server.settings import PipelineSettings
+from spoold.server.stages import (
     Lookup,
     NotReady,
-    Pipeline,
     Records,
     StageTracker,
     gather_outputs,
     video_stages,
 )
-from spoold.server.settings import PipelineSettings
 from spoold.spool import Spool
 from webui_export.index.validate import OUTPUT_KINDS
 

@@ -18,7 +18,7 @@ root's threads, see :mod:`spoold.server.storage`):
 5. periodic utility tasks (``cleanup``, ``index``), one per period, deterministic ids;
 6. server tasks, claimed and run like on any device (:mod:`spoold.server.runner`,
    :mod:`spoold.server.executors`); then the stages of finalized videos whose tasks changed
-   go to the index (:class:`spoold.server.pipeline.StageTracker`);
+   go to the index (:class:`spoold.server.stages.StageTracker`);
 7. ``SPOOL/daemon/status.json`` for ``spoold status``, and the local cache file.
 
 Everything that matters is in the spool, written by its atomic verbs, so a SIGKILL at any
@@ -56,10 +56,11 @@ from spoold.server.localstate import (
     write_journal,
     write_state,
 )
-from spoold.server.pipeline import Chainer, Pipeline, StageTracker
+from spoold.server.pipeline import Chainer, Pipeline
 from spoold.server.runner import ServerRunner
 from spoold.server.sdnotify import Notifier
 from spoold.server.settings import DaemonConfig
+from spoold.server.stages import StageTracker
 from spoold.server.storage import Storage
 from spoold.spool import Spool, queue_name
 from spoold.spool.lease import DaemonLease, DaemonLeaseLost

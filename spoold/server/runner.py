@@ -27,8 +27,9 @@ from spoold.errors import InvalidTaskFile, LeaseLost, SpoolError, StorageUnavail
 from spoold.server import executors
 from spoold.server.executors.base import Outcome
 from spoold.server.executors.index import IndexService
-from spoold.server.pipeline import Lookup, Pipeline, Records, video_stages
+from spoold.server.pipeline import Pipeline
 from spoold.server.settings import DaemonConfig
+from spoold.server.stages import Lookup, Records, video_stages
 from spoold.server.storage import Call, PathOutsideRoot, Storage
 from spoold.spool import Claim, Spool
 
