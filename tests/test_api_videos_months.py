@@ -106,6 +106,25 @@ def _utc(text: str) -> datetime:
         ("before=2026-02-01T00:30:00Z",
          lambda vid, start, channel: start and start < _utc("2026-02-01T00:30:00")),
         ("vehicle=nobody", lambda vid, start, channel: False),
+        # filters that only some months hold: those months alone are read (each file's
+        # counts and paths say which), the pages are the same
+        ("path=videos/car1/c0", lambda vid, start, channel: vid.startswith("c0")),
+        ("path=videos/car1/c1", lambda vid, start, channel: vid.startswith("c1")),
+        ("path=videos/car1/c2*r.MP4",
+         lambda vid, start, channel: vid.startswith("c2") and vid.endswith("r")),
+        ("path=videos/car1/c[12]?f*", lambda vid, start, channel: vid[1] in "12" and "f" in vid),
+        ("path=videos/car1/zz_", lambda vid, start, channel: vid.startswith("zz_")),
+        ("path=videos/car1/c0&channel=rear",
+         lambda vid, start, channel: vid.startswith("c0") and channel == "rear"),
+        ("path=videos/car1/c2&after=2026-03-02",
+         lambda vid, start, channel: vid.startswith("c2") and start >= _utc("2026-03-02")),
+        ("path=videos/car2", lambda vid, start, channel: False),
+        ("path=*0r*", lambda vid, start, channel: "0r" in vid),
+        ("status=processing&channel=rear", lambda vid, start, channel: channel == "rear"),
+        ("status=complete", lambda vid, start, channel: False),
+        ("status=failed", lambda vid, start, channel: False),
+        ("brand=viofo&vehicle=car1&has_plate=false", lambda vid, start, channel: True),
+        ("has_plate=true", lambda vid, start, channel: False),
     ],
 )  # fmt: skip
 @pytest.mark.parametrize("order", ["desc", "asc"])
