@@ -7,6 +7,7 @@ size, filters and starting key, the pages must be exactly the global order, once
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -16,6 +17,7 @@ from flask.testing import FlaskClient
 
 from spoold.demo.synth import video_files
 from webui_export.api.app import create_app
+from webui_export.api.queries import _after_prefix
 from webui_export.index import files as layout
 from webui_export.index.writer import Indexer
 
@@ -198,3 +200,17 @@ def test_bbox_pages_keep_exactly_the_videos_with_a_fix_inside(
         expected.reverse()
     bbox = ",".join(f"{x:.6f}" for x in box)
     assert walk(client, f"/api/videos?bbox={bbox}&limit={limit}&order={order}") == expected
+
+
+@pytest.mark.parametrize(
+    "prefix", ["videos/car1/c0", "a", "z\U0010ffff", "\U0010ffff", "\U0010ffff\U0010ffff", "ä€"]
+)
+def test_the_path_bound_counts_exactly_the_paths_with_the_prefix(prefix: str) -> None:
+    """A month is skipped when no path in it starts with the prefix: the sorted range
+    [prefix, _after_prefix(prefix)) holds exactly those paths, highest characters included."""
+    stems = ["", "a", "z", "ä€", "videos/car1/c0", "videos/car1/c1", "\U0010ffff"]
+    paths = sorted({a + b + c for a in stems for b in stems for c in ("", "x", "\U0010ffff")})
+    lo = bisect_left(paths, prefix)
+    after = _after_prefix(prefix)
+    hi = len(paths) if after is None else bisect_left(paths, after, lo)
+    assert paths[lo:hi] == [p for p in paths if p.startswith(prefix)]
