@@ -1,6 +1,6 @@
-"""What a worker keeps per snapshot file (the row counts of the ``videos`` files) follows new
-generations: a video finalized after the first requests is listed and found, and nothing is
-kept for a file the current manifest no longer names."""
+"""What a worker keeps per snapshot file (the row and value counts and the sorted paths of the
+``videos`` files) follows new generations: a video finalized after the first requests is listed
+and found, and nothing is kept for a file the current manifest no longer names."""
 
 from __future__ import annotations
 
@@ -28,8 +28,10 @@ def test_lookups_follow_a_new_generation_and_forget_retired_files(tmp_path: Path
     assert client.get("/api/videos/first").status_code == 200
     assert client.get("/api/videos/later").status_code == 404
     assert [r["video_id"] for r in client.get("/api/videos").get_json()["rows"]] == ["first"]
+    by_path = client.get("/api/videos?path=videos/car1/f").get_json()["rows"]
+    assert [r["video_id"] for r in by_path] == ["first"]
     kept_before = set(reader_for(index).session().files)
-    assert {kind for kind, _ in kept_before} == {"rows"}
+    assert {kind for kind, _ in kept_before} == {"counts", "paths"}
 
     _finalize(index, tmp_path / "w", "later", JUNE + timedelta(hours=1))
     later = client.get("/api/videos/later")

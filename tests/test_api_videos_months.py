@@ -7,6 +7,7 @@ size, filters and starting key, the pages must be exactly the global order, once
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -16,6 +17,7 @@ from flask.testing import FlaskClient
 
 from spoold.demo.synth import video_files
 from webui_export.api.app import create_app
+from webui_export.api.queries import _after_prefix
 from webui_export.index import files as layout
 from webui_export.index.writer import Indexer
 
@@ -106,6 +108,25 @@ def _utc(text: str) -> datetime:
         ("before=2026-02-01T00:30:00Z",
          lambda vid, start, channel: start and start < _utc("2026-02-01T00:30:00")),
         ("vehicle=nobody", lambda vid, start, channel: False),
+        # filters that only some months hold: those months alone are read (each file's
+        # counts and paths say which), the pages are the same
+        ("path=videos/car1/c0", lambda vid, start, channel: vid.startswith("c0")),
+        ("path=videos/car1/c1", lambda vid, start, channel: vid.startswith("c1")),
+        ("path=videos/car1/c2*r.MP4",
+         lambda vid, start, channel: vid.startswith("c2") and vid.endswith("r")),
+        ("path=videos/car1/c[12]?f*", lambda vid, start, channel: vid[1] in "12" and "f" in vid),
+        ("path=videos/car1/zz_", lambda vid, start, channel: vid.startswith("zz_")),
+        ("path=videos/car1/c0&channel=rear",
+         lambda vid, start, channel: vid.startswith("c0") and channel == "rear"),
+        ("path=videos/car1/c2&after=2026-03-02",
+         lambda vid, start, channel: vid.startswith("c2") and start >= _utc("2026-03-02")),
+        ("path=videos/car2", lambda vid, start, channel: False),
+        ("path=*0r*", lambda vid, start, channel: "0r" in vid),
+        ("status=processing&channel=rear", lambda vid, start, channel: channel == "rear"),
+        ("status=complete", lambda vid, start, channel: False),
+        ("status=failed", lambda vid, start, channel: False),
+        ("brand=viofo&vehicle=car1&has_plate=false", lambda vid, start, channel: True),
+        ("has_plate=true", lambda vid, start, channel: False),
     ],
 )  # fmt: skip
 @pytest.mark.parametrize("order", ["desc", "asc"])
@@ -179,3 +200,17 @@ def test_bbox_pages_keep_exactly_the_videos_with_a_fix_inside(
         expected.reverse()
     bbox = ",".join(f"{x:.6f}" for x in box)
     assert walk(client, f"/api/videos?bbox={bbox}&limit={limit}&order={order}") == expected
+
+
+@pytest.mark.parametrize(
+    "prefix", ["videos/car1/c0", "a", "z\U0010ffff", "\U0010ffff", "\U0010ffff\U0010ffff", "ä€"]
+)
+def test_the_path_bound_counts_exactly_the_paths_with_the_prefix(prefix: str) -> None:
+    """A month is skipped when no path in it starts with the prefix: the sorted range
+    [prefix, _after_prefix(prefix)) holds exactly those paths, highest characters included."""
+    stems = ["", "a", "z", "ä€", "videos/car1/c0", "videos/car1/c1", "\U0010ffff"]
+    paths = sorted({a + b + c for a in stems for b in stems for c in ("", "x", "\U0010ffff")})
+    lo = bisect_left(paths, prefix)
+    after = _after_prefix(prefix)
+    hi = len(paths) if after is None else bisect_left(paths, after, lo)
+    assert paths[lo:hi] == [p for p in paths if p.startswith(prefix)]

@@ -10,8 +10,8 @@ sees the same generation.  The DuckDB connection is created lazily in the proces
 (after gunicorn forks) and is confined to the index directory (``enable_external_access`` off,
 ``allowed_directories`` = the index).  A published generation never changes, so what is
 computed from it (e.g. the ``/api/stats`` aggregates) is kept per process until the next one
-(:meth:`Session.cached`), and a file never changes, so what is read from one (e.g. the row count
-of a ``videos`` file) is kept per process while the current manifest still names the file
+(:meth:`Session.cached`), and a file never changes, so what is read from one (e.g. the rows per
+status of a ``videos`` file) is kept per process while the current manifest still names the file
 (:meth:`Session.per_file`).
 """
 

@@ -21,7 +21,13 @@ Point = Sequence[Any]
 
 def track_feature(video: dict[str, Any], points: Sequence[Point]) -> dict[str, Any]:
     """A GeoJSON Feature: LineString (2+ fixes), Point (1 fix) or null geometry (none)."""
-    coords = [[round(p[3], 6), round(p[2], 6)] for p in points]
+    # column by column (one pass each, no call per value): a track has thousands of fixes
+    columns: list[Sequence[Any]] = list(zip(*points, strict=True)) if points else [()] * 8
+    times, offsets, lats, lons, speeds, headings, altitudes = columns[:7]
+    xs = [round(x, 6) for x in lons]
+    ys = [round(y, 6) for y in lats]
+    coords = [[x, y] for x, y in zip(xs, ys, strict=True)]
+    stamps = [iso_utc(ts) for ts in times]
     geometry: dict[str, Any] | None
     if len(coords) >= 2:
         geometry = {"type": "LineString", "coordinates": coords}
@@ -37,27 +43,21 @@ def track_feature(video: dict[str, Any], points: Sequence[Point]) -> dict[str, A
             "video_id": video["video_id"],
             "vehicle": video["vehicle"],
             "channel": video["channel"],
-            "start": iso_utc(points[0][0]) if points else None,
-            "end": iso_utc(points[-1][0]) if points else None,
+            "start": stamps[0] if stamps else None,
+            "end": stamps[-1] if stamps else None,
             "point_count": len(points),
             "coordinateProperties": {
-                "times": [iso_utc(p[0]) for p in points],
-                "offsets_s": [p[1] for p in points],
-                "speed_kmh": [_round(p[4], 2) for p in points],
-                "heading": [_round(p[5], 1) for p in points],
-                "altitude_m": [_round(p[6], 1) for p in points],
+                "times": stamps,
+                "offsets_s": list(offsets),
+                "speed_kmh": [None if v is None else round(v, 2) for v in speeds],
+                "heading": [None if v is None else round(v, 1) for v in headings],
+                "altitude_m": [None if v is None else round(v, 1) for v in altitudes],
             },
         },
     }
     if coords:
-        lons = [c[0] for c in coords]
-        lats = [c[1] for c in coords]
-        feature["bbox"] = [min(lons), min(lats), max(lons), max(lats)]
+        feature["bbox"] = [min(xs), min(ys), max(xs), max(ys)]
     return feature
-
-
-def _round(value: float | None, digits: int) -> float | None:
-    return None if value is None else round(value, digits)
 
 
 def track_gpx(video: dict[str, Any], points: Sequence[Point]) -> str:
