@@ -17,7 +17,7 @@ from flask.testing import FlaskClient
 
 from spoold.demo.synth import video_files
 from webui_export.api.app import create_app
-from webui_export.api.queries import _after_prefix
+from webui_export.api.months import _after_prefix
 from webui_export.index import files as layout
 from webui_export.index.writer import Indexer
 

@@ -1,6 +1,7 @@
 """The read queries of the API and the exports, over one :class:`~webui_export.api.db.Session`.
 
-Public API: :class:`VideoFilters`, :func:`list_videos`, :func:`get_video`, :func:`video_key`,
+Public API: :class:`VideoFilters` (from :mod:`webui_export.api.months`, with the month
+pruning of a list), :func:`list_videos`, :func:`get_video`, :func:`video_key`,
 :func:`track_points`, :func:`list_detections`, :func:`search_plates`, :func:`plate_timeline`,
 :func:`index_stats`.
 
@@ -13,15 +14,25 @@ returns rows plus the key to continue from (``None`` on the last page).
 from __future__ import annotations
 
 import json
-from bisect import bisect_left
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
-from functools import partial
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from webui_export.api.db import Session
-from webui_export.index.files import EMPTY_PART, block_of, canon_part, month_part, video_id_part
+from webui_export.api.months import VideoFilters, month_of, months_for, rows_of, video_months
+from webui_export.index.files import EMPTY_PART, block_of, canon_part, video_id_part
 from webui_export.index.shapes import iso_utc, video_json
+
+__all__ = [
+    "VideoFilters",
+    "get_video",
+    "index_stats",
+    "list_detections",
+    "list_videos",
+    "plate_timeline",
+    "search_plates",
+    "track_points",
+    "video_key",
+]
 
 #: The ``videos`` columns a list row is made of (what ``video_json`` reads, and the sort key):
 #: the page's rows are read with these only.
@@ -55,19 +66,6 @@ _VIDEO_SELECT = ", ".join(VIDEO_COLUMNS)
 
 
 # -- videos ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class VideoFilters:
-    after: datetime | None = None
-    before: datetime | None = None
-    channels: list[str] = field(default_factory=list)
-    brands: list[str] = field(default_factory=list)
-    statuses: list[str] = field(default_factory=list)
-    vehicles: list[str] = field(default_factory=list)
-    has_plate: bool | None = None
-    bbox: tuple[float, float, float, float] | None = None  # min_lon, min_lat, max_lon, max_lat
-    path: str | None = None  # a path prefix, or a glob when it has * ? [
 
 
 def _video_json(row: tuple[Any, ...]) -> dict[str, Any]:
@@ -177,7 +175,7 @@ def list_videos(
     order: the newest (oldest) ones first, one month, then two, four, ... at a time, until the
     page is full.  A page of recent videos reads one month's file, not the whole year's.
     """
-    months = _video_months(s, f)
+    months = video_months(s, f)
     params: dict[str, Any] = {"videos": [p for _, files in months for p in files]}
     if not params["videos"]:
         return [], None
@@ -185,7 +183,7 @@ def list_videos(
     order = "DESC" if descending else "ASC"
     if after is not None:
         months = _continue_after(after, descending, months, where, params)
-    months = [(m, files) for m, files in months if _rows_of(s, [(m, files)], f)]
+    months = [(m, files) for m, files in months if rows_of(s, [(m, files)], f)]
     # two steps: find the page's keys reading only the sort and filter columns, then fetch
     # the page's rows; the files are sorted by time, so that span is one or two row groups
     keys = _page_keys(s, f, months[::-1] if descending else months, where, params, order, limit)
@@ -210,7 +208,7 @@ def _continue_after(
     op = "<" if descending else ">"
     where.append(f"(sort_ts {op} $k_ts OR (sort_ts = $k_ts AND video_id {op} $k_id))")
     params["k_ts"], params["k_id"] = after
-    start = _month(after[0])
+    start = month_of(after[0])
     return [
         (m, files)
         for m, files in months
@@ -240,11 +238,11 @@ def _page_keys(
     # unfiltered page takes one query; each next group holds the rows the share of matching
     # rows seen so far says the rest of the page needs (eight times as many rows when none
     # matched yet): a sparse filter takes two or three queries, not one per doubling
-    take = _months_for(s, todo, wanted, f)
+    take = months_for(s, todo, wanted, f)
     scanned = 0
     while todo and len(keys) <= limit:
         group, todo = todo[:take], todo[take:]
-        scanned += _rows_of(s, group, f)
+        scanned += rows_of(s, group, f)
         keys += s.rows(
             f"SELECT sort_ts, video_id FROM read_parquet($files) WHERE {cond}"
             f" ORDER BY sort_ts {order}, video_id {order} LIMIT $limit",
@@ -255,7 +253,7 @@ def _page_keys(
             },
         )
         need = (wanted - len(keys)) * 1.5 * scanned / len(keys) if keys else 8 * scanned
-        take = _months_for(s, todo, need, f)
+        take = months_for(s, todo, need, f)
     return keys
 
 
@@ -271,7 +269,7 @@ def _page_rows(
     """The rows (``VIDEO_COLUMNS``) of the page whose keys are ``keys``, and of the next one
     when there is one (``limit + 1`` at most)."""
     lo, hi = min(k[0] for k in keys), max(k[0] for k in keys)
-    held = {_month(k[0]) for k in keys}
+    held = {month_of(k[0]) for k in keys}
     # the same conditions over the keys' span: the same rows (videos of the span's far end
     # time that did not make the page sort after it, cut by the limit); a month of the span
     # holding none of the keys holds none of those rows
@@ -287,119 +285,6 @@ def _page_rows(
             "limit": limit + 1,
         },
     )
-
-
-def _months_for(
-    s: Session, months: list[tuple[str, list[str]]], rows: float, f: VideoFilters
-) -> int:
-    """How many of ``months`` (from the first) hold at least ``rows`` rows that may match
-    ``f`` (at least one)."""
-    for n in range(1, len(months) + 1):
-        if _rows_of(s, months[:n], f) >= rows:
-            return n
-    return max(1, len(months))
-
-
-def _rows_of(s: Session, months: list[tuple[str, list[str]]], f: VideoFilters) -> int:
-    """How many rows of the files of ``months`` may match ``f``: exactly the rows matching
-    its status, brand, channel, vehicle, has_plate or path prefix filter (the least of them
-    when it has several), else every row.  From what each file holds, read once per process
-    (:func:`_file_counts`, :func:`_file_paths`): a month none of whose rows can match is not
-    read at all, and a sparse filter's first group of months already holds a page."""
-    counted = _counted_filters(f)
-    prefix = _path_prefix(f.path)
-    total = 0
-    for _, files in months:
-        for path in files:
-            counts = s.per_file("counts", path, partial(_file_counts, s, path))
-            bound = counts.get(("rows", None), 0)
-            for column, values in counted:
-                bound = min(bound, sum(counts.get((column, v), 0) for v in values))
-            if prefix and bound:
-                paths = s.per_file("paths", path, partial(_file_paths, s, path))
-                lo = bisect_left(paths, prefix)
-                after = _after_prefix(prefix)
-                hi = len(paths) if after is None else bisect_left(paths, after, lo)
-                bound = min(bound, hi - lo)
-            total += bound
-    return total
-
-
-#: The ``videos`` columns whose rows per value each file counts (the low-cardinality filters).
-_COUNTED_COLUMNS = ("status", "brand", "channel", "vehicle")
-
-
-def _counted_filters(f: VideoFilters) -> list[tuple[str, list[str]]]:
-    """``(column, values)`` of those of ``f``'s filters that :func:`_file_counts` counts."""
-    out = [
-        (column, list(values))
-        for column, values in zip(
-            _COUNTED_COLUMNS, (f.statuses, f.brands, f.channels, f.vehicles), strict=True
-        )
-        if values
-    ]
-    if f.has_plate is not None:
-        out.append(("has_plate", ["true" if f.has_plate else "false"]))
-    return out
-
-
-def _file_counts(s: Session, path: str) -> dict[tuple[str, str | None], int]:
-    """A ``videos`` file's rows (key ``("rows", None)``) and its rows per value of each
-    counted column and of ``has_plate`` (``"true"``, ``"false"``)."""
-    per_value = " UNION ALL ".join(
-        f"SELECT '{column}', {column}::VARCHAR, count(*) FROM read_parquet($f) GROUP BY 2"
-        for column in _COUNTED_COLUMNS
-    )
-    found = s.rows(
-        f"{per_value} UNION ALL SELECT 'has_plate', (n_plate_reads > 0)::VARCHAR, count(*)"
-        " FROM read_parquet($f) GROUP BY 2"
-        " UNION ALL SELECT 'rows', NULL, count(*) FROM read_parquet($f)",
-        {"f": [path]},
-    )
-    return {(str(column), value): int(n) for column, value, n in found}
-
-
-def _file_paths(s: Session, path: str) -> list[str]:
-    """A ``videos`` file's paths, sorted as Python compares strings (read only for a path
-    filter; kept per worker: about 80 bytes a video)."""
-    return sorted(str(r[0]) for r in s.rows("SELECT path FROM read_parquet($f)", {"f": [path]}))
-
-
-def _path_prefix(path: str | None) -> str:
-    """What every path the ``path`` filter matches starts with: the prefix itself, or a
-    glob's text before its first wildcard (or backslash)."""
-    if not path:
-        return ""
-    if not any(c in path for c in "*?["):
-        return path
-    return path[: min(i for i in (path.find(c) for c in "*?[\\") if i >= 0)]
-
-
-def _after_prefix(prefix: str) -> str | None:
-    """The least string above every string starting with ``prefix`` (not empty); ``None``
-    when there is none (``prefix`` is only the highest character)."""
-    stripped = prefix.rstrip(chr(0x10FFFF))
-    return stripped[:-1] + chr(ord(stripped[-1]) + 1) if stripped else None
-
-
-def _month(ts: datetime) -> str:
-    """The ``videos`` partition of a sort key (a token's key may carry a zone: its UTC month)."""
-    if ts.tzinfo is not None:
-        ts = ts.astimezone(timezone.utc).replace(tzinfo=None)
-    return f"{ts.year:04d}-{ts.month:02d}"
-
-
-def _video_months(s: Session, f: VideoFilters) -> list[tuple[str, list[str]]]:
-    """The ``videos`` partitions (months, in order) that can hold videos starting in ``f``'s
-    range, with their files."""
-    out = []
-    for part in sorted(s.manifest.parts.get("videos", {})):
-        if f.after is not None and part != EMPTY_PART and part < month_part(f.after):
-            continue
-        if f.before is not None and part != EMPTY_PART and part > month_part(f.before):
-            continue
-        out.append((part, s.part_files("videos", part)))
-    return out
 
 
 def _id_row(s: Session, video_id: str) -> tuple[Any, ...] | None:
