@@ -14,6 +14,11 @@ publishes.
     python bench/backlog_bench.py --tasks 500          # smaller
     python bench/backlog_bench.py --quick              # tiny sizes: the smoke test
     python bench/backlog_bench.py --baseline ../main   # and another checkout's daemon, same backlog
+    python bench/backlog_bench.py --breakdown          # and where each daemon's CPU goes
+
+``--breakdown`` runs each daemon under ``bench/daemon_cpu.py``: the CPU seconds of its main
+parts (per thread, until the daemon stops), per video.  The wrapping costs a little CPU of its
+own, so the runs' other rows are not quite those of a run without it.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -50,6 +56,7 @@ class DaemonRun:
     published: int
     log: str
     cpu_s: float  # the daemon's CPU seconds (all threads) until every video was searchable
+    parts: dict[str, Any] | None = None  # with --breakdown: bench/daemon_cpu.py's counts
 
 
 def cpu_seconds(pid: int) -> float:
@@ -71,11 +78,13 @@ def published_videos(index: Path) -> int:
 
 
 def run_daemon(
-    orig: Path, base: Path, count: int, max_seconds: float, batch: int, code: Path = REPO
-) -> DaemonRun:
+    orig: Path, base: Path, count: int, max_seconds: float, batch: int,
+    code: Path = REPO, breakdown: bool = False,
+) -> DaemonRun:  # fmt: skip
     """``spoold run`` of the checkout ``code`` (``[index] finalize_batch = batch``) on a copy
     (``base``) of the backlog made under ``orig``, until every video is published (or
-    ``max_seconds``); the daemon is stopped with SIGTERM either way."""
+    ``max_seconds``); the daemon is stopped with SIGTERM either way.  ``breakdown``: run it
+    under ``bench/daemon_cpu.py`` (this checkout's) and keep its counts."""
     shutil.copytree(orig, base, symlinks=True)
     config = base / "spoold.toml"
     text = config.read_text().replace(str(orig), str(base))
@@ -87,8 +96,10 @@ def run_daemon(
     done = published = 0
     with open(log_path, "wb") as log:
         started = time.perf_counter()
+        cpu_file = base / "daemon_cpu.json"
+        launch = [str(REPO / "bench" / "daemon_cpu.py"), str(cpu_file)] if breakdown else []
         proc = subprocess.Popen(
-            [sys.executable, "-m", "spoold", "run", "--config", str(config)],
+            [sys.executable, *(launch or ["-m", "spoold"]), "run", "--config", str(config)],
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -115,9 +126,29 @@ def run_daemon(
             proc.wait(60)
     if done < count:
         done = count_complete(spool_root)
+    parts = json.loads(cpu_file.read_text()) if breakdown and cpu_file.exists() else None
     return DaemonRun(
-        complete_s, searchable_s, done, published, log_path.read_text(errors="replace"), cpu_s
+        complete_s, searchable_s, done, published, log_path.read_text(errors="replace"), cpu_s,
+        parts,
+    )  # fmt: skip
+
+
+def breakdown_table(runs: list[tuple[str, DaemonRun]], count: int) -> str:
+    """Each daemon's CPU per video in each part ``bench/daemon_cpu.py`` counts."""
+    counted = [(name, r.parts) for name, r in runs if r.parts]
+    if not counted:
+        return "breakdown: no daemon wrote its counts"
+    names = sorted(
+        {part for _, parts in counted for part in parts["parts"]},
+        key=lambda part: -counted[0][1]["parts"].get(part, [0.0])[0],
     )
+    head = f"{'thread CPU until the daemon stopped, ms a video:':56}"
+    lines = [head + "".join(f" {name[:22]:>22}" for name, _ in counted) + " |"]
+    rows = [("process (all threads)", [parts["process"] for _, parts in counted])]
+    rows += [(n, [parts["parts"].get(n, [float("nan")])[0] for _, parts in counted]) for n in names]
+    for label, values in rows:
+        lines.append(f"{label:56}" + "".join(f" {1000 * v / count:22.2f}" for v in values))
+    return "\n".join(lines)
 
 
 def count_complete(spool_root: Path) -> int:
@@ -208,6 +239,9 @@ def main() -> None:
     ap.add_argument(
         "--baseline-batch", type=int, default=200, help="its finalize_batch (200: its default)"
     )
+    ap.add_argument(
+        "--breakdown", action="store_true", help="where each daemon's CPU goes (daemon_cpu.py)"
+    )
     args = ap.parse_args()
     if args.quick:
         args.tasks, args.detections = 20, 200
@@ -227,11 +261,15 @@ def main() -> None:
         )
         floor_s = floor(orig)
         floor_rate = n / floor_s
-        runs = [("this checkout", run_daemon(orig, work / "run", n, args.max_seconds, args.batch))]
+        this = run_daemon(
+            orig, work / "run", n, args.max_seconds, args.batch, breakdown=args.breakdown
+        )
+        runs = [("this checkout", this)]
         if args.baseline:
             base_run = run_daemon(
-                orig, work / "baseline", n, args.max_seconds, args.baseline_batch, args.baseline
-            )
+                orig, work / "baseline", n, args.max_seconds, args.baseline_batch,
+                args.baseline, args.breakdown,
+            )  # fmt: skip
             runs.append((f"code at {args.baseline}", base_run))
         print(f"{'measure':66} {'seconds':>8} {'videos/s':>9} {'vs floor':>9}")
         rows = [("floor: INSERT ... SELECT into an empty DuckDB file", floor_s)]
@@ -261,6 +299,8 @@ def main() -> None:
                 f"{name}: daemon CPU {r.cpu_s:.1f} s until searchable, {per * 1000:.1f} ms a"
                 f" video (at most {cores / per if per else 0:.0f} videos/s on {cores} free cores)"
             )
+        if args.breakdown:
+            print(breakdown_table(runs, n))
         print(f"load average after: {load_average()}")
         if args.keep:
             print(f"kept: {work}")

@@ -239,13 +239,21 @@ def main() -> None:
     ap.add_argument("--distinct", type=int, default=200, help="distinct videos in the tree")
     ap.add_argument("--work", type=Path, default=None)
     ap.add_argument("--skip-backfill", action="store_true")
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="200 files, a 2,000-file tree, scan mode only, 3 s window (a smoke run)",
+    )
     args = ap.parse_args()
+    if args.quick:
+        args.files, args.tree, args.window, args.distinct = 200, 2_000, 3.0, 20
+        args.modes = "scan"
     work = args.work or Path(tempfile.mkdtemp(prefix="spoold-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     print(f"# spoold ingest bench ({os.cpu_count()} cores, work dir {work})", flush=True)
     rows: list[str] = []
     if not args.skip_backfill:
-        clips = base_clips(20, work)
+        clips = base_clips(4 if args.quick else 20, work)
         b = bench_backfill(args.files, work, clips)
         print(
             "\n| backfill | files | seconds | files/s | ingested | CPU ms/file | cores used "

@@ -64,7 +64,10 @@ def main() -> None:
     ap.add_argument("--fps", type=int, default=15)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--dir", type=Path, help="benchmark the videos found here instead")
+    ap.add_argument("--quick", action="store_true", help="3 clips of 2 s, 1 round (a smoke run)")
     args = ap.parse_args()
+    if args.quick:
+        args.n, args.seconds, args.rounds = 3, 2.0, 1
 
     with tempfile.TemporaryDirectory(prefix="media-bench-") as tmp:
         if args.dir is not None:

@@ -9,7 +9,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
+from netshare import SHARE_TYPES, Share, ensure_debian_packages, share_fixture
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -98,7 +102,7 @@ def test_api_bench_quick_measures_the_backlog_through_spoold_run(tmp_path: Path)
 def test_backlog_bench_quick_prints_the_daemon_runs_next_to_the_floor(tmp_path: Path) -> None:
     out = run_bench(
         str(REPO / "bench" / "backlog_bench.py"), "--quick", "--dir", str(tmp_path),
-        "--baseline", str(REPO), tmp=tmp_path,
+        "--baseline", str(REPO), "--breakdown", tmp=tmp_path,
     )  # fmt: skip
     rows = [line for line in out.splitlines() if line.rstrip().endswith("x")]
     labels = [r.split("  ")[0] for r in rows]
@@ -112,6 +116,10 @@ def test_backlog_bench_quick_prints_the_daemon_runs_next_to_the_floor(tmp_path: 
     assert "target >= 100 videos/s into a published snapshot: " in out
     assert "20/20 complete, 20/20 found through the API's db layer" in out
     assert out.count("finalize batches (largest ") == 2, out
+    # --breakdown: each daemon's CPU in its parts, per video, a column per daemon
+    parts = {line[:56].strip(): line[56:].split() for line in out.splitlines()}
+    for part in ("process (all threads)", "IndexService._load", "video_stages"):
+        assert len(parts.get(part, [])) == 2 and all(float(v) > 0 for v in parts[part]), out
     assert list(tmp_path.glob("backlog-*")) == []  # it cleans up after itself
 
 
@@ -142,3 +150,74 @@ def test_plates_bench_quick_prints_every_region_for_both_readers() -> None:
     for cells in rows.values():
         assert len(cells) == 9, cells  # region, then P R exact phantoms for each reader
     assert "baseline: " in out.stdout and "current: " in out.stdout
+
+
+def test_fleet_sim_quick_prints_both_tables(tmp_path: Path) -> None:
+    out = run_bench(str(REPO / "bench" / "fleet_sim.py"), "--quick", tmp=tmp_path, timeout=300)
+    assert "per-operation costs (ms):" in out
+    rows = [line.split() for line in out.splitlines() if line.split()[:1] == ["10"]]
+    assert [r[1] for r in rows[:2]] == ["idle", "busy"], out
+    assert "NAS utilisation by --max-poll (target < 1%)" in out
+
+
+def test_media_bench_quick_times_every_step_against_the_raw_read(tmp_path: Path) -> None:
+    out = run_bench(str(REPO / "bench" / "media_bench.py"), "--quick", tmp=tmp_path, timeout=300)
+    labels = [line.split("|")[1].strip() for line in out.splitlines() if line.startswith("| ")]
+    assert labels[1:] == [
+        "baseline: open + read 64 KiB head + tail",
+        "fingerprint()",
+        "mediainfo parse only (parse_speed=0)",
+        "probe() = mediainfo + MP4 box walk",
+    ], out
+
+
+def test_ingest_bench_quick_measures_backfill_and_an_idle_watch(tmp_path: Path) -> None:
+    out = run_bench(str(REPO / "bench" / "ingest_bench.py"), "--quick", tmp=tmp_path, timeout=600)
+    assert "| spoold backfill (validation, fsync) | 200 |" in out, out
+    assert "| scan | 2000 |" in out, out
+    assert "full scan of 2000 files every" in out
+    assert list(tmp_path.glob("spoold-bench-*")) == []  # it cleans up after itself
+
+
+def test_share_bench_quick_prints_the_local_disk_row(tmp_path: Path) -> None:
+    out = run_bench(str(REPO / "bench" / "share_bench.py"), "--quick", "--types", "", tmp=tmp_path)
+    rows = [line for line in out.splitlines() if line.startswith("| local disk |")]
+    assert len(rows) == 2, out  # as measured, then in the final table
+    assert all(line.count("|") == 14 for line in rows), rows  # 13 cells
+
+
+@pytest.fixture(scope="session", params=SHARE_TYPES)
+def share(request: pytest.FixtureRequest) -> Iterator[Share]:
+    yield from share_fixture(request.param)
+
+
+@pytest.mark.netshare
+def test_share_bench_quick_prints_rates_and_round_trips_against_the_floor(
+    share: Share, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bench on the session's share, handed over as a share of one's own (so the bench
+    leaves the rig up for the other tests): its rate row, and the requests per claim+complete
+    with fsync on and off beside the floor, at the FUSE client and at the server."""
+    ensure_debian_packages("strace")  # counting the FUSE client's requests
+    pre = f"SPOOLD_SHARE_{share.type.upper()}_"
+    monkeypatch.setenv(pre + "MOUNT", str(share.mount))
+    monkeypatch.setenv(pre + "MOUNT2", str(share.mount2))
+    if share.export is not None:
+        monkeypatch.setenv(pre + "EXPORT", str(share.export))
+    out = run_bench(
+        str(REPO / "bench" / "share_bench.py"), "--quick", "--no-local", "--types", share.type,
+        tmp=tmp_path,
+    )  # fmt: skip
+    where = f"{share.type} (env)"
+    rates = [ln for ln in out.splitlines() if ln.startswith(f"| {where} |") and ln.count("|") == 14]
+    assert len(rates) == 2, out  # as measured, then in the final table
+    summary = out.split("round trips per claim+complete against the protocol's floor\n", 1)
+    assert len(summary) == 2, out
+    rows = [line.split("|")[1:-1] for line in summary[1].splitlines()[2:4]]
+    assert [(r[0].strip(), r[1].strip()) for r in rows] == [(where, "on"), (where, "off")], out
+    for cells in rows:  # ours, floor, ratio: of the FUSE requests, then of the server's
+        for first in (2, 6):
+            ours, floor, ratio = (float(c) for c in cells[first : first + 3])
+            assert ours > 0 and floor > 0, cells
+            assert ratio == pytest.approx(ours / floor, abs=0.01), cells
+    assert out.count("server requests per claim+complete (") == 2, out

@@ -23,7 +23,7 @@ def test_a_device_completion_gets_its_follow_up_without_waiting_for_the_chain_ti
     daemon = env.daemon()
     daemon.start()
     try:
-        drive(daemon, lambda: daemon._completions is not None, 15, "the watch of complete/")
+        drive(daemon, lambda: daemon.completions.hints is not None, 15, "the watch of complete/")
         samples.make_clip(env.inbox / "Record" / "20190101_120000_NF.mp4", seed=31)
         # The ingest task is the daemon's own: it publishes its follow-up as it completes.
         drive(daemon, lambda: env.tasks("preprocess"), 30, "the preprocess task")
@@ -34,4 +34,4 @@ def test_a_device_completion_gets_its_follow_up_without_waiting_for_the_chain_ti
         drive(daemon, lambda: env.tasks("detect"), 20, "the detect follow-up")
     finally:
         daemon.shutdown()
-    assert daemon._completions_observer is None
+    assert daemon.completions.observer is None

@@ -21,7 +21,8 @@ from daemon_support import DaemonProcess, Env, drive, wait_until
 
 from schemas.task import ChildSpec, FileRef, child_task_id
 from spoold.demo.synth import PlateSpec, video_files
-from spoold.server.daemon import Daemon, finalize_journal
+from spoold.server.daemon import Daemon
+from spoold.server.localstate import finalize_journal
 from spoold.spool import ClaimName
 from webui_export.index.writer import Indexer
 

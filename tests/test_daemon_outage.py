@@ -13,7 +13,7 @@ from daemon_support import Env, drive, idle_ticks
 from schemas.task import FileRef
 from spoold.demo import samples
 from spoold.server import media
-from spoold.server.daemon import read_status, status_lines
+from spoold.server.daemon_status import read_status, status_lines
 
 
 def test_an_inbox_whose_marker_disappears_and_returns(

@@ -3,6 +3,7 @@ and a video's status, detail document, list filter and stats always agree with t
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -11,12 +12,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas.metadata import StageStatus
+from schemas.task import Task
 from spoold.demo.synth import PlateSpec, video_files
+from spoold.server.executors.base import INDEX_LANE
+from spoold.server.executors.index import IndexService
+from spoold.server.storage import Storage
 from webui_export.api.app import create_app
 from webui_export.index.files import BLOCK_SIZE
+from webui_export.index.livedb import mark_all_dirty
 from webui_export.index.rows import rebuild_video_docs, video_status
 from webui_export.index.shapes import STATES, STATUSES
-from webui_export.index.writer import Indexer, mark_all_dirty
+from webui_export.index.writer import Indexer
 
 T0 = datetime(2025, 3, 2, 22, 40, 7, 123456, tzinfo=timezone.utc)
 NAMES = ["ingest", "preprocess", "detect", "finalize", "archive"]
@@ -131,4 +137,55 @@ def test_an_index_saying_pending_is_renamed_to_processing_when_opened(tmp_path: 
     assert c.get("/api/videos/vo").get_json()["video"]["status"] == "processing"
     assert [r["video_id"] for r in c.get("/api/videos?status=processing").get_json()["rows"]] == [
         "vo"
+    ]
+
+
+class RecordingIndexer:
+    """Stands in for the index in the daemon's lane: records what it is asked to do."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, list[Any]]] = []
+
+    def update_stages(self, items: list[Any]) -> int:
+        self.calls.append(("stages", [(vid, [s.state for s in st]) for vid, st in items]))
+        return len(items)
+
+    def record_ingests(self, items: list[Any]) -> int:
+        self.calls.append(("ingests", [task.task_id for task, _ in items]))
+        return 0
+
+
+def test_stage_updates_given_while_the_lane_is_busy_go_as_one_in_order(tmp_path: Path) -> None:
+    """Updates handed over while the index lane is busy join the last one waiting, unless
+    something else was handed to the lane after it: each video ends with its latest stages,
+    and nothing runs before what it was handed after."""
+    storage = Storage({})
+    service = IndexService(tmp_path / "index", storage)
+    indexer = RecordingIndexer()
+    service._indexer = indexer  # type: ignore[assignment]
+    gate = threading.Event()
+    storage.submit_local("busy", gate.wait, 30, lane=INDEX_LANE)
+    service.update_stages([("va", stages("complete", "running"))])
+    service.update_stages([("vb", stages("complete", "pending"))])
+    service.update_stages([("va", stages("complete", "complete"))])
+    ingest = Task(
+        task_id="20250302T224000Z-ingest-vc", task_type="ingest", device_class="server",
+        created_at=T0,
+    )  # fmt: skip
+    service.record_ingests([(ingest, [])])
+    service.update_stages([("va", stages("complete", "failed"))])
+    gate.set()
+    done = storage.submit_local("after", lambda: None, lane=INDEX_LANE)
+    assert done.wait(30)
+    assert indexer.calls == [
+        (
+            "stages",
+            [
+                ("va", ["complete", "running"]),
+                ("vb", ["complete", "pending"]),
+                ("va", ["complete", "complete"]),
+            ],
+        ),
+        ("ingests", [ingest.task_id]),
+        ("stages", [("va", ["complete", "failed"])]),
     ]

@@ -25,7 +25,7 @@ REPLACE = frozenset({"os.replace"})
 RENAMES_ALLOWED: dict[str, tuple[frozenset[str], str]] = {
     "spoold/demo/samples.py": (REPLACE, "the sample-clip cache in /tmp"),
     "spoold/demo/run.py": (frozenset({"os.rename"}), "sample clips 'synced' into the demo inbox"),
-    "spoold/server/daemon.py": (REPLACE, "the daemon's local state cache and finalize journal"),
+    "spoold/server/localstate.py": (REPLACE, "the daemon's local state cache and finalize journal"),
     "spoold/workers/_contract.py": (REPLACE, "worker output files on a storage root"),
     "webui_export/index/files.py": (REPLACE, "the index manifest (read snapshots)"),
     "webui_export/index/writer.py": (REPLACE, "DuckDB snapshots"),

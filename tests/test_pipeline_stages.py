@@ -9,14 +9,16 @@ from pathlib import Path
 import pytest
 
 from schemas.task import ChildSpec, FileRef
-from spoold.server.pipeline import (
+from spoold.server.pipeline import Pipeline
+from spoold.server.settings import PipelineSettings
+from spoold.server.stages import (
+    Lookup,
     NotReady,
-    Pipeline,
+    Records,
     StageTracker,
     gather_outputs,
     video_stages,
 )
-from spoold.server.settings import PipelineSettings
 from spoold.spool import Spool
 from webui_export.index.validate import OUTPUT_KINDS
 
@@ -137,3 +139,80 @@ def test_the_tracker_hands_complete_ingest_records_to_the_index(tmp_path: Path) 
     assert bad_stages[0] == ("ingest", "complete")
     assert {state for _, state in bad_stages[1:]} == {"skipped"}
     assert good_stages == []
+
+
+def videos_in_every_state(spool: Spool) -> list[str]:
+    """Videos whose finalize task is ready, deferred (a failed attempt), claimed, complete or
+    not published, each with a complete ingest; returns a task id of each video."""
+    ids = []
+    for n, where in enumerate(["deferred", "claimed", "complete", "none", "failed", "ready"]):
+        vid = f"v{n}"
+        ingest = spool.new_task("ingest", "server", vid, video_id=vid, inputs=[VIDEO])
+        spool.publish(ingest)
+        run(spool, "server", f"srv-{n}", [VIDEO], result={"video_id": vid})
+        ids.append(ingest.task_id)
+        if where == "none":
+            continue
+        spec = ChildSpec(task_type="finalize", device_class="gpu", inputs=[VIDEO])
+        spool.publish(spool.child_task(spool.get(ingest.task_id)[1], spec))
+        if where == "ready":
+            continue
+        claim = spool.claim("gpu", f"rtx-{n}")
+        assert claim is not None
+        if where in ("deferred", "failed"):  # deferred by the backoff, or ready at once
+            spool.policy.free_retries = 0 if where == "deferred" else 1
+            claim.fail(f"{where}: plates.json: not valid JSON")
+        elif where == "complete":
+            claim.complete([], [], {"indexed": True})
+    return ids
+
+
+def test_a_batch_lookup_sees_what_locate_sees(tmp_path: Path) -> None:
+    """Stages found through one listing of the queues (no direct lookup) are the stages found
+    by locating each task, in every place a task can be; a task that completes after the
+    listing is found complete."""
+    spool = Spool.init(tmp_path / "spool")
+    pipe = Pipeline(PipelineSettings())
+    ids = videos_in_every_state(spool)
+    alone = [video_stages(spool, pipe, t) for t in ids]
+    assert {s.state for stages in alone for s in stages} == {
+        "complete",
+        "pending",
+        "running",
+        "failed",
+    }
+    wheres = [spool.locate(t.replace("-ingest-", "-finalize-")) for t in ids]
+    assert [w.where if w else None for w in wheres] == [
+        "deferred",
+        "claimed",
+        "complete",
+        None,
+        "ready",
+        "ready",
+    ]
+    lookup, records = Lookup(spool, list_after=0, max_age=3600), Records(spool)
+    assert [video_stages(spool, pipe, t, lookup=lookup, records=records) for t in ids] == alone
+    ready = spool.claim("gpu", "rtx-9")
+    assert ready is not None
+    ready.complete([], [], {"indexed": True})
+    stages = video_stages(spool, pipe, ready.task.task_id, lookup=lookup, records=records)
+    assert (stages[3].state, stages[3].device) == ("complete", "rtx-9")
+    assert stages == video_stages(spool, pipe, ready.task.task_id)
+
+
+def test_records_reads_a_record_again_once_its_file_changed(tmp_path: Path) -> None:
+    """A requeued task's later completion is read anew (its device and time), not the one
+    read before; an unchanged record is the same object; a record gone is FileNotFoundError."""
+    spool = Spool.init(tmp_path / "spool")
+    spool.publish(spool.new_task("ingest", "server", VID, video_id=VID, inputs=[VIDEO]))
+    task_id = run(spool, "server", "srv-1", [VIDEO], result={"video_id": VID})
+    records = Records(spool, size=1)
+    path = spool.locate(task_id, queues=()).path  # type: ignore[union-attr]
+    first = records.read(path)
+    assert first.completed_by == "srv-1" and records.read(path) is first
+    spool.requeue(task_id)
+    run(spool, "server", "srv-2", [VIDEO], result={"video_id": VID})
+    assert records.read(path).completed_by == "srv-2"
+    spool.requeue(task_id)
+    with pytest.raises(FileNotFoundError):
+        records.read(path)

@@ -22,8 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 
 from plate_corpus import _paste, corpus, render_plate
 
+from spoold.workers.plate_bands import mask_country_bands
 from spoold.workers.plate_consensus import Read, consensus
-from spoold.workers.plates import PlateReader, mask_country_bands, normalize_plate
+from spoold.workers.plates import PlateReader, normalize_plate
 
 
 @pytest.fixture(scope="module")

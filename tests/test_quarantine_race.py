@@ -120,20 +120,35 @@ def test_no_fix_is_reverted_while_three_workers_claim_the_broken_copies(tmp_path
 
 
 @pytest.mark.slow
-def test_four_workers_claim_one_bad_file_once(tmp_path: Path) -> None:
+def test_four_workers_claim_one_bad_file_once_per_content_change(tmp_path: Path) -> None:
+    """Over a minute, an operator saves five different broken contents under one task name
+    (each once the fleet has dealt with the last): four workers polling every 10-50 ms claim
+    each content exactly once between them, so there are as many claims and reports as
+    contents, never one per worker or per poll."""
     spool = new_spool(tmp_path)
     root = spool.root
-    bad = root / "pending/cpu/20260101T000000Z-work-bad.json"
-    bad.parent.mkdir()
-    bad.write_bytes(BROKEN)
+    queue = root / "pending/cpu"
+    queue.mkdir()
+    bad = queue / "20260101T000000Z-work-bad.json"
+    invalid = queue / "invalid"
+    contents = [BROKEN[:-2] + f'{i}"\n'.encode() for i in range(5)]
     procs = start_workers(root, 4, tmp_path)
+    started = time.monotonic()
     try:
-        invalid = root / "pending/cpu/invalid"
-        wait_for(lambda: invalid.exists() and any(invalid.iterdir()), 60, "the quarantine")
-        time.sleep(5.0)  # 100+ polls per worker: any re-claim would show
+        for i, content in enumerate(contents):
+            save_like_an_editor(bad, content)
+            wait_for(
+                lambda n=i + 1: invalid.exists() and len(os.listdir(invalid)) == n,
+                60,
+                "the quarantine",
+            )
+            # 10 s a content: some 200+ polls per worker in which a re-claim would show
+            time.sleep(max(0.0, started + 12.0 * (i + 1) - time.monotonic()))
         assert Spool(root).task_ids("cpu") == set()
     finally:
         log = stop_workers(procs)
-    assert [p.name for p in invalid.iterdir()] == [bad.name]
-    assert (invalid / bad.name).read_bytes() == BROKEN
-    assert log.count(bad.name + ":") == 1, log  # one claim, one report, by the whole fleet
+    assert time.monotonic() - started >= 60.0
+    held = sorted(invalid.iterdir(), key=lambda p: (len(p.name), p.name))
+    assert [p.read_bytes() for p in held] == contents  # each content once, in order, kept
+    claims = log.count(bad.name + ":")
+    assert claims == len(contents), log  # one claim and one report per content, fleet-wide

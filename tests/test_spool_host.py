@@ -124,3 +124,41 @@ def test_a_daemon_that_lost_its_lease_never_writes_its_successors_status(tmp_pat
     assert not [n for n in os.listdir(lease.dir) if n.endswith(".tmp")]
     with pytest.raises(DaemonLeaseLost):  # and once lost, it writes nothing at all
         lease.write_file("status.json", b"{}")
+
+
+MOUNTINFO = """\
+22 1 8:1 / / rw,relatime - ext4 /dev/sda1 rw
+75 22 0:42 / /mnt/nas rw,relatime - nfs4 nas:/spool rw,vers=4.1
+76 22 0:43 / /mnt/nas\\040b rw,relatime - cifs //nas/spool rw
+77 75 0:44 / /mnt/nas/local rw,relatime - tmpfs tmpfs rw
+78 22 0:45 /10.0.0.1/spool /mnt/smb rw,nosuid - fuse.smbnetfs smbnetfs rw
+"""
+
+
+def test_fstype_at_takes_the_innermost_mount_of_a_path() -> None:
+    assert fsops.fstype_at("/mnt/nas/spool/pending", MOUNTINFO) == "nfs4"
+    assert fsops.fstype_at("/mnt/nas", MOUNTINFO) == "nfs4"
+    assert fsops.fstype_at("/mnt/nas/local/x", MOUNTINFO) == "tmpfs"  # mounted inside
+    assert fsops.fstype_at("/mnt/nas b/spool", MOUNTINFO) == "cifs"  # \040 is a space
+    assert fsops.fstype_at("/mnt/nasty/spool", MOUNTINFO) == "ext4"  # not under /mnt/nas
+    assert fsops.fstype_at("/mnt/smb/spool", MOUNTINFO) == "fuse.smbnetfs"
+    assert fsops.fstype_at("/x", "") is None
+
+
+def test_fsync_dir_does_not_open_a_folder_whose_fsync_no_client_sends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened: list[str] = []
+    real_open = os.open
+
+    def watch(path: str, flags: int, *args: int) -> int:
+        opened.append(str(path))
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(fsops.os, "open", watch)
+    monkeypatch.setattr(fsops, "folder_fsync_is_sent", lambda folder: False)
+    fsops.fsync_dir(tmp_path)
+    assert opened == []
+    monkeypatch.setattr(fsops, "folder_fsync_is_sent", lambda folder: True)
+    fsops.fsync_dir(tmp_path)
+    assert opened == [str(tmp_path)]

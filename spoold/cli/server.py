@@ -355,7 +355,7 @@ def export_cmd(
 def _daemon_status(spool: Spool) -> tuple[dict[str, Any] | None, list[str]]:
     """The daemon's lease and last status, for ``spoold status``."""
     try:
-        from spoold.server.daemon import read_status, status_lines
+        from spoold.server.daemon_status import read_status, status_lines
     except ImportError:  # a partial install: report no daemon rather than fail `status`
         return None, []
     st = read_status(spool)

@@ -24,9 +24,10 @@ from typing import Any
 from schemas.metadata import StageStatus, VideoMeta
 from spoold.logsetup import setup_logging
 from webui_export.index import files as layout
+from webui_export.index.livedb import mark_all_dirty
 from webui_export.index.rows import rebuild_video_docs
 from webui_export.index.sightings import rederive_all
-from webui_export.index.writer import Indexer, mark_all_dirty
+from webui_export.index.writer import Indexer
 
 logger = logging.getLogger(__name__)
 

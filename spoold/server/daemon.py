@@ -1,8 +1,9 @@
 """The main server's daemon: ``Daemon.tick(now)`` does one pass, ``run()`` loops it.
 
 Public API: :class:`Daemon` (``start``, ``tick``, ``run``, ``stop``, ``shutdown``,
-``backfill``), :class:`TickReport`, :class:`BackfillReport`, :func:`read_status`,
-:func:`status_lines`, :func:`state_file`, :func:`finalize_journal`.
+``backfill``, ``status``), :class:`TickReport`, :class:`BackfillReport`.  What ``spoold
+status`` shows of it: :mod:`spoold.server.daemon_status`; its cache and finalize journal
+outside the spool: :mod:`spoold.server.localstate`.
 
 One pass (:meth:`Daemon.tick`), none of which waits on a NAS (every NAS call runs in its
 root's threads, see :mod:`spoold.server.storage`):
@@ -13,11 +14,11 @@ root's threads, see :mod:`spoold.server.storage`):
 4. chaining: follow-ups of completed tasks (:class:`spoold.server.pipeline.Chainer`), every
    ``chain_interval_s``, and at once when a native observer of ``complete/`` (a spool on a
    local disk) reports a change, e.g. a device's completion, as long as chaining takes under
-   a tenth of the loop (:data:`CHAIN_DUTY`);
+   a tenth of the loop (:mod:`spoold.server.completions`);
 5. periodic utility tasks (``cleanup``, ``index``), one per period, deterministic ids;
 6. server tasks, claimed and run like on any device (:mod:`spoold.server.runner`,
    :mod:`spoold.server.executors`); then the stages of finalized videos whose tasks changed
-   go to the index (:class:`spoold.server.pipeline.StageTracker`);
+   go to the index (:class:`spoold.server.stages.StageTracker`);
 7. ``SPOOL/daemon/status.json`` for ``spoold status``, and the local cache file.
 
 Everything that matters is in the spool, written by its atomic verbs, so a SIGKILL at any
@@ -32,42 +33,42 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import gc
-import hashlib
 import json
 import logging
-import os
 import signal
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 from schemas.task import make_task_id, parse_task_id
 from spoold.errors import SpoolError
+from spoold.server.completions import CompletionWatch
 from spoold.server.executors.index import IndexService
 from spoold.server.ingest import Ingestor
-from spoold.server.ingest.watch import Hints, start_observer
-from spoold.server.pipeline import Chainer, Pipeline, StageTracker
+from spoold.server.localstate import (
+    finalize_journal,
+    read_state,
+    state_file,
+    take_back_queued,
+    write_journal,
+    write_state,
+)
+from spoold.server.pipeline import Chainer, Pipeline
 from spoold.server.runner import ServerRunner
-from spoold.server.scan import effective_watch
 from spoold.server.sdnotify import Notifier
 from spoold.server.settings import DaemonConfig
+from spoold.server.stages import StageTracker
 from spoold.server.storage import Storage
-from spoold.spool import Spool, pid_alive, queue_name
+from spoold.spool import Spool, queue_name
 from spoold.spool.lease import DaemonLease, DaemonLeaseLost
 from spoold.worker.runtime import sweep_scratch
 
 log = logging.getLogger(__name__)
 
-STATE_VERSION = 1
 UTILITIES = ("cleanup", "index")
-#: Chain passes started by a completion event take at most this share of the loop: after a
-#: pass that took d seconds, the next event-driven one waits d / CHAIN_DUTY (a big day folder
-#: listed on every completion of a backlog would otherwise take the whole loop).
-CHAIN_DUTY = 0.1
 
 
 @dataclass
@@ -119,40 +120,6 @@ def trim_memory() -> None:
     libc = _libc()
     if libc is not None and hasattr(libc, "malloc_trim"):
         libc.malloc_trim(0)
-
-
-def state_file(cfg: DaemonConfig, spool: Spool) -> Path:
-    """The daemon's local cache for this spool (fingerprints, chain watermarks)."""
-    key = hashlib.sha1(str(spool.root.resolve()).encode()).hexdigest()[:12]
-    return cfg.state_dir() / f"daemon-{key}.json"
-
-
-def finalize_journal(cfg: DaemonConfig, spool: Spool) -> Path:
-    """Which claimed finalize tasks wait for a batch (see ``IndexService``), next to the cache."""
-    state = state_file(cfg, spool)
-    return state.with_name(f"{state.stem}.finalize-queue.json")
-
-
-def _stop_observer(obs: Any) -> None:
-    """Stop a watchdog observer (no join, like the inboxes' observers), if any."""
-    if obs is not None and obs != "scan":
-        try:
-            obs.stop()
-        except Exception as exc:
-            log.debug("stopping the observer of complete/: %s", exc)
-
-
-def _local_tmp(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
-
-
-def _write_local(path: Path, data: Any) -> None:
-    """Replace one of the daemon's local files (outside the spool) with ``data`` as JSON, by
-    temp file and rename; no fsync: they matter after a kill, and a lost one is rebuilt."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _local_tmp(path)
-    tmp.write_text(json.dumps(data, separators=(",", ":")))
-    os.replace(tmp, path)
 
 
 class Daemon:
@@ -228,10 +195,7 @@ class Daemon:
         self._utility_period: dict[str, str] = {}
         self.last_report = TickReport()
         self._backlog = 0
-        # Changes in complete/ reported by a native observer (None: chaining on its timer).
-        self._completions: Hints | None = None
-        self._completions_observer: Any = None
-        self._chain_next_event = -1e18  # no event-driven chain pass before this (CHAIN_DUTY)
+        self.completions = CompletionWatch(self.spool.layout.complete, self.wake.set)
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -241,7 +205,7 @@ class Daemon:
         try:
             sweep_scratch()  # server-side commands' scratch folders, if we were killed
             try:  # before any claim; best effort: without it those tasks are only charged
-                self._take_back_queued()
+                take_back_queued(self.spool, self.journal_path, self.runner.device)
             except (SpoolError, OSError) as exc:
                 log.warning("could not put back the killed daemon's queued finalize tasks: %s", exc)
             self._load_state()
@@ -254,7 +218,7 @@ class Daemon:
             raise
         self.started = True
         if not self.backfill_mode:
-            self._watch_completions()
+            self.completions.start()
         log.info(
             "daemon started for spool %s (%s), %d inbox(es), storage: %s",
             self.spool.root,
@@ -316,8 +280,7 @@ class Daemon:
         self.started = False
         log.info("daemon stopping", extra={"event": "daemon.stopping"})
         self.ingestor.stop_watching()
-        obs, self._completions_observer = self._completions_observer, None
-        _stop_observer(obs)
+        self.completions.stop()
         self.runner.shutdown(self.cfg.daemon.shutdown_grace_s)
         self.index.close(self.cfg.daemon.shutdown_grace_s)
         self._save_state()
@@ -354,7 +317,7 @@ class Daemon:
             full = self._is_due("chain_full", now, d.chain_full_interval_s)
             started = time.monotonic()
             rep.chained = self.chainer.run_pass(full=full)
-            self._chain_next_event = now + (time.monotonic() - started) / CHAIN_DUTY
+            self.completions.ran(now, time.monotonic() - started)
         if not self.backfill_mode and self._is_due("utilities", now, 60.0):
             self._publish_utilities()
         stats = self.runner.stats
@@ -386,36 +349,10 @@ class Daemon:
 
     def _chain_now(self, now: float) -> bool:
         """Did the observer of ``complete/`` see a change, and may a pass run now?"""
-        hints = self._completions
-        if hints is None:
-            return False
-        if now < self._chain_next_event:
-            return False  # the timer, or the next wake after the duty pause, runs it
-        if not hints.take():
+        if not self.completions.due(now):
             return False
         self._due["chain"] = now + self.cfg.daemon.chain_interval_s
         return True
-
-    def _watch_completions(self) -> None:
-        """Start a native observer of ``complete/`` in a thread (it walks the day folders),
-        when the spool is on a local disk; on a share inotify does not see the devices'
-        completions (other clients), so chaining stays on ``chain_interval_s`` there."""
-        folder = self.spool.layout.complete
-        if effective_watch("auto", folder) != "native":
-            return
-        hints = Hints(folder, self.wake.set, track_files=False)
-
-        def start() -> None:
-            try:
-                obs = start_observer("native", folder, 1.0, hints)
-            except Exception as exc:  # e.g. the inotify limits: the timer still chains
-                log.warning("cannot watch %s (%s): chaining every chain_interval_s", folder, exc)
-                return
-            self._completions_observer, self._completions = obs, hints
-            if not self.started:  # stopped meanwhile
-                _stop_observer(obs)
-
-        threading.Thread(target=start, name="watch complete/", daemon=True).start()
 
     def _next_wake(self, now: float) -> float:
         upcoming = [t for t in self._due.values() if t > now]
@@ -509,72 +446,23 @@ class Daemon:
 
     # ------------------------------------------------------------------ state & status
     def _load_state(self) -> None:
-        try:
-            data = json.loads(self.state_path.read_bytes())
-        except FileNotFoundError:
-            return
-        except (OSError, ValueError) as exc:
-            log.warning(
-                "state file %s unreadable (%s): starting with a cold cache", self.state_path, exc
-            )
-            return
-        if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
+        data = read_state(self.state_path)
+        if data is None:
             return
         self.ingestor.import_state(data.get("inboxes") or {})
         self.chainer.import_state(data.get("chain") or {})
 
     def _save_state(self) -> None:
-        data = {
-            "version": STATE_VERSION,
-            "spool": str(self.spool.root),
-            "inboxes": self.ingestor.export_state(),
-            "chain": self.chainer.export_state(),
-        }
+        inboxes, chain = self.ingestor.export_state(), self.chainer.export_state()
         try:
-            _write_local(self.state_path, data)
+            write_state(self.state_path, self.spool.root, inboxes, chain)
             self.ingestor.mark_saved()
         except OSError as exc:
             log.warning("cannot save the state file %s: %s", self.state_path, exc)
 
     def _save_journal(self, queued: list[str]) -> None:
-        """Record the finalize claims that only wait for an index batch (called by the index
-        service whenever they change, and before a batch starts: from then on they ran)."""
-        path = self.journal_path
-        try:
-            _write_local(path, {"pid": os.getpid(), "queued": queued})
-        except OSError as exc:
-            # A journal we cannot update must not survive: a stale one would spare tasks
-            # that did run.  Without one, every held claim is charged, as without batches.
-            log.warning("cannot write %s (%s): removing it", path, exc)
-            for p in (_local_tmp(path), path):
-                try:
-                    p.unlink(missing_ok=True)
-                except OSError as again:
-                    log.error("cannot remove %s either: %s", p, again)
-
-    def _take_back_queued(self) -> int:
-        """Put back, without counting an attempt, the finalize claims that a killed daemon
-        of this device (the journal's pid, dead) held only in its batch queue: they never
-        ran.  Before the first claim, which would charge them all.  Returns how many."""
-        path, device = self.journal_path, self.runner.device
-        try:
-            data = json.loads(path.read_bytes())
-            pid, queued = int(data["pid"]), set(data["queued"])
-        except FileNotFoundError:
-            return 0
-        except (OSError, ValueError, TypeError, KeyError) as exc:
-            log.warning("ignoring the finalize journal %s: %s", path, exc)
-            pid, queued = 0, set()
-        n = 0
-        if queued and pid != os.getpid() and not pid_alive(pid):
-            for queue in sorted({"server", queue_name("server", device)}):
-                for cn, age, kind in self.spool.stale_claims(queue, device):
-                    if cn.device == device and cn.pid == pid and cn.task_id in queued:
-                        n += self.spool.break_claim(queue, cn, kind, age, device, charge=False)
-        path.unlink(missing_ok=True)
-        if n:
-            log.info("put back %d finalize task(s) the killed daemon had only queued", n)
-        return n
+        """The index service's hook: see :func:`~spoold.server.localstate.write_journal`."""
+        write_journal(self.journal_path, queued)
 
     def status(self, state: str = "running") -> dict[str, Any]:
         return {
@@ -596,48 +484,3 @@ class Daemon:
             self.lease.write_file("status.json", json.dumps(self.status(state), indent=1).encode())
         except OSError as exc:
             log.warning("cannot write %s: %s", self.lease.dir / "status.json", exc)
-
-
-def read_status(spool: Spool, lease_s: float | None = None) -> dict[str, Any] | None:
-    """What ``spoold status`` shows about the daemon: its lease and last status (or None)."""
-    lease = DaemonLease(spool, lease_s or 30.0)
-    holder = lease.holder()
-    try:
-        data: dict[str, Any] = json.loads((lease.dir / "status.json").read_bytes())
-    except (OSError, ValueError):
-        data = {}
-    if holder is None and not data:
-        return None
-    if holder is not None:
-        h, age = holder
-        data["lease"] = {"host": h.host, "pid": h.pid, "heartbeat_age_s": round(age, 1)}
-        data["alive"] = age <= (lease_s or 30.0) and data.get("state") != "stopped"
-    else:
-        data["alive"] = False
-    return data
-
-
-def status_lines(st: dict[str, Any] | None) -> list[str]:
-    """Human lines for ``spoold status``: the daemon, storage outages, inbox problems."""
-    if st is None:
-        return ["daemon: never ran on this spool"]
-    lease = st.get("lease") or {}
-    if st.get("alive"):
-        head = (
-            f"daemon: running, pid {lease.get('pid')} on {lease.get('host')} "
-            f"(heartbeat {lease.get('heartbeat_age_s')} s ago), {st.get('videos', 0)} videos, "
-            f"{len(st.get('running') or [])} server task(s) running"
-        )
-    else:
-        head = f"daemon: not running (last seen on {st.get('host', '?')}, pid {st.get('pid', '?')})"
-    lines = [head]
-    for name, s in sorted((st.get("storage") or {}).items()):
-        if s.get("state") != "ok":
-            since = datetime.fromtimestamp(s.get("since", 0), timezone.utc).strftime(
-                "%Y-%m-%d %H:%M:%SZ"
-            )
-            lines.append(f"  storage {name}: {s.get('state')} since {since}: {s.get('message')}")
-    for name, b in sorted((st.get("inboxes") or {}).items()):
-        if b.get("problem"):
-            lines.append(f"  inbox {name}: {b['problem']}")
-    return lines

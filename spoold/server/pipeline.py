@@ -1,10 +1,9 @@
-"""The pipeline: which stage follows which, the daemon's chaining of completed tasks, and
-where each stage of a video stands.
+"""The pipeline: which stage follows which, and the daemon's chaining of completed tasks.
 
 Public API: :class:`Pipeline` (``stage``, ``first``, ``followups``, ``child_ids``,
 ``select_inputs``, ``upstream``, ``downstream``, ``indexed_stages``), :class:`Chainer`
-(``run_pass``, ``export_state``, ``import_state``), :func:`video_stages`,
-:func:`gather_outputs`, :class:`StageTracker` (``note``, ``flush``), :class:`NotReady`.
+(``run_pass``, ``export_state``, ``import_state``), ``CARRIED_PARAMS``.  Where each stage of
+a video stands is :mod:`spoold.server.stages`.
 
 Stages come from ``[pipeline.stages.TYPE]`` (see :mod:`spoold.server.settings`): a device class, the
 next stage(s), and *input selectors* saying which of the finished task's files the next task
@@ -21,19 +20,7 @@ operator's ``mv``): a day folder of ``complete/`` whose mtime changed is listed 
 each new name whose follow-up exists neither there (children share the parent's stamp, hence
 its day) nor in its pending queue gets it published.  Recent days are checked every pass,
 all days on a slower timer; unchanged folders cost one ``stat``.  Every new name is also
-told to ``on_complete`` (the daemon's :class:`StageTracker`).
-
-A video's tasks all carry its pipeline's stamp and its key (children inherit both), so each
-stage's task of a video has a known id and is found by it (``Spool.locate``: a few ``stat``
-calls).  :func:`video_stages` says where each configured stage of a video stands (with the
-device that ran it and when, from the completed record), :func:`gather_outputs` collects
-the outputs of every completed stage upstream of a task (whatever path the chain took: a
-worker that published its own children may have passed on only part of its outputs), and
-:class:`StageTracker` keeps the index's copy of the stages true after finalize: whenever a
-task of a stage at or after finalize starts, completes or fails, the video's stages are
-computed again and handed to the index (``publish``); and every completed ingest record is
-handed to it too (``ingests``), so that a rejected file shows in the index as a video of
-status ``rejected`` (until a later ingest of the same file accepts it).
+told to ``on_complete`` (the daemon's :class:`~spoold.server.stages.StageTracker`).
 """
 
 from __future__ import annotations
@@ -44,9 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from schemas.metadata import StageStatus
-from schemas.task import ChildSpec, FileRef, Task, child_task_id, make_task_id, parse_task_id
-from spoold.errors import InvalidTaskFile, SpoolError
+from schemas.task import ChildSpec, FileRef, Task, child_task_id, parse_task_id
+from spoold.errors import InvalidTaskFile
 from spoold.server.settings import PipelineSettings, StageSettings
 from spoold.spool import Spool, queue_name
 from spoold.spool.layout import DAY_RE
@@ -275,260 +261,3 @@ class Chainer:
 
 
 # -- where each stage of a video stands --------------------------------------------------------
-
-
-class NotReady(SpoolError):
-    """A stage upstream of a task is published but not complete (or its record unreadable)."""
-
-
-def _video_of(task_id: str) -> tuple[str, str]:
-    """(stamp, video key) of a task: its pipeline's stamp and its key without a suffix."""
-    stamp, _, key = parse_task_id(task_id)
-    return stamp, key.split(".")[0]
-
-
-def _ordered(pipeline: Pipeline) -> list[str]:
-    """The stages from the first one along ``next`` (breadth first), then any other."""
-    order: list[str] = []
-    todo = [pipeline.first_type]
-    while todo:
-        name = todo.pop(0)
-        if name in order or name not in pipeline.stages:
-            continue
-        order.append(name)
-        todo += pipeline.stages[name].next
-    return order + [n for n in pipeline.stages if n not in order]
-
-
-def video_stages(
-    spool: Spool,
-    pipeline: Pipeline,
-    task_id: str,
-    *,
-    running: tuple[str, str] | None = None,
-    queues: list[str] | None = None,
-) -> list[StageStatus]:
-    """Where each configured stage of ``task_id``'s video stands, in pipeline order.
-
-    ``complete`` (device and time from the completed record), ``running`` (the claim's
-    device), ``failed`` (waiting for a retry after a failed attempt: its error, device and
-    time), ``pending`` (published and waiting, or not published yet: no task id) or
-    ``skipped`` (after a rejected ingest).  ``running``: (task id, device) of a claim the
-    caller holds; ``queues``: the spool's queues, if the caller listed them already.  Each
-    stage's task is looked up by its id (stamp, stage, video key): a few ``stat`` calls.
-    """
-    stamp, vkey = _video_of(task_id)
-    queues = spool.queues() if queues is None else queues
-    rejected = False
-    out: list[StageStatus] = []
-    for name in _ordered(pipeline):
-        tid = make_task_id(stamp, name, vkey)
-        if running is not None and running[0] == tid:
-            out.append(StageStatus(stage=name, state="running", task_id=tid, device=running[1]))
-            continue
-        if rejected:
-            out.append(StageStatus(stage=name, state="skipped"))
-            continue
-        loc = spool.locate(tid, queues=queues)
-        if loc is None:
-            out.append(StageStatus(stage=name, state="pending"))
-        elif loc.state == "complete":
-            status = _completed_status(spool, name, tid, loc.path)
-            rejected = status.error == "rejected"
-            out.append(status)
-        elif loc.claim is not None:
-            out.append(
-                StageStatus(stage=name, state="running", task_id=tid, device=loc.claim.device)
-            )
-        else:  # ready or deferred: failed if its last attempt failed
-            out.append(_waiting_status(spool, name, tid, loc.path))
-    return out
-
-
-def _completed_status(spool: Spool, name: str, tid: str, path: Path) -> StageStatus:
-    try:
-        rec = spool.read(path)
-    except (FileNotFoundError, InvalidTaskFile):  # requeued meanwhile, or broken (check says)
-        return StageStatus(stage=name, state="complete", task_id=tid)
-    rejected = bool(rec.result and rec.result.get("rejected"))
-    return StageStatus(
-        stage=name,
-        state="complete",
-        task_id=tid,
-        device=rec.completed_by,
-        updated_at=rec.completed_at,
-        error="rejected" if rejected else None,
-    )
-
-
-def _waiting_status(spool: Spool, name: str, tid: str, path: Path) -> StageStatus:
-    try:
-        rec = spool.read(path)
-    except (FileNotFoundError, InvalidTaskFile):
-        return StageStatus(stage=name, state="pending", task_id=tid)
-    if not rec.attempts:
-        return StageStatus(stage=name, state="pending", task_id=tid)
-    last = rec.attempts[-1]
-    return StageStatus(
-        stage=name,
-        state="failed",
-        task_id=tid,
-        device=last.device,
-        updated_at=last.at,
-        error=last.error[-4000:],
-    )
-
-
-def gather_outputs(
-    spool: Spool, pipeline: Pipeline, task: Task, kinds: Iterable[str]
-) -> list[FileRef]:
-    """``task``'s inputs plus the outputs of the types ``kinds`` of every completed task of its
-    video upstream of its stage (a ``video`` only when the inputs hold none).
-
-    The chain may have passed on only part of a stage's outputs (a worker publishing its own
-    children chooses their inputs); this finds them all.  Raises :class:`NotReady` when an
-    upstream stage of the video is published but not complete yet (its outputs would be
-    missed) or its completed record cannot be read.  A stage with no task at all for the
-    video is one the chain did not take.
-    """
-    wanted = set(kinds)
-    refs = list(task.inputs)
-    seen = {(r.device, r.path) for r in refs}
-    has_video = any(r.type == "video" for r in refs)
-    stamp, vkey = _video_of(task.task_id)
-    waiting: list[str] = []
-    queues: list[str] | None = None
-    for name in pipeline.upstream(task.task_type):
-        tid = make_task_id(stamp, name, vkey)
-        queues = spool.queues() if queues is None else queues
-        loc = spool.locate(tid, queues=queues)
-        if loc is None:
-            continue
-        if loc.state != "complete":  # published, not done: its outputs are still to come
-            waiting.append(f"{tid} is {loc.where}")
-            continue
-        try:
-            rec = spool.read(loc.path)
-        except FileNotFoundError:
-            waiting.append(f"{tid} left complete/ (requeued?)")
-            continue
-        except InvalidTaskFile as exc:
-            raise NotReady(
-                f"{task.task_id}: cannot read the completed record of {tid}, whose "
-                f"outputs this task needs: {exc}"
-            ) from None
-        for ref in rec.outputs:
-            take = (ref.type == "video" and not has_video) or ref.type in wanted
-            if take and ref.type is not None and (ref.device, ref.path) not in seen:
-                seen.add((ref.device, ref.path))
-                has_video = has_video or ref.type == "video"
-                refs.append(ref)
-    if waiting:
-        raise NotReady(
-            f"{task.task_id}: an earlier stage of video {vkey} is not complete "
-            f"({'; '.join(waiting)}): its outputs would be missing; retried later"
-        )
-    return refs
-
-
-class StageTracker:
-    """Keeps the index's per-video stages true once a video is finalized, and tells it of
-    every ingestion verdict.
-
-    :meth:`note` is told of every task that started, completed or failed (the chainer sees
-    every completion, the runner its own starts and failures); those of
-    :attr:`Pipeline.indexed_stages` mark their video.  :meth:`flush` (each daemon pass)
-    computes the stages of up to ``batch`` marked videos (:func:`video_stages`) and hands
-    ``[(video_id, stages)]`` to ``publish`` (the index updates the videos it holds).
-
-    With ``ingests``, first-stage tasks are noted too: :meth:`flush` reads the complete record
-    of up to ``batch`` of them and hands ``[(record, stages)]`` to ``ingests`` (the stages only
-    for a rejection, whose video the index then shows as ``rejected``; an accepted record
-    tells it the file is no longer rejected).  A record not complete yet is dropped: the
-    chainer notes it again when it completes, and again after a daemon restart (its first
-    pass looks at the recent days whole), so a verdict the index missed is caught up then.
-    """
-
-    def __init__(
-        self,
-        spool: Spool,
-        pipeline: Pipeline,
-        publish: Callable[[list[tuple[str, list[StageStatus]]]], None],
-        *,
-        batch: int = 50,
-        ingests: Callable[[list[tuple[Task, list[StageStatus]]]], None] | None = None,
-    ) -> None:
-        self.spool = spool
-        self.pipeline = pipeline
-        self.publish = publish
-        self.ingests = ingests
-        self.batch = batch
-        self.types = pipeline.indexed_stages
-        self._todo: dict[str, str] = {}  # "stamp-video" -> a task id of that video
-        self._ingest_todo: dict[str, None] = {}  # first-stage task ids, in the order noted
-
-    def note(self, task_id: str) -> None:
-        try:
-            stamp, task_type, key = parse_task_id(task_id)
-        except ValueError:
-            return
-        if task_type in self.types:
-            self._todo[f"{stamp}-{key.split('.')[0]}"] = task_id
-        if self.ingests is not None and task_type == self.pipeline.first_type:
-            self._ingest_todo[task_id] = None
-
-    @property
-    def backlog(self) -> int:
-        return len(self._todo) + len(self._ingest_todo)
-
-    def flush(self) -> int:
-        """Publish the stages of up to ``batch`` marked videos, and up to ``batch`` ingestion
-        verdicts; returns how many."""
-        return self._flush_stages() + self._flush_ingests()
-
-    def _flush_stages(self) -> int:
-        if not self._todo:
-            return 0
-        taken = list(self._todo.items())[: self.batch]
-        items: list[tuple[str, list[StageStatus]]] = []
-        queues: list[str] | None = None  # listed once per pass
-        for mark, task_id in taken:
-            del self._todo[mark]
-            try:
-                queues = self.spool.queues() if queues is None else queues
-                stages = video_stages(self.spool, self.pipeline, task_id, queues=queues)
-                items.append((_video_of(task_id)[1], stages))
-            except (SpoolError, OSError, ValueError) as exc:  # the spool is away: next time
-                self._todo.setdefault(mark, task_id)
-                log.warning("stages of %s not updated yet: %s", task_id, exc)
-                break
-        if items:
-            self.publish(items)
-        return len(items)
-
-    def _flush_ingests(self) -> int:
-        if not self._ingest_todo or self.ingests is None:
-            return 0
-        items: list[tuple[Task, list[StageStatus]]] = []
-        queues: list[str] | None = None
-        for task_id in list(self._ingest_todo)[: self.batch]:
-            del self._ingest_todo[task_id]
-            try:
-                loc = self.spool.locate(task_id, queues=())  # only a complete record
-                if loc is None or loc.state != "complete":
-                    continue  # noted again when it completes
-                rec = self.spool.read(loc.path)
-                stages: list[StageStatus] = []
-                if rec.verdict == "rejected":
-                    queues = self.spool.queues() if queues is None else queues
-                    stages = video_stages(self.spool, self.pipeline, task_id, queues=queues)
-                items.append((rec, stages))
-            except (FileNotFoundError, InvalidTaskFile):
-                continue  # requeued meanwhile (noted again), or broken (`spoold check` says)
-            except (SpoolError, OSError, ValueError) as exc:  # the spool is away: next time
-                self._ingest_todo[task_id] = None
-                log.warning("ingestion verdict of %s not indexed yet: %s", task_id, exc)
-                break
-        if items:
-            self.ingests(items)
-        return len(items)

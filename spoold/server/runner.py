@@ -27,8 +27,9 @@ from spoold.errors import InvalidTaskFile, LeaseLost, SpoolError, StorageUnavail
 from spoold.server import executors
 from spoold.server.executors.base import Outcome
 from spoold.server.executors.index import IndexService
-from spoold.server.pipeline import Pipeline, video_stages
+from spoold.server.pipeline import Pipeline
 from spoold.server.settings import DaemonConfig
+from spoold.server.stages import Lookup, Records, video_stages
 from spoold.server.storage import Call, PathOutsideRoot, Storage
 from spoold.spool import Claim, Spool
 
@@ -102,6 +103,10 @@ class ServerRunner:
         self.types = types  # run only these task types (others are released); None = all
         self.device = cfg.daemon.device
         self.running: dict[str, _Running] = {}
+        # A plan reads its video's ingest record twice (its metadata, its stages).
+        self.records = Records(spool, size=64)
+        self._lookup: Lookup | None = None  # shared by the plans of a short while
+        self._listing_s = 0.002  # what listing the queues took last (see Lookup)
         self.waiting: dict[str, set[str]] = {}
         self.paused_until = -1e18
         self.stats = RunnerStats()
@@ -226,7 +231,7 @@ class ServerRunner:
             loc = self.spool.locate(ingest_id, queues=())  # only a complete one will do
             if loc is None or loc.state != "complete":
                 return None
-            result = self.spool.read(loc.path).result
+            result = self.records.read(loc.path).result
             return VideoMeta.model_validate(result) if result and "rejected" not in result else None
         except (ValueError, InvalidTaskFile, OSError):
             return None
@@ -234,8 +239,19 @@ class ServerRunner:
     def stages(self, task: Task) -> list[StageStatus]:
         """Where each stage's task of this video is (this very task: running here)."""
         try:
+            lookup = self._lookup
+            if lookup is None or time.monotonic() - lookup.created > lookup.max_age:
+                self._listing_s = (
+                    lookup.listing_s if lookup and lookup.listing_s else self._listing_s
+                )
+                lookup = self._lookup = Lookup(self.spool, list_after=self._listing_s)
             return video_stages(
-                self.spool, self.pipeline, task.task_id, running=(task.task_id, self.device)
+                self.spool,
+                self.pipeline,
+                task.task_id,
+                running=(task.task_id, self.device),
+                lookup=lookup,
+                records=self.records,
             )
         except (SpoolError, OSError, ValueError) as exc:
             log.warning("%s: stages of its video unknown: %s", task.task_id, exc)

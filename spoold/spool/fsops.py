@@ -2,7 +2,8 @@
 
 Public API: :func:`rename`, :func:`rename_noreplace`, :func:`unlink`, :func:`discard`, :func:`write_new`,
 :func:`write_over`, :func:`read_bytes`, :func:`listdir`, :func:`fsync_dir`, :func:`exists`,
-:func:`maybe_there`, :func:`is_gone`, ``GONE_ERRNOS``.
+:func:`maybe_there`, :func:`is_gone`, :func:`folder_fsync_is_sent`, :func:`fstype_at`,
+``GONE_ERRNOS``.
 
 Only the ``spoold.spool`` package calls these on spool files.  What they paper over (seen on
 real shares, see ``../shared/netshare/README.md`` and ``spool_layout.md``):
@@ -13,6 +14,9 @@ real shares, see ``../shared/netshare/README.md`` and ``spool_layout.md``):
 - SMB may refuse a rename or unlink right after ``close()`` with EBUSY (the handle is still
   being released): retried a few times with a short backoff.
 - sshfs reports EPERM where EEXIST is meant for an exclusive create.
+- No NFS, SMB or SFTP client sends a folder's fsync to its server, yet opening the folder
+  for it costs round trips (and on smbnetfs a listing of the whole folder): on those file
+  systems :func:`fsync_dir` does not open the folder.
 """
 
 from __future__ import annotations
@@ -21,9 +25,10 @@ import ctypes
 import ctypes.util
 import errno
 import os
+import re
 import stat
 import time
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 #: errno values that mean "that name is not there (any more)".
@@ -251,15 +256,59 @@ _NO_DIR_FSYNC_ERRNOS = frozenset(
 )
 
 
+#: File system types (``/proc/self/mountinfo``) whose clients send nothing to the server for
+#: a folder's fsync: NFS makes name changes durable on the server before it answers (the
+#: kernel client's folder fsync is empty), SMB clients send no flush for a folder (cifs'
+#: is empty, smbnetfs has none) and SFTP has no such request (sshfs has none).
+NO_FOLDER_FSYNC_FSTYPES = frozenset(
+    {"nfs", "nfs4", "cifs", "smb3", "smbfs", "fuse.sshfs", "fuse.smbnetfs"}
+)
+
+
+_OCTAL_ESCAPE = re.compile(r"\\([0-7]{3})")
+
+
+def fstype_at(path: str, mountinfo: str) -> str | None:
+    """The file system type of the mount holding the absolute ``path`` (no symlinks), from
+    the text of ``/proc/self/mountinfo``; None when no line matches."""
+    best, fstype = -1, None
+    for line in mountinfo.splitlines():
+        fields, sep, rest = line.partition(" - ")
+        parts = fields.split()
+        if not sep or len(parts) < 5 or not rest:
+            continue
+        point = _OCTAL_ESCAPE.sub(lambda m: chr(int(m[1], 8)), parts[4])  # \040: a space
+        inside = path == point or path.startswith(point.rstrip("/") + "/")
+        if inside and len(point) > best:
+            best, fstype = len(point), rest.split()[0]
+    return fstype
+
+
+@lru_cache(maxsize=4096)
+def folder_fsync_is_sent(folder: str) -> bool:
+    """Whether an fsync of ``folder`` (an absolute path) can reach a disk: False on the file
+    systems of :data:`NO_FOLDER_FSYNC_FSTYPES`; True where that cannot be told (no
+    ``/proc``).  Cached per folder: a spool's folders do not move between mounts."""
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as fh:
+            mountinfo = fh.read()
+    except OSError:
+        return True
+    return fstype_at(os.path.realpath(folder), mountinfo) not in NO_FOLDER_FSYNC_FSTYPES
+
+
 def fsync_dir(path: str | os.PathLike[str]) -> None:
     """Make a rename into ``path`` durable.
 
     The one policy for every caller (spool files, worker outputs, index files): a filesystem
     that cannot open or fsync a directory makes this a no-op (``_NO_DIR_FSYNC_ERRNOS``: the
-    rename itself is still atomic, and there is nothing more the caller could do); any other
-    error (EIO, ENOSPC, a missing directory) raises, because the caller would otherwise report
-    durable what may not be.
+    rename itself is still atomic, and there is nothing more the caller could do), and so
+    does a share whose client would not send the fsync (:func:`folder_fsync_is_sent`); any
+    other error (EIO, ENOSPC, a missing directory) raises, because the caller would otherwise
+    report durable what may not be.
     """
+    if not folder_fsync_is_sent(os.path.abspath(path)):
+        return
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     except OSError as exc:

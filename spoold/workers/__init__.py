@@ -11,9 +11,10 @@ Building blocks: :mod:`spoold.workers._contract` (the task/result/storage-root c
 atomic writes), :mod:`spoold.workers._command` (``main``, task params over flags, shared by
 the commands), :mod:`spoold.workers.gps` (GPS extraction; its readers in
 :mod:`~spoold.workers.gps_sidecar`, :mod:`~spoold.workers.gps_container`,
-:mod:`~spoold.workers.gps_gpmf`, :mod:`~spoold.workers.gps_logs`,
-:mod:`~spoold.workers.gps_track`) and :mod:`spoold.workers.nmea` (NMEA 0183),
+:mod:`~spoold.workers.gps_freegps`, :mod:`~spoold.workers.gps_gpmf`,
+:mod:`~spoold.workers.gps_logs`, :mod:`~spoold.workers.gps_track`) and :mod:`spoold.workers.nmea` (NMEA 0183),
 :mod:`spoold.workers.mp4box` (MP4 box walking), :mod:`spoold.workers.keyframes` (ffmpeg),
-:mod:`spoold.workers.plates` (RapidOCR plate reader).  See ``docs/workers.md``.
+:mod:`spoold.workers.plates` (RapidOCR plate reader; bands and stickers masked by
+:mod:`~spoold.workers.plate_bands`).  See ``docs/workers.md``.
 Runs on Python 3.10.
 """

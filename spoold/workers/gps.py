@@ -50,9 +50,10 @@ window: ``start_local`` and ``duration_s`` (default: the container's ``mvhd`` du
 
 Where each part lives: :mod:`spoold.workers.gps_sidecar` (sidecars, ``event.json``),
 :mod:`spoold.workers.gps_container` (the readers inside the MP4/MOV file and the scan),
-:mod:`spoold.workers.gps_gpmf` (GoPro telemetry), :mod:`spoold.workers.gps_logs` (logs
-matched by time), :mod:`spoold.workers.gps_track` (the result, time zones, point checks,
-outliers, NMEA text → points); this module orders them and re-exports their public names.
+:mod:`spoold.workers.gps_freegps` (Novatek ``freeGPS`` blocks), :mod:`spoold.workers.gps_gpmf`
+(GoPro telemetry), :mod:`spoold.workers.gps_logs` (logs matched by time),
+:mod:`spoold.workers.gps_track` (the result, time zones, point checks, outliers, NMEA text →
+points); this module orders them and re-exports their public names.
 Runs on Python 3.10.
 """
 
@@ -64,11 +65,11 @@ from pathlib import Path
 
 from spoold.workers.gps_container import (
     container_duration,
-    parse_freegps_block,
     read_70mai_box,
     read_container,
     read_gpmf,
 )
+from spoold.workers.gps_freegps import parse_freegps_block
 from spoold.workers.gps_logs import LogSearch, find_logs, parse_daylog, parse_gpx, read_logs
 from spoold.workers.gps_sidecar import (
     find_event_json,

@@ -10,6 +10,8 @@ Public API:
 - :func:`child_boxes(data, base=0) <child_boxes>` — the boxes inside an in-memory container
   payload (e.g. ``moov``), same rules.
 - :func:`make_box(kind, payload) <make_box>` — serialize one box (for building test/demo files).
+- :func:`read_at(f, offset, size) <read_at>` — up to ``size`` bytes of an open file from
+  ``offset`` (fewer at its end).
 
 Runs on Python 3.10; no dependencies.
 """
@@ -20,7 +22,7 @@ import struct
 from dataclasses import dataclass
 from typing import BinaryIO
 
-__all__ = ["Box", "child_boxes", "make_box", "top_level_boxes"]
+__all__ = ["Box", "child_boxes", "make_box", "read_at", "top_level_boxes"]
 
 MAX_TOP_LEVEL_BOXES = 100_000
 
@@ -101,3 +103,9 @@ def make_box(kind: bytes, payload: bytes) -> bytes:
     if len(kind) != 4:
         raise ValueError(f"box type must be 4 bytes, got {kind!r}")
     return struct.pack(">I4s", 8 + len(payload), kind) + payload
+
+
+def read_at(f: BinaryIO, offset: int, size: int) -> bytes:
+    """Up to ``size`` bytes of ``f`` from ``offset`` (fewer at the end of the file)."""
+    f.seek(offset)
+    return f.read(size)

@@ -183,29 +183,61 @@ def list_videos(
     where = _video_conditions(s, f, params)
     order = "DESC" if descending else "ASC"
     if after is not None:
-        op = "<" if descending else ">"
-        where.append(f"(sort_ts {op} $k_ts OR (sort_ts = $k_ts AND video_id {op} $k_id))")
-        params["k_ts"], params["k_id"] = after
-        start = _month(after[0])
-        months = [
-            (m, files)
-            for m, files in months
-            if m == EMPTY_PART or (m <= start if descending else m >= start)
-        ]
-    cond = " AND ".join(where) or "TRUE"
+        months = _continue_after(after, descending, months, where, params)
     # two steps: find the page's keys reading only the sort and filter columns, then fetch
     # the page's rows; the files are sorted by time, so that span is one or two row groups
-    todo = months[::-1] if descending else months
+    keys = _page_keys(s, f, months[::-1] if descending else months, where, params, order, limit)
+    if not keys:
+        return [], None
+    rows = _page_rows(s, keys, months, " AND ".join(where) or "TRUE", params, order, limit)
+    page = rows[:limit]
+    last = page[-1] if page else None
+    next_key = (last[-1], last[1]) if last is not None and len(rows) > limit else None
+    return [_video_json(r) for r in page], next_key
+
+
+def _continue_after(
+    after: tuple[datetime, str],
+    descending: bool,
+    months: list[tuple[str, list[str]]],
+    where: list[str],
+    params: dict[str, Any],
+) -> list[tuple[str, list[str]]]:
+    """Add to ``where`` the condition for the rows after the key ``after``; returns the
+    ``months`` that can hold them."""
+    op = "<" if descending else ">"
+    where.append(f"(sort_ts {op} $k_ts OR (sort_ts = $k_ts AND video_id {op} $k_id))")
+    params["k_ts"], params["k_id"] = after
+    start = _month(after[0])
+    return [
+        (m, files)
+        for m, files in months
+        if m == EMPTY_PART or (m <= start if descending else m >= start)
+    ]
+
+
+def _page_keys(
+    s: Session,
+    f: VideoFilters,
+    todo: list[tuple[str, list[str]]],
+    where: list[str],
+    params: dict[str, Any],
+    order: str,
+    limit: int,
+) -> list[tuple[Any, ...]]:
+    """The keys ``(sort_ts, video_id)`` of the page's rows and the next one (``limit + 1`` at
+    most), from the months ``todo`` in page order.  With a bbox, adds to ``where`` the
+    condition selecting the videos found (:func:`_bbox_keys`)."""
+    wanted = limit + 1
+    if f.bbox is not None:
+        every = [p for _, files in todo for p in files]
+        return _bbox_keys(s, f, where, params, every, order, wanted)
+    cond = " AND ".join(where) or "TRUE"
     keys: list[tuple[Any, ...]] = []
     # the first group holds at least a page of rows (a month just begun holds few), so an
     # unfiltered page takes one query; each next group holds the rows the share of matching
     # rows seen so far says the rest of the page needs (eight times as many rows when none
     # matched yet): a sparse filter takes two or three queries, not one per doubling
-    wanted = limit + 1
-    if f.bbox is not None:
-        every = [p for _, files in todo for p in files]
-        keys, todo = _bbox_keys(s, f, where, params, every, order, wanted), []
-        cond = " AND ".join(where)
     take = _months_for(s, todo, wanted)
     scanned = 0
     while todo and len(keys) <= limit:
@@ -222,14 +254,26 @@ def list_videos(
         )
         need = (wanted - len(keys)) * 1.5 * scanned / len(keys) if keys else 8 * scanned
         take = _months_for(s, todo, need)
-    if not keys:
-        return [], None
+    return keys
+
+
+def _page_rows(
+    s: Session,
+    keys: list[tuple[Any, ...]],
+    months: list[tuple[str, list[str]]],
+    cond: str,
+    params: dict[str, Any],
+    order: str,
+    limit: int,
+) -> list[tuple[Any, ...]]:
+    """The rows (``VIDEO_COLUMNS``) of the page whose keys are ``keys``, and of the next one
+    when there is one (``limit + 1`` at most)."""
     lo, hi = min(k[0] for k in keys), max(k[0] for k in keys)
     held = {_month(k[0]) for k in keys}
     # the same conditions over the keys' span: the same rows (videos of the span's far end
     # time that did not make the page sort after it, cut by the limit); a month of the span
     # holding none of the keys holds none of those rows
-    rows = s.rows(
+    return s.rows(
         f"SELECT {_VIDEO_SELECT} FROM read_parquet($files)"
         f" WHERE sort_ts BETWEEN $lo AND $hi AND {cond}"
         f" ORDER BY sort_ts {order}, video_id {order} LIMIT $limit",
@@ -241,10 +285,6 @@ def list_videos(
             "limit": limit + 1,
         },
     )
-    page = rows[:limit]
-    last = page[-1] if page else None
-    next_key = (last[-1], last[1]) if last is not None and len(rows) > limit else None
-    return [_video_json(r) for r in page], next_key
 
 
 def _months_for(s: Session, months: list[tuple[str, list[str]]], rows: float) -> int:

@@ -7,7 +7,7 @@ Public API: :func:`plan`, :func:`run_finalize` (no index), :func:`prepare`, :fun
 A finalize task indexes its video with the outputs of *every* earlier stage of the video
 (``detections``/``gps``/``plates`` files, and the video): its own inputs plus the outputs
 found in the completed records of the stages upstream of it
-(:func:`spoold.server.pipeline.gather_outputs`), whatever path the chain took — a worker that
+(:func:`spoold.server.stages.gather_outputs`), whatever path the chain took — a worker that
 publishes its own children may pass on only part of its outputs (preprocess with
 ``--detect-class`` gives detect the keyframes, not the GPS track).  While an earlier stage of
 the video is published but not complete, the task fails with :data:`NOT_READY` and the reason
@@ -36,7 +36,8 @@ from schemas.metadata import StageStatus
 from schemas.task import FileRef, Task
 from spoold.errors import SpoolError
 from spoold.server.executors.base import INDEX_LANE, Host, Job, Outcome, Queued, fail
-from spoold.server.pipeline import Pipeline, gather_outputs
+from spoold.server.pipeline import Pipeline
+from spoold.server.stages import gather_outputs
 from spoold.server.storage import PathOutsideRoot, Storage
 from webui_export.errors import FinalizeError, IndexWriteFailed
 from webui_export.index.validate import (

@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 from schemas.metadata import StageStatus, VideoMeta
 from schemas.task import FileRef, Task
@@ -30,6 +31,8 @@ from webui_export.index.validate import OUTPUT_KINDS, Outputs
 from webui_export.index.writer import FinalizeReport, Indexer
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 #: A finalize batch takes as many ready tasks as the index is expected to write in this long.
 BATCH_BUDGET_S = 5.0
@@ -55,6 +58,16 @@ def plan(task: Task, host: Host) -> Job:
         host.cfg.daemon.probe_timeout_s,
         lane=INDEX_LANE if host.index_active else LOCAL_LANE,
     )
+
+
+@dataclass
+class _StageUpdate:
+    """Stage updates waiting in the lane as one call; more join it until it starts, as long
+    as nothing else was handed to the lane after it."""
+
+    items: list[tuple[str, list[StageStatus]]]
+    seq: int  # the lane submission it is
+    started: bool = False
 
 
 @dataclass
@@ -124,6 +137,11 @@ class IndexService:
         # takes.
         self._queue: list[Queued] = []
         self._lock = threading.Lock()
+        # Every call this hands to the lane is numbered (under ``_submit_lock``, so that the
+        # numbers follow the lane's order); the stage update waiting last takes more.
+        self._submit_lock = threading.RLock()
+        self._submitted = 0
+        self._stage_update: _StageUpdate | None = None
         self._batch_waiting = False
         self._journal_dirty = False
         self._journal_at = 0.0
@@ -230,9 +248,7 @@ class IndexService:
             if not (len(ready) >= self._limit if full else enough or stale):
                 return
             self._batch_waiting = True
-        self.storage.submit_local(
-            "finalize batch", self._run_batch, timeout=self.timeout, lane=INDEX_LANE
-        )
+        self._submit("finalize batch", self._run_batch)
 
     def _take(self) -> list[Queued]:
         """The oldest ready tasks, up to ``_limit``, one per video (a second finalize of a
@@ -356,15 +372,34 @@ class IndexService:
         return results, together
 
     # ---------------------------------------------------------------- stages
+    def _submit(self, what: str, fn: Callable[..., T], *args: Any) -> Call[T]:
+        """Hand ``fn(*args)`` to the lane, numbered (see ``_stage_update``)."""
+        with self._submit_lock:
+            self._submitted += 1
+            return self.storage.submit_local(what, fn, *args, timeout=self.timeout, lane=INDEX_LANE)
+
     def update_stages(self, items: list[tuple[str, list[StageStatus]]]) -> None:
         """Have the lane replace the stages (and status) of these videos, where indexed
-        (never blocks; after whatever the lane was given before)."""
-        if self.active and items:
-            self.storage.submit_local(
-                "stage update", self._update_stages, items, timeout=self.timeout, lane=INDEX_LANE
-            )
+        (never blocks; after whatever the lane was given before).
 
-    def _update_stages(self, items: list[tuple[str, list[StageStatus]]]) -> None:
+        Each update is a transaction whose fixed cost is many times a video's share, and a
+        backlog's completions come a few at a time while the lane writes a batch: updates
+        given while the last one handed to the lane has not started join it (the latest
+        stages of a video win, as they would one after the other)."""
+        if not (self.active and items):
+            return
+        with self._submit_lock:
+            waiting = self._stage_update
+            if waiting is not None and not waiting.started and waiting.seq == self._submitted:
+                waiting.items.extend(items)
+                return
+            update = self._stage_update = _StageUpdate(list(items), self._submitted + 1)
+            self._submit("stage update", self._update_stages, update)
+
+    def _update_stages(self, update: _StageUpdate) -> None:
+        with self._submit_lock:
+            update.started = True
+            items = update.items
         try:
             n = self._open().update_stages(items)
         except Exception as exc:  # the next change of those videos tries again
@@ -378,10 +413,7 @@ class IndexService:
         """Have the lane take complete ingest records into the index (a rejected file is a
         video of status ``rejected`` there; never blocks)."""
         if self.active and items:
-            self.storage.submit_local(
-                "ingest verdicts", self._record_ingests, items, timeout=self.timeout,
-                lane=INDEX_LANE,
-            )  # fmt: skip
+            self._submit("ingest verdicts", self._record_ingests, items)
 
     def _record_ingests(self, items: list[tuple[Task, list[StageStatus]]]) -> None:
         try:
@@ -415,9 +447,7 @@ class IndexService:
         with self._lock:  # a batch publishes when it ends; a pass need not ask the lane too
             if self._batch_waiting or any(self._ready(e) for e in self._queue):
                 return
-        self._publishing = self.storage.submit_local(
-            "index publish", self._publish_if_due, timeout=self.timeout, lane=INDEX_LANE
-        )
+        self._publishing = self._submit("index publish", self._publish_if_due)
 
     def _publish_if_due(self, *, after_batch: bool = False) -> int | None:
         """Publish what is new within ``publish_interval``: at once when no finalize task
