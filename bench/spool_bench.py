@@ -30,7 +30,11 @@ Prints ONE table; every row is measured in this run, on the same filesystem:
      The "+ schema" rows add what any Python worker of our schema pays per task on top:
      validating the task file (pydantic) and serializing the completed record.
 (g)  the drain target's two rows again, measured alternately in rounds: (c) 4 workers
-     fsync off and (f) + schema 4 processes.
+     fsync off and (f) + schema 4 processes; and in the same rounds, for comparison, that
+     floor with one shared listing: each process walks every name, taking one of the
+     ``WINDOW`` oldest at random (the order spool_layout.md §4.2 promises, without any
+     coordination between workers) and skipping the ones others took with one lookup each.
+     The target's floor is partitioned, which an oldest-first drain cannot be.
 (e)  latency of ``Spool.claim`` with 1,000 and with 100,000 pending tasks: p50 / p99 / max
      (target: p99 < 20 ms at 100k).  The first claim of a worker lists the whole folder
      (the max); the cached sorted listing serves the rest.
@@ -46,6 +50,7 @@ import json
 import multiprocessing
 import os
 import platform
+import random
 import shutil
 import statistics
 import subprocess
@@ -63,6 +68,7 @@ from dirq.QueueSimple import QueueSimple
 
 from schemas.task import FileRef, Task
 from spoold.spool import Spool
+from spoold.spool.claiming import MAX_WINDOW as WINDOW  # the widest pick of racing workers
 
 CTX = multiprocessing.get_context("fork")
 PAYLOAD = b"x" * 499 + b"\n"  # 500 bytes
@@ -239,9 +245,26 @@ def dirq_rows(base: Path, n: int) -> list[Row]:
 
 
 # ---------------------------------------------------------------------- (f) floor
-def floor_drainer(base: str, workers: int, schema: bool, i: int, ready: Any, go: Event) -> None:
+def shared_order(names: list[str], seed: int) -> list[str]:
+    """The whole sorted listing, each run of ``WINDOW`` names shuffled: the order of a
+    worker that takes one of the oldest few and knows nothing of the others."""
+    rng = random.Random(seed)
+    out: list[str] = []
+    for k in range(0, len(names), WINDOW):
+        block = names[k : k + WINDOW]
+        rng.shuffle(block)
+        out += block
+    return out
+
+
+def floor_drainer(
+    base: str, workers: int, schema: bool, shared: bool, i: int, ready: Any, go: Event
+) -> None:
     q, claimed, tmp, done = (f"{base}/{d}" for d in ("q", "q/claimed", "tmp", "done"))
-    names = sorted(n for n in os.listdir(q) if n.endswith(".json"))[i::workers]  # no races
+    names = sorted(n for n in os.listdir(q) if n.endswith(".json"))
+    # Partitioned: no races.  Shared: every worker walks every name, oldest few first,
+    # skipping the ones others took (one lookup each) and losing the odd rename race.
+    names = shared_order(names, os.getpid()) if shared else names[i::workers]
     spare = f"{tmp}/spare.{i}"
     fd = os.open(spare, os.O_WRONLY | os.O_CREAT, 0o644)
     os.close(fd)
@@ -249,8 +272,16 @@ def floor_drainer(base: str, workers: int, schema: bool, i: int, ready: Any, go:
     go.wait()
     done_at = datetime.now(timezone.utc)
     for name in names:
-        claim = f"{claimed}/{name}@w{i}"
-        os.rename(f"{q}/{name}", claim)
+        claim, src = f"{claimed}/{name}@w{i}", f"{q}/{name}"
+        if shared:
+            if not os.access(src, os.F_OK, follow_symlinks=False):
+                continue  # taken by another worker
+            try:
+                os.rename(src, claim)
+            except FileNotFoundError:
+                continue  # lost the race
+        else:
+            os.rename(src, claim)
         os.utime(claim)  # the lease, in (here: local) server time
         fd = os.open(claim, os.O_RDONLY)
         data = os.read(fd, 65536)
@@ -271,18 +302,22 @@ def floor_drainer(base: str, workers: int, schema: bool, i: int, ready: Any, go:
         os.rename(claim, spare)
 
 
-def floor_row(base: Path, n: int, template: bytes, *, schema: bool, workers: int) -> Row:
+def floor_row(
+    base: Path, n: int, template: bytes, *, schema: bool, workers: int, shared: bool = False
+) -> Row:
     for d in ("q/claimed", "tmp", "done"):
         (base / d).mkdir(parents=True, exist_ok=True)
     for k in range(n):
         key = f"f{k:07d}"
         data = template.replace(b"KEYKEYKEYKEY", key.encode()) if schema else PAYLOAD
         (base / "q" / f"{STAMP}-detect-{key}.json").write_bytes(data)
-    secs = timed_drain(n, workers, floor_drainer, (str(base), workers, schema))
+    secs = timed_drain(n, workers, floor_drainer, (str(base), workers, schema, shared))
     assert len(os.listdir(base / "done")) == n
     shutil.rmtree(base)
     label = f"{workers} process{'es' if workers > 1 else ''}"
     what = "+ schema" if schema else "syscalls only"
+    if shared:
+        label += ", one shared listing"
     return Row(f"(f) floor: the protocol's {what}, {label}", n, secs)
 
 
@@ -294,20 +329,24 @@ def floor_rows(base: Path, n: int, template: bytes) -> list[Row]:
     ]
 
 
-def target_rows(sub: Callable[[], Path], n: int, template: bytes) -> tuple[Row, Row]:
+def target_rows(sub: Callable[[], Path], n: int, template: bytes) -> tuple[Row, Row, Row]:
     """The drain target's two rows, measured alternately in rounds (like (a) and (b)): our
     4-worker fsync-off drain and the 4-process "+ schema" floor.  On a shared machine the
-    load drifts within seconds, and the target is their ratio."""
+    load drifts within seconds, and the target is their ratio.  A third row, in the same
+    rounds, is that floor with one shared listing (see the module docstring, (g))."""
     ours = Row("(g) target: (c) claim+complete, 4 workers, fsync off", 0)
     floor = Row("(g) target: (f) floor + schema, 4 processes", 0)
+    shared = Row("(g) (f) floor + schema, 4 processes, one shared listing", 0)
     for _ in range(ROUNDS):
+        k = n // ROUNDS
         for total, part in (
-            (ours, spool_drain(sub(), n // ROUNDS, 4, fsync=False)),
-            (floor, floor_row(sub(), n // ROUNDS, template, schema=True, workers=4)),
+            (ours, spool_drain(sub(), k, 4, fsync=False)),
+            (floor, floor_row(sub(), k, template, schema=True, workers=4)),
+            (shared, floor_row(sub(), k, template, schema=True, workers=4, shared=True)),
         ):
             total.n += part.n
             total.secs += part.secs
-    return ours, floor
+    return ours, floor, shared
 
 
 # ---------------------------------------------------------------------- (e) latency
@@ -478,8 +517,8 @@ def main(argv: list[str] | None = None) -> None:
         drains[False, 4].target = f"dirq 4 procs {drains[False, 4].rate / dirq4.rate:.2f}x"
         # The drain target is relative to the protocol's own floor (f) + schema, which
         # never fsyncs: so our fsync-off drain, measured alternately with the floor.
-        ours, floor = target_rows(sub, n, template)
-        rows.extend([ours, floor])
+        ours, floor, shared = target_rows(sub, n, template)
+        rows.extend([ours, floor, shared])
         floor_ratio = ours.rate / floor.rate
         ours.target = (
             f">= 0.60x (f)+schema 4 procs ({floor_ratio:.2f}x, the next row): "
@@ -488,6 +527,7 @@ def main(argv: list[str] | None = None) -> None:
         )
         ours = drains[True, 4]
         ours.target = f"dirq 4 procs {ours.rate / dirq4.rate:.2f}x (dirq never fsyncs)"
+        shared.target = f"{shared.rate / floor.rate:.2f}x the partitioned floor (the row above)"
         floor4.target = f"dirq 4 procs is {dirq4.rate / floor4.rate:.2f}x this floor"
         schema4.target = f"dirq 4 procs is {dirq4.rate / schema4.rate:.2f}x this floor"
         rows.append(claim_latency(sub(), 1000, args.claims))

@@ -65,6 +65,24 @@ def test_fsync_dir_raises_a_real_io_error_and_a_missing_folder(
     assert exc.value.errno == errno.EIO
 
 
+@pytest.mark.parametrize("access_nofollow", [True, False])
+def test_maybe_there_sees_files_and_symlinks_never_followed_and_raises_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, access_nofollow: bool
+) -> None:
+    monkeypatch.setattr(fsops, "_ACCESS_NOFOLLOW", access_nofollow)  # both ways of looking
+    (tmp_path / "task.json").write_text("{}")
+    (tmp_path / "dangling.json").symlink_to(tmp_path / "nowhere")
+    assert fsops.maybe_there(str(tmp_path / "task.json"))
+    assert fsops.maybe_there(str(tmp_path / "dangling.json"))  # a name is there, so is a rename
+    assert not fsops.maybe_there(str(tmp_path / "taken.json"))
+    assert not fsops.maybe_there(str(tmp_path / "task.json" / "below"))  # ENOTDIR: no raise
+    monkeypatch.setattr(
+        fsops, "exists", lambda p: (_ for _ in ()).throw(OSError(errno.EIO, "I/O error"))
+    )
+    if not access_nofollow:  # an error that is not "gone" skips the name, never stops a claim
+        assert not fsops.maybe_there(str(tmp_path / "task.json"))
+
+
 def test_daemon_files_are_replaced_whole_and_never_lease_files(tmp_path: Path) -> None:
     lease = DaemonLease(Spool.init(tmp_path / "spool"))
     lease.acquire()

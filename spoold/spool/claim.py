@@ -156,6 +156,10 @@ class Claim:
 
     def heartbeat(self) -> None:
         """Refresh the lease (server time).  :class:`LeaseLost` if the claim was broken."""
+        self._beat()
+
+    def _beat(self) -> float:
+        """:meth:`heartbeat`, returning the server time it set (completion stamps it too)."""
         self._check_open()
         now = self.spool.server_now()
         try:
@@ -168,6 +172,7 @@ class Claim:
                     "the lease expired and another device took the task over)"
                 ) from None
             raise
+        return now
 
     def complete(
         self,
@@ -180,12 +185,12 @@ class Claim:
         spool = self.spool
         for spec in children:
             spool.publish(spool.child_task(self.task, spec))
-        self.heartbeat()  # the fence: a broken claim stops here, before anything is written
+        now = self._beat()  # the fence: a broken claim stops here, before anything is written
         record = self.task.model_copy(
             update={
                 "outputs": list(outputs),
                 "result": result,
-                "completed_at": spool.now_dt(),
+                "completed_at": epoch_to_dt(now),
                 "completed_by": self.device,
                 "not_before": None,
             }

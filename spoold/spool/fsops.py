@@ -2,7 +2,8 @@
 
 Public API: :func:`rename`, :func:`rename_noreplace`, :func:`unlink`, :func:`discard`, :func:`write_new`,
 :func:`write_over`, :func:`read_bytes`, :func:`listdir`, :func:`fsync_dir`, :func:`exists`,
-:func:`is_gone`, :func:`folder_fsync_is_sent`, :func:`fstype_at`, ``GONE_ERRNOS``.
+:func:`maybe_there`, :func:`is_gone`, :func:`folder_fsync_is_sent`, :func:`fstype_at`,
+``GONE_ERRNOS``.
 
 Only the ``spoold.spool`` package calls these on spool files.  What they paper over (seen on
 real shares, see ``../shared/netshare/README.md`` and ``spool_layout.md``):
@@ -49,6 +50,27 @@ def exists(path: str | Path) -> bool:
             return False
         raise
     return True
+
+
+# ``access`` without following symlinks answers with a bool, not an exception: where it is
+# missing (a platform without faccessat), :func:`exists` stands in.
+_ACCESS_NOFOLLOW = os.access in os.supports_follow_symlinks
+
+
+def maybe_there(path: str) -> bool:
+    """Whether ``path`` may be worth a rename: False when it is gone, or cannot be looked at.
+
+    For skipping names a cached listing still holds but other workers took (several per
+    claim when workers race).  Unlike :func:`exists` it raises nothing: building the
+    exception of a missing name costs as much as looking it up, and a name wrongly skipped
+    here only waits for the next listing.
+    """
+    if _ACCESS_NOFOLLOW:
+        return os.access(path, os.F_OK, follow_symlinks=False)
+    try:
+        return exists(path)
+    except OSError:
+        return False
 
 
 def rename(src: str | Path, dst: str | Path, *, dst_unique: bool = True) -> bool:

@@ -124,16 +124,21 @@ class Lister:
         view.signature = RACY_SIGNATURE if racy else sig
         view.listed_at = mono
         view.misses = 0
-        view.ready = self._list_ready(qdir)
+        view.ready = self._list_ready(qdir, view.ready)
         view.pos = 0
         view.deferred = self._scan_deferred(queue)
         return view
 
-    def _list_ready(self, qdir: Path) -> list[str]:
+    def _list_ready(self, qdir: Path, before: list[str]) -> list[str]:
+        """The task file names in ``qdir``, sorted.  A name of the previous listing
+        (``before``) was matched then: racing workers re-list a long folder often, and the
+        name pattern costs more per name than the listing itself."""
+        known = set(before)
+        match = TASK_FILE_RE.match
         names = [
             e.name
             for e in os.scandir(qdir)
-            if TASK_FILE_RE.match(e.name) and e.is_file(follow_symlinks=False)
+            if (e.name in known or match(e.name)) and e.is_file(follow_symlinks=False)
         ]
         names.sort()
         return names
@@ -241,7 +246,7 @@ class Lister:
             name = ready[pos]
             pos += 1
             path = f"{qdir}/{name}"
-            if fsops.exists(path):
+            if fsops.maybe_there(path):
                 view.pos = pos
                 return source, name, path, False
             view.misses += 1
@@ -269,7 +274,7 @@ class Lister:
                 ready[pos], ready[i] = ready[i], ready[pos]
             view.pos = pos + 1
             path = f"{qdir}/{name}"
-        if window == 1 or fsops.exists(path):
+        if window == 1 or fsops.maybe_there(path):
             return queue, name, path, deferred
         view.misses += 1
         return None
