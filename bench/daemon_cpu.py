@@ -30,7 +30,9 @@ PARTS = [
     ("spoold.server.runner", "ServerRunner.tick"),
     ("spoold.server.runner", "ServerRunner._start"),
     ("spoold.server.runner", "ServerRunner._conclude"),
-    ("spoold.server.pipeline", "video_stages"),
+    ("spoold.server.stages", "video_stages"),
+    ("spoold.server.stages", "StageTracker.flush"),
+    ("spoold.server.pipeline", "video_stages"),  # where a baseline before 2026-12-06 has them
     ("spoold.server.pipeline", "StageTracker.flush"),
     ("spoold.server.pipeline", "Chainer.run_pass"),
     ("spoold.spool.spool", "Spool.claim"),
