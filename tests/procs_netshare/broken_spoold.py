@@ -34,12 +34,19 @@ from spoold.spool.lease import DaemonLease
 RETRY_S = 120.0
 
 
-def fenceless_heartbeat(self: Claim) -> None:
+def fenceless_beat(self: Claim) -> float:
+    """The lease's one refresh (``Claim._beat``: heartbeats and the completion's fence)."""
+    now = time.time()
     try:
         now = self.spool.server_now()
         os.utime(self.path, (now, now))
     except OSError:
         pass  # the bug: a claim file that is gone (or any failure) is taken for a hiccup
+    return now
+
+
+def fenceless_heartbeat(self: Claim) -> None:
+    fenceless_beat(self)
 
 
 _sound_complete = Claim.complete
@@ -67,6 +74,7 @@ def acquire_by_create(self: DaemonLease) -> None:
 
 VARIANTS: dict[str, list[tuple[type, str, Callable[..., Any]]]] = {
     "fenceless-claim": [
+        (Claim, "_beat", fenceless_beat),
         (Claim, "heartbeat", fenceless_heartbeat),
         (Claim, "complete", retrying_complete),
     ],
@@ -77,6 +85,8 @@ if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in VARIANTS:
         sys.exit(f"usage: {sys.argv[0]} {{{','.join(VARIANTS)}}} SPOOLD-ARGS...")
     for cls, attr, broken in VARIANTS[sys.argv[1]]:
+        if not callable(getattr(cls, attr, None)):  # renamed: the variant would break nothing
+            sys.exit(f"{cls.__name__}.{attr} is gone: update {sys.argv[0]}")
         setattr(cls, attr, broken)
     sys.argv = ["spoold", *sys.argv[2:]]
     main()
