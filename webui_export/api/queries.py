@@ -184,6 +184,8 @@ def list_videos(
     if after is not None:
         months = _continue_after(after, descending, months, where, params)
     months = [(m, files) for m, files in months if rows_of(s, [(m, files)], f)]
+    if not months:  # no month holds a row that can match (DuckDB reads no empty file list)
+        return [], None
     # two steps: find the page's keys reading only the sort and filter columns, then fetch
     # the page's rows; the files are sorted by time, so that span is one or two row groups
     keys = _page_keys(s, f, months[::-1] if descending else months, where, params, order, limit)
